@@ -1,0 +1,22 @@
+"""textrnn: recurrent neural text models (RNN, LSTM, GRU) in PyTorch."""
+from .checkpoint import load_pretrained, save_pretrained
+from .config import ModelConfig
+from .data import encode_stream, load_corpus, load_table, split_tail
+from .errors import CheckpointError, ConfigError, DataError, TextRNNError, TrainingDiverged
+from .generation import SamplingConfig
+from .models import ElmanRNN, RNNClassifier, RNNEncoder, RNNLanguageModel, build_model
+from .pipelines import DataConfig, train_language_model
+from .pretrained import LanguageModel, load
+from .tasks import LMTask
+from .tokenization import load_tokenizer, train_tokenizer
+from .training import Trainer, TrainConfig
+from .version import __version__
+
+__all__ = [
+    "CheckpointError", "ConfigError", "DataConfig", "DataError", "ElmanRNN", "LMTask",
+    "LanguageModel", "ModelConfig", "RNNClassifier", "RNNEncoder", "RNNLanguageModel",
+    "SamplingConfig", "TextRNNError", "TrainConfig", "Trainer", "TrainingDiverged",
+    "__version__", "build_model", "encode_stream", "load", "load_corpus", "load_pretrained",
+    "load_table", "load_tokenizer", "save_pretrained", "split_tail", "train_language_model",
+    "train_tokenizer",
+]

@@ -1,0 +1,189 @@
+"""The `textrnn` command: train-lm, sample.
+
+Bad input ends with one line on stderr and a non-zero exit; `--debug` shows tracebacks.
+"""
+import argparse
+import logging
+import sys
+from dataclasses import fields
+
+from .config import ACTIVATIONS, CELLS, ModelConfig
+from .device import PRECISIONS
+from .errors import TextRNNError
+from .pipelines import DataConfig, train_language_model
+from .tokenization import KINDS
+from .training import OPTIMIZERS, SCHEDULES, TrainConfig
+
+EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (no usage block)."""
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _defaults(cls, **overrides) -> dict:
+    return {f.name: overrides.get(f.name, f.default) for f in fields(cls)
+            if f.default is not f.default_factory}
+
+
+def add_data_args(p, data_default=None):
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default=data_default,
+                   help="training text: a .txt file, a folder of .txt files, a csv/tsv/jsonl/parquet "
+                        "file, or a Hugging Face Hub dataset id")
+    g.add_argument("--val-data", help="validation text (default: the tail of --data)")
+    g.add_argument("--val-fraction", type=float, default=0.1,
+                   help="fraction of --data held out for validation, from its end (default 0.1)")
+    g.add_argument("--text-column", help="column holding the text in tables and Hub datasets")
+    g.add_argument("--split", default="train", help="dataset split for Hub ids (default train)")
+    g.add_argument("--data-config", help="dataset configuration name for Hub ids")
+    g.add_argument("--tokenizer", choices=KINDS, default="char")
+    g.add_argument("--vocab-size", type=int, default=10000, help="word/bpe vocabulary size")
+
+
+def add_model_args(p, **defaults):
+    d = _defaults(ModelConfig, **defaults)
+    g = p.add_argument_group("model")
+    g.add_argument("--cell", choices=CELLS, default=d["cell"])
+    g.add_argument("--activation", choices=ACTIVATIONS, default=d["activation"],
+                   help="rnn/elman non-linearity")
+    g.add_argument("--num-layers", type=int, default=d["num_layers"])
+    g.add_argument("--embed-dim", type=int, default=d["embed_dim"])
+    g.add_argument("--hidden-size", type=int, default=d["hidden_size"])
+    g.add_argument("--dropout", type=float, default=d["dropout"],
+                   help="locked dropout on embeddings, between layers and on the output")
+    g.add_argument("--embed-dropout", type=float, default=d["embed_dropout"],
+                   help="drop whole tokens from the embedding")
+    g.add_argument("--weight-drop", type=float, default=d["weight_drop"],
+                   help="DropConnect on the hidden-to-hidden weights")
+    g.add_argument("--tie-weights", action="store_true", default=d["tie_weights"])
+    g.add_argument("--conv-kernel", type=int, default=d["conv_kernel"],
+                   help="width of a 1-D convolution before the RNN (0: none)")
+
+
+def add_train_args(p, **defaults):
+    d = _defaults(TrainConfig, **defaults)
+    g = p.add_argument_group("training")
+    g.add_argument("--out", required="out" not in defaults, default=defaults.get("out"),
+                   help="run folder to write")
+    for name, kind in (("batch_size", int), ("bptt", int), ("lr", float), ("weight_decay", float),
+                       ("warmup_steps", int), ("clip", float), ("epochs", int), ("max_steps", int),
+                       ("time_budget", float), ("eval_every", int), ("save_every", int),
+                       ("log_every", int), ("seed", int)):
+        g.add_argument("--" + name.replace("_", "-"), type=kind, default=d[name])
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
+    g.add_argument("--schedule", choices=SCHEDULES, default=d["schedule"])
+    g.add_argument("--device", default=d["device"], help="auto, cpu, cuda, cuda:N or mps")
+    g.add_argument("--precision", choices=PRECISIONS, default=d["precision"],
+                   help="bf16 autocast is faster on recent CPUs and GPUs")
+    g.add_argument("--resume", action="store_true", help="continue the run in --out")
+    g.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def configs_from_args(args):
+    """(DataConfig, ModelConfig, TrainConfig) from parsed arguments."""
+    def pick(cls):
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+    return pick(DataConfig), pick(ModelConfig), pick(TrainConfig)
+
+
+def train_lm_from_args(args) -> dict:
+    data_cfg, model_cfg, train_cfg = configs_from_args(args)
+    return train_language_model(data_cfg, model_cfg, train_cfg, args.out, resume=args.resume,
+                                overwrite=args.overwrite, show_progress=not args.quiet)
+
+
+def add_sampling_args(p, length=500):
+    g = p.add_argument_group("sampling")
+    g.add_argument("--prompt", default="", help="text to continue")
+    g.add_argument("--length", type=int, default=length, help="new tokens per sample")
+    g.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
+    g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--greedy", action="store_true")
+    g.add_argument("--num-samples", type=int, default=1)
+    g.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+
+
+def sampling_kwargs(args, seed) -> dict:
+    return dict(max_new_tokens=args.length, temperature=args.temperature, top_k=args.top_k,
+                top_p=args.top_p, greedy=args.greedy, num_samples=args.num_samples,
+                seed=seed, stop=args.stop)
+
+
+def cmd_sample(args):
+    from .pretrained import load
+
+    lm = load(args.run_dir, args.device)
+    stream = args.num_samples == 1 and not args.no_stream
+    if stream:
+        sys.stdout.write(args.prompt)
+        texts = lm.generate(args.prompt, **sampling_kwargs(args, args.seed),
+                            on_token=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
+        sys.stdout.write("\n")
+        return
+    for i, text in enumerate(lm.generate(args.prompt, **sampling_kwargs(args, args.seed))):
+        if args.num_samples > 1:
+            print(f"----- sample {i + 1} -----")
+        print(text)
+
+
+def build_parser():
+    p = Parser(prog="textrnn", description="Recurrent neural text models.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    t = sub.add_parser("train-lm", help="train a language model")
+    add_data_args(t)
+    add_model_args(t)
+    add_train_args(t)
+    t.set_defaults(func=lambda a: _report(train_lm_from_args(a)))
+
+    s = sub.add_parser("sample", help="generate text from a language-model run folder")
+    s.add_argument("run_dir")
+    add_sampling_args(s)
+    s.add_argument("--seed", type=int, default=None, help="same seed, same text")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--no-stream", action="store_true", help="print only when done")
+    s.add_argument("--debug", action="store_true")
+    s.set_defaults(func=cmd_sample)
+    return p
+
+
+def _report(result: dict):
+    if result["status"] == "interrupted":
+        sys.exit(128 + int(result["signal"]))  # 130 for Ctrl-C, 143 for SIGTERM
+    print(f"run folder: {result['run_dir']}")
+    for k, v in result["metrics"].items():
+        print(f"val {k}: {v:.4f}" if isinstance(v, float) else f"val {k}: {v}")
+
+
+def run_guarded(func, args):
+    """Run func(args); turn textrnn errors into one stderr line and an exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        return func(args)
+    except TextRNNError as exc:
+        if getattr(args, "debug", False):
+            raise
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except MemoryError:
+        sys.stderr.write("error: out of memory; lower --batch-size, --hidden-size or the data size\n")
+        sys.exit(EXIT_ERROR)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    run_guarded(args.func, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Text sources (local files, folders, Hugging Face Hub ids) and language-model token streams."""
+import os
+import re
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+
+from .errors import DataError
+from .tokenization import encode_batch
+
+TABLE_FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json",
+                 ".parquet": "parquet"}
+TEXT_COLUMNS = ("text", "sentence", "content", "review")
+HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+
+def read_text_file(path: Path) -> str:
+    """Read a UTF-8 text file, with newlines as written (no universal-newline rewriting)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}; check the path and permissions") from None
+    if b"\x00" in data[:8192]:
+        raise DataError(f"{path} looks binary (it holds NUL bytes); pass a UTF-8 text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not valid UTF-8 (bad byte at offset {exc.start}); "
+                        "convert it, e.g. iconv -f latin1 -t utf-8") from None
+
+
+def _hub_reachable(timeout: float = 5.0) -> bool:
+    from huggingface_hub import constants
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _offline_mode() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes")
+               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def load_table(source: str, split: str = "train", config: str | None = None):
+    """A `datasets.Dataset` from a csv/tsv/jsonl/parquet file, a folder in the Hub's
+    layout (data files plus an optional README.md), or a Hub dataset id."""
+    import datasets  # heavy import, needed only for tables and the Hub
+
+    datasets.logging.set_verbosity_error()
+    path = Path(source)
+    try:
+        if path.is_file():
+            builder = TABLE_FORMATS.get(path.suffix.lower())
+            if builder is None:
+                raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .txt, "
+                                f"{', '.join(TABLE_FORMATS)}")
+            kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+            return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
+        if path.is_dir():
+            return datasets.load_dataset(str(path), config, split=split)
+        if not HUB_ID.match(source) or Path(source).suffix.lower() in TABLE_FORMATS | {".txt": 0}:
+            raise DataError(f"{source} does not exist; check the path")
+        # Without this check an offline machine retries for half a minute, then tracebacks.
+        if not _offline_mode() and not _hub_reachable():
+            raise DataError(f"cannot reach the Hugging Face Hub to fetch {source!r}; check your "
+                            "network, set HF_HUB_OFFLINE=1 to use a cached copy, or pass a local file")
+        return datasets.load_dataset(source, config, split=split)
+    except DataError:
+        raise
+    except UnicodeDecodeError:
+        raise DataError(f"{source} is not valid UTF-8; convert it to UTF-8 first") from None
+    except ValueError as exc:  # e.g. an unknown split or config name
+        raise DataError(f"cannot load {source}: {_first_line(exc)}") from None
+    except Exception as exc:  # datasets/pyarrow raise many types for unreadable input
+        raise DataError(f"cannot load {source}: {type(exc).__name__}: {_first_line(exc)}; "
+                        "check the file format, split and config") from None
+
+
+def _first_line(exc) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:300]
+
+
+def pick_column(columns, wanted: str | None, candidates, what: str) -> str:
+    """The column named `wanted`, else the first of `candidates` present."""
+    if wanted is not None:
+        if wanted not in columns:
+            raise DataError(f"no {what} column {wanted!r}; columns found: {', '.join(columns)}; "
+                            f"pass --{what}-column")
+        return wanted
+    for name in candidates:
+        if name in columns:
+            return name
+    raise DataError(f"no {what} column among {', '.join(columns)}; pass --{what}-column NAME")
+
+
+def load_corpus(source, text_column=None, split="train", config=None) -> str:
+    """All the text of a source as one string.
+
+    A .txt file is read as is; a folder of .txt files is read in name order, each ending
+    with a newline; anything else is a table whose text column is joined by newlines.
+    """
+    path = Path(source)
+    if path.is_file() and path.suffix.lower() not in TABLE_FORMATS:
+        text = read_text_file(path)
+    elif path.is_dir() and any(path.glob("*.txt")) and not any(path.glob("README.md")):
+        parts = [read_text_file(p) for p in sorted(path.glob("*.txt"))]
+        text = "".join(p if p.endswith("\n") else p + "\n" for p in parts)
+    else:
+        table = load_table(str(source), split, config)
+        col = pick_column(table.column_names, text_column, TEXT_COLUMNS, "text")
+        text = "\n".join(t for t in table[col] if t)
+    if not text.strip():
+        raise DataError(f"{source} holds no text (empty or whitespace only); pass a corpus")
+    return text
+
+
+def split_tail(text: str, fraction: float) -> tuple[str, str]:
+    """Train on the head and validate on the last `fraction` of the characters (nanoGPT's split)."""
+    cut = len(text) - int(len(text) * fraction)
+    return text[:cut], text[cut:]
+
+
+def _chunks(text: str, size: int = 1 << 20):
+    """Yield pieces of about `size` characters that end at a newline, so that no word or
+    merge is cut in two (every tokenizer kind splits at newlines anyway)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + size)
+        end = len(text) if end == -1 else end + 1
+        yield text[start:end]
+        start = end
+
+
+def encode_stream(tok, text: str) -> torch.Tensor:
+    """Tokenize a long text into a flat (N,) int64 tensor, a batch of chunks at a time."""
+    pieces, batch = [], []
+    for chunk in _chunks(text):
+        batch.append(chunk)
+        if len(batch) == 16:
+            pieces.extend(np.asarray(ids, dtype=np.int32) for ids in encode_batch(tok, batch))
+            batch = []
+    pieces.extend(np.asarray(ids, dtype=np.int32) for ids in encode_batch(tok, batch))
+    flat = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
+    return torch.from_numpy(flat.astype(np.int64))
+
+
+def batchify(ids: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """(N,) -> (B, N // B): B contiguous columns read in parallel (word_language_model).
+
+    Each row is a stretch of the text, so the hidden state carried from one window to
+    the next really continues the same text. The tail that does not fill a row is dropped.
+    """
+    n = ids.numel() // batch_size
+    return ids[: n * batch_size].view(batch_size, n)
+
+
+def num_windows(stream: torch.Tensor, bptt: int) -> int:
+    return (stream.size(1) - 1 + bptt - 1) // bptt
+
+
+def window(stream: torch.Tensor, i: int, bptt: int):
+    """Window i of a batchified stream: inputs (B, T) and next-token targets (B, T)."""
+    start = i * bptt
+    T = min(bptt, stream.size(1) - 1 - start)
+    return stream[:, start:start + T], stream[:, start + 1:start + 1 + T]

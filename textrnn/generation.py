@@ -1,0 +1,130 @@
+"""Stateful sampling from a language model.
+
+The prompt runs through the network once; after that every new token costs exactly one
+recurrent step (`Stepper`), never a re-run of the prefix. Several samples are one batch.
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .errors import ConfigError, check_range
+from .models.stepper import Stepper
+from .tokenization import PAD_ID, UNK_ID
+
+
+@dataclass
+class SamplingConfig:
+    max_new_tokens: int = 200
+    temperature: float = 1.0          # 0 means greedy
+    top_k: int = 0                    # 0: off
+    top_p: float = 1.0                # nucleus sampling (Holtzman et al. 2020); 1: off
+    greedy: bool = False
+    num_samples: int = 1
+    seed: int | None = None
+    stop: tuple = ()                  # stop strings; the text is cut before the first one
+
+    def validate(self) -> "SamplingConfig":
+        check_range("length", self.max_new_tokens, 1, hint="ask for at least one token")
+        check_range("temperature", self.temperature, 0, 100,
+                    hint="use 0 for greedy, about 0.5-1.0 for sampling")
+        check_range("top-k", self.top_k, 0)
+        check_range("top-p", self.top_p, 0, 1, low_open=True)
+        check_range("num-samples", self.num_samples, 1, 100000)
+        if any(not s for s in self.stop):
+            raise ConfigError("a stop string must not be empty")
+        return self
+
+
+def filter_logits(logits, top_k: int, top_p: float):
+    """Keep the top-k logits and the smallest set whose probability reaches top_p;
+    the rest become -inf. logits: (B, V)."""
+    if top_k and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, -math.inf)
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cum = torch.softmax(sorted_logits, -1).cumsum(-1)
+        # Drop a token when the mass before it already reaches top_p (the first always stays).
+        drop_sorted = (cum - torch.softmax(sorted_logits, -1)) >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, -math.inf)
+    return logits
+
+
+def choose(logits, cfg: SamplingConfig, generator):
+    """Next tokens (B,) from logits (B, V)."""
+    logits = logits.float()
+    logits[:, PAD_ID] = -math.inf  # never emit padding or the unknown token
+    logits[:, UNK_ID] = -math.inf
+    if cfg.greedy or cfg.temperature == 0:
+        return logits.argmax(-1)
+    logits = filter_logits(logits / cfg.temperature, cfg.top_k, cfg.top_p)
+    probs = torch.softmax(logits, -1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def _repeat_state(state, n: int):
+    """Copy a batch-1 state n times along the batch dimension."""
+    if isinstance(state, torch.Tensor):
+        return state.repeat(1, n, 1) if state.dim() == 3 else state.repeat(n, 1)
+    if isinstance(state, list):
+        return [_repeat_state(s, n) for s in state]
+    return tuple(_repeat_state(s, n) for s in state)
+
+
+@torch.no_grad()
+def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str], on_token=None):
+    """Generate continuations of `prompt_ids`; returns a list of `num_samples` strings
+    (continuations only). `pieces[i]` is token i's text; `on_token(piece)` streams sample 0.
+    """
+    cfg.validate()
+    device = next(model.parameters()).device
+    model.eval()
+    generator = torch.Generator(device=device)
+    generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
+    stepper = Stepper(model)
+    k = max(model.cfg.conv_kernel, 1)
+    prompt = torch.tensor([prompt_ids], device=device)  # (1, P)
+    logits, state = model(prompt)  # the prompt is run once, as a sequence
+    B = cfg.num_samples
+    state = _repeat_state(Stepper.to_step_state(state), B)
+    logits = logits[:, -1].expand(B, -1).contiguous()
+    window = prompt[:, -k:].expand(B, -1)  # (B, k): the conv front end needs the last k tokens
+    texts, done = [""] * B, [False] * B
+    track = bool(cfg.stop) or on_token is not None
+    out = torch.empty(B, cfg.max_new_tokens, dtype=torch.long, device=device)
+    for t in range(cfg.max_new_tokens):
+        nxt = choose(logits, cfg, generator)  # (B,)
+        out[:, t] = nxt
+        if track and _track(nxt.tolist(), pieces, texts, done, cfg.stop, on_token):
+            out = out[:, : t + 1]
+            break
+        if k > 1:
+            window = torch.cat([window[:, 1:], nxt[:, None]], 1)
+            logits, state = stepper.step(window, state)
+        else:
+            logits, state = stepper.step(nxt, state)
+    if not track:
+        texts = ["".join(pieces[i] for i in row) for row in out.tolist()]
+    return [_cut(t, cfg.stop) for t in texts]
+
+
+def _track(ids, pieces, texts, done, stops, on_token) -> bool:
+    """Append each sample's new piece; return True when every sample hit a stop string."""
+    longest = max((len(s) for s in stops), default=0)
+    for b, i in enumerate(ids):
+        if done[b]:
+            continue
+        texts[b] += pieces[i]
+        if b == 0 and on_token is not None:
+            on_token(pieces[i])
+        # A stop string may straddle tokens: search the new piece plus what came just before.
+        tail = texts[b][-(len(pieces[i]) + longest):]
+        done[b] = any(s in tail for s in stops)
+    return bool(stops) and all(done)
+
+
+def _cut(text: str, stops) -> str:
+    cuts = [text.find(s) for s in stops if s in text]
+    return text[: min(cuts)] if cuts else text

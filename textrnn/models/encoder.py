@@ -1,0 +1,92 @@
+"""Embedding -> [1-D convolution] -> stacked RNN layers: the encoder every task shares.
+
+Contract in shapes: ids (B, T) -> outputs (B, T, output_size), state. `state` is a list
+with one entry per layer: (h, c) for an LSTM, h for the others, each (D, B, H) where D is
+the number of directions. With `lengths`, padded positions never touch the state
+(packed sequences), so padding cannot change a result.
+"""
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..config import ModelConfig
+from ..tokenization import PAD_ID
+from .dropout import LockedDropout, embedding_dropout, weight_dropped
+from .elman import ElmanRNN
+
+TORCH_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def make_rnn(cfg: ModelConfig, input_size: int) -> nn.Module:
+    """One batch-first recurrent layer of the configured cell."""
+    if cfg.cell == "elman":
+        return ElmanRNN(input_size, cfg.hidden_size, cfg.activation, cfg.bidirectional)
+    kwargs = {"nonlinearity": cfg.activation} if cfg.cell == "rnn" else {}
+    return TORCH_CELLS[cfg.cell](input_size, cfg.hidden_size, batch_first=True,
+                                 bidirectional=cfg.bidirectional, **kwargs)
+
+
+def detach_state(state):
+    """Cut the graph between BPTT windows: the values carry over, the gradients do not
+    (truncated backpropagation through time, Williams & Peng 1990)."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    return type(state)(detach_state(s) for s in state)
+
+
+class RNNEncoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.cell == "rnn" and cfg.activation == "sigmoid":
+            raise ValueError("nn.RNN has no sigmoid; use cell 'elman' for a sigmoid RNN")
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=PAD_ID)
+        self.conv = None
+        if cfg.conv_kernel:
+            # A CRNN (e.g. Zhou et al. 2015's C-LSTM): n-gram features first, then recurrence.
+            self.conv = nn.Conv1d(cfg.embed_dim, cfg.embed_dim, cfg.conv_kernel)
+        dirs = 2 if cfg.bidirectional else 1
+        sizes = [cfg.embed_dim] + [cfg.hidden_size * dirs] * (cfg.num_layers - 1)
+        self.layers = nn.ModuleList(make_rnn(cfg, n) for n in sizes)
+        self.drop = LockedDropout(cfg.dropout)
+        self.output_size = cfg.hidden_size * dirs
+
+    def features(self, ids):
+        """ids (B, T) -> RNN inputs (B, T', E); T' = T, or T - k + 1 after a causal conv."""
+        x = embedding_dropout(self.embed, ids, self.cfg.embed_dropout, self.training)
+        x = self.drop(x)
+        if self.conv is None:
+            return x
+        k = self.cfg.conv_kernel
+        # A language model pads on the left only, so position t never sees t+1; a
+        # classifier reads the whole text and pads both sides to keep the length.
+        pad = (k - 1, 0) if self.cfg.task == "lm" else ((k - 1) // 2, k // 2)
+        x = nn.functional.pad(x.transpose(1, 2), pad)  # (B, E, T + k - 1)
+        return torch.relu(self.conv(x)).transpose(1, 2)  # (B, T, E)
+
+    def _run_layer(self, rnn, x, state, lengths):
+        dropped = weight_dropped(rnn, self.cfg.weight_drop, self.training)
+        call = (lambda *a: functional_call(rnn, dropped, a)) if dropped else rnn
+        if lengths is None or isinstance(rnn, ElmanRNN):
+            if isinstance(rnn, ElmanRNN):
+                return call(x, state, lengths)
+            return call(x, state) if state is not None else call(x)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, state = call(packed, state) if state is not None else call(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+        return out, state
+
+    def recur(self, x, state=None, lengths=None):
+        """x (B, T, E) -> outputs (B, T, output_size), new state (list, one per layer)."""
+        new_state = []
+        for i, rnn in enumerate(self.layers):
+            x, s = self._run_layer(rnn, x, None if state is None else state[i], lengths)
+            new_state.append(s)
+            x = self.drop(x)  # between layers, and on the output (locked, as AWD-LSTM)
+        return x, new_state
+
+    def forward(self, ids, state=None, lengths=None):
+        return self.recur(self.features(ids), state, lengths)

@@ -1,0 +1,68 @@
+"""Task heads: they size themselves from the encoder's `output_size`."""
+import torch
+from torch import nn
+
+
+class LMHead(nn.Module):
+    """y_t = V h_t + c: hidden states (B, T, H) -> next-token logits (B, T, vocab)."""
+
+    def __init__(self, hidden: int, vocab_size: int):
+        super().__init__()
+        self.proj = nn.Linear(hidden, vocab_size)
+
+    def forward(self, h):
+        return self.proj(h)
+
+
+def masked_pool(outputs, lengths, pooling: str, bidirectional: bool = False):
+    """Pool (B, T, H) encoder outputs over real positions only -> (B, H) or (B, 3H).
+
+    `last` is the output at each sequence's final real token (for a bidirectional
+    encoder the backward half of that position saw the whole text too, so we take the
+    backward half at position 0, where it finished).
+    """
+    B, T, H = outputs.shape
+    mask = (torch.arange(T, device=outputs.device)[None, :] < lengths[:, None])  # (B, T)
+    idx = (lengths - 1).clamp(min=0)
+    last = outputs[torch.arange(B, device=outputs.device), idx]  # (B, H)
+    if bidirectional:  # forward half at the end, backward half at position 0
+        half = H // 2
+        last = torch.cat([last[:, :half], outputs[:, 0, half:]], -1)
+    if pooling == "last":
+        return last
+    m = mask.unsqueeze(-1).to(outputs.dtype)  # (B, T, 1)
+    mean = (outputs * m).sum(1) / lengths.clamp(min=1)[:, None].to(outputs.dtype)
+    if pooling == "mean":
+        return mean
+    mx = outputs.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(1).values
+    if pooling == "max":
+        return mx
+    return torch.cat([last, mx, mean], -1)  # "concat", ULMFiT (Howard & Ruder 2018)
+
+
+class ClassifierHead(nn.Module):
+    """Pool the encoder outputs, then a linear layer to class logits (B, C)."""
+
+    def __init__(self, hidden: int, num_classes: int, pooling: str, dropout: float,
+                 bidirectional: bool):
+        super().__init__()
+        self.pooling = pooling
+        self.bidirectional = bidirectional
+        if pooling == "attention":
+            # Additive attention over time steps (Bahdanau et al. 2015; Yang et al. 2016).
+            self.score = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        width = hidden * 3 if pooling == "concat" else hidden
+        self.drop = nn.Dropout(dropout)
+        self.proj = nn.Linear(width, num_classes)
+
+    def pool(self, outputs, lengths):
+        if self.pooling != "attention":
+            return masked_pool(outputs, lengths, self.pooling, self.bidirectional)
+        T = outputs.size(1)
+        mask = torch.arange(T, device=outputs.device)[None, :] < lengths[:, None]  # (B, T)
+        scores = self.score(outputs).squeeze(-1).masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=1).unsqueeze(-1)  # (B, T, 1)
+        return (weights * outputs).sum(1)  # (B, H)
+
+    def forward(self, outputs, lengths):
+        return self.proj(self.drop(self.pool(outputs, lengths)))

@@ -1,0 +1,34 @@
+"""PNG plots of a run: the loss curve (and, for classifiers, the confusion matrix)."""
+import json
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_loss_curve(log_path: Path, out_path: Path) -> None:
+    """Training loss per logged step and validation loss per evaluation."""
+    train, val = [], []
+    for line in Path(log_path).read_text().splitlines():
+        rec = json.loads(line)
+        if "loss" in rec:
+            train.append((rec["step"], rec["loss"]))
+        if "val" in rec and "loss" in rec["val"]:
+            val.append((rec["step"], rec["val"]["loss"]))
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for points, label in ((train, "train"), (val, "validation")):
+        if points:
+            ax.plot(*zip(*points), label=label, marker="o" if label == "validation" else None)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats per token)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,78 @@
+"""Trained models as users hold them: `textrnn.load(run_dir)` -> LanguageModel."""
+import logging
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_pretrained
+from .data import encode_stream, load_corpus
+from .device import resolve_device
+from .generation import SamplingConfig, sample
+from .metrics import lm_metrics
+from .tasks import lm_nll
+from .tokenization import UNK_ID, decode, encode
+
+log = logging.getLogger("textrnn")
+
+
+class LanguageModel:
+    """A trained next-token model with its tokenizer: generate text, score text."""
+
+    def __init__(self, model, tokenizer, run_dir=None, step=0):
+        self.model, self.tokenizer = model, tokenizer
+        self.run_dir, self.step = run_dir, step
+        self._pieces = None
+
+    @property
+    def config(self):
+        return self.model.cfg
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    def pieces(self) -> list[str]:
+        """The text of every token id, for streaming output one token at a time."""
+        if self._pieces is None:
+            self._pieces = [decode(self.tokenizer, [i]) for i in range(self.tokenizer.get_vocab_size())]
+        return self._pieces
+
+    def encode_prompt(self, prompt: str) -> list[int]:
+        ids = encode(self.tokenizer, prompt)
+        if UNK_ID in ids:
+            unseen = sorted({c for c in prompt if encode(self.tokenizer, c) == [UNK_ID]})
+            log.warning("the prompt holds text the model never saw (%s); it is read as <unk>",
+                        " ".join(repr(c) for c in unseen[:10]) or "unknown words")
+        if not ids:  # an empty prompt starts the text at a line break, if the model knows one
+            newline = encode(self.tokenizer, "\n")
+            ids = newline if newline and UNK_ID not in newline else [UNK_ID]
+        return ids
+
+    def generate(self, prompt: str = "", max_new_tokens: int = 200, temperature: float = 1.0,
+                 top_k: int = 0, top_p: float = 1.0, seed=None, num_samples: int = 1,
+                 greedy: bool = False, stop=(), on_token=None) -> list[str]:
+        """`num_samples` texts, each the prompt followed by its continuation.
+
+        temperature 0 or greedy=True picks the most likely token; `stop` strings end a
+        sample (cut before the stop string); `on_token(text)` streams sample 0 as it grows.
+        """
+        cfg = SamplingConfig(max_new_tokens, temperature, top_k, top_p, greedy, num_samples,
+                             seed, tuple(stop)).validate()
+        ids = self.encode_prompt(prompt)
+        return [prompt + c for c in sample(self.model, ids, cfg, self.pieces(), on_token)]
+
+    def evaluate(self, text_or_path, precision: str = "fp32") -> dict:
+        """Loss (nats/token), bits per character and perplexity of a text (or a file or
+        dataset given by path), read as one stream with the state carried throughout."""
+        text = text_or_path
+        if isinstance(text_or_path, Path) or Path(str(text_or_path)).exists():
+            text = load_corpus(text_or_path)
+        ids = encode_stream(self.tokenizer, text)
+        nll, n = lm_nll(self.model, ids, self.device, precision)
+        return lm_metrics(nll, n, len(text) - len(decode(self.tokenizer, ids[:1].tolist())))
+
+
+def load(run_dir, device: str = "cpu"):
+    """Load a run folder: a `LanguageModel` for a language-model run."""
+    model, tokenizer, step = load_pretrained(run_dir, resolve_device(device))
+    return LanguageModel(model, tokenizer, run_dir, step)

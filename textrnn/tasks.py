@@ -1,0 +1,74 @@
+"""What the one training loop needs to know about a task: its batches, loss and evaluation.
+
+A task object provides
+  num_batches(epoch) -> int, batch(epoch, i) -> tensors (CPU), tokens(batch) -> int,
+  loss(model, batch, carry, device) -> (scalar loss, carry for the next batch),
+  evaluate(model, device, precision) -> metrics dict,
+  metric (the key of evaluate's dict that selects the best model) and mode ("min"/"max").
+`carry` is whatever must flow from one batch to the next: the hidden state for a
+language model, nothing for a classifier.
+"""
+import torch
+from torch.nn import functional as F
+
+from .data import batchify, num_windows, window
+from .device import autocast
+from .metrics import lm_metrics
+from .models import detach_state
+
+
+@torch.no_grad()
+def lm_nll(model, ids: torch.Tensor, device, precision="fp32", batch_size=1, bptt=1024):
+    """Summed next-token NLL over a stream, read as `batch_size` columns with the state
+    carried across windows. batch_size=1 reads the text exactly once, as one stream."""
+    was_training = model.training
+    model.eval()
+    stream = batchify(ids, batch_size)
+    total, count, state = 0.0, 0, None
+    for i in range(num_windows(stream, bptt)):
+        x, y = (t.to(device) for t in window(stream, i, bptt))
+        with autocast(device, precision):
+            logits, state = model(x, state)
+        total += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum").item()
+        count += y.numel()
+    model.train(was_training)
+    return total, count
+
+
+class LMTask:
+    """Next-token prediction over B contiguous columns with truncated BPTT."""
+
+    metric, mode = "loss", "min"
+
+    def __init__(self, train_ids, val_ids, val_chars: int, batch_size: int, bptt: int,
+                 eval_batch_size: int = 16):
+        self.stream = batchify(train_ids, batch_size)  # (B, N)
+        self.bptt = bptt
+        self.val_ids, self.val_chars = val_ids, val_chars
+        # Validation as several columns is much faster than one stream; the final report
+        # (`evaluate_exact`) reads it as one stream.
+        self.eval_batch_size = max(1, min(eval_batch_size, val_ids.numel() // (bptt + 1)))
+
+    def num_batches(self, epoch: int) -> int:
+        return num_windows(self.stream, self.bptt)
+
+    def batch(self, epoch: int, i: int):
+        return window(self.stream, i, self.bptt)  # inputs, targets: (B, T) each
+
+    @staticmethod
+    def tokens(batch) -> int:
+        return batch[0].numel()
+
+    def loss(self, model, batch, carry, device):
+        x, y = (t.to(device, non_blocking=True) for t in batch)
+        logits, state = model(x, carry)  # (B, T, V)
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        return loss, detach_state(state)
+
+    def evaluate(self, model, device, precision, exact=False):
+        bs = 1 if exact else self.eval_batch_size
+        nll, n = lm_nll(model, self.val_ids, device, precision, batch_size=bs,
+                        bptt=1024 if exact else self.bptt)
+        # Columns drop the tail that does not fill a row: scale chars to the tokens read.
+        chars = self.val_chars * n / max(self.val_ids.numel() - 1, 1)
+        return lm_metrics(nll, n, round(chars))

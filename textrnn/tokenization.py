@@ -1,0 +1,106 @@
+"""Character, word and BPE tokenizers, all built on Hugging Face `tokenizers`.
+
+Every kind decodes back to the exact input text (for tokens it knows), because bits per
+character and generated text are both computed from decoded strings:
+- char: one token per Unicode character (not per byte), so "é" is one token;
+- word: words and single punctuation marks; a word carries its leading space as "▁"
+  (SentencePiece's convention), newlines and tabs are tokens of their own;
+- bpe: byte-pair merges (Sennrich et al. 2016) over the same "▁"-marked text.
+
+Ids 0 and 1 are always <pad> and <unk>, so padding masks and unknown-token handling do
+not depend on the kind.
+"""
+from collections.abc import Iterable
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from .errors import CheckpointError, ConfigError
+
+PAD, UNK = "<pad>", "<unk>"
+SPECIAL_TOKENS = [PAD, UNK]
+PAD_ID, UNK_ID = 0, 1
+KINDS = ("char", "word", "bpe")
+
+
+def _char_tokenizer() -> Tokenizer:
+    tok = Tokenizer(models.WordLevel(vocab={PAD: PAD_ID, UNK: UNK_ID}, unk_token=UNK))
+    # [\s\S] matches every character, newline included (Oniguruma has no (?s) flag here).
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    return tok
+
+
+def _metaspace() -> list:
+    # Newlines and tabs split first so they stay visible tokens (line structure matters
+    # for generation); then spaces become "▁" glued to the following piece.
+    return [
+        pre_tokenizers.Split(Regex(r"[\n\t\r]"), behavior="isolated"),
+        pre_tokenizers.Metaspace(prepend_scheme="never"),
+    ]
+
+
+def _word_tokenizer() -> Tokenizer:
+    tok = Tokenizer(models.WordLevel(unk_token=UNK))
+    words = pre_tokenizers.Split(Regex(r"▁?\w+|▁?[^\w▁]|▁"), behavior="isolated")
+    tok.pre_tokenizer = pre_tokenizers.Sequence(_metaspace() + [words])
+    tok.decoder = decoders.Metaspace(prepend_scheme="never")
+    return tok
+
+
+def _bpe_tokenizer() -> Tokenizer:
+    tok = Tokenizer(models.BPE(unk_token=UNK))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(_metaspace())
+    tok.decoder = decoders.Metaspace(prepend_scheme="never")
+    return tok
+
+
+def train_tokenizer(kind: str, texts: Iterable[str], vocab_size: int = 10000,
+                    min_frequency: int = 1) -> Tokenizer:
+    """Learn a vocabulary of `kind` from `texts` (an iterable of strings, read once).
+
+    char keeps every character it sees (vocab_size is ignored); word keeps the
+    `vocab_size` most frequent words; bpe learns merges up to `vocab_size` tokens.
+    """
+    if kind not in KINDS:
+        raise ConfigError(f"unknown tokenizer {kind!r}; choose one of {', '.join(KINDS)}")
+    if kind != "char" and vocab_size < len(SPECIAL_TOKENS) + 1:
+        raise ConfigError(f"vocab size must be at least 3, got {vocab_size}")
+    if kind == "char":
+        tok = _char_tokenizer()
+        trainer = trainers.WordLevelTrainer(vocab_size=2**31 - 1, special_tokens=SPECIAL_TOKENS)
+    elif kind == "word":
+        tok = _word_tokenizer()
+        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                            special_tokens=SPECIAL_TOKENS)
+    else:
+        tok = _bpe_tokenizer()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                      special_tokens=SPECIAL_TOKENS, show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def load_tokenizer(path) -> Tokenizer:
+    """Read a tokenizer.json and check it has the special tokens textrnn relies on."""
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as exc:  # the Rust side raises a bare Exception
+        raise CheckpointError(f"{path} is not a readable tokenizer.json ({exc}); "
+                              "retrain or copy the file from the original run") from None
+    if tok.token_to_id(PAD) != PAD_ID or tok.token_to_id(UNK) != UNK_ID:
+        raise CheckpointError(f"{path} lacks textrnn's <pad>/<unk> tokens at ids 0/1; "
+                              "use the tokenizer.json saved with the run")
+    return tok
+
+
+def encode(tok: Tokenizer, text: str) -> list[int]:
+    return tok.encode(text, add_special_tokens=False).ids
+
+
+def encode_batch(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
+    # The Rust side splits the batch over threads, which is much faster than a loop.
+    return [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+
+def decode(tok: Tokenizer, ids) -> str:
+    return tok.decode(list(ids), skip_special_tokens=False)

@@ -1,0 +1,384 @@
+"""The one training loop, for every task: progress, clipping, schedule, evaluation,
+best-model saving, time budgets, signals, NaN guards and exact resume."""
+import json
+import logging
+import math
+import random
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoint import (atomic_write, load_pretrained, load_training_state, save_pretrained,
+                         save_training_state, write_json)
+from .device import autocast
+from .errors import CheckpointError, ConfigError, TrainingDiverged, check_range
+from .plots import plot_loss_curve
+
+log = logging.getLogger("textrnn")
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "constant", "plateau")
+LOG_FILE, METRICS_FILE = "log.jsonl", "metrics.json"
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings. A run ends at the first limit reached (epochs, steps, time)."""
+    batch_size: int = 64
+    bptt: int = 128                  # language models: tokens per truncated-BPTT window
+    lr: float = 3e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    momentum: float = 0.9            # sgd only
+    schedule: str = "cosine"         # cosine decay after warmup, constant, or plateau halving
+    warmup_steps: int = 100
+    final_lr_ratio: float = 0.05     # cosine ends at lr * this
+    clip: float = 1.0                # max gradient norm; 0 turns clipping off
+    epochs: int = 0                  # 0: no epoch limit
+    max_steps: int = 0               # 0: no step limit
+    time_budget: float = 0.0         # seconds of training (periodic evaluation included); 0: none
+    eval_every: int = 500
+    save_every: int = 500
+    log_every: int = 20
+    patience: int = 0                # stop after this many evaluations without improvement; 0: never
+    seed: int = 1234
+    device: str = "auto"
+    precision: str = "fp32"
+
+    def validate(self) -> "TrainConfig":
+        for name in ("batch_size", "bptt", "eval_every", "save_every", "log_every"):
+            check_range(name.replace("_", "-"), getattr(self, name), 1)
+        for name in ("epochs", "max_steps", "warmup_steps", "patience"):
+            check_range(name.replace("_", "-"), getattr(self, name), 0)
+        check_range("lr", self.lr, 0, 10, low_open=True)
+        check_range("weight-decay", self.weight_decay, 0)
+        check_range("clip", self.clip, 0)
+        check_range("time-budget", self.time_budget, 0, 1e9)
+        check_range("final-lr-ratio", self.final_lr_ratio, 0, 1)
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}")
+        if not (self.epochs or self.max_steps or self.time_budget):
+            raise ConfigError("no stopping rule: set --epochs, --max-steps or --time-budget")
+        return self
+
+
+class Schedule:
+    """Learning-rate factor: linear warmup, then cosine decay over the run's progress
+    (Loshchilov & Hutter 2017), a constant, or halving when validation stalls."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.scale, self.bad_evals = 1.0, 0
+
+    def factor(self, step: int, progress: float) -> float:
+        warm = min(1.0, (step + 1) / self.cfg.warmup_steps) if self.cfg.warmup_steps else 1.0
+        if self.cfg.schedule == "cosine":
+            r = self.cfg.final_lr_ratio
+            return warm * (r + (1 - r) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+        return warm * self.scale
+
+    def on_eval(self, improved: bool):
+        if self.cfg.schedule != "plateau":
+            return
+        self.bad_evals = 0 if improved else self.bad_evals + 1
+        if self.bad_evals >= 2:
+            self.scale, self.bad_evals = self.scale * 0.5, 0
+
+    def state_dict(self):
+        return {"scale": self.scale, "bad_evals": self.bad_evals}
+
+    def load_state_dict(self, state):
+        self.scale, self.bad_evals = state["scale"], state["bad_evals"]
+
+
+def make_optimizer(model, cfg: TrainConfig, param_groups=None):
+    groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    for g in groups:
+        g.setdefault("base_lr", cfg.lr)
+        g["lr"] = g["base_lr"]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def seed_everything(seed: int):
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict):
+    random.setstate(_tuples(state["python"]))
+    np.random.set_state(_tuples(state["numpy"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(x):
+    # weights_only unpickling may return lists where the RNG setters insist on tuples.
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+class _StopSignals:
+    """Turn SIGINT/SIGTERM into a flag so the loop can save before it exits."""
+
+    def __init__(self):
+        self.received = None
+
+    def __enter__(self):
+        self.old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None:  # a second Ctrl-C means "now"
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for s, h in self.old.items():
+            signal.signal(s, h)
+
+
+class Trainer:
+    """Runs `task` on `model`, writing the run folder `run_dir`.
+
+    `fit()` returns {"status": "done" | "interrupted" | "stopped", "metrics": {...}}.
+    """
+
+    def __init__(self, model, task, cfg: TrainConfig, run_dir, tokenizer, device,
+                 precision="fp32", resume=False, param_groups=None, show_progress=True):
+        self.model, self.task, self.cfg = model, task, cfg.validate()
+        self.run_dir, self.tokenizer = Path(run_dir), tokenizer
+        self.device, self.precision = device, precision
+        self.opt = make_optimizer(model, cfg, param_groups)
+        self.schedule = Schedule(cfg)
+        self.show_progress = show_progress
+        self.step, self.epoch, self.batch_index = 0, 0, 0
+        self.elapsed, self.best, self.carry = 0.0, None, None
+        self.clipped, self.saved_step = 0, None
+        if resume:
+            self._restore(load_training_state(self.run_dir))
+        else:
+            (self.run_dir / LOG_FILE).unlink(missing_ok=True)
+
+    # ---- state ---------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                "optimizer": self.opt.state_dict(), "schedule": self.schedule.state_dict(),
+                "step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
+                "elapsed": self.elapsed, "best": self.best, "clipped": self.clipped,
+                "carry": self.carry, "rng": rng_state(), "train_config": asdict(self.cfg)}
+
+    def _restore(self, state: dict):
+        try:
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"training_state.pt in {self.run_dir} does not fit this model "
+                                  f"({str(exc).splitlines()[0][:150]}); resume with the settings "
+                                  "the run was started with") from None
+        self.schedule.load_state_dict(state["schedule"])
+        self.step, self.epoch, self.batch_index = state["step"], state["epoch"], state["batch_index"]
+        self.elapsed, self.best, self.clipped = state["elapsed"], state["best"], state["clipped"]
+        self.carry = _to_device(state["carry"], self.device)
+        set_rng_state(state["rng"])
+        self.saved_step = self.step
+        self._truncate_log()
+
+    def _truncate_log(self):
+        """Drop log lines written after the checkpoint we resume from (they will be redone)."""
+        path = self.run_dir / LOG_FILE
+        if path.is_file():
+            keep = [line for line in path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= self.step]
+            atomic_write(path, lambda tmp: Path(tmp).write_text("".join(k + "\n" for k in keep)))
+
+    def save(self):
+        """Write the resume state (and weights, if no best model exists yet)."""
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise TrainingDiverged(f"weights became NaN/inf at step {self.step}; not saved; "
+                                   f"lower --lr or set --clip")
+        if self.best is None:
+            save_pretrained(self.run_dir, self.model, self.tokenizer, self.step)
+        save_training_state(self.run_dir, self.state_dict())
+        self.saved_step = self.step
+
+    # ---- the loop ------------------------------------------------------------------
+    def _progress(self) -> float:
+        c, parts = self.cfg, []
+        if c.max_steps:
+            parts.append(self.step / c.max_steps)
+        if c.epochs:
+            n = max(self.task.num_batches(self.epoch), 1)
+            parts.append((self.epoch + self.batch_index / n) / c.epochs)
+        if c.time_budget:
+            parts.append(self.elapsed / c.time_budget)
+        return max(parts)
+
+    def _finished(self) -> bool:
+        c = self.cfg
+        return bool((c.max_steps and self.step >= c.max_steps)
+                    or (c.epochs and self.epoch >= c.epochs)
+                    or (c.time_budget and self.elapsed >= c.time_budget))
+
+    def _set_lr(self):
+        f = self.schedule.factor(self.step, self._progress())
+        for g in self.opt.param_groups:
+            g["lr"] = g["base_lr"] * f
+
+    def train_step(self, batch):
+        """One optimiser step; returns (loss value, gradient norm)."""
+        self._set_lr()
+        with autocast(self.device, self.precision):
+            loss, self.carry = self.task.loss(self.model, batch, self.carry, self.device)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for g in self.opt.param_groups for p in g["params"]]
+        if self.cfg.clip:
+            # Gradient-norm clipping (Pascanu et al. 2013): exploding gradients get rescaled
+            # instead of throwing the weights far away.
+            norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.clip).item()
+            self.clipped += norm > self.cfg.clip
+        else:
+            norm = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in params if p.grad is not None))
+        value = loss.item()
+        if not (math.isfinite(value) and math.isfinite(norm)):
+            where = (f"the checkpoint of step {self.saved_step} in {self.run_dir} is intact"
+                     if self.saved_step is not None else "nothing was saved")
+            raise TrainingDiverged(f"loss became {value} at step {self.step + 1}; lower --lr "
+                                   f"(now {self.cfg.lr}) or set --clip; {where}")
+        self.opt.step()
+        self.step += 1
+        return value, norm
+
+
+    def _better(self, value) -> bool:
+        if self.best is None:
+            return True
+        return value < self.best if self.task.mode == "min" else value > self.best
+
+    def _log(self, record: dict):
+        with open(self.run_dir / LOG_FILE, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _eval_and_keep_best(self) -> dict:
+        metrics = self.task.evaluate(self.model, self.device, self.precision)
+        value = metrics[self.task.metric]
+        improved = self._better(value)
+        if improved:
+            self.best = value
+            save_pretrained(self.run_dir, self.model, self.tokenizer, self.step)
+        self.schedule.on_eval(improved)
+        self._log({"step": self.step, "epoch": self.epoch, "elapsed": round(self.elapsed, 2),
+                   "val": metrics, "best": self.best})
+        return metrics
+
+    def _progress_bar(self):
+        c = self.cfg
+        if c.time_budget:  # the bar counts seconds, so its ETA is the budget's end
+            bar = tqdm(total=c.time_budget, disable=not self.show_progress, dynamic_ncols=True,
+                       bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}s [{elapsed}<{remaining}{postfix}]")
+            bar.update(self.elapsed)
+            return bar
+        total = c.max_steps or None
+        if c.epochs:
+            epoch_steps = c.epochs * self.task.num_batches(0)
+            total = min(total, epoch_steps) if total else epoch_steps
+        return tqdm(total=total, initial=self.step, unit="step", disable=not self.show_progress,
+                    dynamic_ncols=True)
+
+    def fit(self) -> dict:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.model.train()
+        bar = self._progress_bar()
+        status, evals_without_gain = "done", 0
+        window_loss, window_tokens, window_steps, t_window = 0.0, 0, 0, time.perf_counter()
+        with _StopSignals() as signals:
+            while not self._finished():
+                n = self.task.num_batches(self.epoch)
+                if self.batch_index == 0:
+                    self.carry = None  # a new pass over the data starts from a fresh state
+                while self.batch_index < n and not self._finished():
+                    t0 = time.perf_counter()
+                    batch = self.task.batch(self.epoch, self.batch_index)
+                    loss, norm = self.train_step(batch)
+                    self.batch_index += 1
+                    tokens = self.task.tokens(batch)
+                    window_loss += loss
+                    window_tokens += tokens
+                    window_steps += 1
+                    dt = time.perf_counter() - t0
+                    self.elapsed += dt
+                    bar.update(dt if self.cfg.time_budget else 1)
+                    if self.step % self.cfg.log_every == 0:
+                        now = time.perf_counter()
+                        rate = window_tokens / max(now - t_window, 1e-9)
+                        record = {"step": self.step, "epoch": self.epoch, "loss": window_loss / window_steps,
+                                  "lr": self.opt.param_groups[0]["lr"], "grad_norm": norm,
+                                  "clipped": self.clipped, "tokens_per_s": round(rate),
+                                  "elapsed": round(self.elapsed, 2)}
+                        self._log(record)
+                        bar.set_postfix(step=self.step, loss=f"{record['loss']:.3f}", tok_s=f"{rate:,.0f}")
+                        window_loss, window_tokens, window_steps, t_window = 0.0, 0, 0, now
+                    if self.step % self.cfg.eval_every == 0:
+                        t0 = time.perf_counter()
+                        before = self.best
+                        self._eval_and_keep_best()
+                        evals_without_gain = 0 if self.best != before else evals_without_gain + 1
+                        self.elapsed += time.perf_counter() - t0
+                        t_window = time.perf_counter()
+                        if self.cfg.patience and evals_without_gain >= self.cfg.patience:
+                            status = "stopped"
+                    if self.step % self.cfg.save_every == 0:
+                        self.save()
+                    if signals.received is not None or status == "stopped":
+                        break
+                if signals.received is not None or status == "stopped":
+                    break
+                if self.batch_index >= n:
+                    self.epoch, self.batch_index = self.epoch + 1, 0
+            bar.close()
+            if signals.received is not None:
+                self.save()
+                log.warning("interrupted at step %d; saved to %s; continue with --resume",
+                            self.step, self.run_dir)
+                return {"status": "interrupted", "signal": signals.received, "step": self.step}
+            return self._finish(status)
+
+    def _finish(self, status: str) -> dict:
+        """Final evaluation: keep the better of the final and the best weights, then report
+        the kept model with the task's exact evaluation; write metrics and plots."""
+        metrics = self._eval_and_keep_best()
+        self.save()
+        best = self.model
+        if self.best != metrics[self.task.metric]:  # an earlier evaluation stays the best
+            best, _, _ = load_pretrained(self.run_dir, self.device)
+        metrics = self.task.evaluate(best, self.device, self.precision, exact=True)
+        write_json(self.run_dir / METRICS_FILE, {"val": metrics})
+        plot_loss_curve(self.run_dir / LOG_FILE, self.run_dir / "loss.png")
+        return {"status": status, "metrics": metrics, "step": self.step}
+
+
+def _to_device(x, device):
+    if x is None:
+        return None
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    return type(x)(_to_device(v, device) for v in x)
