@@ -54,6 +54,8 @@ def load_table(source: str, split: str = "train", config: str | None = None):
 
     datasets.logging.set_verbosity_error()
     path = Path(source)
+    if path.exists():  # progress bars only for downloads, where they help
+        datasets.disable_progress_bars()
     try:
         if path.is_file():
             builder = TABLE_FORMATS.get(path.suffix.lower())

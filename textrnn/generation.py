@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from .errors import ConfigError, check_range
 from .models.stepper import Stepper
@@ -90,7 +91,9 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     B = cfg.num_samples
     state = _repeat_state(Stepper.to_step_state(state), B)
     logits = logits[:, -1].expand(B, -1).contiguous()
-    window = prompt[:, -k:].expand(B, -1)  # (B, k): the conv front end needs the last k tokens
+    # (B, k): a conv front end needs the last k tokens; <pad> embeds to zeros, which is
+    # exactly the convolution's own left padding.
+    window = nn.functional.pad(prompt[:, -k:], (k - min(k, prompt.size(1)), 0), value=PAD_ID).expand(B, -1)
     texts, done = [""] * B, [False] * B
     track = bool(cfg.stop) or on_token is not None
     out = torch.empty(B, cfg.max_new_tokens, dtype=torch.long, device=device)

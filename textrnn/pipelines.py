@@ -1,7 +1,7 @@
 """Whole training runs, as the CLI and the recipes start them: data -> tokenizer -> model
 -> the training loop -> run folder."""
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .checkpoint import CONFIG, TOKENIZER, read_config, write_json
@@ -54,20 +54,15 @@ def prepare_run_dir(out, resume: bool, overwrite: bool) -> Path:
     return out
 
 
-def _check_same_model(run_dir: Path, cfg: ModelConfig):
-    saved = read_config(run_dir)
-    if asdict(saved) != asdict(cfg):
-        diff = [k for k in asdict(cfg) if asdict(cfg)[k] != asdict(saved)[k]]
-        raise ConfigError(f"--resume with different model settings ({', '.join(diff)}) than "
-                          f"the run in {run_dir}; use the settings it was started with")
-
-
 def train_language_model(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig,
                          out, resume=False, overwrite=False, show_progress=True) -> dict:
     """Train (or resume) a language model into run folder `out`; returns the result of
     `Trainer.fit()` plus "run_dir"."""
     data_cfg.validate()
     train_cfg.validate()
+    # Check the model settings now, before minutes of loading and tokenizing (the real
+    # vocabulary size is known only after the tokenizer is trained).
+    replace(model_cfg, task="lm", vocab_size=max(model_cfg.vocab_size, 1)).validate()
     device = resolve_device(train_cfg.device)
     precision = resolve_precision(train_cfg.precision, device)
     run_dir = prepare_run_dir(out, resume, overwrite)
@@ -80,12 +75,14 @@ def train_language_model(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg
                                data_cfg.data_config)
     else:
         train_text, val_text = split_tail(text, data_cfg.val_fraction)
-    log.info("text: %d characters for training, %d for validation", len(train_text), len(val_text))
 
-    if resume:
-        tokenizer = load_tokenizer(run_dir / TOKENIZER)  # the ids must not change
+    if resume:  # the saved model and vocabulary win: ids and shapes must not change
+        tokenizer = load_tokenizer(run_dir / TOKENIZER)
+        model_cfg = read_config(run_dir)
     else:
         tokenizer = train_tokenizer(data_cfg.tokenizer, [train_text], data_cfg.vocab_size)
+        model_cfg = ModelConfig(**{**asdict(model_cfg), "task": "lm", "tokenizer": data_cfg.tokenizer,
+                                   "vocab_size": tokenizer.get_vocab_size()})
     train_ids = encode_stream(tokenizer, train_text)
     val_ids = encode_stream(tokenizer, val_text)
     need = train_cfg.batch_size * (train_cfg.bptt + 1)
@@ -96,12 +93,10 @@ def train_language_model(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg
     if val_ids.numel() < 2:
         raise DataError("the validation text has fewer than 2 tokens; raise --val-fraction or "
                         "pass a longer --val-data")
+    log.info("text: %d characters (%d tokens) for training, %d for validation", len(train_text),
+             train_ids.numel(), len(val_text))
 
-    model_cfg = ModelConfig(**{**asdict(model_cfg), "task": "lm", "tokenizer": data_cfg.tokenizer,
-                               "vocab_size": tokenizer.get_vocab_size()})
     model = build_model(model_cfg)
-    if resume:
-        _check_same_model(run_dir, model_cfg)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("model: %s, %d parameters, vocabulary %d, device %s, %s", model_cfg.cell,
              n_params, model_cfg.vocab_size, device, precision)

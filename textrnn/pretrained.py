@@ -64,12 +64,21 @@ class LanguageModel:
     def evaluate(self, text_or_path, precision: str = "fp32") -> dict:
         """Loss (nats/token), bits per character and perplexity of a text (or a file or
         dataset given by path), read as one stream with the state carried throughout."""
-        text = text_or_path
-        if isinstance(text_or_path, Path) or Path(str(text_or_path)).exists():
-            text = load_corpus(text_or_path)
+        text = load_corpus(text_or_path) if _is_path(text_or_path) else text_or_path
         ids = encode_stream(self.tokenizer, text)
         nll, n = lm_nll(self.model, ids, self.device, precision)
-        return lm_metrics(nll, n, len(text) - len(decode(self.tokenizer, ids[:1].tolist())))
+        return lm_metrics(nll, n, len(text))
+
+
+def _is_path(x) -> bool:
+    if isinstance(x, Path):
+        return True
+    if "\n" in x or len(x) > 1024:
+        return False
+    try:
+        return Path(x).exists()
+    except OSError:
+        return False
 
 
 def load(run_dir, device: str = "cpu"):

@@ -55,7 +55,7 @@ class TrainConfig:
             check_range(name.replace("_", "-"), getattr(self, name), 1)
         for name in ("epochs", "max_steps", "warmup_steps", "patience"):
             check_range(name.replace("_", "-"), getattr(self, name), 0)
-        check_range("lr", self.lr, 0, 10, low_open=True)
+        check_range("lr", self.lr, 0, 1000, low_open=True)
         check_range("weight-decay", self.weight_decay, 0)
         check_range("clip", self.clip, 0)
         check_range("time-budget", self.time_budget, 0, 1e9)
@@ -116,8 +116,10 @@ def seed_everything(seed: int):
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    # Plain types and tensors only, so `torch.load(weights_only=True)` accepts the file.
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
+             "numpy": [torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -125,7 +127,8 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict):
     random.setstate(_tuples(state["python"]))
-    np.random.set_state(_tuples(state["numpy"]))
+    keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -173,6 +176,7 @@ class Trainer:
         self.step, self.epoch, self.batch_index = 0, 0, 0
         self.elapsed, self.best, self.carry = 0.0, None, None
         self.clipped, self.saved_step = 0, None
+        self.window_loss, self.window_steps = 0.0, 0  # training loss since the last log line
         if resume:
             self._restore(load_training_state(self.run_dir))
         else:
@@ -184,6 +188,7 @@ class Trainer:
                 "optimizer": self.opt.state_dict(), "schedule": self.schedule.state_dict(),
                 "step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
                 "elapsed": self.elapsed, "best": self.best, "clipped": self.clipped,
+                "window": [self.window_loss, self.window_steps],
                 "carry": self.carry, "rng": rng_state(), "train_config": asdict(self.cfg)}
 
     def _restore(self, state: dict):
@@ -197,6 +202,7 @@ class Trainer:
         self.schedule.load_state_dict(state["schedule"])
         self.step, self.epoch, self.batch_index = state["step"], state["epoch"], state["batch_index"]
         self.elapsed, self.best, self.clipped = state["elapsed"], state["best"], state["clipped"]
+        self.window_loss, self.window_steps = state["window"]
         self.carry = _to_device(state["carry"], self.device)
         set_rng_state(state["rng"])
         self.saved_step = self.step
@@ -309,7 +315,7 @@ class Trainer:
         self.model.train()
         bar = self._progress_bar()
         status, evals_without_gain = "done", 0
-        window_loss, window_tokens, window_steps, t_window = 0.0, 0, 0, time.perf_counter()
+        window_tokens, t_window = 0, time.perf_counter()
         with _StopSignals() as signals:
             while not self._finished():
                 n = self.task.num_batches(self.epoch)
@@ -321,22 +327,23 @@ class Trainer:
                     loss, norm = self.train_step(batch)
                     self.batch_index += 1
                     tokens = self.task.tokens(batch)
-                    window_loss += loss
+                    self.window_loss += loss
+                    self.window_steps += 1
                     window_tokens += tokens
-                    window_steps += 1
                     dt = time.perf_counter() - t0
                     self.elapsed += dt
                     bar.update(dt if self.cfg.time_budget else 1)
                     if self.step % self.cfg.log_every == 0:
                         now = time.perf_counter()
                         rate = window_tokens / max(now - t_window, 1e-9)
-                        record = {"step": self.step, "epoch": self.epoch, "loss": window_loss / window_steps,
+                        record = {"step": self.step, "epoch": self.epoch, "loss": self.window_loss / self.window_steps,
                                   "lr": self.opt.param_groups[0]["lr"], "grad_norm": norm,
                                   "clipped": self.clipped, "tokens_per_s": round(rate),
                                   "elapsed": round(self.elapsed, 2)}
                         self._log(record)
                         bar.set_postfix(step=self.step, loss=f"{record['loss']:.3f}", tok_s=f"{rate:,.0f}")
-                        window_loss, window_tokens, window_steps, t_window = 0.0, 0, 0, now
+                        self.window_loss, self.window_steps = 0.0, 0
+                        window_tokens, t_window = 0, now
                     if self.step % self.cfg.eval_every == 0:
                         t0 = time.perf_counter()
                         before = self.best

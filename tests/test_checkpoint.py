@@ -1,0 +1,110 @@
+import json
+import os
+import pickle
+
+import pytest
+import torch
+
+from textrnn import CheckpointError, ConfigError, load, load_pretrained, save_pretrained
+from textrnn.checkpoint import atomic_write, load_training_state, save_training_state
+
+from conftest import tiny_lm
+
+
+@pytest.mark.parametrize("cell,tie", [("lstm", False), ("gru", True), ("elman", False)])
+def test_save_then_load_gives_identical_logits(tmp_path, char_tok, cell, tie):
+    v = char_tok.get_vocab_size()
+    model = tiny_lm(v, cell, tie_weights=tie, embed_dim=16, hidden_size=16).eval()
+    save_pretrained(tmp_path, model, char_tok, step=7)
+    loaded, tok, step = load_pretrained(tmp_path)
+    ids = torch.randint(2, v, (2, 13))
+    torch.testing.assert_close(loaded(ids)[0], model(ids)[0], rtol=0, atol=0)
+    assert step == 7 and tok.get_vocab_size() == v
+    assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors", "tokenizer.json"]
+
+
+def test_a_crash_between_write_and_rename_keeps_the_old_file(tmp_path):
+    target = tmp_path / "file.json"
+    target.write_text("old")
+
+    def crash(tmp):
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of a save
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, crash)
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["file.json"]  # no temporary file left behind
+
+
+@pytest.fixture
+def run_dir(tmp_path, char_tok):
+    save_pretrained(tmp_path, tiny_lm(char_tok.get_vocab_size()), char_tok)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors", "tokenizer.json"])
+def test_missing_file_is_a_clear_error(run_dir, name):
+    (run_dir / name).unlink()
+    with pytest.raises(CheckpointError, match=name.split(".")[0]):
+        load(run_dir)
+
+
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors", "tokenizer.json"])
+def test_truncated_file_is_a_clear_error(run_dir, name):
+    data = (run_dir / name).read_bytes()
+    (run_dir / name).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError):
+        load(run_dir)
+
+
+def test_tokenizer_from_another_run_is_refused(run_dir):
+    from textrnn import train_tokenizer
+    train_tokenizer("char", ["abc"]).save(str(run_dir / "tokenizer.json"))
+    with pytest.raises(CheckpointError, match="expects"):
+        load(run_dir)
+
+
+def test_config_from_a_newer_version_is_refused(run_dir):
+    cfg = json.loads((run_dir / "config.json").read_text())
+    cfg["textrnn_version"] = "99.0.0"
+    (run_dir / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ConfigError, match="newer"):
+        load(run_dir)
+
+
+def test_config_with_unknown_keys_is_refused(run_dir):
+    cfg = json.loads((run_dir / "config.json").read_text())
+    cfg["attention_heads"] = 8
+    (run_dir / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ConfigError, match="unknown keys"):
+        load(run_dir)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_malicious_training_state_is_refused_without_running_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"step": 1, "payload": _Exploit()}, tmp_path / "training_state.pt")
+    with pytest.raises(CheckpointError, match="refused"):
+        load_training_state(tmp_path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_plain_pickle_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "training_state.pt").write_bytes(pickle.dumps(_Exploit()))
+    with pytest.raises(CheckpointError):
+        load_training_state(tmp_path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_training_state_round_trips_tensors_and_rng(tmp_path):
+    state = {"step": 3, "rng": torch.get_rng_state(), "carry": (torch.ones(1, 2, 3),)}
+    save_training_state(tmp_path, state)
+    back = load_training_state(tmp_path)
+    assert back["step"] == 3 and torch.equal(back["rng"], state["rng"])

@@ -1,0 +1,97 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from textrnn import DataError, load_corpus, split_tail
+from textrnn import data as data_mod
+from textrnn.data import batchify, num_windows, window
+
+
+def test_txt_file_is_read_exactly(tmp_path):
+    text = "line one\r\nline two\u0085 same line in Latin-1 terms\n"
+    (tmp_path / "a.txt").write_bytes(text.encode("utf-8"))
+    assert load_corpus(tmp_path / "a.txt") == text
+
+
+def test_folder_of_txt_files_is_joined_in_name_order(tmp_path):
+    (tmp_path / "b.txt").write_text("second")
+    (tmp_path / "a.txt").write_text("first\n")
+    assert load_corpus(tmp_path) == "first\nsecond\n"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
+def test_tables_yield_their_text_column(tmp_path, fmt):
+    rows = [{"id": 1, "text": "hello there"}, {"id": 2, "text": "general, kenobi"}]
+    path = tmp_path / f"t.{fmt}"
+    if fmt == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    elif fmt == "parquet":
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    else:
+        sep = "," if fmt == "csv" else "\t"
+        path.write_text(f"id{sep}text\n" + "".join(f'{r["id"]}{sep}"{r["text"]}"\n' for r in rows))
+    assert load_corpus(path) == "hello there\ngeneral, kenobi"
+
+
+def make_hub_layout(root):
+    """A dataset folder laid out as on the Hugging Face Hub: README card + data/ shards."""
+    (root / "data").mkdir(parents=True)
+    for split, texts in (("train", ["first review", "second review"]), ("test", ["held out"])):
+        pq.write_table(pa.table({"content": texts, "label": [0] * len(texts)}),
+                       root / "data" / f"{split}-00000-of-00001.parquet")
+    (root / "README.md").write_text(
+        "---\nconfigs:\n- config_name: default\n  data_files:\n"
+        "  - split: train\n    path: data/train-*\n  - split: test\n    path: data/test-*\n---\n")
+
+
+def test_hub_layout_dataset_loads_by_split_and_column(tmp_path):
+    make_hub_layout(tmp_path / "ds")
+    assert load_corpus(tmp_path / "ds", "content", split="train") == "first review\nsecond review"
+    assert load_corpus(tmp_path / "ds", split="test") == "held out"  # `content` found by default
+
+
+def test_hub_id_offline_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(data_mod, "_hub_reachable", lambda timeout=5.0: False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    with pytest.raises(DataError, match="cannot reach the Hugging Face Hub"):
+        load_corpus("someone/some-dataset")
+
+
+def test_missing_column_lists_the_columns_found(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="columns found: a, b|among a, b"):
+        load_corpus(tmp_path / "t.csv")
+
+
+@pytest.mark.parametrize("content,match", [(b"", "no text"), (b"  \n\t\n", "no text"),
+                                           (b"caf\xe9 latin-1", "not valid UTF-8"),
+                                           (b"\x00\x01\x02binary", "binary")])
+def test_unusable_files_are_clear_errors(tmp_path, content, match):
+    (tmp_path / "x.txt").write_bytes(content)
+    with pytest.raises(DataError, match=match):
+        load_corpus(tmp_path / "x.txt")
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_corpus(tmp_path / "nope.txt")
+
+
+def test_split_tail_holds_out_the_end():
+    train, val = split_tail("abcdefghij", 0.2)
+    assert (train, val) == ("abcdefgh", "ij")
+
+
+def test_batchify_makes_contiguous_columns_and_windows_shift_by_one():
+    ids = torch.arange(23)
+    stream = batchify(ids, 2)  # (2, 11), the last token dropped
+    assert stream.tolist()[1][:3] == [11, 12, 13]
+    xs = [window(stream, i, 4) for i in range(num_windows(stream, 4))]
+    assert [x.size(1) for x, _ in xs] == [4, 4, 2]
+    for x, y in xs:
+        assert torch.equal(y, x + 1)
+    assert torch.cat([x for x, _ in xs], 1).tolist()[0] == list(range(10))

@@ -1,0 +1,97 @@
+import pytest
+import torch
+from torch import nn
+
+from textrnn import ConfigError, ElmanRNN, ModelConfig, build_model
+from textrnn.models.stepper import Stepper
+
+from conftest import tiny_lm
+
+CELLS = ["lstm", "gru", "rnn", "elman"]
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_elman_cell_equals_torch_rnn(activation, bidirectional):
+    torch_rnn = nn.RNN(5, 7, nonlinearity=activation, batch_first=True, bidirectional=bidirectional)
+    elman = ElmanRNN(5, 7, activation, bidirectional)
+    elman.load_state_dict(torch_rnn.state_dict())  # same parameter names and shapes
+    x = torch.randn(3, 11, 5)
+    h0 = torch.randn(2 if bidirectional else 1, 3, 7)
+    out_t, h_t = torch_rnn(x, h0)
+    out_e, h_e = elman(x, h0)
+    torch.testing.assert_close(out_e, out_t)
+    torch.testing.assert_close(h_e, h_t)
+
+
+def test_elman_follows_its_equation_with_sigmoid():
+    elman = ElmanRNN(4, 3, "sigmoid")
+    x, h = torch.randn(2, 1, 4), torch.randn(1, 2, 3)
+    out, _ = elman(x, h)
+    W, U = elman.weight_ih_l0, elman.weight_hh_l0
+    expected = torch.sigmoid(x[:, 0] @ W.T + elman.bias_ih_l0 + h[0] @ U.T + elman.bias_hh_l0)
+    torch.testing.assert_close(out[:, 0], expected)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_carrying_state_over_a_split_sequence_equals_one_pass(cell):
+    model = tiny_lm(20, cell).eval()
+    ids = torch.randint(2, 20, (3, 24))
+    whole, _ = model(ids)
+    first, state = model(ids[:, :10])
+    second, _ = model(ids[:, 10:], state)
+    torch.testing.assert_close(torch.cat([first, second], 1), whole)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_model_overfits_one_small_batch(cell):
+    model = tiny_lm(12, cell, hidden_size=32)
+    ids = torch.randint(2, 12, (2, 16))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        logits, _ = model(ids[:, :-1])
+        loss = nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1
+
+
+@pytest.mark.parametrize("cell,conv", [(c, 0) for c in CELLS] + [("lstm", 3)])
+def test_stepper_matches_the_full_forward_pass(cell, conv):
+    model = tiny_lm(20, cell, conv_kernel=conv).eval()
+    ids = torch.randint(2, 20, (2, 9))
+    full, _ = model(ids)
+    stepper = Stepper(model)
+    k = max(conv, 1)
+    _, state = model(ids[:, :4])
+    state = Stepper.to_step_state(state)
+    for t in range(4, 9):
+        window = ids[:, max(0, t + 1 - k):t + 1] if conv else ids[:, t]
+        if conv and window.size(1) < k:
+            window = torch.cat([torch.zeros(2, k - window.size(1), dtype=torch.long), window], 1)
+        logits, state = stepper.step(window, state)
+        torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-4)
+
+
+def test_tied_weights_share_one_matrix():
+    model = tiny_lm(20, tie_weights=True, embed_dim=16, hidden_size=16)
+    assert model.head.proj.weight is model.encoder.embed.weight
+
+
+def test_causal_conv_does_not_see_the_future():
+    model = tiny_lm(20, conv_kernel=3).eval()
+    ids = torch.randint(2, 20, (1, 10))
+    changed = ids.clone()
+    changed[0, 6] = (ids[0, 6] + 1) % 18 + 2
+    a, _ = model(ids)
+    b, _ = model(changed)
+    torch.testing.assert_close(a[:, :6], b[:, :6])
+
+
+@pytest.mark.parametrize("bad", [dict(cell="transformer"), dict(hidden_size=0),
+                                 dict(dropout=1.0), dict(bidirectional=True),
+                                 dict(tie_weights=True, embed_dim=8, hidden_size=16)])
+def test_bad_model_settings_are_refused(bad):
+    with pytest.raises(ConfigError):
+        build_model(ModelConfig(vocab_size=10, **bad))

@@ -1,0 +1,102 @@
+import json
+import signal
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from textrnn import LMTask, TrainConfig, Trainer, TrainingDiverged, encode_stream, split_tail
+from textrnn.checkpoint import load_training_state
+
+from conftest import tiny_lm
+
+CPU = torch.device("cpu")
+
+
+def make_trainer(run_dir, tok, text, resume=False, cell="lstm", activation="tanh", **overrides):
+    torch.manual_seed(0)
+    train_text, val_text = split_tail(text, 0.1)
+    task = LMTask(encode_stream(tok, train_text), encode_stream(tok, val_text), len(val_text),
+                  batch_size=4, bptt=16)
+    model = tiny_lm(tok.get_vocab_size(), cell, activation=activation, dropout=0.2)  # dropout: the RNG must be restored too
+    settings = dict(batch_size=4, bptt=16, max_steps=12, eval_every=3, save_every=3, log_every=2,
+                    warmup_steps=2, seed=0, device="cpu")
+    cfg = TrainConfig(**{**settings, **overrides})
+    return Trainer(model, task, cfg, run_dir, tok, CPU, resume=resume, show_progress=False)
+
+
+def interrupt_at(trainer, step):
+    """Deliver a real SIGINT once `step` optimiser steps are done."""
+    inner = trainer.train_step
+
+    def step_then_signal(batch):
+        out = inner(batch)
+        if trainer.step == step:
+            signal.raise_signal(signal.SIGINT)
+        return out
+    trainer.train_step = step_then_signal
+
+
+def test_resume_after_half_the_steps_gives_the_same_weights(tmp_path, char_tok, text):
+    straight = make_trainer(tmp_path / "a", char_tok, text)
+    assert straight.fit()["status"] == "done"
+
+    first = make_trainer(tmp_path / "b", char_tok, text)
+    interrupt_at(first, 5)  # not a multiple of save_every: the interrupt itself must save
+    result = first.fit()
+    assert result["status"] == "interrupted" and result["step"] == 5
+    second = make_trainer(tmp_path / "b", char_tok, text, resume=True)
+    assert second.step == 5
+    second.fit()
+
+    a = load_training_state(tmp_path / "a")["model"]
+    b = load_training_state(tmp_path / "b")["model"]
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    log_a = [json.loads(x) for x in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    log_b = [json.loads(x) for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    strip = lambda log: [{k: v for k, v in r.items() if k not in ("elapsed", "tokens_per_s")} for r in log]
+    assert strip(log_a) == strip(log_b)
+
+
+def test_run_folder_has_every_artifact(tmp_path, char_tok, text):
+    result = make_trainer(tmp_path, char_tok, text).fit()
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "training_state.pt",
+            "metrics.json", "log.jsonl", "loss.png"} <= names
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["val"]) >= {"loss", "bpc", "perplexity"}
+    assert metrics["val"] == result["metrics"]
+
+
+def test_training_lowers_the_validation_loss(tmp_path, char_tok, text):
+    trainer = make_trainer(tmp_path, char_tok, text, max_steps=60, lr=1e-2, eval_every=60)
+    before = trainer.task.evaluate(trainer.model, CPU, "fp32")["loss"]
+    after = trainer.fit()["metrics"]["loss"]
+    assert after < before - 0.5
+
+
+def test_time_budget_stops_training(tmp_path, char_tok, text):
+    trainer = make_trainer(tmp_path, char_tok, text, max_steps=0, epochs=0, time_budget=0.3,
+                           eval_every=10_000, save_every=10_000)
+    result = trainer.fit()
+    assert result["status"] == "done" and result["step"] > 0
+    assert 0.3 <= trainer.elapsed < 5
+
+
+def test_diverging_loss_stops_and_keeps_finite_checkpoints(tmp_path, char_tok, text):
+    # An unbounded (ReLU) RNN with plain SGD at lr 10 and no clipping blows up in a few steps.
+    trainer = make_trainer(tmp_path, char_tok, text, cell="rnn", activation="relu",
+                           optimizer="sgd", lr=10.0, clip=0, momentum=0.0, weight_decay=0.0,
+                           warmup_steps=0, save_every=1, eval_every=1000, max_steps=500)
+    with pytest.raises(TrainingDiverged, match="lower --lr"):
+        trainer.fit()
+    assert 0 < trainer.saved_step < 500
+    saved = load_file(str(tmp_path / "model.safetensors"))
+    assert all(torch.isfinite(t).all() for t in saved.values())
+
+
+def test_gradient_clipping_is_counted(tmp_path, char_tok, text):
+    trainer = make_trainer(tmp_path, char_tok, text, clip=1e-3, max_steps=4)
+    trainer.fit()
+    assert trainer.clipped == 4
