@@ -108,3 +108,20 @@ def test_training_state_round_trips_tensors_and_rng(tmp_path):
     save_training_state(tmp_path, state)
     back = load_training_state(tmp_path)
     assert back["step"] == 3 and torch.equal(back["rng"], state["rng"])
+
+
+def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(run_dir, char_tok, monkeypatch):
+    import errno
+
+    from textrnn import checkpoint
+
+    before = (run_dir / "model.safetensors").read_bytes()
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(checkpoint, "save_file", no_space)
+    with pytest.raises(CheckpointError, match="No space left"):
+        save_pretrained(run_dir, tiny_lm(char_tok.get_vocab_size()), char_tok, step=9)
+    assert (run_dir / "model.safetensors").read_bytes() == before
+    assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+    load(run_dir)  # still loads

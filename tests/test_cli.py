@@ -129,3 +129,73 @@ def test_unseen_prompt_characters_still_sample(trained):
     out, _ = trained
     res = textrnn("sample", out, "--prompt", "Жж", "--length", "10", "--seed", "0")
     assert res.returncode == 0 and res.stdout.startswith("Жж") and "never saw" in res.stderr
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "sentiment"
+    res = run("recipes/sentiment.py", "--out", out, "--epochs", "2", "--embed-dim", "16",
+              "--hidden-size", "16", "--quiet", "--precision", "fp32",
+              "--test-data", ROOT / "data/sentiment_sample.csv")
+    assert res.returncode == 0, res.stderr
+    return out, res
+
+
+def test_sentiment_recipe_prints_the_report_and_saves(classifier_run):
+    out, res = classifier_run
+    assert "precision" in res.stdout and "confusion matrix" in res.stdout and "--- test ---" in res.stdout
+    metrics = __import__("json").loads((out / "metrics.json").read_text())
+    assert {"accuracy", "macro_f1", "roc_auc", "confusion_matrix"} <= set(metrics["test"])
+
+
+def test_predict_prints_label_and_probability(classifier_run, tmp_path):
+    out, _ = classifier_run
+    res = textrnn("predict", out, "what a great film", "dull and far too long")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 2 and all(l.split("\t")[0] in ("positive", "negative") for l in lines)
+    assert all(0.5 <= float(l.split("\t")[1]) <= 1 for l in lines)
+    (tmp_path / "in.txt").write_text("great fun\n\nawful\n")
+    res = textrnn("predict", out, "--input", tmp_path / "in.txt", "--json")
+    rows = [__import__("json").loads(l) for l in res.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["great fun", "awful"]
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 for r in rows)
+
+
+def test_evaluate_prints_the_report(classifier_run):
+    out, _ = classifier_run
+    res = textrnn("evaluate", out, "--data", ROOT / "data/sentiment_sample.csv", "--json")
+    assert res.returncode == 0, res.stderr
+    assert {"accuracy", "macro_f1"} <= set(__import__("json").loads(res.stdout))
+
+
+def test_predict_with_a_language_model_folder_gives_one_line(trained):
+    out, _ = trained
+    assert "language model" in assert_one_line_error(textrnn("predict", out, "hello"))
+
+
+@pytest.mark.parametrize("rows,flags,match", [
+    ("text,stars\ngood,1\nbad,0\n", [], "label"),
+    ("text,label\ngood,pos\nfine,pos\n", [], "single class"),
+    ("text,label\n", [], "no rows"),
+    ("text,label\ngood,pos\n,neg\nbad,neg\n", [], "empty"),
+])
+def test_bad_labelled_data_gives_one_line(tmp_path, rows, flags, match):
+    (tmp_path / "d.csv").write_text(rows)
+    res = textrnn("train-classifier", "--data", tmp_path / "d.csv", "--out", tmp_path / "r",
+                  "--epochs", "1", "--quiet", *flags)
+    assert match in assert_one_line_error(res)
+
+
+def test_eval_label_never_seen_gives_one_line(classifier_run, tmp_path):
+    out, _ = classifier_run
+    (tmp_path / "e.csv").write_text("text,label\ngood,positive\nmeh,neutral\n")
+    assert "never saw" in assert_one_line_error(textrnn("evaluate", out, "--data", tmp_path / "e.csv"))
+
+
+def test_evaluate_a_language_model_reports_bpc(trained):
+    out, _ = trained
+    res = textrnn("evaluate", out, "--data", ROOT / "data/tiny_play.txt", "--json")
+    assert res.returncode == 0, res.stderr
+    m = __import__("json").loads(res.stdout)
+    assert m["chars"] == len((ROOT / "data/tiny_play.txt").read_text(encoding="utf-8")) and m["bpc"] > 0

@@ -3,6 +3,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import numpy as np
 import torch
 
 from textrnn import DataError, load_corpus, split_tail
@@ -87,7 +88,7 @@ def test_split_tail_holds_out_the_end():
 
 
 def test_batchify_makes_contiguous_columns_and_windows_shift_by_one():
-    ids = torch.arange(23)
+    ids = np.arange(23, dtype=np.uint16)
     stream = batchify(ids, 2)  # (2, 11), the last token dropped
     assert stream.tolist()[1][:3] == [11, 12, 13]
     xs = [window(stream, i, 4) for i in range(num_windows(stream, 4))]
@@ -95,3 +96,13 @@ def test_batchify_makes_contiguous_columns_and_windows_shift_by_one():
     for x, y in xs:
         assert torch.equal(y, x + 1)
     assert torch.cat([x for x, _ in xs], 1).tolist()[0] == list(range(10))
+
+
+def test_encoding_to_a_file_gives_the_same_ids_memory_mapped(tmp_path):
+    from textrnn import encode_stream, train_tokenizer
+    text = ("the quick brown fox\n" * 5000)
+    tok = train_tokenizer("char", [text])
+    in_memory = encode_stream(tok, text)
+    mapped = encode_stream(tok, text, tmp_path / "ids.bin")
+    assert isinstance(mapped, np.memmap) and mapped.dtype == np.uint16
+    assert np.array_equal(in_memory, mapped) and len(mapped) == len(text)

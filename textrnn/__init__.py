@@ -5,14 +5,15 @@ from .data import encode_stream, load_corpus, load_table, split_tail
 from .errors import CheckpointError, ConfigError, DataError, TextRNNError, TrainingDiverged
 from .generation import SamplingConfig
 from .models import ElmanRNN, RNNClassifier, RNNEncoder, RNNLanguageModel, build_model
-from .pipelines import DataConfig, train_language_model
-from .pretrained import LanguageModel, load
-from .tasks import LMTask
+from .pipelines import DataConfig, LabelledDataConfig, train_classifier, train_language_model
+from .pretrained import Classifier, LanguageModel, load
+from .tasks import ClassifierTask, LMTask
 from .tokenization import load_tokenizer, train_tokenizer
 from .training import Trainer, TrainConfig
 from .version import __version__
 
 __all__ = [
+    "Classifier", "ClassifierTask", "LabelledDataConfig", "train_classifier",
     "CheckpointError", "ConfigError", "DataConfig", "DataError", "ElmanRNN", "LMTask",
     "LanguageModel", "ModelConfig", "RNNClassifier", "RNNEncoder", "RNNLanguageModel",
     "SamplingConfig", "TextRNNError", "TrainConfig", "Trainer", "TrainingDiverged",

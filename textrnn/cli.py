@@ -1,20 +1,30 @@
-"""The `textrnn` command: train-lm, sample.
+"""The `textrnn` command: train-lm, sample, train-classifier, predict, evaluate.
 
 Bad input ends with one line on stderr and a non-zero exit; `--debug` shows tracebacks.
 """
 import argparse
+import json
 import logging
 import sys
 from dataclasses import fields
+from pathlib import Path
 
-from .config import ACTIVATIONS, CELLS, ModelConfig
+from .config import ACTIVATIONS, CELLS, POOLINGS, ModelConfig
 from .device import PRECISIONS
-from .errors import TextRNNError
-from .pipelines import DataConfig, train_language_model
+from .errors import ConfigError, TextRNNError
+from .metrics import format_report
+from .pipelines import DataConfig, LabelledDataConfig, train_classifier, train_language_model
 from .tokenization import KINDS
 from .training import OPTIMIZERS, SCHEDULES, TrainConfig
 
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+
+# A word-level BiLSTM with max pooling: a strong sentence-classification baseline
+# (Conneau et al. 2017 found max pooling over BiLSTM states the best of their encoders).
+CLASSIFIER_DEFAULTS = dict(embed_dim=300, hidden_size=256, num_layers=1, bidirectional=True,
+                           pooling="max", dropout=0.5)
+CLASSIFIER_TRAIN_DEFAULTS = dict(lr=1e-3, batch_size=64, epochs=10, eval_every=200,
+                                 save_every=200, warmup_steps=50, weight_decay=0.0)
 
 
 class Parser(argparse.ArgumentParser):
@@ -40,8 +50,39 @@ def add_data_args(p, data_default=None):
     g.add_argument("--text-column", help="column holding the text in tables and Hub datasets")
     g.add_argument("--split", default="train", help="dataset split for Hub ids (default train)")
     g.add_argument("--data-config", help="dataset configuration name for Hub ids")
-    g.add_argument("--tokenizer", choices=KINDS, default="char")
+    g.add_argument("--tokenizer", choices=KINDS, default=None,
+                   help="char (default) for a new model; --init-from reuses its own")
     g.add_argument("--vocab-size", type=int, default=10000, help="word/bpe vocabulary size")
+    g.add_argument("--init-from", help="start from this language-model run folder's weights")
+    g.add_argument("--extend-vocab", action="store_true",
+                   help="with --init-from: add the new text's unseen tokens (mean-initialised)")
+
+
+def add_labelled_data_args(p, data_default=None):
+    d = _defaults(LabelledDataConfig)
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default=data_default,
+                   help="training examples: csv/tsv/jsonl/parquet, a folder with one sub-folder "
+                        "of .txt files per class, or a Hugging Face Hub dataset id")
+    g.add_argument("--eval-data", help="validation examples (default: --val-fraction of --data)")
+    g.add_argument("--test-data", help="test examples, reported after training")
+    g.add_argument("--val-fraction", type=float, default=d["val_fraction"])
+    g.add_argument("--text-column", help="default: text, sentence, content or review")
+    g.add_argument("--label-column", help="default: label, labels, sentiment, class or target")
+    g.add_argument("--split", default=d["split"], help="split of --data for Hub ids")
+    g.add_argument("--eval-split", default=d["eval_split"], help="split of --eval/--test-data for Hub ids")
+    g.add_argument("--data-config", help="dataset configuration name for Hub ids")
+    g.add_argument("--tokenizer", choices=KINDS, default=None,
+                   help="word (default) for a new model; --init-from reuses its own")
+    g.add_argument("--vocab-size", type=int, default=d["vocab_size"])
+    g.add_argument("--init-from", help="a language-model run folder: reuse its tokenizer, "
+                                       "embedding and recurrent layers (ULMFiT)")
+    g.add_argument("--no-lowercase", dest="lowercase", action="store_false")
+    g.add_argument("--keep-html", dest="strip_html", action="store_false",
+                   help="keep <br /> tags (stripped by default)")
+    g.add_argument("--max-length", type=int, default=d["max_length"], help="tokens kept per text")
+    g.add_argument("--class-weights", action="store_true",
+                   help="weight the loss by inverse class frequency (imbalanced data)")
 
 
 def add_model_args(p, **defaults):
@@ -59,9 +100,17 @@ def add_model_args(p, **defaults):
                    help="drop whole tokens from the embedding")
     g.add_argument("--weight-drop", type=float, default=d["weight_drop"],
                    help="DropConnect on the hidden-to-hidden weights")
-    g.add_argument("--tie-weights", action="store_true", default=d["tie_weights"])
+    g.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=d["tie_weights"])
     g.add_argument("--conv-kernel", type=int, default=d["conv_kernel"],
                    help="width of a 1-D convolution before the RNN (0: none)")
+
+
+def add_classifier_model_args(p, **defaults):
+    add_model_args(p, **defaults)
+    d = _defaults(ModelConfig, **defaults)
+    g = p.add_argument_group("classifier")
+    g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=d["bidirectional"])
+    g.add_argument("--pooling", choices=POOLINGS, default=d["pooling"])
 
 
 def add_train_args(p, **defaults):
@@ -72,8 +121,13 @@ def add_train_args(p, **defaults):
     for name, kind in (("batch_size", int), ("bptt", int), ("lr", float), ("weight_decay", float),
                        ("warmup_steps", int), ("clip", float), ("epochs", int), ("max_steps", int),
                        ("time_budget", float), ("eval_every", int), ("save_every", int),
-                       ("log_every", int), ("seed", int)):
+                       ("log_every", int), ("patience", int), ("seed", int)):
         g.add_argument("--" + name.replace("_", "-"), type=kind, default=d[name])
+    g.add_argument("--discriminative-lr", type=float, default=d["discriminative_lr"],
+                   help="layer group k below the top trains at lr / this**k (ULMFiT: 2.6)")
+    g.add_argument("--gradual-unfreezing", action=argparse.BooleanOptionalAction,
+                   default=d["gradual_unfreezing"],
+                   help="epoch e trains only the top e+1 layer groups")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
     g.add_argument("--schedule", choices=SCHEDULES, default=d["schedule"])
     g.add_argument("--device", default=d["device"], help="auto, cpu, cuda, cuda:N or mps")
@@ -85,17 +139,69 @@ def add_train_args(p, **defaults):
     g.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def configs_from_args(args):
-    """(DataConfig, ModelConfig, TrainConfig) from parsed arguments."""
+def configs_from_args(args, data_cls=DataConfig):
+    """(data config, ModelConfig, TrainConfig) from parsed arguments."""
     def pick(cls):
         return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
-    return pick(DataConfig), pick(ModelConfig), pick(TrainConfig)
+    return pick(data_cls), pick(ModelConfig), pick(TrainConfig)
 
 
 def train_lm_from_args(args) -> dict:
     data_cfg, model_cfg, train_cfg = configs_from_args(args)
     return train_language_model(data_cfg, model_cfg, train_cfg, args.out, resume=args.resume,
-                                overwrite=args.overwrite, show_progress=not args.quiet)
+                                overwrite=args.overwrite, show_progress=not args.quiet,
+                                init_from=args.init_from, extend_vocab=args.extend_vocab)
+
+
+def train_classifier_from_args(args) -> dict:
+    data_cfg, model_cfg, train_cfg = configs_from_args(args, LabelledDataConfig)
+    return train_classifier(data_cfg, model_cfg, train_cfg, args.out, resume=args.resume,
+                            overwrite=args.overwrite, show_progress=not args.quiet,
+                            init_from=args.init_from)
+
+
+def load_classifier(run_dir, device="cpu"):
+    from .pretrained import Classifier, load
+
+    model = load(run_dir, device)
+    if not isinstance(model, Classifier):
+        raise ConfigError(f"{run_dir} holds a language model, not a classifier; use "
+                          "`textrnn sample` for it, or pass a classifier run folder")
+    return model
+
+
+def cmd_predict(args):
+    clf = load_classifier(args.run_dir, args.device)
+    texts = list(args.texts)
+    if args.input:
+        from .data import read_text_file
+        texts += [line for line in read_text_file(Path(args.input)).splitlines() if line.strip()]
+    if not texts:
+        raise ConfigError("no text to classify; pass texts as arguments or --input FILE")
+    proba = clf.predict_proba(texts, progress=len(texts) > 1000 and not args.quiet)
+    for text, p in zip(texts, proba):
+        best = int(p.argmax())
+        if args.json:
+            print(json.dumps({"text": text, "label": clf.labels[best], "probability": float(p[best]),
+                              "probabilities": dict(zip(clf.labels, map(float, p)))}))
+        else:
+            print(f"{clf.labels[best]}\t{p[best]:.4f}\t{text}")
+
+
+def cmd_evaluate(args):
+    """A classifier gets scikit-learn's report; a language model its loss, bpc and perplexity."""
+    from .pretrained import Classifier, load
+
+    model = load(args.run_dir, args.device)
+    if isinstance(model, Classifier):
+        m = model.evaluate(args.data, args.text_column, args.label_column, args.split,
+                           progress=not args.quiet)
+        print(json.dumps(m) if args.json else format_report(m))
+        return
+    from .data import load_corpus
+    m = model.evaluate(load_corpus(args.data, args.text_column, args.split))
+    print(json.dumps(m) if args.json else
+          "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in m.items()))
 
 
 def add_sampling_args(p, length=500):
@@ -151,15 +257,54 @@ def build_parser():
     s.add_argument("--no-stream", action="store_true", help="print only when done")
     s.add_argument("--debug", action="store_true")
     s.set_defaults(func=cmd_sample)
+
+    c = sub.add_parser("train-classifier", help="train a text classifier")
+    add_labelled_data_args(c)
+    add_classifier_model_args(c, **CLASSIFIER_DEFAULTS)
+    add_train_args(c, **CLASSIFIER_TRAIN_DEFAULTS)
+    c.set_defaults(func=lambda a: _report(train_classifier_from_args(a)))
+
+    pr = sub.add_parser("predict", help="label texts with a classifier run folder")
+    pr.add_argument("run_dir")
+    pr.add_argument("texts", nargs="*", help="texts to classify")
+    pr.add_argument("--input", help="a UTF-8 file with one text per line")
+    pr.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_use_args(pr)
+    pr.set_defaults(func=cmd_predict)
+
+    ev = sub.add_parser("evaluate", help="score a run folder on data: a classifier's report, "
+                                         "or a language model's loss and bits per character")
+    ev.add_argument("run_dir")
+    ev.add_argument("--data", required=True, help="labelled file, class folder or Hub id")
+    ev.add_argument("--text-column")
+    ev.add_argument("--label-column")
+    ev.add_argument("--split", default="test", help="split for Hub ids (default test)")
+    ev.add_argument("--json", action="store_true")
+    _add_use_args(ev)
+    ev.set_defaults(func=cmd_evaluate)
     return p
+
+
+def _add_use_args(p):
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true")
 
 
 def _report(result: dict):
     if result["status"] == "interrupted":
         sys.exit(128 + int(result["signal"]))  # 130 for Ctrl-C, 143 for SIGTERM
     print(f"run folder: {result['run_dir']}")
-    for k, v in result["metrics"].items():
-        print(f"val {k}: {v:.4f}" if isinstance(v, float) else f"val {k}: {v}")
+    for split in ("metrics", "test"):
+        m = result.get(split)
+        if m is None:
+            continue
+        name = "validation" if split == "metrics" else "test"
+        if "confusion_matrix" in m:
+            print(f"--- {name} ---\n{format_report(m)}")
+        else:
+            print(f"{name}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                          for k, v in m.items()))
 
 
 def run_guarded(func, args):

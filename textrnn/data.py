@@ -78,6 +78,8 @@ def load_table(source: str, split: str = "train", config: str | None = None):
     except UnicodeDecodeError:
         raise DataError(f"{source} is not valid UTF-8; convert it to UTF-8 first") from None
     except ValueError as exc:  # e.g. an unknown split or config name
+        if "corresponds to no data" in str(exc):  # what datasets says of a header-only file
+            raise DataError(f"{source} has no rows; pass a file with data") from None
         raise DataError(f"cannot load {source}: {_first_line(exc)}") from None
     except Exception as exc:  # datasets/pyarrow raise many types for unreadable input
         raise DataError(f"cannot load {source}: {type(exc).__name__}: {_first_line(exc)}; "
@@ -139,35 +141,66 @@ def _chunks(text: str, size: int = 1 << 20):
         start = end
 
 
-def encode_stream(tok, text: str) -> torch.Tensor:
-    """Tokenize a long text into a flat (N,) int64 tensor, a batch of chunks at a time."""
+def token_dtype(vocab_size: int):
+    """The narrowest integer type for the ids: 2 bytes a token for vocabularies up to 65,535."""
+    return np.uint16 if vocab_size <= np.iinfo(np.uint16).max else np.int32
+
+
+def encode_stream(tok, text: str, path=None) -> np.ndarray:
+    """Tokenize a long text into a flat (N,) integer array, a batch of chunks at a time
+    (HF `tokenizers` spreads a batch over threads).
+
+    With `path`, the ids go straight to that file and come back memory-mapped, so a
+    corpus of hundreds of megabytes never needs its ids in memory twice (or at all).
+    """
+    dtype = token_dtype(tok.get_vocab_size())
+    sink = open(path, "wb") if path is not None else None
     pieces, batch = [], []
-    for chunk in _chunks(text):
-        batch.append(chunk)
-        if len(batch) == 16:
-            pieces.extend(np.asarray(ids, dtype=np.int32) for ids in encode_batch(tok, batch))
-            batch = []
-    pieces.extend(np.asarray(ids, dtype=np.int32) for ids in encode_batch(tok, batch))
-    flat = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
-    return torch.from_numpy(flat.astype(np.int64))
+
+    def flush():
+        for ids in encode_batch(tok, batch):
+            arr = np.asarray(ids, dtype=dtype)
+            sink.write(arr.tobytes()) if sink is not None else pieces.append(arr)
+        batch.clear()
+
+    try:
+        for chunk in _chunks(text):
+            batch.append(chunk)
+            if len(batch) == 16:
+                flush()
+        flush()
+    finally:
+        if sink is not None:
+            sink.close()
+    if path is not None:
+        size = Path(path).stat().st_size
+        return np.memmap(path, dtype=dtype, mode="r") if size else np.zeros(0, dtype)
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype)
 
 
-def batchify(ids: torch.Tensor, batch_size: int) -> torch.Tensor:
+def batchify(ids, batch_size: int):
     """(N,) -> (B, N // B): B contiguous columns read in parallel (word_language_model).
 
     Each row is a stretch of the text, so the hidden state carried from one window to
     the next really continues the same text. The tail that does not fill a row is dropped.
+    Works on numpy arrays (memory-mapped too, without copying) and on tensors.
     """
-    n = ids.numel() // batch_size
-    return ids[: n * batch_size].view(batch_size, n)
+    n = len(ids) // batch_size
+    return ids[: n * batch_size].reshape(batch_size, n)
 
 
-def num_windows(stream: torch.Tensor, bptt: int) -> int:
-    return (stream.size(1) - 1 + bptt - 1) // bptt
+def num_windows(stream, bptt: int) -> int:
+    return (stream.shape[1] - 1 + bptt - 1) // bptt
 
 
-def window(stream: torch.Tensor, i: int, bptt: int):
-    """Window i of a batchified stream: inputs (B, T) and next-token targets (B, T)."""
+def _long(x) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.long()
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))
+
+
+def window(stream, i: int, bptt: int):
+    """Window i of a batchified stream: inputs (B, T) and next-token targets (B, T), int64."""
     start = i * bptt
-    T = min(bptt, stream.size(1) - 1 - start)
-    return stream[:, start:start + T], stream[:, start + 1:start + 1 + T]
+    T = min(bptt, stream.shape[1] - 1 - start)
+    return _long(stream[:, start:start + T]), _long(stream[:, start + 1:start + 1 + T])

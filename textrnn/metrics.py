@@ -11,3 +11,39 @@ def lm_metrics(nll_sum: float, tokens: int, chars: int) -> dict:
     loss = nll_sum / max(tokens, 1)
     return {"loss": loss, "bpc": nll_sum / max(chars, 1) / math.log(2),
             "perplexity": math.exp(min(loss, 700.0)), "tokens": tokens, "chars": chars}
+
+
+def classification_metrics(y_true, y_pred, proba, names: list[str]) -> dict:
+    """Accuracy, macro precision/recall/F1, the per-class report and the confusion matrix
+    (rows: true class, columns: predicted), plus ROC-AUC when there are two classes."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    labels = list(range(len(names)))
+    p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                     average="macro", zero_division=0)
+    out = {"accuracy": float(skm.accuracy_score(y_true, y_pred)), "macro_precision": float(p),
+           "macro_recall": float(r), "macro_f1": float(f), "examples": len(y_true),
+           "report": skm.classification_report(y_true, y_pred, labels=labels, target_names=names,
+                                                output_dict=True, zero_division=0),
+           "report_text": skm.classification_report(y_true, y_pred, labels=labels, target_names=names,
+                                                     digits=4, zero_division=0),
+           "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+           "labels": list(names)}
+    if len(names) == 2 and len(set(y_true)) == 2:
+        out["roc_auc"] = float(skm.roc_auc_score(y_true, np.asarray(proba)[:, 1]))
+    return out
+
+
+def format_report(m: dict) -> str:
+    """scikit-learn's text report, ROC-AUC and the confusion matrix, for printing."""
+    names = m["labels"]
+    width = max(9, *(len(n) for n in names))
+    lines = [m["report_text"].rstrip()]
+    if "roc_auc" in m:
+        lines.append(f"\n{'ROC-AUC':>{width}} {m['roc_auc']:.4f}")
+    lines.append("\nconfusion matrix (rows: true, columns: predicted)")
+    lines.append(" " * width + " " + " ".join(f"{n[:9]:>9}" for n in names))
+    for n, row in zip(names, m["confusion_matrix"]):
+        lines.append(f"{n:>{width}} " + " ".join(f"{v:9d}" for v in row))
+    return "\n".join(lines)

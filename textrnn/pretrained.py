@@ -7,9 +7,11 @@ import torch
 from .checkpoint import load_pretrained
 from .data import encode_stream, load_corpus
 from .device import resolve_device
+from .errors import DataError
 from .generation import SamplingConfig, sample
+from .labelled import Labelled, encode_texts, label_ids, load_labelled
 from .metrics import lm_metrics
-from .tasks import lm_nll
+from .tasks import classify, evaluate_classifier, lm_nll
 from .tokenization import UNK_ID, decode, encode
 
 log = logging.getLogger("textrnn")
@@ -81,7 +83,54 @@ def _is_path(x) -> bool:
         return False
 
 
+class Classifier:
+    """A trained text classifier with its tokenizer and label names."""
+
+    def __init__(self, model, tokenizer, run_dir=None, step=0):
+        self.model, self.tokenizer = model, tokenizer
+        self.run_dir, self.step = run_dir, step
+
+    @property
+    def config(self):
+        return self.model.cfg
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.model.cfg.labels)
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    def _encode(self, texts) -> list[list[int]]:
+        if isinstance(texts, str):
+            raise TypeError("pass a list of texts, e.g. predict([text])")
+        for i, t in enumerate(texts):
+            if not isinstance(t, str) or not t.strip():
+                raise DataError(f"text {i + 1} is empty; every text needs some words")
+        return encode_texts(self.tokenizer, list(texts))
+
+    def predict_proba(self, texts, progress: bool = False):
+        """Probabilities, a numpy array (n, classes) with columns in `labels` order."""
+        return classify(self.model, self._encode(texts), self.device, progress=progress).numpy()
+
+    def predict(self, texts, progress: bool = False) -> list[str]:
+        return [self.labels[i] for i in self.predict_proba(texts, progress).argmax(-1)]
+
+    def evaluate(self, path_or_dataset, text_column=None, label_column=None, split="test",
+                 progress: bool = False) -> dict:
+        """scikit-learn metrics on a labelled file, folder or Hub dataset (or a `Labelled`)."""
+        data = path_or_dataset
+        if not isinstance(data, Labelled):
+            data = load_labelled(path_or_dataset, text_column, label_column, split)
+        ids = label_ids(data, self.labels, str(path_or_dataset))
+        return evaluate_classifier(self.model, self._encode(data.texts), ids, self.labels,
+                                   self.device, progress=progress)
+
+
 def load(run_dir, device: str = "cpu"):
-    """Load a run folder: a `LanguageModel` for a language-model run."""
+    """Load a run folder: a `LanguageModel` or a `Classifier`, by the run's task."""
     model, tokenizer, step = load_pretrained(run_dir, resolve_device(device))
+    if model.cfg.task == "classifier":
+        return Classifier(model, tokenizer, run_dir, step)
     return LanguageModel(model, tokenizer, run_dir, step)

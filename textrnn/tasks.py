@@ -13,12 +13,13 @@ from torch.nn import functional as F
 
 from .data import batchify, num_windows, window
 from .device import autocast
-from .metrics import lm_metrics
+from .labelled import bucketed_batches, collate
+from .metrics import classification_metrics, lm_metrics
 from .models import detach_state
 
 
 @torch.no_grad()
-def lm_nll(model, ids: torch.Tensor, device, precision="fp32", batch_size=1, bptt=1024):
+def lm_nll(model, ids, device, precision="fp32", batch_size=1, bptt=1024):
     """Summed next-token NLL over a stream, read as `batch_size` columns with the state
     carried across windows. batch_size=1 reads the text exactly once, as one stream."""
     was_training = model.training
@@ -47,7 +48,7 @@ class LMTask:
         self.val_ids, self.val_chars = val_ids, val_chars
         # Validation as several columns is much faster than one stream; the final report
         # (`evaluate_exact`) reads it as one stream.
-        self.eval_batch_size = max(1, min(eval_batch_size, val_ids.numel() // (bptt + 1)))
+        self.eval_batch_size = max(1, min(eval_batch_size, len(val_ids) // (bptt + 1)))
 
     def num_batches(self, epoch: int) -> int:
         return num_windows(self.stream, self.bptt)
@@ -70,5 +71,77 @@ class LMTask:
         nll, n = lm_nll(model, self.val_ids, device, precision, batch_size=bs,
                         bptt=1024 if exact else self.bptt)
         # Columns drop the tail that does not fill a row: scale chars to the tokens read.
-        chars = self.val_chars * n / max(self.val_ids.numel() - 1, 1)
+        chars = self.val_chars * n / max(len(self.val_ids) - 1, 1)
         return lm_metrics(nll, n, round(chars))
+
+
+@torch.no_grad()
+def classify(model, seqs: list[list[int]], device, precision="fp32", batch_size=128, progress=False):
+    """Class probabilities (N, C) for token-id sequences, in their original order.
+
+    Sequences are batched by length (little padding); packing makes each result the
+    same as running the sequence alone.
+    """
+    from tqdm.auto import tqdm
+
+    was_training = model.training
+    model.eval()
+    out = torch.empty(len(seqs), len(model.cfg.labels))
+    batches = bucketed_batches([len(s) for s in seqs], batch_size, seed=0, shuffle=False)
+    for idx in tqdm(batches, disable=not progress, unit="batch", desc="predicting"):
+        ids, lengths = collate([seqs[i] for i in idx])
+        with autocast(device, precision):
+            logits = model(ids.to(device), lengths.to(device))
+        out[idx] = torch.softmax(logits.float(), -1).cpu()
+    model.train(was_training)
+    return out
+
+
+class ClassifierTask:
+    """Sequence classification over length-bucketed, padded and packed batches."""
+
+    metric, mode = "accuracy", "max"
+
+    def __init__(self, train_seqs, train_labels, val_seqs, val_labels, names, batch_size: int,
+                 seed: int, class_weights=None):
+        self.seqs, self.labels = train_seqs, torch.tensor(train_labels)
+        self.val_seqs, self.val_labels = val_seqs, list(val_labels)
+        self.names, self.batch_size, self.seed = names, batch_size, seed
+        self.lengths = [len(s) for s in train_seqs]
+        self.class_weights = class_weights
+        self._epoch, self._batches = None, None
+
+    def batches(self, epoch: int):
+        if self._epoch != epoch:  # a fresh order each epoch, fixed by (seed, epoch)
+            self._epoch = epoch
+            self._batches = bucketed_batches(self.lengths, self.batch_size, self.seed * 1000 + epoch)
+        return self._batches
+
+    def num_batches(self, epoch: int) -> int:
+        return len(self.batches(epoch))
+
+    def batch(self, epoch: int, i: int):
+        idx = self.batches(epoch)[i]
+        ids, lengths = collate([self.seqs[j] for j in idx])
+        return ids, lengths, self.labels[idx]
+
+    @staticmethod
+    def tokens(batch) -> int:
+        return int(batch[1].sum())
+
+    def loss(self, model, batch, carry, device):
+        ids, lengths, y = batch
+        logits = model(ids.to(device, non_blocking=True), lengths.to(device))  # (B, C)
+        weight = None if self.class_weights is None else self.class_weights.to(device)
+        return F.cross_entropy(logits.float(), y.to(device), weight=weight), None
+
+    def evaluate(self, model, device, precision, exact=False):
+        return evaluate_classifier(model, self.val_seqs, self.val_labels, self.names, device, precision)
+
+
+def evaluate_classifier(model, seqs, labels, names, device, precision="fp32", progress=False) -> dict:
+    proba = classify(model, seqs, device, precision, progress=progress)
+    y = torch.tensor(labels)
+    metrics = classification_metrics(labels, proba.argmax(-1).tolist(), proba.numpy(), names)
+    metrics["loss"] = float(F.nll_loss(proba.clamp_min(1e-12).log(), y))
+    return metrics

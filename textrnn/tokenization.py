@@ -12,7 +12,7 @@ not depend on the kind.
 """
 from collections.abc import Iterable
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from .errors import CheckpointError, ConfigError
 
@@ -22,8 +22,8 @@ PAD_ID, UNK_ID = 0, 1
 KINDS = ("char", "word", "bpe")
 
 
-def _char_tokenizer() -> Tokenizer:
-    tok = Tokenizer(models.WordLevel(vocab={PAD: PAD_ID, UNK: UNK_ID}, unk_token=UNK))
+def _char_tokenizer(vocab: dict) -> Tokenizer:
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     # [\s\S] matches every character, newline included (Oniguruma has no (?s) flag here).
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     tok.decoder = decoders.Fuse()
@@ -54,30 +54,56 @@ def _bpe_tokenizer() -> Tokenizer:
     return tok
 
 
+def _normalizer(lowercase: bool, strip_html: bool):
+    steps = []
+    if strip_html:  # IMDb-style reviews: <br /> is markup, not words
+        steps.append(normalizers.Replace(Regex(r"(\s*<br\s*/?>\s*)+"), " "))
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    return normalizers.Sequence(steps) if steps else None
+
+
 def train_tokenizer(kind: str, texts: Iterable[str], vocab_size: int = 10000,
-                    min_frequency: int = 1) -> Tokenizer:
+                    min_frequency: int = 1, lowercase: bool = False, strip_html: bool = False,
+                    max_length: int = 0) -> Tokenizer:
     """Learn a vocabulary of `kind` from `texts` (an iterable of strings, read once).
 
     char keeps every character it sees (vocab_size is ignored); word keeps the
     `vocab_size` most frequent words; bpe learns merges up to `vocab_size` tokens.
+    `lowercase`, `strip_html` and `max_length` (truncation; 0 for none) are stored in
+    tokenizer.json, so prediction prepares text exactly as training did.
     """
     if kind not in KINDS:
         raise ConfigError(f"unknown tokenizer {kind!r}; choose one of {', '.join(KINDS)}")
     if kind != "char" and vocab_size < len(SPECIAL_TOKENS) + 1:
         raise ConfigError(f"vocab size must be at least 3, got {vocab_size}")
+    norm = _normalizer(lowercase, strip_html)
     if kind == "char":
-        tok = _char_tokenizer()
-        trainer = trainers.WordLevelTrainer(vocab_size=2**31 - 1, special_tokens=SPECIAL_TOKENS)
-    elif kind == "word":
-        tok = _word_tokenizer()
-        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                            special_tokens=SPECIAL_TOKENS)
+        tok = _char_tokenizer(_char_vocab(texts, norm))
     else:
-        tok = _bpe_tokenizer()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                      special_tokens=SPECIAL_TOKENS, show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer)
+        if kind == "word":
+            tok = _word_tokenizer()
+            trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                                special_tokens=SPECIAL_TOKENS)
+        else:
+            tok = _bpe_tokenizer()
+            trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                          special_tokens=SPECIAL_TOKENS, show_progress=False)
+        tok.normalizer = norm  # before training: the vocabulary is of normalized text
+        tok.train_from_iterator(texts, trainer=trainer)
+    tok.normalizer = norm
+    if max_length:
+        tok.enable_truncation(max_length)
     return tok
+
+
+def _char_vocab(texts: Iterable[str], norm) -> dict:
+    """Every distinct character. A set is far faster and lighter than the generic trainer,
+    which would materialise one piece per character of the corpus."""
+    chars = set()
+    for text in texts:
+        chars.update(norm.normalize_str(text) if norm is not None else text)
+    return {t: i for i, t in enumerate(SPECIAL_TOKENS + sorted(chars - set(SPECIAL_TOKENS)))}
 
 
 def load_tokenizer(path) -> Tokenizer:

@@ -22,7 +22,7 @@ from .plots import plot_loss_curve
 log = logging.getLogger("textrnn")
 
 OPTIMIZERS = ("adamw", "sgd")
-SCHEDULES = ("cosine", "constant", "plateau")
+SCHEDULES = ("cosine", "constant", "plateau", "stlr")
 LOG_FILE, METRICS_FILE = "log.jsonl", "metrics.json"
 
 
@@ -35,7 +35,7 @@ class TrainConfig:
     optimizer: str = "adamw"
     weight_decay: float = 0.01
     momentum: float = 0.9            # sgd only
-    schedule: str = "cosine"         # cosine decay after warmup, constant, or plateau halving
+    schedule: str = "cosine"         # cosine decay after warmup, constant, plateau halving, or stlr
     warmup_steps: int = 100
     final_lr_ratio: float = 0.05     # cosine ends at lr * this
     clip: float = 1.0                # max gradient norm; 0 turns clipping off
@@ -46,6 +46,8 @@ class TrainConfig:
     save_every: int = 500
     log_every: int = 20
     patience: int = 0                # stop after this many evaluations without improvement; 0: never
+    discriminative_lr: float = 1.0   # layer group k below the top trains at lr / this**k (ULMFiT: 2.6)
+    gradual_unfreezing: bool = False  # epoch e trains only the top e+1 layer groups (ULMFiT)
     seed: int = 1234
     device: str = "auto"
     precision: str = "fp32"
@@ -60,6 +62,7 @@ class TrainConfig:
         check_range("clip", self.clip, 0)
         check_range("time-budget", self.time_budget, 0, 1e9)
         check_range("final-lr-ratio", self.final_lr_ratio, 0, 1)
+        check_range("discriminative-lr", self.discriminative_lr, 1, 100)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
@@ -78,6 +81,8 @@ class Schedule:
         self.scale, self.bad_evals = 1.0, 0
 
     def factor(self, step: int, progress: float) -> float:
+        if self.cfg.schedule == "stlr":
+            return slanted_triangular(progress)
         warm = min(1.0, (step + 1) / self.cfg.warmup_steps) if self.cfg.warmup_steps else 1.0
         if self.cfg.schedule == "cosine":
             r = self.cfg.final_lr_ratio
@@ -98,10 +103,25 @@ class Schedule:
         self.scale, self.bad_evals = state["scale"], state["bad_evals"]
 
 
-def make_optimizer(model, cfg: TrainConfig, param_groups=None):
-    groups = param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}]
+def slanted_triangular(progress: float, cut: float = 0.1, ratio: float = 32.0) -> float:
+    """STLR (Howard & Ruder 2018): a short linear rise over the first `cut` of training,
+    then a long linear decay to 1/ratio of the peak."""
+    p = min(max(progress, 0.0), 1.0)
+    p = p / cut if p < cut else 1 - (p - cut) / (1 - cut)
+    return (1 + p * (ratio - 1)) / ratio
+
+
+def make_optimizer(model, cfg: TrainConfig):
+    """One parameter group per layer group when discriminative rates or unfreezing are on
+    (group k below the top gets lr / discriminative_lr**k), else a single group."""
+    if cfg.discriminative_lr != 1.0 or cfg.gradual_unfreezing:
+        layers = model.layer_groups()  # bottom -> top
+        n = len(layers)
+        groups = [{"params": ps, "base_lr": cfg.lr / cfg.discriminative_lr ** (n - 1 - i)}
+                  for i, ps in enumerate(layers)]
+    else:
+        groups = [{"params": list(model.parameters()), "base_lr": cfg.lr}]
     for g in groups:
-        g.setdefault("base_lr", cfg.lr)
         g["lr"] = g["base_lr"]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
@@ -166,11 +186,11 @@ class Trainer:
     """
 
     def __init__(self, model, task, cfg: TrainConfig, run_dir, tokenizer, device,
-                 precision="fp32", resume=False, param_groups=None, show_progress=True):
+                 precision="fp32", resume=False, show_progress=True):
         self.model, self.task, self.cfg = model, task, cfg.validate()
         self.run_dir, self.tokenizer = Path(run_dir), tokenizer
         self.device, self.precision = device, precision
-        self.opt = make_optimizer(model, cfg, param_groups)
+        self.opt = make_optimizer(model, cfg)
         self.schedule = Schedule(cfg)
         self.show_progress = show_progress
         self.step, self.epoch, self.batch_index = 0, 0, 0
@@ -212,8 +232,7 @@ class Trainer:
         """Drop log lines written after the checkpoint we resume from (they will be redone)."""
         path = self.run_dir / LOG_FILE
         if path.is_file():
-            keep = [line for line in path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= self.step]
+            keep = [line for line in path.read_text().splitlines() if _step_of(line) <= self.step]
             atomic_write(path, lambda tmp: Path(tmp).write_text("".join(k + "\n" for k in keep)))
 
     def save(self):
@@ -244,6 +263,17 @@ class Trainer:
                     or (c.epochs and self.epoch >= c.epochs)
                     or (c.time_budget and self.elapsed >= c.time_budget))
 
+    def _apply_unfreezing(self):
+        """Gradual unfreezing (Howard & Ruder 2018): in epoch e only the top e+1 layer groups
+        train, so the fresh head settles before it sends gradients into pretrained layers."""
+        if not self.cfg.gradual_unfreezing:
+            return
+        groups = self.opt.param_groups
+        first_trained = max(0, len(groups) - 1 - self.epoch)
+        for i, g in enumerate(groups):
+            for p in g["params"]:
+                p.requires_grad_(i >= first_trained)
+
     def _set_lr(self):
         f = self.schedule.factor(self.step, self._progress())
         for g in self.opt.param_groups:
@@ -256,7 +286,7 @@ class Trainer:
             loss, self.carry = self.task.loss(self.model, batch, self.carry, self.device)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        params = [p for g in self.opt.param_groups for p in g["params"]]
+        params = [p for g in self.opt.param_groups for p in g["params"] if p.grad is not None]
         if self.cfg.clip:
             # Gradient-norm clipping (Pascanu et al. 2013): exploding gradients get rescaled
             # instead of throwing the weights far away.
@@ -321,6 +351,7 @@ class Trainer:
                 n = self.task.num_batches(self.epoch)
                 if self.batch_index == 0:
                     self.carry = None  # a new pass over the data starts from a fresh state
+                self._apply_unfreezing()
                 while self.batch_index < n and not self._finished():
                     t0 = time.perf_counter()
                     batch = self.task.batch(self.epoch, self.batch_index)
@@ -381,6 +412,14 @@ class Trainer:
         write_json(self.run_dir / METRICS_FILE, {"val": metrics})
         plot_loss_curve(self.run_dir / LOG_FILE, self.run_dir / "loss.png")
         return {"status": status, "metrics": metrics, "step": self.step}
+
+
+def _step_of(line: str) -> float:
+    """The step of a log line; a line cut short by a kill counts as never written."""
+    try:
+        return json.loads(line).get("step", 0)
+    except ValueError:
+        return math.inf
 
 
 def _to_device(x, device):

@@ -2,6 +2,17 @@
 from torch import nn
 
 from ..config import ModelConfig
+
+
+def layer_groups(model) -> list[list[nn.Parameter]]:
+    """Parameters by depth, bottom to top: [embedding (+ conv)], one group per recurrent
+    layer, [head]. A tied matrix belongs to the embedding group only."""
+    enc = model.encoder
+    bottom = list(enc.embed.parameters()) + (list(enc.conv.parameters()) if enc.conv is not None else [])
+    seen = {id(p) for p in bottom}
+    groups = [bottom] + [list(layer.parameters()) for layer in enc.layers]
+    groups.append([p for p in model.head.parameters() if id(p) not in seen])
+    return groups
 from .encoder import RNNEncoder
 from .heads import ClassifierHead, LMHead
 
@@ -23,6 +34,9 @@ class RNNLanguageModel(nn.Module):
         h, state = self.encoder(ids, state)  # (B, T, H)
         return self.head(h), state
 
+    def layer_groups(self):
+        return layer_groups(self)
+
 
 class RNNClassifier(nn.Module):
     """ids (B, T), lengths (B,) -> class logits (B, C)."""
@@ -37,6 +51,9 @@ class RNNClassifier(nn.Module):
     def forward(self, ids, lengths):
         h, _ = self.encoder(ids, lengths=lengths)  # (B, T, D*H)
         return self.head(h, lengths)
+
+    def layer_groups(self):
+        return layer_groups(self)
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:

@@ -1,0 +1,122 @@
+"""Length-bucketed, packed batches against padding every batch to the longest review.
+
+    python bench/bucketing_speed.py --data IMDB/train.parquet --test-data IMDB/test.parquet \
+        --train-examples 6000 --test-examples 3000
+
+Both runs train the same BiLSTM classifier (same seed, same examples, one epoch, same
+batch size) in one process, then score the same test reviews:
+- bucketed: textrnn's `ClassifierTask` (batches of similar length, packed sequences, so
+  the RNN never reads padding);
+- padded: random batches, every one padded to the longest review (the truncation
+  length), the RNN run over the padding as a fixed-length Keras-style model does.
+Throughput counts real (non-padding) tokens per second of training. One JSON object is
+printed; the figure to read is the speed ratio at (near) equal accuracy.
+"""
+import argparse
+import json
+import random
+import tempfile
+
+import torch
+
+import textrnn
+from textrnn.labelled import collate, encode_texts, label_ids, label_names, load_labelled
+from textrnn.tasks import ClassifierTask
+from textrnn.tokenization import PAD_ID
+
+
+class PaddedTask(ClassifierTask):
+    """Random batches padded to a fixed length; the model sees padding as input."""
+
+    def __init__(self, *args, pad_to: int, **kw):
+        super().__init__(*args, **kw)
+        self.pad_to = pad_to
+
+    def batches(self, epoch):
+        if self._epoch != epoch:
+            order = list(range(len(self.seqs)))
+            random.Random(self.seed * 1000 + epoch).shuffle(order)
+            self._epoch = epoch
+            self._batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        return self._batches
+
+    def _pad(self, seqs):
+        ids = torch.full((len(seqs), self.pad_to), PAD_ID, dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = torch.tensor(s)
+        return ids, torch.full((len(seqs),), self.pad_to)  # every position counts as input
+
+    def batch(self, epoch, i):
+        idx = self.batches(epoch)[i]
+        ids, lengths = self._pad([self.seqs[j] for j in idx])
+        return ids, lengths, self.labels[idx]
+
+    @torch.no_grad()
+    def evaluate(self, model, device, precision, exact=False):
+        model.eval()
+        preds = []
+        for start in range(0, len(self.val_seqs), 128):
+            ids, lengths = self._pad(self.val_seqs[start:start + 128])
+            preds += model(ids.to(device), lengths.to(device)).argmax(-1).tolist()
+        model.train()
+        acc = sum(int(p == y) for p, y in zip(preds, self.val_labels)) / len(preds)
+        return {"accuracy": acc}
+
+
+def run(task_cls, seqs, y, test_seqs, y_test, names, cfg_model, args, **kw):
+    torch.manual_seed(args.seed)
+    model = textrnn.build_model(cfg_model)
+    task = task_cls(seqs, y, test_seqs, y_test, names, args.batch_size, args.seed, **kw)
+    train_cfg = textrnn.TrainConfig(batch_size=args.batch_size, lr=1e-3, epochs=1, eval_every=10**9,
+                                    save_every=10**9, log_every=10, warmup_steps=20,
+                                    weight_decay=0.0, device="cpu", precision=args.precision,
+                                    seed=args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = textrnn.train_tokenizer("char", ["ab"])  # the folder needs some tokenizer.json
+        trainer = textrnn.Trainer(model, task, train_cfg, tmp, tok, torch.device("cpu"),
+                                  args.precision, show_progress=False)
+        trainer.fit()
+        accuracy = task.evaluate(model, torch.device("cpu"), args.precision)["accuracy"]
+    real_tokens = sum(len(s) for s in seqs)
+    return {"accuracy": round(accuracy, 4), "train_seconds": round(trainer.elapsed, 1),
+            "real_tokens_per_s": round(real_tokens / trainer.elapsed)}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--test-data", required=True)
+    p.add_argument("--train-examples", type=int, default=6000)
+    p.add_argument("--test-examples", type=int, default=3000)
+    p.add_argument("--max-length", type=int, default=400)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--precision", default="bf16")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    def subset(data, n):
+        idx = random.Random(args.seed).sample(range(len(data.texts)), min(n, len(data.texts)))
+        return textrnn.labelled.Labelled([data.texts[i] for i in idx], [data.labels[i] for i in idx], data.names)
+
+    train = subset(load_labelled(args.data), args.train_examples)
+    test = subset(load_labelled(args.test_data), args.test_examples)
+    names = label_names(train)
+    tok = textrnn.train_tokenizer("word", train.texts, 20000, lowercase=True, strip_html=True,
+                                  max_length=args.max_length)
+    seqs, test_seqs = encode_texts(tok, train.texts), encode_texts(tok, test.texts)
+    y, y_test = label_ids(train, names), label_ids(test, names)
+    cfg = textrnn.ModelConfig(task="classifier", vocab_size=tok.get_vocab_size(), embed_dim=300,
+                              hidden_size=256, num_layers=1, bidirectional=True, pooling="max",
+                              dropout=0.5, labels=names)
+    bucketed = run(ClassifierTask, seqs, y, test_seqs, y_test, names, cfg, args)
+    padded = run(PaddedTask, seqs, y, test_seqs, y_test, names, cfg, args, pad_to=args.max_length)
+    print(json.dumps({"benchmark": "bucketing_speed", "settings": vars(args),
+                      "mean_tokens_per_review": round(sum(map(len, seqs)) / len(seqs), 1),
+                      "bucketed_packed": bucketed, "padded_to_longest": padded,
+                      "speed_ratio": round(bucketed["real_tokens_per_s"] / padded["real_tokens_per_s"], 2),
+                      "accuracy_difference": round(bucketed["accuracy"] - padded["accuracy"], 4)},
+                     indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# A short end-to-end check on a CUDA machine: training in fp32 and bf16, resume, sampling,
+# a classifier, and the training-speed comparison. Writes logs under ${OUT:-runs/gpu-check}.
+#   bash bench/gpu_check.sh
+set -uo pipefail
+OUT=${OUT:-runs/gpu-check}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+py() { python3 "$@"; }
+status=0
+step() { echo "=== $*"; }
+check() { if [ "$1" -ne 0 ]; then echo "FAILED: $2"; status=1; else echo "ok: $2"; fi; }
+
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+py -c "import torch, tokenizers, safetensors, sklearn; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+
+for prec in fp32 bf16; do
+  step "train-lm cuda $prec"
+  py -m textrnn train-lm --data data/tiny_play.txt --out "$OUT/lm-$prec" --overwrite --device cuda \
+     --precision $prec --max-steps 300 --eval-every 100 --save-every 100 --quiet
+  check $? "train-lm cuda $prec"
+done
+
+step "resume on cuda: 150 + 150 steps equals 300 straight"
+py -m textrnn train-lm --data data/tiny_play.txt --out "$OUT/resume-a" --overwrite --device cuda \
+   --max-steps 300 --eval-every 150 --save-every 150 --quiet --dropout 0.2 > /dev/null
+timeout -s INT 1000 py - "$OUT" <<'PY'
+import sys, signal, textrnn, torch
+from textrnn import pipelines
+out = sys.argv[1]
+orig = pipelines.Trainer
+class Stop(orig):
+    def train_step(self, batch):
+        r = super().train_step(batch)
+        if self.step == 150:
+            signal.raise_signal(signal.SIGINT)
+        return r
+pipelines.Trainer = Stop
+d = textrnn.DataConfig(data="data/tiny_play.txt")
+m = textrnn.ModelConfig(dropout=0.2)
+t = textrnn.TrainConfig(max_steps=300, eval_every=150, save_every=150, device="cuda")
+print(textrnn.train_language_model(d, m, t, f"{out}/resume-b", overwrite=True, show_progress=False)["status"])
+pipelines.Trainer = orig
+textrnn.train_language_model(d, m, t, f"{out}/resume-b", resume=True, show_progress=False)
+from textrnn.checkpoint import load_training_state
+a = load_training_state(f"{out}/resume-a")["model"]; b = load_training_state(f"{out}/resume-b")["model"]
+diff = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+print("max weight difference after resume on cuda:", diff)
+PY
+check $? "resume on cuda"
+
+step "sample on cuda"
+py -m textrnn sample "$OUT/lm-bf16" --device cuda --prompt "ZOE:" --length 200 --seed 1 --num-samples 2 --top-k 40
+check $? "sample on cuda"
+
+step "classifier on cuda (bf16)"
+py recipes/sentiment.py --out "$OUT/clf" --overwrite --device cuda --precision bf16 --quiet \
+   --test-data data/sentiment_sample.csv | tail -25
+check $? "classifier on cuda"
+
+step "training speed on cuda"
+py bench/train_speed.py --device cuda --precision fp32,bf16 --steps 60 --rounds 3
+check $? "train_speed cuda"
+exit $status

@@ -1,0 +1,109 @@
+"""Pretrain a language model, fine-tune it on the task's text, then train a classifier on
+top of it: the ULMFiT recipe (Howard & Ruder 2018) in three stages.
+
+    python recipes/finetune.py                      # the bundled samples, a few minutes
+    python recipes/finetune.py --unlabeled-data unsup.parquet --data train.parquet \
+        --test-data test.parquet --pretrain-budget 3600 --lm-budget 600 \
+        --classifier-budget 1200 --out runs/ulmfit
+
+Each stage writes a normal run folder under --out: lm/, lm_task/, classifier/.
+`--skip-pretrain --init-from LM_DIR` starts from an existing language model.
+"""
+import sys
+from pathlib import Path
+
+import textrnn
+from textrnn.cli import Parser, run_guarded
+from textrnn.metrics import format_report
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def parse_args(argv=None):
+    p = Parser(description=__doc__.split("\n")[0])
+    p.add_argument("--unlabeled-data", default=str(DATA / "tiny_play.txt"),
+                   help="text for pretraining: .txt, folder, table or Hub id")
+    p.add_argument("--data", default=str(DATA / "sentiment_sample.csv"), help="labelled training data")
+    p.add_argument("--eval-data", help="labelled validation data (default: --val-fraction of --data)")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--test-data", help="labelled test data")
+    p.add_argument("--text-column")
+    p.add_argument("--label-column")
+    p.add_argument("--eval-split", default="test")
+    p.add_argument("--pretrain-budget", type=float, default=90.0, help="seconds for stage 1")
+    p.add_argument("--lm-budget", type=float, default=45.0, help="seconds for stage 2")
+    p.add_argument("--classifier-budget", type=float, default=60.0, help="seconds for stage 3")
+    p.add_argument("--skip-pretrain", action="store_true", help="start from --init-from")
+    p.add_argument("--init-from", help="an existing language-model run folder")
+    p.add_argument("--tokenizer", default="word", choices=("char", "word", "bpe"))
+    p.add_argument("--vocab-size", type=int, default=30000)
+    p.add_argument("--embed-dim", type=int, default=400)
+    p.add_argument("--hidden-size", type=int, default=400)
+    p.add_argument("--num-layers", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--bptt", type=int, default=70)
+    p.add_argument("--out", default="runs/finetune")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="auto")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--debug", action="store_true")
+    args = p.parse_args(argv)
+    if args.skip_pretrain and not args.init_from:
+        p.error("--skip-pretrain needs --init-from LM_DIR")
+    return args
+
+
+# AWD-LSTM's regularisation (Merity et al. 2017), scaled for a CPU budget: tied weights,
+# embedding dropout, locked dropout and DropConnect on the hidden-to-hidden weights.
+def lm_model(args):
+    return textrnn.ModelConfig(cell="lstm", embed_dim=args.embed_dim, hidden_size=args.hidden_size,
+                               num_layers=args.num_layers, tie_weights=args.embed_dim == args.hidden_size,
+                               dropout=0.25, embed_dropout=0.05, weight_drop=0.2)
+
+
+def train_settings(args, budget, **kw):
+    return textrnn.TrainConfig(time_budget=budget, batch_size=args.batch_size, bptt=args.bptt,
+                               device=args.device, precision=args.precision, seed=args.seed,
+                               eval_every=200, save_every=200, **kw)
+
+
+def main(args):
+    out = Path(args.out)
+    quiet = not args.quiet
+
+    # 1. Pretrain a language model on unlabelled text (or start from one).
+    lm_dir = args.init_from
+    if not args.skip_pretrain:
+        data = textrnn.DataConfig(data=args.unlabeled_data, text_column=args.text_column,
+                                  tokenizer=args.tokenizer, vocab_size=args.vocab_size)
+        lm_dir = textrnn.train_language_model(data, lm_model(args), train_settings(args, args.pretrain_budget, lr=3e-3),
+                                              out / "lm", overwrite=True, show_progress=quiet)["run_dir"]
+
+    # 2. Fine-tune it on the task's own text (labels unused), growing the vocabulary for
+    #    the task's words; discriminative rates and the slanted triangular schedule.
+    data = textrnn.DataConfig(data=args.data, text_column=args.text_column, vocab_size=args.vocab_size)
+    lm_task = textrnn.train_language_model(
+        data, lm_model(args), train_settings(args, args.lm_budget, lr=2e-3, schedule="stlr", discriminative_lr=2.6),
+        out / "lm_task", overwrite=True, show_progress=quiet, init_from=lm_dir, extend_vocab=True)
+    print(f"language model on the task's text: {lm_task['metrics']['loss']:.3f} nats/token")
+
+    # 3. The classifier: the fine-tuned encoder, concat pooling, gradual unfreezing.
+    data = textrnn.LabelledDataConfig(data=args.data, eval_data=args.eval_data, test_data=args.test_data,
+                                      val_fraction=args.val_fraction, text_column=args.text_column,
+                                      label_column=args.label_column, eval_split=args.eval_split)
+    model = textrnn.ModelConfig(pooling="concat", dropout=0.3)
+    result = textrnn.train_classifier(
+        data, model, train_settings(args, args.classifier_budget, lr=4e-3, schedule="stlr",
+                                    discriminative_lr=2.6, gradual_unfreezing=True, weight_decay=0.0),
+        out / "classifier", overwrite=True, show_progress=quiet, init_from=lm_task["run_dir"])
+    if result["status"] == "interrupted":
+        sys.exit(128 + int(result["signal"]))
+    print(f"--- validation ---\n{format_report(result['metrics'])}")
+    if "test" in result:
+        print(f"\n--- test ---\n{format_report(result['test'])}")
+    print(f"\nrun folders: {out / 'lm'}, {out / 'lm_task'}, {out / 'classifier'}")
+
+
+if __name__ == "__main__":
+    run_guarded(main, parse_args())

@@ -1,0 +1,207 @@
+import json
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from textrnn import (ConfigError, DataError, LabelledDataConfig, ModelConfig, TrainConfig,
+                     build_model, load, train_classifier)
+from textrnn.labelled import bucketed_batches, collate, label_names, load_labelled
+
+from test_data import make_hub_layout
+
+POS = ["a great film", "i loved it", "wonderful and moving", "not bad at all", "truly great fun",
+       "loved the ending", "great acting and a great story", "never boring"]
+NEG = ["a dull film", "i hated it", "boring and long", "not good at all", "truly awful",
+       "hated the ending", "bad acting and a bad story", "always boring"]
+
+
+def write_csv(path, rows, header="text,label"):
+    path.write_text(header + "\n" + "".join(f'"{t}",{y}\n' for t, y in rows))
+    return path
+
+
+@pytest.fixture
+def reviews(tmp_path):
+    rows = [(t, "positive") for t in POS] + [(t, "negative") for t in NEG]
+    random.Random(0).shuffle(rows)
+    return write_csv(tmp_path / "reviews.csv", rows * 3)
+
+
+def tiny_classifier(labels=("neg", "pos"), cell="lstm", bidirectional=True, pooling="max", **kw):
+    cfg = ModelConfig(task="classifier", vocab_size=30, cell=cell, embed_dim=8, hidden_size=12,
+                      num_layers=2, bidirectional=bidirectional, pooling=pooling, dropout=0.0,
+                      labels=list(labels), **kw)
+    return build_model(cfg).eval()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "elman"])
+@pytest.mark.parametrize("pooling,bidirectional", [("last", False), ("last", True), ("mean", True),
+                                                   ("max", True), ("concat", True),
+                                                   ("attention", False)])
+def test_padding_does_not_change_a_prediction(cell, pooling, bidirectional):
+    model = tiny_classifier(cell=cell, pooling=pooling, bidirectional=bidirectional)
+    seqs = [[5, 6, 7], [3, 4, 5, 6, 7, 8, 9, 10, 11], [2, 9]]
+    batch_ids, batch_len = collate(seqs)
+    together = model(batch_ids, batch_len)
+    for i, s in enumerate(seqs):
+        alone = model(torch.tensor([s]), torch.tensor([len(s)]))
+        torch.testing.assert_close(together[i], alone[0], atol=1e-5, rtol=1e-4)
+
+
+def test_padding_does_not_change_a_crnn_prediction():
+    model = tiny_classifier(conv_kernel=3)
+    seqs = [[5, 6, 7, 8], [3, 4, 5, 6, 7, 8, 9, 10, 11]]
+    ids, lengths = collate(seqs)
+    torch.testing.assert_close(model(ids, lengths)[0], model(torch.tensor([seqs[0]]), torch.tensor([4]))[0],
+                               atol=1e-5, rtol=1e-4)
+
+
+def test_bucketing_keeps_every_example_exactly_once_per_epoch():
+    rng = random.Random(1)
+    lengths = [rng.randint(1, 50) for _ in range(1003)]
+    for seed in (0, 1):
+        batches = bucketed_batches(lengths, 16, seed)
+        assert sorted(i for b in batches for i in b) == list(range(1003))
+        assert all(len(b) <= 16 for b in batches)
+    assert bucketed_batches(lengths, 16, 0) == bucketed_batches(lengths, 16, 0)
+    assert bucketed_batches(lengths, 16, 0) != bucketed_batches(lengths, 16, 1)
+
+
+def test_bucketing_reduces_padding():
+    rng = random.Random(2)
+    lengths = [rng.randint(1, 400) for _ in range(2000)]
+    padded = lambda batches: sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    shuffled = list(range(2000))
+    random.Random(0).shuffle(shuffled)
+    plain = [shuffled[i:i + 32] for i in range(0, 2000, 32)]
+    assert padded(bucketed_batches(lengths, 32, 0)) < 0.6 * padded(plain)
+
+
+def fit(tmp_path, data, name="run", epochs=30, **data_kw):
+    data_cfg = LabelledDataConfig(data=str(data), val_fraction=0.25, **data_kw)
+    model_cfg = ModelConfig(embed_dim=16, hidden_size=16, num_layers=1, bidirectional=True,
+                            pooling="max", dropout=0.0)
+    train_cfg = TrainConfig(batch_size=8, lr=1e-2, epochs=epochs, eval_every=10, save_every=10,
+                            warmup_steps=0, device="cpu", seed=0)
+    return train_classifier(data_cfg, model_cfg, train_cfg, tmp_path / name, show_progress=False)
+
+
+def test_classifier_learns_a_small_set_and_string_labels_round_trip(tmp_path, reviews):
+    result = fit(tmp_path, reviews, test_data=str(reviews))
+    assert result["test"]["accuracy"] >= 0.95  # the training rows themselves: it must fit them
+    clf = load(result["run_dir"])
+    assert clf.labels == ["negative", "positive"]
+    assert clf.predict(["i loved it", "i hated it"]) == ["positive", "negative"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert {"val", "test"} <= set(metrics) and "roc_auc" in metrics["test"]
+    assert (tmp_path / "run" / "confusion_test.png").exists()
+
+
+def test_integer_labels_and_three_classes(tmp_path):
+    rows = [(t, 2) for t in POS] + [(t, 0) for t in NEG] + [(f"it was {w} ok", 1) for w in
+                                                            ["quite", "just", "sort of", "fairly", "mostly", "kind of", "somewhat", "so so"]]
+    path = write_csv(tmp_path / "three.csv", rows * 3)
+    result = fit(tmp_path, path, epochs=3)
+    clf = load(result["run_dir"])
+    assert clf.labels == ["0", "1", "2"]
+    assert clf.predict_proba(["great film", "dull film"]).shape == (2, 3)
+    assert set(clf.evaluate(path)) >= {"accuracy", "macro_f1"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet", "folders", "hub"])
+def test_each_labelled_format_loads(tmp_path, fmt):
+    rows = [("good film", "pos"), ("bad film", "neg")]
+    if fmt == "csv":
+        path = write_csv(tmp_path / "d.csv", rows)
+    elif fmt == "tsv":
+        path = tmp_path / "d.tsv"
+        path.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
+    elif fmt == "jsonl":
+        path = tmp_path / "d.jsonl"
+        path.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows))
+    elif fmt == "parquet":
+        path = tmp_path / "d.parquet"
+        pq.write_table(pa.table({"review": [t for t, _ in rows], "sentiment": [y for _, y in rows]}), path)
+    elif fmt == "folders":
+        path = tmp_path / "d"
+        for i, (t, y) in enumerate(rows):
+            (path / y).mkdir(parents=True)
+            (path / y / f"{i}.txt").write_text(t)
+    else:
+        path = tmp_path / "hub"
+        make_hub_layout(path)
+        data = load_labelled(path, "content", "label", split="test")
+        assert data.texts == ["held out"] and data.labels == [0]
+        return
+    data = load_labelled(path)
+    assert sorted(zip(data.texts, data.labels)) == sorted(rows)
+    assert label_names(data) == ["neg", "pos"]
+
+
+def test_missing_label_column_lists_columns(tmp_path):
+    path = write_csv(tmp_path / "d.csv", [("good", "x")], header="text,stars")
+    with pytest.raises(DataError, match="columns found: text, stars|among text, stars"):
+        load_labelled(path, label_column="label")
+
+
+@pytest.mark.parametrize("rows,match", [([("good film", "pos")] * 5, "single class"),
+                                        ([("good film", "pos"), ("", "neg")], "empty")])
+def test_unusable_training_data_is_refused(tmp_path, rows, match):
+    path = write_csv(tmp_path / "d.csv", rows)
+    with pytest.raises(DataError, match=match):
+        fit(tmp_path, path, epochs=1)
+
+
+def test_file_with_no_rows_is_refused(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n")
+    with pytest.raises(DataError):
+        load_labelled(path)
+
+
+def test_eval_label_the_model_never_saw_is_refused(tmp_path, reviews):
+    result = fit(tmp_path, reviews, epochs=1)
+    other = write_csv(tmp_path / "other.csv", [("fine", "neutral"), ("good", "positive")])
+    with pytest.raises(DataError, match="never saw"):
+        load(result["run_dir"]).evaluate(other)
+
+
+def test_resume_finishes_with_the_same_weights(tmp_path, reviews):
+    from test_training import interrupt_at
+    from textrnn.checkpoint import load_training_state
+    from textrnn import pipelines
+
+    fit(tmp_path, reviews, name="a", epochs=2)
+    original = pipelines.Trainer
+
+    class Interrupted(original):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            interrupt_at(self, 5)
+    pipelines.Trainer = Interrupted
+    try:
+        assert fit(tmp_path, reviews, name="b", epochs=2)["status"] == "interrupted"
+    finally:
+        pipelines.Trainer = original
+    data_cfg = LabelledDataConfig(data=str(reviews), val_fraction=0.25)
+    model_cfg = ModelConfig(embed_dim=16, hidden_size=16, num_layers=1, bidirectional=True,
+                            pooling="max", dropout=0.0)
+    train_cfg = TrainConfig(batch_size=8, lr=1e-2, epochs=2, eval_every=10, save_every=10,
+                            warmup_steps=0, device="cpu", seed=0)
+    train_classifier(data_cfg, model_cfg, train_cfg, tmp_path / "b", resume=True, show_progress=False)
+    a, b = load_training_state(tmp_path / "a")["model"], load_training_state(tmp_path / "b")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_predicting_an_empty_text_is_refused(tmp_path, reviews):
+    clf = load(fit(tmp_path, reviews, epochs=1)["run_dir"])
+    with pytest.raises(DataError, match="empty"):
+        clf.predict(["fine", "  "])
+
+
+def test_bidirectional_language_model_is_refused():
+    with pytest.raises(ConfigError):
+        build_model(ModelConfig(vocab_size=10, bidirectional=True))
