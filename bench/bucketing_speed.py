@@ -20,7 +20,7 @@ import tempfile
 import torch
 
 import textrnn
-from textrnn.labelled import collate, encode_texts, label_ids, label_names, load_labelled
+from textrnn.labelled import encode_texts, label_ids, label_names, load_labelled
 from textrnn.tasks import ClassifierTask
 from textrnn.tokenization import PAD_ID
 

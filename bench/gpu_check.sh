@@ -24,9 +24,9 @@ done
 step "resume on cuda: 150 + 150 steps equals 300 straight"
 py -m textrnn train-lm --data data/tiny_play.txt --out "$OUT/resume-a" --overwrite --device cuda \
    --max-steps 300 --eval-every 150 --save-every 150 --quiet --dropout 0.2 > /dev/null
-timeout -s INT 1000 py - "$OUT" <<'PY'
+python3 - "$OUT" <<'PY'
 import sys, signal, textrnn, torch
-from textrnn import pipelines
+from textrnn.pipelines import lm as pipelines
 out = sys.argv[1]
 orig = pipelines.Trainer
 class Stop(orig):

@@ -27,7 +27,7 @@ SAMPLE_PRESET = dict(embed_dim=64, hidden_size=64, num_layers=1, bidirectional=T
 
 # A real corpus (SST-2, IMDb): a word-level BiLSTM with max pooling, dropout 0.5, Adam;
 # evaluation every few hundred steps with early stopping, since these overfit in a few epochs.
-LARGE_PRESET = dict(CLASSIFIER_DEFAULTS, **CLASSIFIER_TRAIN_DEFAULTS, patience=6)
+LARGE_PRESET = dict(CLASSIFIER_DEFAULTS, **CLASSIFIER_TRAIN_DEFAULTS, patience=6, precision="auto")
 
 # --init-from LM_RUN: ULMFiT's fine-tuning (Howard & Ruder 2018): the LM's unidirectional
 # encoder, concat pooling, discriminative learning rates (/2.6 per layer group down), a

@@ -1,5 +1,7 @@
 import random
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -40,3 +42,32 @@ def tiny_lm(vocab_size, cell="lstm", **kw):
                       hidden_size=kw.pop("hidden_size", 16), num_layers=kw.pop("num_layers", 2),
                       dropout=kw.pop("dropout", 0.0), **kw)
     return build_model(cfg)
+
+
+POS = ["a great film", "i loved it", "wonderful and moving", "not bad at all", "truly great fun",
+       "loved the ending", "great acting and a great story", "never boring"]
+NEG = ["a dull film", "i hated it", "boring and long", "not good at all", "truly awful",
+       "hated the ending", "bad acting and a bad story", "always boring"]
+
+
+def write_csv(path, rows, header="text,label"):
+    path.write_text(header + "\n" + "".join(f'"{t}",{y}\n' for t, y in rows))
+    return path
+
+
+@pytest.fixture
+def reviews(tmp_path):
+    rows = [(t, "positive") for t in POS] + [(t, "negative") for t in NEG]
+    random.Random(0).shuffle(rows)
+    return write_csv(tmp_path / "reviews.csv", rows * 3)
+
+
+def make_hub_layout(root):
+    """A dataset folder laid out as on the Hugging Face Hub: README card + data/ shards."""
+    (root / "data").mkdir(parents=True)
+    for split, texts in (("train", ["first review", "second review"]), ("test", ["held out"])):
+        pq.write_table(pa.table({"content": texts, "label": [0] * len(texts)}),
+                       root / "data" / f"{split}-00000-of-00001.parquet")
+    (root / "README.md").write_text(
+        "---\nconfigs:\n- config_name: default\n  data_files:\n"
+        "  - split: train\n    path: data/train-*\n  - split: test\n    path: data/test-*\n---\n")

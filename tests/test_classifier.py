@@ -10,25 +10,7 @@ from textrnn import (ConfigError, DataError, LabelledDataConfig, ModelConfig, Tr
                      build_model, load, train_classifier)
 from textrnn.labelled import bucketed_batches, collate, label_names, load_labelled
 
-from test_data import make_hub_layout
-
-POS = ["a great film", "i loved it", "wonderful and moving", "not bad at all", "truly great fun",
-       "loved the ending", "great acting and a great story", "never boring"]
-NEG = ["a dull film", "i hated it", "boring and long", "not good at all", "truly awful",
-       "hated the ending", "bad acting and a bad story", "always boring"]
-
-
-def write_csv(path, rows, header="text,label"):
-    path.write_text(header + "\n" + "".join(f'"{t}",{y}\n' for t, y in rows))
-    return path
-
-
-@pytest.fixture
-def reviews(tmp_path):
-    rows = [(t, "positive") for t in POS] + [(t, "negative") for t in NEG]
-    random.Random(0).shuffle(rows)
-    return write_csv(tmp_path / "reviews.csv", rows * 3)
-
+from conftest import NEG, POS, make_hub_layout, write_csv
 
 def tiny_classifier(labels=("neg", "pos"), cell="lstm", bidirectional=True, pooling="max", **kw):
     cfg = ModelConfig(task="classifier", vocab_size=30, cell=cell, embed_dim=8, hidden_size=12,
@@ -172,7 +154,7 @@ def test_eval_label_the_model_never_saw_is_refused(tmp_path, reviews):
 def test_resume_finishes_with_the_same_weights(tmp_path, reviews):
     from test_training import interrupt_at
     from textrnn.checkpoint import load_training_state
-    from textrnn import pipelines
+    from textrnn.pipelines import classifier as pipelines
 
     fit(tmp_path, reviews, name="a", epochs=2)
     original = pipelines.Trainer

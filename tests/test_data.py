@@ -10,6 +10,8 @@ from textrnn import DataError, load_corpus, split_tail
 from textrnn import data as data_mod
 from textrnn.data import batchify, num_windows, window
 
+from conftest import make_hub_layout
+
 
 def test_txt_file_is_read_exactly(tmp_path):
     text = "line one\r\nline two\u0085 same line in Latin-1 terms\n"
@@ -35,17 +37,6 @@ def test_tables_yield_their_text_column(tmp_path, fmt):
         sep = "," if fmt == "csv" else "\t"
         path.write_text(f"id{sep}text\n" + "".join(f'{r["id"]}{sep}"{r["text"]}"\n' for r in rows))
     assert load_corpus(path) == "hello there\ngeneral, kenobi"
-
-
-def make_hub_layout(root):
-    """A dataset folder laid out as on the Hugging Face Hub: README card + data/ shards."""
-    (root / "data").mkdir(parents=True)
-    for split, texts in (("train", ["first review", "second review"]), ("test", ["held out"])):
-        pq.write_table(pa.table({"content": texts, "label": [0] * len(texts)}),
-                       root / "data" / f"{split}-00000-of-00001.parquet")
-    (root / "README.md").write_text(
-        "---\nconfigs:\n- config_name: default\n  data_files:\n"
-        "  - split: train\n    path: data/train-*\n  - split: test\n    path: data/test-*\n---\n")
 
 
 def test_hub_layout_dataset_loads_by_split_and_column(tmp_path):

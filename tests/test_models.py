@@ -95,3 +95,17 @@ def test_causal_conv_does_not_see_the_future():
 def test_bad_model_settings_are_refused(bad):
     with pytest.raises(ConfigError):
         build_model(ModelConfig(vocab_size=10, **bad))
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
+def test_padded_run_equals_packed_sequences(cls):
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from textrnn.models.padded import run_padded
+
+    rnn = cls(6, 5, batch_first=True, bidirectional=True)
+    x = torch.randn(3, 8, 6)
+    lengths = torch.tensor([8, 3, 5])
+    packed, _ = rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    expected, _ = pad_packed_sequence(packed, batch_first=True, total_length=8)
+    torch.testing.assert_close(run_padded(rnn, x, lengths), expected, atol=1e-6, rtol=1e-5)

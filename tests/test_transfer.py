@@ -10,7 +10,6 @@ from textrnn.training import make_optimizer, slanted_triangular
 from textrnn.transfer import classifier_from_lm, extend_tokenizer, resize_vocab
 
 from conftest import make_text, tiny_lm
-from test_classifier import reviews, write_csv  # noqa: F401  (fixture)
 
 
 @pytest.mark.parametrize("kind", ["char", "word", "bpe"])
@@ -86,14 +85,14 @@ def _lm_run(tmp_path, text_path):
     return train_language_model(data, model, train, tmp_path / "lm", show_progress=False)["run_dir"]
 
 
-def test_frozen_groups_stay_fixed_until_unfrozen(tmp_path, reviews):  # noqa: F811
+def test_frozen_groups_stay_fixed_until_unfrozen(tmp_path, reviews):
     text = tmp_path / "corpus.txt"
     text.write_text(make_text(100))
     lm_dir = _lm_run(tmp_path, text)
     data = LabelledDataConfig(data=str(reviews), val_fraction=0.25)
     train = TrainConfig(batch_size=8, lr=1e-2, epochs=3, eval_every=1000, save_every=1000,
                         gradual_unfreezing=True, discriminative_lr=2.6, device="cpu")
-    from textrnn import pipelines
+    from textrnn.pipelines import classifier as pipelines
     snapshots = []
     original = pipelines.Trainer
 
@@ -103,14 +102,13 @@ def test_frozen_groups_stay_fixed_until_unfrozen(tmp_path, reviews):  # noqa: F8
             snapshots.append((self.epoch, {n: p.detach().clone() for n, p in self.model.named_parameters()}))
     pipelines.Trainer = Watch
     try:
-        result = train_classifier(data, ModelConfig(pooling="concat", dropout=0.0), train, tmp_path / "clf",
-                                  show_progress=False, init_from=lm_dir)
+        train_classifier(data, ModelConfig(pooling="concat", dropout=0.0), train, tmp_path / "clf",
+                         show_progress=False, init_from=lm_dir)
     finally:
         pipelines.Trainer = original
     epochs = {}
     for epoch, snap in snapshots:
         epochs.setdefault(epoch, snap)  # the weights at the start of each epoch
-    final = {n: p for n, p in load(result["run_dir"]).model.named_parameters()}
     same = lambda a, b, prefix: all(torch.equal(a[n], b[n]) for n in a if n.startswith(prefix))
     # Epoch 0 trains only the head; epoch 1 adds the top LSTM layer; epoch 2 the next one.
     assert same(epochs[0], epochs[1], "encoder.")
@@ -135,7 +133,7 @@ def test_continuing_an_lm_with_and_without_vocab_extension(tmp_path):
         assert ("zeppelin" in "".join(lm.tokenizer.get_vocab())) == extend
 
 
-def test_init_from_bad_folders_is_refused(tmp_path, reviews):  # noqa: F811
+def test_init_from_bad_folders_is_refused(tmp_path, reviews):
     data = LabelledDataConfig(data=str(reviews))
     train = TrainConfig(epochs=1, device="cpu")
     with pytest.raises(CheckpointError, match="not a textrnn run|no config"):

@@ -229,8 +229,8 @@ def cmd_sample(args):
     stream = args.num_samples == 1 and not args.no_stream
     if stream:
         sys.stdout.write(args.prompt)
-        texts = lm.generate(args.prompt, **sampling_kwargs(args, args.seed),
-                            on_token=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
+        lm.generate(args.prompt, **sampling_kwargs(args, args.seed),
+                    on_token=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
         sys.stdout.write("\n")
         return
     for i, text in enumerate(lm.generate(args.prompt, **sampling_kwargs(args, args.seed))):

@@ -2,8 +2,6 @@
 import logging
 from pathlib import Path
 
-import torch
-
 from .checkpoint import load_pretrained
 from .data import encode_stream, load_corpus
 from .device import resolve_device

@@ -197,6 +197,7 @@ class Trainer:
         self.elapsed, self.best, self.carry = 0.0, None, None
         self.clipped, self.saved_step = 0, None
         self.window_loss, self.window_steps = 0.0, 0  # training loss since the last log line
+        self.evals_without_gain = 0  # for early stopping
         if resume:
             self._restore(load_training_state(self.run_dir))
         else:
@@ -209,6 +210,7 @@ class Trainer:
                 "step": self.step, "epoch": self.epoch, "batch_index": self.batch_index,
                 "elapsed": self.elapsed, "best": self.best, "clipped": self.clipped,
                 "window": [self.window_loss, self.window_steps],
+                "evals_without_gain": self.evals_without_gain,
                 "carry": self.carry, "rng": rng_state(), "train_config": asdict(self.cfg)}
 
     def _restore(self, state: dict):
@@ -223,6 +225,7 @@ class Trainer:
         self.step, self.epoch, self.batch_index = state["step"], state["epoch"], state["batch_index"]
         self.elapsed, self.best, self.clipped = state["elapsed"], state["best"], state["clipped"]
         self.window_loss, self.window_steps = state["window"]
+        self.evals_without_gain = state["evals_without_gain"]
         self.carry = _to_device(state["carry"], self.device)
         set_rng_state(state["rng"])
         self.saved_step = self.step
@@ -343,62 +346,70 @@ class Trainer:
     def fit(self) -> dict:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.model.train()
-        bar = self._progress_bar()
-        status, evals_without_gain = "done", 0
-        window_tokens, t_window = 0, time.perf_counter()
-        with _StopSignals() as signals:
-            while not self._finished():
-                n = self.task.num_batches(self.epoch)
-                if self.batch_index == 0:
-                    self.carry = None  # a new pass over the data starts from a fresh state
-                self._apply_unfreezing()
-                while self.batch_index < n and not self._finished():
-                    t0 = time.perf_counter()
-                    batch = self.task.batch(self.epoch, self.batch_index)
-                    loss, norm = self.train_step(batch)
-                    self.batch_index += 1
-                    tokens = self.task.tokens(batch)
-                    self.window_loss += loss
-                    self.window_steps += 1
-                    window_tokens += tokens
-                    dt = time.perf_counter() - t0
-                    self.elapsed += dt
-                    bar.update(dt if self.cfg.time_budget else 1)
-                    if self.step % self.cfg.log_every == 0:
-                        now = time.perf_counter()
-                        rate = window_tokens / max(now - t_window, 1e-9)
-                        record = {"step": self.step, "epoch": self.epoch, "loss": self.window_loss / self.window_steps,
-                                  "lr": self.opt.param_groups[0]["lr"], "grad_norm": norm,
-                                  "clipped": self.clipped, "tokens_per_s": round(rate),
-                                  "elapsed": round(self.elapsed, 2)}
-                        self._log(record)
-                        bar.set_postfix(step=self.step, loss=f"{record['loss']:.3f}", tok_s=f"{rate:,.0f}")
-                        self.window_loss, self.window_steps = 0.0, 0
-                        window_tokens, t_window = 0, now
-                    if self.step % self.cfg.eval_every == 0:
-                        t0 = time.perf_counter()
-                        before = self.best
-                        self._eval_and_keep_best()
-                        evals_without_gain = 0 if self.best != before else evals_without_gain + 1
-                        self.elapsed += time.perf_counter() - t0
-                        t_window = time.perf_counter()
-                        if self.cfg.patience and evals_without_gain >= self.cfg.patience:
-                            status = "stopped"
-                    if self.step % self.cfg.save_every == 0:
-                        self.save()
-                    if signals.received is not None or status == "stopped":
-                        break
-                if signals.received is not None or status == "stopped":
-                    break
-                if self.batch_index >= n:
-                    self.epoch, self.batch_index = self.epoch + 1, 0
-            bar.close()
-            if signals.received is not None:
+        self.bar = self._progress_bar()
+        self.window_tokens, self.t_window = 0, time.perf_counter()
+        with _StopSignals() as self.signals:
+            while not self._finished() and not self._stopping():
+                self._run_epoch()
+            self.bar.close()
+            if self.signals.received is not None:
                 self.save()
                 log.warning("interrupted at step %d; saved to %s; continue with --resume",
                             self.step, self.run_dir)
-                return {"status": "interrupted", "signal": signals.received, "step": self.step}
-            return self._finish(status)
+                return {"status": "interrupted", "signal": self.signals.received, "step": self.step}
+        return self._finish("stopped" if self._early_stop() else "done")
+
+    def _stopping(self) -> bool:
+        return self.signals.received is not None or self._early_stop()
+
+    def _early_stop(self) -> bool:
+        return bool(self.cfg.patience and self.evals_without_gain >= self.cfg.patience)
+
+    def _run_epoch(self):
+        n = self.task.num_batches(self.epoch)
+        if self.batch_index == 0:
+            self.carry = None  # a new pass over the data starts from a fresh state
+        self._apply_unfreezing()
+        while self.batch_index < n and not self._finished():
+            self._one_step()
+            if self._stopping():
+                return
+        self.epoch, self.batch_index = self.epoch + 1, 0
+
+    def _one_step(self):
+        """Train on the next batch, then log, evaluate and save when their turn comes."""
+        t0 = time.perf_counter()
+        batch = self.task.batch(self.epoch, self.batch_index)
+        loss, norm = self.train_step(batch)
+        self.batch_index += 1
+        self.window_loss += loss
+        self.window_steps += 1
+        self.window_tokens += self.task.tokens(batch)
+        dt = time.perf_counter() - t0
+        self.elapsed += dt
+        self.bar.update(dt if self.cfg.time_budget else 1)
+        if self.step % self.cfg.log_every == 0:
+            self._log_training(norm)
+        if self.step % self.cfg.eval_every == 0:
+            t0 = time.perf_counter()
+            before = self.best
+            self._eval_and_keep_best()
+            self.evals_without_gain = 0 if self.best != before else self.evals_without_gain + 1
+            self.elapsed += time.perf_counter() - t0  # the budget covers periodic evaluation
+            self.t_window = time.perf_counter()
+        if self.step % self.cfg.save_every == 0:
+            self.save()
+
+    def _log_training(self, norm: float):
+        now = time.perf_counter()
+        rate = self.window_tokens / max(now - self.t_window, 1e-9)
+        record = {"step": self.step, "epoch": self.epoch, "loss": self.window_loss / self.window_steps,
+                  "lr": self.opt.param_groups[-1]["lr"], "grad_norm": norm, "clipped": self.clipped,
+                  "tokens_per_s": round(rate), "elapsed": round(self.elapsed, 2)}
+        self._log(record)
+        self.bar.set_postfix(step=self.step, loss=f"{record['loss']:.3f}", tok_s=f"{rate:,.0f}")
+        self.window_loss, self.window_steps = 0.0, 0
+        self.window_tokens, self.t_window = 0, now
 
     def _finish(self, status: str) -> dict:
         """Final evaluation: keep the better of the final and the best weights, then report

@@ -1,5 +1,4 @@
 """Dropout variants for recurrent networks (the AWD-LSTM set, Merity et al. 2017)."""
-import torch
 from torch import nn
 
 

@@ -2,8 +2,8 @@
 
 Contract in shapes: ids (B, T) -> outputs (B, T, output_size), state. `state` is a list
 with one entry per layer: (h, c) for an LSTM, h for the others, each (D, B, H) where D is
-the number of directions. With `lengths`, padded positions never touch the state
-(packed sequences), so padding cannot change a result.
+the number of directions. With `lengths` (B,), padding never reaches a real position in
+either direction, so it cannot change a result; no state comes back then (None entries).
 """
 import torch
 from torch import nn
@@ -14,6 +14,7 @@ from ..config import ModelConfig
 from ..tokenization import PAD_ID
 from .dropout import LockedDropout, embedding_dropout, weight_dropped
 from .elman import ElmanRNN
+from .padded import run_padded
 
 TORCH_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -68,24 +69,29 @@ class RNNEncoder(nn.Module):
         return torch.relu(self.conv(x)).transpose(1, 2)  # (B, T, E)
 
     def _run_layer(self, rnn, x, state, lengths):
+        """One layer. With `lengths` (classification) no state goes in or comes out."""
         dropped = weight_dropped(rnn, self.cfg.weight_drop, self.training)
         call = (lambda *a: functional_call(rnn, dropped, a)) if dropped else rnn
-        if lengths is None or isinstance(rnn, ElmanRNN):
-            if isinstance(rnn, ElmanRNN):
-                return call(x, state, lengths)
+        if isinstance(rnn, ElmanRNN):
+            out, state = call(x, state, lengths)
+            return out, None if lengths is not None else state
+        if lengths is None:
             return call(x, state) if state is not None else call(x)
+        if not x.is_cuda:
+            return run_padded(rnn, x, lengths, dropped), None
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, state = call(packed, state) if state is not None else call(packed)
+        out, _ = call(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
-        return out, state
+        return out, None
 
     def recur(self, x, state=None, lengths=None):
         """x (B, T, E) -> outputs (B, T, output_size), new state (list, one per layer)."""
         new_state = []
         for i, rnn in enumerate(self.layers):
+            if i > 0:
+                x = self.drop(x)  # between layers (locked, as AWD-LSTM); the head drops the output
             x, s = self._run_layer(rnn, x, None if state is None else state[i], lengths)
             new_state.append(s)
-            x = self.drop(x)  # between layers, and on the output (locked, as AWD-LSTM)
         return x, new_state
 
     def forward(self, ids, state=None, lengths=None):

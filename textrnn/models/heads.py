@@ -2,16 +2,20 @@
 import torch
 from torch import nn
 
+from .dropout import LockedDropout
+
 
 class LMHead(nn.Module):
-    """y_t = V h_t + c: hidden states (B, T, H) -> next-token logits (B, T, vocab)."""
+    """y_t = V h_t + c: hidden states (B, T, H) -> next-token logits (B, T, vocab), with
+    locked dropout on the hidden states (the output dropout of AWD-LSTM)."""
 
-    def __init__(self, hidden: int, vocab_size: int):
+    def __init__(self, hidden: int, vocab_size: int, dropout: float):
         super().__init__()
+        self.drop = LockedDropout(dropout)
         self.proj = nn.Linear(hidden, vocab_size)
 
     def forward(self, h):
-        return self.proj(h)
+        return self.proj(self.drop(h))
 
 
 def masked_pool(outputs, lengths, pooling: str, bidirectional: bool = False):

@@ -24,7 +24,7 @@ class RNNLanguageModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = RNNEncoder(cfg)
-        self.head = LMHead(self.encoder.output_size, cfg.vocab_size)
+        self.head = LMHead(self.encoder.output_size, cfg.vocab_size, cfg.dropout)
         if cfg.tie_weights:
             # One matrix for reading and writing tokens (Press & Wolf 2017; Inan et al. 2017):
             # fewer parameters and usually lower perplexity.

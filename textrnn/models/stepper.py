@@ -87,9 +87,9 @@ class Stepper:
             gi = self.table[ids]  # (B, G*H)
         new_state = []
         for i, layer in enumerate(self.layers):
-            if i > 0:
-                gi = layer.input_proj(h)
-            h, s = layer.step(gi, state[i])
+            h, s = layer.step(gi, state[i])  # h: (B, H)
             new_state.append(s)
+            if i + 1 < len(self.layers):
+                gi = self.layers[i + 1].input_proj(h)
         return torch.addmm(self.head_b, h, self.head_w.t()), new_state
 

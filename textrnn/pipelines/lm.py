@@ -1,0 +1,133 @@
+"""A language-model run: text -> tokenizer -> token stream -> model -> the training loop."""
+import hashlib
+import logging
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoint import TOKENIZER, read_config, write_json
+from ..config import ModelConfig
+from ..data import encode_stream, load_corpus, split_tail, token_dtype
+from ..errors import ConfigError, DataError, check_range
+from ..models import build_model
+from ..tasks import LMTask
+from ..tokenization import load_tokenizer, train_tokenizer
+from ..training import Trainer, TrainConfig
+from ..transfer import continue_config, extend_tokenizer, load_language_model, resize_vocab, with_config
+from .common import RUN_SETTINGS, start_run
+
+log = logging.getLogger("textrnn")
+
+
+@dataclass
+class DataConfig:
+    """Where the text comes from and how it is tokenized."""
+    data: str = ""
+    val_data: str | None = None
+    val_fraction: float = 0.1
+    text_column: str | None = None
+    split: str = "train"
+    data_config: str | None = None
+    tokenizer: str | None = None     # char for a new model; that of --init-from when continuing
+    vocab_size: int = 10000
+
+    def validate(self) -> "DataConfig":
+        if not self.data:
+            raise ConfigError("no training data: pass --data PATH_OR_HUB_ID")
+        if self.val_data is None:
+            check_range("val-fraction", self.val_fraction, 0, 1, low_open=True, high_open=True,
+                        hint="or pass --val-data")
+        check_range("vocab-size", self.vocab_size, 3, 10_000_000)
+        return self
+
+
+LARGE_TEXT = 1 << 24  # characters; longer texts are tokenized to a memory-mapped file
+
+
+def encode_cached(tokenizer, text: str, run_dir: Path, name: str):
+    """Token ids of `text`; a large text's ids go to run_dir/tokens/ (memory-mapped) and are
+    reused when the same text and tokenizer come again (e.g. on --resume)."""
+    if len(text) < LARGE_TEXT:
+        return encode_stream(tokenizer, text)
+    key = hashlib.blake2b(tokenizer.to_str().encode("utf-8"), digest_size=8)
+    for start in range(0, len(text), 1 << 22):  # piece by piece: no second copy of the text
+        key.update(text[start:start + (1 << 22)].encode("utf-8"))
+    path = run_dir / "tokens" / f"{name}-{key.hexdigest()}.bin"
+    if path.exists():
+        return np.memmap(path, dtype=token_dtype(tokenizer.get_vocab_size()), mode="r")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    encode_stream(tokenizer, text, tmp)
+    tmp.replace(path)  # a kill mid-way never leaves a short file under the final name
+    return np.memmap(path, dtype=token_dtype(tokenizer.get_vocab_size()), mode="r")
+
+
+def train_language_model(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig,
+                         out, resume=False, overwrite=False, show_progress=True,
+                         init_from=None, extend_vocab=False) -> dict:
+    """Train (or resume) a language model into run folder `out`; returns the result of
+    `Trainer.fit()` plus "run_dir".
+
+    `init_from` starts from another LM run's weights and tokenizer (its architecture
+    wins); with `extend_vocab`, tokens of the new text it lacks get new rows initialised
+    to the mean embedding, otherwise they read as <unk>.
+    """
+    data_cfg.validate()
+    # Check the model settings now, before minutes of loading and tokenizing (the real
+    # vocabulary size is known only after the tokenizer is trained).
+    replace(model_cfg, task="lm", vocab_size=max(model_cfg.vocab_size, 1)).validate()
+    device, precision, run_dir = start_run(train_cfg, out, resume, overwrite)
+
+    text = load_corpus(data_cfg.data, data_cfg.text_column, data_cfg.split, data_cfg.data_config)
+    if data_cfg.val_data:
+        train_text = text
+        val_text = load_corpus(data_cfg.val_data, data_cfg.text_column, data_cfg.split,
+                               data_cfg.data_config)
+    else:
+        train_text, val_text = split_tail(text, data_cfg.val_fraction)
+
+    model = None
+    if resume:  # the saved model and vocabulary win: ids and shapes must not change
+        tokenizer = load_tokenizer(run_dir / TOKENIZER)
+        model_cfg = read_config(run_dir)
+    elif init_from:
+        model, tokenizer = load_language_model(init_from, data_cfg.tokenizer)
+        if extend_vocab:
+            tokenizer = extend_tokenizer(tokenizer, [train_text], data_cfg.vocab_size)
+            model = resize_vocab(model, tokenizer.get_vocab_size())
+        # The weights fix the architecture; dropouts and the like come from this run.
+        model_cfg = continue_config(model.cfg, model_cfg, task="lm")
+        model = with_config(model, model_cfg)
+    else:
+        kind = data_cfg.tokenizer or "char"
+        tokenizer = train_tokenizer(kind, [train_text], data_cfg.vocab_size)
+        model_cfg = ModelConfig(**{**asdict(model_cfg), "task": "lm", "tokenizer": kind,
+                                   "vocab_size": tokenizer.get_vocab_size()})
+    train_ids = encode_cached(tokenizer, train_text, run_dir, "train")
+    val_ids = encode_cached(tokenizer, val_text, run_dir, "val")
+    need = train_cfg.batch_size * (train_cfg.bptt + 1)
+    if len(train_ids) < need:
+        raise DataError(f"the training text has {len(train_ids)} tokens, fewer than one batch "
+                        f"of windows needs ({train_cfg.batch_size} x {train_cfg.bptt + 1} = {need}); "
+                        "add text or lower --batch-size / --bptt")
+    if len(val_ids) < 2:
+        raise DataError("the validation text has fewer than 2 tokens; raise --val-fraction or "
+                        "pass a longer --val-data")
+    log.info("text: %d characters (%d tokens) for training, %d for validation", len(train_text),
+             len(train_ids), len(val_text))
+    val_chars = len(val_text)
+    text = train_text = val_text = None  # only the ids are needed from here on: free the text
+
+    model = model or build_model(model_cfg)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("model: %s, %d parameters, vocabulary %d, device %s, %s", model_cfg.cell,
+             n_params, model_cfg.vocab_size, device, precision)
+    model.to(device)
+    task = LMTask(train_ids, val_ids, val_chars, train_cfg.batch_size, train_cfg.bptt)
+    trainer = Trainer(model, task, train_cfg, run_dir, tokenizer, device, precision,
+                      resume=resume, show_progress=show_progress)
+    write_json(run_dir / RUN_SETTINGS, {"data": asdict(data_cfg), "training": asdict(train_cfg)})
+    result = trainer.fit()
+    result["run_dir"] = str(run_dir)
+    return result
