@@ -130,7 +130,7 @@ def split_tail(text: str, fraction: float) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
-def _chunks(text: str, size: int = 1 << 20):
+def _chunks(text: str, size: int = 1 << 16):
     """Yield pieces of about `size` characters that end at a newline, so that no word or
     merge is cut in two (every tokenizer kind splits at newlines anyway)."""
     start = 0
@@ -148,7 +148,8 @@ def token_dtype(vocab_size: int):
 
 def encode_stream(tok, text: str, path=None) -> np.ndarray:
     """Tokenize a long text into a flat (N,) integer array, a batch of chunks at a time
-    (HF `tokenizers` spreads a batch over threads).
+    (HF `tokenizers` spreads a batch over threads). Batches stay near a megabyte: each
+    token costs ~100 bytes in flight (HF encodings, then Python ints) until written out.
 
     With `path`, the ids go straight to that file and come back memory-mapped, so a
     corpus of hundreds of megabytes never needs its ids in memory twice (or at all).
