@@ -10,12 +10,8 @@ the recipe unchanged.
 """
 import argparse
 import json
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from recipe_run import run_recipe
 
 
 def main():
@@ -25,28 +21,17 @@ def main():
     p.add_argument("--out", default="runs/bench-lm-quality")
     p.add_argument("extra", nargs="*", help="more recipe flags, after --")
     args = p.parse_args()
-    cmd = [sys.executable, str(ROOT / "recipes" / "generate.py"), "--data", args.data,
-           "--time-budget", str(args.time_budget), "--out", args.out, "--overwrite", "--quiet",
-           "--num-samples", "1", "--length", "300", *args.extra]
-    start = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    total = time.perf_counter() - start
-    if res.returncode != 0:
-        sys.exit(f"recipe failed ({res.returncode}): {res.stderr.strip().splitlines()[-1:]}")
-    run = Path(args.out)
-    val = json.loads((run / "metrics.json").read_text())["val"]
-    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    train = [r for r in log if "tokens_per_s" in r]
-    evals = [{"step": r["step"], "elapsed": r["elapsed"], "loss": round(r["val"]["loss"], 4)}
-             for r in log if "val" in r]
+    r = run_recipe("generate.py", ["--data", args.data, "--time-budget", str(args.time_budget),
+                                   "--num-samples", "1", "--length", "300", *args.extra], args.out)
+    val = r["metrics"]["val"]
+    evals = [{"step": x["step"], "elapsed": x["elapsed"], "loss": round(x["val"]["loss"], 4)}
+             for x in r["log"] if "val" in x]
     print(json.dumps({
-        "benchmark": "lm_quality", "command": " ".join(cmd[1:]),
+        "benchmark": "lm_quality", "command": r["command"],
         "val_loss": round(val["loss"], 4), "val_bpc": round(val["bpc"], 4),
-        "steps": train[-1]["step"] if train else 0,
-        "median_tokens_per_s": sorted(r["tokens_per_s"] for r in train)[len(train) // 2] if train else 0,
-        "train_seconds": train[-1]["elapsed"] if train else 0, "total_seconds": round(total, 1),
-        "evaluations": evals, "config": json.loads((run / "config.json").read_text()),
-        "sample": res.stdout.split("----- sample 1 -----")[-1].strip()[:300],
+        **{k: r[k] for k in ("steps", "median_tokens_per_s", "train_seconds", "total_seconds")},
+        "evaluations": evals, "config": r["config"],
+        "sample": r["stdout"].split("----- sample 1 -----")[-1].strip()[:300],
     }, indent=1))
 
 

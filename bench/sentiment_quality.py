@@ -11,12 +11,8 @@ accuracy), steps, throughput and seconds. Extra arguments after `--` go to the r
 """
 import argparse
 import json
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from recipe_run import run_recipe
 
 
 def main():
@@ -28,31 +24,20 @@ def main():
     p.add_argument("--out", default="runs/bench-sentiment")
     p.add_argument("extra", nargs="*", help="more recipe flags, after --")
     args = p.parse_args()
-    cmd = [sys.executable, str(ROOT / "recipes" / "sentiment.py"), "--data", args.data,
-           "--test-data", args.test_data, "--time-budget", str(args.time_budget),
-           "--out", args.out, "--overwrite", "--quiet", *args.extra]
+    recipe_args = ["--data", args.data, "--test-data", args.test_data,
+                   "--time-budget", str(args.time_budget), *args.extra]
     if args.eval_data:
-        cmd[4:4] = ["--eval-data", args.eval_data]
-    start = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    total = time.perf_counter() - start
-    if res.returncode != 0:
-        sys.exit(f"recipe failed ({res.returncode}): {res.stderr.strip().splitlines()[-1:]}")
-    run = Path(args.out)
-    metrics = json.loads((run / "metrics.json").read_text())
-    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    train = [r for r in log if "tokens_per_s" in r]
-    evals = [{"step": r["step"], "epoch": r["epoch"], "elapsed": r["elapsed"],
-              "accuracy": round(r["val"]["accuracy"], 4)} for r in log if "val" in r]
-    pick = lambda m: {k: round(m[k], 4) for k in ("accuracy", "macro_f1", "roc_auc") if k in m}
+        recipe_args[2:2] = ["--eval-data", args.eval_data]
+    r = run_recipe("sentiment.py", recipe_args, args.out)
+    m = r["metrics"]
+    evals = [{"step": x["step"], "epoch": x["epoch"], "elapsed": x["elapsed"],
+              "accuracy": round(x["val"]["accuracy"], 4)} for x in r["log"] if "val" in x]
+    pick = lambda d: {k: round(d[k], 4) for k in ("accuracy", "macro_f1", "roc_auc") if k in d}
     print(json.dumps({
-        "benchmark": "sentiment_quality", "command": " ".join(cmd[1:]),
-        "val": pick(metrics["val"]), "test": pick(metrics["test"]),
-        "test_examples": metrics["test"]["examples"],
-        "steps": train[-1]["step"] if train else 0,
-        "median_tokens_per_s": sorted(r["tokens_per_s"] for r in train)[len(train) // 2] if train else 0,
-        "train_seconds": train[-1]["elapsed"] if train else 0, "total_seconds": round(total, 1),
-        "evaluations": evals, "config": json.loads((run / "config.json").read_text()),
+        "benchmark": "sentiment_quality", "command": r["command"],
+        "val": pick(m["val"]), "test": pick(m["test"]), "test_examples": m["test"]["examples"],
+        **{k: r[k] for k in ("steps", "median_tokens_per_s", "train_seconds", "total_seconds")},
+        "evaluations": evals, "config": r["config"],
     }, indent=1))
 
 

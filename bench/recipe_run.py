@@ -1,0 +1,34 @@
+"""Shared by the quality benchmarks: run a recipe as a user would, then read its run folder."""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_recipe(recipe: str, args: list[str], out: str) -> dict:
+    """Run recipes/<recipe> with `args` plus --out/--overwrite/--quiet; exit on failure.
+
+    Returns the command, stdout, wall seconds, metrics.json, config.json, the log records
+    and a summary of the training records (steps, median tokens/s, training seconds).
+    """
+    cmd = [sys.executable, str(ROOT / "recipes" / recipe), *args, "--out", out, "--overwrite", "--quiet"]
+    start = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    total = time.perf_counter() - start
+    if res.returncode != 0:
+        sys.exit(f"recipe failed ({res.returncode}): {res.stderr.strip().splitlines()[-1:]}")
+    run = Path(out)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    train = [r for r in log if "tokens_per_s" in r]
+    return {
+        "command": " ".join(cmd[1:]), "stdout": res.stdout, "total_seconds": round(total, 1),
+        "metrics": json.loads((run / "metrics.json").read_text()),
+        "config": json.loads((run / "config.json").read_text()),
+        "log": log,
+        "steps": train[-1]["step"] if train else 0,
+        "median_tokens_per_s": sorted(r["tokens_per_s"] for r in train)[len(train) // 2] if train else 0,
+        "train_seconds": train[-1]["elapsed"] if train else 0,
+    }
