@@ -199,3 +199,21 @@ def test_evaluate_a_language_model_reports_bpc(trained):
     assert res.returncode == 0, res.stderr
     m = __import__("json").loads(res.stdout)
     assert m["chars"] == len((ROOT / "data/tiny_play.txt").read_text(encoding="utf-8")) and m["bpc"] > 0
+
+
+def test_finetune_recipe_runs_three_stages(tmp_path):
+    res = run("recipes/finetune.py", "--out", tmp_path / "ulmfit", "--pretrain-budget", "3",
+              "--lm-budget", "3", "--classifier-budget", "4", "--embed-dim", "16",
+              "--hidden-size", "16", "--num-layers", "2", "--batch-size", "8", "--bptt", "16",
+              "--vocab-size", "2000", "--precision", "fp32", "--quiet")
+    assert res.returncode == 0, res.stderr
+    for stage in ("lm", "lm_task", "classifier"):
+        assert (tmp_path / "ulmfit" / stage / "model.safetensors").exists()
+    assert "confusion matrix" in res.stdout
+
+
+def test_finetune_recipe_refuses_a_classifier_as_language_model(classifier_run, tmp_path):
+    out, _ = classifier_run
+    res = run("recipes/finetune.py", "--skip-pretrain", "--init-from", out, "--out", tmp_path / "x",
+              "--quiet")
+    assert "not a language model" in assert_one_line_error(res)
