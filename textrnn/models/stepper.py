@@ -71,11 +71,6 @@ class Stepper:
         """Encoder state (list of (1, B, H) tensors) -> per-layer (B, H) tensors."""
         return [tuple(t[0] for t in s) if isinstance(s, tuple) else s[0] for s in state]
 
-    @staticmethod
-    def to_encoder_state(state):
-        return [tuple(t.unsqueeze(0) for t in s) if isinstance(s, tuple) else s.unsqueeze(0)
-                for s in state]
-
     @torch.no_grad()
     def step(self, ids, state):
         """ids: (B,) newest tokens, or (B, k) the last k for a conv front end; state from
