@@ -16,8 +16,8 @@ import zipfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from .version import __version__
 from .config import ModelConfig, from_dict
@@ -111,10 +111,9 @@ def load_weights(run_dir, model) -> int:
     if not path.is_file():
         raise CheckpointError(f"{run_dir} has no {WEIGHTS}; the run never saved weights")
     try:
-        weights = load_file(str(path))
-        with open(path, "rb") as f:  # metadata lives in the JSON header
-            header_len = int.from_bytes(f.read(8), "little")
-            meta = json.loads(f.read(header_len)).get("__metadata__", {})
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            weights = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is corrupt or truncated ({exc}); retrain or restore "
                               "it from a backup") from None

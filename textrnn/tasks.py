@@ -40,6 +40,7 @@ class LMTask:
     """Next-token prediction over B contiguous columns with truncated BPTT."""
 
     metric, mode = "loss", "min"
+    exact_differs = True  # the final report reads validation as one stream, not columns
 
     def __init__(self, train_ids, val_ids, val_chars: int, batch_size: int, bptt: int,
                  eval_batch_size: int = 16):
@@ -101,6 +102,7 @@ class ClassifierTask:
     """Sequence classification over length-bucketed, padded and packed batches."""
 
     metric, mode = "accuracy", "max"
+    exact_differs = False  # every evaluation already scores the whole validation set
 
     def __init__(self, train_seqs, train_labels, val_seqs, val_labels, names, batch_size: int,
                  seed: int, class_weights=None):

@@ -416,10 +416,11 @@ class Trainer:
         the kept model with the task's exact evaluation; write metrics and plots."""
         metrics = self._eval_and_keep_best()
         self.save()
-        best = self.model
         if self.best != metrics[self.task.metric]:  # an earlier evaluation stays the best
             best, _, _ = load_pretrained(self.run_dir, self.device)
-        metrics = self.task.evaluate(best, self.device, self.precision, exact=True)
+            metrics = self.task.evaluate(best, self.device, self.precision, exact=True)
+        elif self.task.exact_differs:
+            metrics = self.task.evaluate(self.model, self.device, self.precision, exact=True)
         write_json(self.run_dir / METRICS_FILE, {"val": metrics})
         plot_loss_curve(self.run_dir / LOG_FILE, self.run_dir / "loss.png")
         return {"status": status, "metrics": metrics, "step": self.step}

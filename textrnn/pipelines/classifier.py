@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..checkpoint import TOKENIZER, load_pretrained, read_config, write_json
 from ..config import ModelConfig
-from ..errors import ConfigError, DataError, check_range
+from ..errors import DataError, check_range
 from ..labelled import Labelled, encode_texts, label_ids, label_names, load_labelled
 from ..models import build_model
 from ..plots import plot_confusion_matrix
@@ -14,7 +14,7 @@ from ..tasks import ClassifierTask, evaluate_classifier
 from ..tokenization import load_tokenizer, train_tokenizer
 from ..training import METRICS_FILE, Trainer, TrainConfig
 from ..transfer import classifier_from_lm, load_language_model
-from .common import RUN_SETTINGS, start_run
+from .common import RUN_SETTINGS, check_data_settings, start_run
 
 log = logging.getLogger("textrnn")
 
@@ -39,12 +39,8 @@ class LabelledDataConfig:
     class_weights: bool = False
 
     def validate(self) -> "LabelledDataConfig":
-        if not self.data:
-            raise ConfigError("no training data: pass --data PATH_OR_HUB_ID")
-        if self.eval_data is None:
-            check_range("val-fraction", self.val_fraction, 0, 1, low_open=True, high_open=True,
-                        hint="or pass --eval-data")
-        check_range("vocab-size", self.vocab_size, 3, 10_000_000)
+        check_data_settings(self.data, self.eval_data is not None, self.val_fraction,
+                            self.vocab_size, "--eval-data")
         check_range("max-length", self.max_length, 1, 10_000_000)
         return self
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from ..checkpoint import CONFIG, STATE
 from ..device import resolve_device, resolve_precision
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, check_range
 from ..training import seed_everything
 
 RUN_SETTINGS = "training_config.json"
@@ -22,6 +22,17 @@ def prepare_run_dir(out, resume: bool, overwrite: bool) -> Path:
                           "--overwrite to replace it, or choose another --out")
     return out
 
+
+
+def check_data_settings(data: str, has_val_source: bool, val_fraction: float, vocab_size: int,
+                        val_flag: str):
+    """The checks every run's data settings share: a source, a usable split, a vocabulary."""
+    if not data:
+        raise ConfigError("no training data: pass --data PATH_OR_HUB_ID")
+    if not has_val_source:
+        check_range("val-fraction", val_fraction, 0, 1, low_open=True, high_open=True,
+                    hint=f"or pass {val_flag}")
+    check_range("vocab-size", vocab_size, 3, 10_000_000)
 
 
 def start_run(train_cfg, out, resume: bool, overwrite: bool):

@@ -9,13 +9,13 @@ import numpy as np
 from ..checkpoint import TOKENIZER, read_config, write_json
 from ..config import ModelConfig
 from ..data import encode_stream, load_corpus, split_tail, token_dtype
-from ..errors import ConfigError, DataError, check_range
+from ..errors import DataError
 from ..models import build_model
 from ..tasks import LMTask
 from ..tokenization import load_tokenizer, train_tokenizer
 from ..training import Trainer, TrainConfig
 from ..transfer import continue_config, extend_tokenizer, load_language_model, resize_vocab, with_config
-from .common import RUN_SETTINGS, start_run
+from .common import RUN_SETTINGS, check_data_settings, start_run
 
 log = logging.getLogger("textrnn")
 
@@ -33,12 +33,8 @@ class DataConfig:
     vocab_size: int = 10000
 
     def validate(self) -> "DataConfig":
-        if not self.data:
-            raise ConfigError("no training data: pass --data PATH_OR_HUB_ID")
-        if self.val_data is None:
-            check_range("val-fraction", self.val_fraction, 0, 1, low_open=True, high_open=True,
-                        hint="or pass --val-data")
-        check_range("vocab-size", self.vocab_size, 3, 10_000_000)
+        check_data_settings(self.data, self.val_data is not None, self.val_fraction,
+                            self.vocab_size, "--val-data")
         return self
 
 
