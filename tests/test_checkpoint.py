@@ -20,7 +20,8 @@ def test_save_then_load_gives_identical_logits(tmp_path, char_tok, cell, tie):
     ids = torch.randint(2, v, (2, 13))
     torch.testing.assert_close(loaded(ids)[0], model(ids)[0], rtol=0, atol=0)
     assert step == 7 and tok.get_vocab_size() == v
-    assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors", "tokenizer.json"]
+    assert sorted(os.listdir(tmp_path)) == ["config.json", "manifest.json", "model.safetensors",
+                                            "tokenizer.json"]
 
 
 def test_a_crash_between_write_and_rename_keeps_the_old_file(tmp_path):
@@ -59,10 +60,40 @@ def test_truncated_file_is_a_clear_error(run_dir, name):
         load(run_dir)
 
 
-def test_tokenizer_from_another_run_is_refused(run_dir):
+@pytest.mark.parametrize("manifest", [True, False])
+def test_tokenizer_from_another_run_is_refused(run_dir, manifest):
     from textrnn import train_tokenizer
+    if not manifest:  # without the manifest, the vocabulary check still catches it
+        (run_dir / "manifest.json").unlink()
     train_tokenizer("char", ["abc"]).save(str(run_dir / "tokenizer.json"))
-    with pytest.raises(CheckpointError, match="expects"):
+    with pytest.raises(CheckpointError, match="copied from another run" if manifest else "expects"):
+        load(run_dir)
+
+
+def test_weights_of_the_same_shape_from_another_run_are_refused(run_dir, char_tok, tmp_path_factory):
+    other = tmp_path_factory.mktemp("other")
+    torch.manual_seed(99)
+    save_pretrained(other, tiny_lm(char_tok.get_vocab_size()), char_tok, step=0)
+    (run_dir / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="not the copy saved at step 0"):
+        load(run_dir)
+
+
+def test_a_save_cut_off_before_its_manifest_update_still_loads(run_dir, char_tok, monkeypatch):
+    from textrnn import checkpoint
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(checkpoint, "record_files", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_pretrained(run_dir, tiny_lm(char_tok.get_vocab_size()), char_tok, step=5)
+    monkeypatch.undo()
+    assert load_pretrained(run_dir)[2] == 5  # the newer weights are whole: renamed into place
+
+
+def test_a_damaged_manifest_is_a_clear_error(run_dir):
+    (run_dir / "manifest.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="delete it"):
         load(run_dir)
 
 
@@ -125,3 +156,12 @@ def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(run_dir,
     assert (run_dir / "model.safetensors").read_bytes() == before
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
     load(run_dir)  # still loads
+
+
+def test_an_older_training_state_put_back_is_refused(tmp_path):
+    save_training_state(tmp_path, {"step": 3})
+    older = (tmp_path / "training_state.pt").read_bytes()
+    save_training_state(tmp_path, {"step": 6})
+    (tmp_path / "training_state.pt").write_bytes(older)
+    with pytest.raises(CheckpointError, match="saved at step 6"):
+        load_training_state(tmp_path)

@@ -4,10 +4,15 @@ config.json        ModelConfig + textrnn version
 model.safetensors  weights (never a pickle); metadata records the training step
 tokenizer.json     readable by `tokenizers.Tokenizer.from_file`
 training_state.pt  resume state, read with `torch.load(weights_only=True)`
+manifest.json      the step, size and SHA-256 of each file above, as last saved
 
 Every file is written to a temporary name in the same folder and renamed into place,
-so a crash mid-save leaves the previous version of each file whole.
+so a crash mid-save leaves the previous version of each file whole. The manifest is
+rewritten after the files it describes, and checked when they are read: a file that is
+truncated, edited or copied in from another run is refused, while one from a newer save
+that was cut off before its manifest update (whole, thanks to the rename) is accepted.
 """
+import hashlib
 import json
 import os
 import pickle
@@ -26,6 +31,7 @@ from .models import build_model
 from .tokenization import load_tokenizer
 
 CONFIG, WEIGHTS, TOKENIZER, STATE = "config.json", "model.safetensors", "tokenizer.json", "training_state.pt"
+MANIFEST = "manifest.json"
 
 
 def atomic_write(path: Path, write) -> None:
@@ -54,6 +60,71 @@ def write_json(path: Path, data) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
 
 
+def _write_if_changed(path: Path, text: str) -> bool:
+    """Write `text` unless the file already holds exactly it; True if it was written.
+    Files that stay the same through a run are then never in the middle of a rewrite."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return True
+
+
+# ---- manifest ---------------------------------------------------------------------------
+def _digest(path: Path) -> dict:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def _read_manifest(run_dir: Path, strict: bool = True) -> dict | None:
+    path = run_dir / MANIFEST
+    if not path.is_file():
+        return None  # folders from save_pretrained of older versions, or copied by hand
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("files"), dict):
+            return data
+    except (ValueError, OSError):
+        pass
+    if strict:
+        raise CheckpointError(f"{path} is damaged; delete it to load the folder without the "
+                              "file checks")
+    return None
+
+
+def record_files(run_dir, step: int, names) -> None:
+    """Note in manifest.json the step and digest of `names`, which are already in place."""
+    run_dir = Path(run_dir)
+    manifest = _read_manifest(run_dir, strict=False) or {"files": {}}
+    for name in names:
+        manifest["files"][name] = {"step": int(step), **_digest(run_dir / name)}
+    manifest["textrnn_version"] = __version__
+    write_json(run_dir / MANIFEST, manifest)
+
+
+def verify_file(run_dir, name: str, saved_step: int | None = None) -> None:
+    """Refuse `name` unless it is the copy manifest.json recorded, or a whole newer one
+    (`saved_step`, read from the file itself, beyond the recorded step)."""
+    run_dir = Path(run_dir)
+    manifest = _read_manifest(run_dir)
+    entry = manifest and manifest["files"].get(name)
+    if not isinstance(entry, dict):
+        return
+    recorded = {k: entry.get(k) for k in ("bytes", "sha256")}
+    if _digest(run_dir / name) == recorded:
+        return
+    if saved_step is not None and saved_step > int(entry.get("step", 0)):
+        return
+    raise CheckpointError(f"{run_dir / name} is not the copy saved at step {entry.get('step')} "
+                          f"(its size or checksum differs from {MANIFEST}): it was truncated, "
+                          "edited or copied from another run; restore it, or retrain")
+
+
 def _cpu_state_dict(model) -> dict:
     # safetensors refuses tensors that share memory, so a tied matrix is stored once.
     state, seen = {}, {}
@@ -69,12 +140,14 @@ def _cpu_state_dict(model) -> dict:
 def save_pretrained(run_dir, model, tokenizer, step: int = 0) -> None:
     """Write config.json, model.safetensors and tokenizer.json for `model`."""
     run_dir = Path(run_dir)
-    cfg = dict(vars(model.cfg), textrnn_version=__version__)
+    config_text = json.dumps(dict(vars(model.cfg), textrnn_version=__version__), indent=2) + "\n"
+    # The weights go last, so whenever they exist their tokenizer and config do too.
+    written = [name for name, text in ((TOKENIZER, tokenizer.to_str(pretty=True)),
+                                       (CONFIG, config_text)) if _write_if_changed(run_dir / name, text)]
     weights = _cpu_state_dict(model)
     atomic_write(run_dir / WEIGHTS,
                  lambda tmp: save_file(weights, tmp, metadata={"step": str(step)}))
-    atomic_write(run_dir / TOKENIZER, lambda tmp: tokenizer.save(tmp))
-    write_json(run_dir / CONFIG, cfg)
+    record_files(run_dir, step, written + [WEIGHTS])
 
 
 def _version_tuple(v: str):
@@ -100,9 +173,11 @@ def read_config(run_dir) -> ModelConfig:
         raise ConfigError(f"{path} was written by textrnn {version}, newer than this "
                           f"{__version__}; upgrade textrnn (pip install -U textrnn)")
     try:
-        return from_dict(ModelConfig, data, str(path)).validate()
+        cfg = from_dict(ModelConfig, data, str(path)).validate()
     except TypeError as exc:
         raise CheckpointError(f"{path} is malformed ({exc})") from None
+    verify_file(run_dir, CONFIG)  # after the checks above, whose messages say more
+    return cfg
 
 
 def load_weights(run_dir, model) -> int:
@@ -117,6 +192,8 @@ def load_weights(run_dir, model) -> int:
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is corrupt or truncated ({exc}); retrain or restore "
                               "it from a backup") from None
+    step = int(meta.get("step", 0)) if str(meta.get("step", "0")).isdigit() else 0
+    verify_file(run_dir, WEIGHTS, step)
     missing = set(model.state_dict()) - set(weights)
     tied = {"head.proj.weight"} if model.cfg.tie_weights else set()
     expected = {k: v.shape for k, v in model.state_dict().items()}
@@ -125,7 +202,7 @@ def load_weights(run_dir, model) -> int:
         raise CheckpointError(f"{path} does not match {CONFIG} (missing {sorted(missing - tied)[:3]}, "
                               f"mismatched {bad[:3]}); the folder mixes files of different runs")
     model.load_state_dict(weights, strict=False)
-    return int(meta.get("step", 0))
+    return step
 
 
 def load_pretrained(run_dir, device="cpu"):
@@ -135,6 +212,7 @@ def load_pretrained(run_dir, device="cpu"):
     if not tok_path.is_file():
         raise CheckpointError(f"{run_dir} has no {TOKENIZER}; copy it from the original run")
     tokenizer = load_tokenizer(tok_path)
+    verify_file(run_dir, TOKENIZER)
     if tokenizer.get_vocab_size() != cfg.vocab_size:
         raise CheckpointError(f"{tok_path} has {tokenizer.get_vocab_size()} tokens but the model "
                               f"expects {cfg.vocab_size}; the folder mixes files of different runs")
@@ -145,6 +223,7 @@ def load_pretrained(run_dir, device="cpu"):
 
 def save_training_state(run_dir, state: dict) -> None:
     atomic_write(Path(run_dir) / STATE, lambda tmp: torch.save(state, tmp))
+    record_files(run_dir, state["step"], [STATE])
 
 
 def load_training_state(run_dir) -> dict:
@@ -154,13 +233,17 @@ def load_training_state(run_dir) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{run_dir} has no {STATE}; nothing to resume, train without --resume")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"{path} was refused: it holds objects other than tensors and plain "
                               f"data ({_first(exc)}); it may be malicious, do not use it") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise CheckpointError(f"{path} is corrupt or truncated ({_first(exc)}); "
                               "delete it to start over, or restore a backup") from None
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise CheckpointError(f"{path} is not a textrnn training state; delete it to start over")
+    verify_file(run_dir, STATE, state["step"])
+    return state
 
 
 def _first(exc) -> str:
