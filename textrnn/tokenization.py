@@ -54,30 +54,43 @@ def _bpe_tokenizer() -> Tokenizer:
     return tok
 
 
-def _normalizer(lowercase: bool, strip_html: bool):
+def _normalizer(lowercase: bool, strip_html: bool, leading_space: bool = False):
     steps = []
     if strip_html:  # IMDb-style reviews: <br /> is markup, not words
         steps.append(normalizers.Replace(Regex(r"(\s*<br\s*/?>\s*)+"), " "))
     if lowercase:
         steps.append(normalizers.Lowercase())
+    if leading_space:
+        steps.append(normalizers.Prepend(" "))
     return normalizers.Sequence(steps) if steps else None
+
+
+def with_leading_space(tok: Tokenizer) -> Tokenizer:
+    """Make `tok` read every text as if it followed a space, so a text's first word is
+    the same "▁word" token as everywhere else. A language model keeps the exact text (only
+    its stream's very first word lacks the "▁"); a classifier reads many short texts, and
+    without this each would spend its first word on a rarer, separate token."""
+    steps = [tok.normalizer] if tok.normalizer is not None else []
+    tok.normalizer = normalizers.Sequence(steps + [normalizers.Prepend(" ")])
+    return tok
 
 
 def train_tokenizer(kind: str, texts: Iterable[str], vocab_size: int = 10000,
                     min_frequency: int = 1, lowercase: bool = False, strip_html: bool = False,
-                    max_length: int = 0) -> Tokenizer:
+                    max_length: int = 0, leading_space: bool = False) -> Tokenizer:
     """Learn a vocabulary of `kind` from `texts` (an iterable of strings, read once).
 
     char keeps every character it sees (vocab_size is ignored); word keeps the
     `vocab_size` most frequent words; bpe learns merges up to `vocab_size` tokens.
-    `lowercase`, `strip_html` and `max_length` (truncation; 0 for none) are stored in
-    tokenizer.json, so prediction prepares text exactly as training did.
+    `lowercase`, `strip_html`, `leading_space` (see `with_leading_space`) and `max_length`
+    (truncation; 0 for none) are stored in tokenizer.json, so prediction prepares text
+    exactly as training did.
     """
     if kind not in KINDS:
         raise ConfigError(f"unknown tokenizer {kind!r}; choose one of {', '.join(KINDS)}")
     if kind != "char" and vocab_size < len(SPECIAL_TOKENS) + 1:
         raise ConfigError(f"vocab size must be at least 3, got {vocab_size}")
-    norm = _normalizer(lowercase, strip_html)
+    norm = _normalizer(lowercase, strip_html, leading_space)
     if kind == "char":
         tok = _char_tokenizer(_char_vocab(texts, norm))
     else:
