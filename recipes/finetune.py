@@ -43,6 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--bptt", type=int, default=70)
     p.add_argument("--out", default="runs/finetune")
+    p.add_argument("--overwrite", action="store_true", help="replace the runs already in --out")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto")
     p.add_argument("--seed", type=int, default=1234)
@@ -51,6 +52,10 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.skip_pretrain and not args.init_from:
         p.error("--skip-pretrain needs --init-from LM_DIR")
+    for name in ("pretrain_budget", "lm_budget", "classifier_budget"):
+        value = getattr(args, name)
+        if not 0 < value <= 1e9:  # False for NaN too
+            p.error(f"--{name.replace('_', '-')} must be > 0 and <= 1e9 seconds, got {value}")
     return args
 
 
@@ -68,35 +73,59 @@ def train_settings(args, budget, **kw):
                                eval_every=200, save_every=200, **kw)
 
 
+def stages(args):
+    """(data, model, training) settings of the three stages, all built before any training."""
+    pretrain = (textrnn.DataConfig(data=args.unlabeled_data, text_column=args.text_column,
+                                   tokenizer=args.tokenizer, vocab_size=args.vocab_size),
+                lm_model(args), train_settings(args, args.pretrain_budget, lr=3e-3))
+    # Stage 2 reads the task's own text (labels unused), with discriminative rates and the
+    # slanted triangular schedule.
+    task_lm = (textrnn.DataConfig(data=args.data, text_column=args.text_column, vocab_size=args.vocab_size),
+               lm_model(args), train_settings(args, args.lm_budget, lr=2e-3, schedule="stlr",
+                                              discriminative_lr=2.6))
+    # Stage 3: the fine-tuned encoder, concat pooling, gradual unfreezing.
+    classifier = (textrnn.LabelledDataConfig(data=args.data, eval_data=args.eval_data,
+                                             test_data=args.test_data, val_fraction=args.val_fraction,
+                                             text_column=args.text_column, label_column=args.label_column,
+                                             eval_split=args.eval_split),
+                  textrnn.ModelConfig(pooling="concat", dropout=0.3),
+                  train_settings(args, args.classifier_budget, lr=4e-3, schedule="stlr",
+                                 discriminative_lr=2.6, gradual_unfreezing=True, weight_decay=0.0))
+    return pretrain, task_lm, classifier
+
+
+def check_everything(args, pretrain, task_lm, classifier):
+    """Bad settings or labelled data fail now, not after an hour of pretraining."""
+    for settings in (pretrain, task_lm):
+        textrnn.check_lm_run(*settings)
+    textrnn.check_classifier_run(*classifier)
+    textrnn.load_splits(classifier[0], args.seed)
+    out = Path(args.out)
+    if out.is_file() or (out.is_dir() and any(out.iterdir()) and not args.overwrite):
+        raise textrnn.ConfigError(f"--out {out} already holds files; pass --overwrite to replace "
+                                  "its runs, or choose another folder")
+
+
 def main(args):
     out = Path(args.out)
     quiet = not args.quiet
+    pretrain, task_lm, classifier = stages(args)
+    check_everything(args, pretrain, task_lm, classifier)
 
     # 1. Pretrain a language model on unlabelled text (or start from one).
     lm_dir = args.init_from
     if not args.skip_pretrain:
-        data = textrnn.DataConfig(data=args.unlabeled_data, text_column=args.text_column,
-                                  tokenizer=args.tokenizer, vocab_size=args.vocab_size)
-        lm_dir = textrnn.train_language_model(data, lm_model(args), train_settings(args, args.pretrain_budget, lr=3e-3),
-                                              out / "lm", overwrite=True, show_progress=quiet)["run_dir"]
+        lm_dir = textrnn.train_language_model(*pretrain, out / "lm", overwrite=True,
+                                              show_progress=quiet)["run_dir"]
 
-    # 2. Fine-tune it on the task's own text (labels unused), growing the vocabulary for
-    #    the task's words; discriminative rates and the slanted triangular schedule.
-    data = textrnn.DataConfig(data=args.data, text_column=args.text_column, vocab_size=args.vocab_size)
-    lm_task = textrnn.train_language_model(
-        data, lm_model(args), train_settings(args, args.lm_budget, lr=2e-3, schedule="stlr", discriminative_lr=2.6),
-        out / "lm_task", overwrite=True, show_progress=quiet, init_from=lm_dir, extend_vocab=True)
+    # 2. Fine-tune it on the task's own text, growing the vocabulary for the task's words.
+    lm_task = textrnn.train_language_model(*task_lm, out / "lm_task", overwrite=True, show_progress=quiet,
+                                           init_from=lm_dir, extend_vocab=True)
     print(f"language model on the task's text: {lm_task['metrics']['loss']:.3f} nats/token")
 
-    # 3. The classifier: the fine-tuned encoder, concat pooling, gradual unfreezing.
-    data = textrnn.LabelledDataConfig(data=args.data, eval_data=args.eval_data, test_data=args.test_data,
-                                      val_fraction=args.val_fraction, text_column=args.text_column,
-                                      label_column=args.label_column, eval_split=args.eval_split)
-    model = textrnn.ModelConfig(pooling="concat", dropout=0.3)
-    result = textrnn.train_classifier(
-        data, model, train_settings(args, args.classifier_budget, lr=4e-3, schedule="stlr",
-                                    discriminative_lr=2.6, gradual_unfreezing=True, weight_decay=0.0),
-        out / "classifier", overwrite=True, show_progress=quiet, init_from=lm_task["run_dir"])
+    # 3. The classifier on top of the fine-tuned language model.
+    result = textrnn.train_classifier(*classifier, out / "classifier", overwrite=True,
+                                      show_progress=quiet, init_from=lm_task["run_dir"])
     if result["status"] == "interrupted":
         sys.exit(128 + int(result["signal"]))
     print(f"--- validation ---\n{format_report(result['metrics'])}")

@@ -54,6 +54,7 @@ def parse_args(argv=None):
 def main(args):
     # 1. Train: text -> character tokenizer -> LSTM -> the training loop -> run folder.
     data_cfg, model_cfg, train_cfg = configs_from_args(args)
+    textrnn.SamplingConfig(**sampling_kwargs(args, args.seed)).validate()  # before, not after, training
     result = textrnn.train_language_model(data_cfg, model_cfg, train_cfg, args.out,
                                           resume=args.resume, overwrite=args.overwrite,
                                           show_progress=not args.quiet, init_from=args.init_from,

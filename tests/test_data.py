@@ -55,7 +55,7 @@ def test_hub_id_offline_is_one_clear_error(monkeypatch):
 
 def test_missing_column_lists_the_columns_found(tmp_path):
     (tmp_path / "t.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(DataError, match="columns found: a, b|among a, b"):
+    with pytest.raises(DataError, match="columns found: a, b"):
         load_corpus(tmp_path / "t.csv")
 
 

@@ -5,7 +5,8 @@ from .data import encode_stream, load_corpus, load_table, split_tail
 from .errors import CheckpointError, ConfigError, DataError, TextRNNError, TrainingDiverged
 from .generation import SamplingConfig
 from .models import ElmanRNN, RNNClassifier, RNNEncoder, RNNLanguageModel, build_model
-from .pipelines import DataConfig, LabelledDataConfig, train_classifier, train_language_model
+from .pipelines import (DataConfig, LabelledDataConfig, check_classifier_run, check_lm_run, load_splits,
+                        train_classifier, train_language_model)
 from .pretrained import Classifier, LanguageModel, load
 from .tasks import ClassifierTask, LMTask
 from .tokenization import load_tokenizer, train_tokenizer
@@ -17,7 +18,7 @@ __all__ = [
     "CheckpointError", "ConfigError", "DataConfig", "DataError", "ElmanRNN", "LMTask",
     "LanguageModel", "ModelConfig", "RNNClassifier", "RNNEncoder", "RNNLanguageModel",
     "SamplingConfig", "TextRNNError", "TrainConfig", "Trainer", "TrainingDiverged",
-    "__version__", "build_model", "encode_stream", "load", "load_corpus", "load_pretrained",
+    "__version__", "build_model", "check_classifier_run", "check_lm_run", "load_splits", "encode_stream", "load", "load_corpus", "load_pretrained",
     "load_table", "load_tokenizer", "save_pretrained", "split_tail", "train_language_model",
     "train_tokenizer",
 ]

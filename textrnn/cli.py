@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .config import ACTIVATIONS, CELLS, POOLINGS, ModelConfig
 from .device import PRECISIONS
-from .errors import ConfigError, TextRNNError
+from .errors import ConfigError, DataError, TextRNNError
 from .metrics import format_report
 from .pipelines import DataConfig, LabelledDataConfig, train_classifier, train_language_model
 from .tokenization import KINDS
@@ -175,7 +175,11 @@ def cmd_predict(args):
     texts = list(args.texts)
     if args.input:
         from .data import read_text_file
-        texts += [line for line in read_text_file(Path(args.input)).splitlines() if line.strip()]
+        # "\n" only: str.splitlines() would also break at U+0085, U+2028 and friends.
+        lines = read_text_file(Path(args.input)).split("\n")
+        texts += [line.rstrip("\r") for line in lines if line.strip()]
+        if not texts:
+            raise DataError(f"{args.input} holds no text; pass a UTF-8 file with one text per line")
     if not texts:
         raise ConfigError("no text to classify; pass texts as arguments or --input FILE")
     proba = clf.predict_proba(texts, progress=len(texts) > 1000 and not args.quiet)
@@ -223,9 +227,12 @@ def sampling_kwargs(args, seed) -> dict:
 
 
 def cmd_sample(args):
-    from .pretrained import load
+    from .pretrained import LanguageModel, load
 
     lm = load(args.run_dir, args.device)
+    if not isinstance(lm, LanguageModel):
+        raise ConfigError(f"{args.run_dir} holds a classifier, not a language model; use "
+                          "`textrnn predict` for it, or pass a language-model run folder")
     stream = args.num_samples == 1 and not args.no_stream
     if stream:
         sys.stdout.write(args.prompt)
@@ -320,9 +327,17 @@ def run_guarded(func, args):
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
-    except MemoryError:
+    except (MemoryError, RuntimeError) as exc:
+        # torch reports a failed allocation as a RuntimeError (OutOfMemoryError on GPUs).
+        if not _out_of_memory(exc) or getattr(args, "debug", False):
+            raise
         sys.stderr.write("error: out of memory; lower --batch-size, --hidden-size or the data size\n")
         sys.exit(EXIT_ERROR)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
 def main(argv=None):

@@ -36,11 +36,13 @@ class ModelConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}, "
                                   f"got {getattr(self, name)!r}")
-        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
-            check_range(name.replace("_", "-"), getattr(self, name), 1)
+        # The upper limits only catch typos; far smaller sizes already exhaust memory.
+        for name, high in (("vocab_size", 10_000_000), ("embed_dim", 1 << 16),
+                           ("hidden_size", 1 << 16), ("num_layers", 100)):
+            check_range(name.replace("_", "-"), getattr(self, name), 1, high)
         for name in ("dropout", "embed_dropout", "weight_drop"):
             check_range(name.replace("_", "-"), getattr(self, name), 0, 1, high_open=True)
-        check_range("conv-kernel", self.conv_kernel, 0)
+        check_range("conv-kernel", self.conv_kernel, 0, 100)
         if self.task == "lm" and self.bidirectional:
             raise ConfigError("a language model cannot be bidirectional; drop --bidirectional")
         if self.tie_weights and self.task == "lm" and self.embed_dim != self.hidden_size:

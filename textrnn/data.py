@@ -1,4 +1,5 @@
 """Text sources (local files, folders, Hugging Face Hub ids) and language-model token streams."""
+import codecs
 import os
 import re
 import socket
@@ -17,19 +18,41 @@ TEXT_COLUMNS = ("text", "sentence", "content", "review")
 HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
+def _check_text_bytes(path: Path, data: bytes, offset: int = 0, decoder=None) -> None:
+    if offset == 0 and b"\x00" in data[:8192]:
+        raise DataError(f"{path} looks binary (it holds NUL bytes); pass a UTF-8 text file")
+    try:
+        (decoder or codecs.getincrementaldecoder("utf-8")()).decode(data, final=decoder is None)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not valid UTF-8 (bad byte at offset {offset + exc.start}); "
+                        "convert it, e.g. iconv -f latin1 -t utf-8") from None
+
+
 def read_text_file(path: Path) -> str:
     """Read a UTF-8 text file, with newlines as written (no universal-newline rewriting)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror}; check the path and permissions") from None
-    if b"\x00" in data[:8192]:
-        raise DataError(f"{path} looks binary (it holds NUL bytes); pass a UTF-8 text file")
+    _check_text_bytes(path, data)
+    return data.decode("utf-8")
+
+
+def check_text_file(path: Path, chunk: int = 1 << 20) -> None:
+    """Refuse a binary or non-UTF-8 file before a table reader chokes on it, reading it
+    in chunks (a table may be far larger than memory allows as one string)."""
+    decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not valid UTF-8 (bad byte at offset {exc.start}); "
-                        "convert it, e.g. iconv -f latin1 -t utf-8") from None
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                _check_text_bytes(path, block, offset, decoder)
+                offset += len(block)
+        decoder.decode(b"", final=True)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}; check the path and permissions") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not valid UTF-8 (it ends inside a character); convert it "
+                        "to UTF-8") from None
 
 
 def _hub_reachable(timeout: float = 5.0) -> bool:
@@ -52,7 +75,8 @@ def load_table(source: str, split: str = "train", config: str | None = None):
     layout (data files plus an optional README.md), or a Hub dataset id."""
     import datasets  # heavy import, needed only for tables and the Hub
 
-    datasets.logging.set_verbosity_error()
+    # Its own log lines would come before ours; every failure gets one line of ours instead.
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     path = Path(source)
     if path.exists():  # progress bars only for downloads, where they help
         datasets.disable_progress_bars()
@@ -62,6 +86,8 @@ def load_table(source: str, split: str = "train", config: str | None = None):
             if builder is None:
                 raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .txt, "
                                 f"{', '.join(TABLE_FORMATS)}")
+            if builder != "parquet":
+                check_text_file(path)
             kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
             return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
         if path.is_dir():
@@ -82,8 +108,20 @@ def load_table(source: str, split: str = "train", config: str | None = None):
             raise DataError(f"{source} has no rows; pass a file with data") from None
         raise DataError(f"cannot load {source}: {_first_line(exc)}") from None
     except Exception as exc:  # datasets/pyarrow raise many types for unreadable input
-        raise DataError(f"cannot load {source}: {type(exc).__name__}: {_first_line(exc)}; "
-                        "check the file format, split and config") from None
+        cause = _root_cause(exc)
+        raise DataError(f"cannot load {source}: {type(cause).__name__}: {_first_line(cause)}; "
+                        "check the file format (e.g. every row has the same number of fields), "
+                        "split and config") from None
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception: datasets wraps a parser's precise message (say, which
+    row has too many fields) in a generic DatasetGenerationError."""
+    seen = set()
+    while (exc.__cause__ or exc.__context__) is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return exc
 
 
 def _first_line(exc) -> str:
@@ -100,7 +138,7 @@ def pick_column(columns, wanted: str | None, candidates, what: str) -> str:
     for name in candidates:
         if name in columns:
             return name
-    raise DataError(f"no {what} column among {', '.join(columns)}; pass --{what}-column NAME")
+    raise DataError(f"no {what} column; columns found: {', '.join(columns)}; pass --{what}-column NAME")
 
 
 def load_corpus(source, text_column=None, split="train", config=None) -> str:

@@ -26,12 +26,14 @@ class SamplingConfig:
     stop: tuple = ()                  # stop strings; the text is cut before the first one
 
     def validate(self) -> "SamplingConfig":
-        check_range("length", self.max_new_tokens, 1, hint="ask for at least one token")
+        check_range("length", self.max_new_tokens, 1, 10**7)
         check_range("temperature", self.temperature, 0, 100,
                     hint="use 0 for greedy, about 0.5-1.0 for sampling")
         check_range("top-k", self.top_k, 0)
         check_range("top-p", self.top_p, 0, 1, low_open=True)
         check_range("num-samples", self.num_samples, 1, 100000)
+        if self.seed is not None:
+            check_range("seed", self.seed, 0, 2**32 - 1)
         if any(not s for s in self.stop):
             raise ConfigError("a stop string must not be empty")
         return self

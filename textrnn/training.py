@@ -53,13 +53,17 @@ class TrainConfig:
     precision: str = "fp32"
 
     def validate(self) -> "TrainConfig":
-        for name in ("batch_size", "bptt", "eval_every", "save_every", "log_every"):
+        for name in ("batch_size", "bptt"):
+            check_range(name.replace("_", "-"), getattr(self, name), 1, 1 << 20)
+        for name in ("eval_every", "save_every", "log_every"):  # huge: never
             check_range(name.replace("_", "-"), getattr(self, name), 1)
-        for name in ("epochs", "max_steps", "warmup_steps", "patience"):
+        for name in ("epochs", "max_steps", "patience"):  # 0: no limit
             check_range(name.replace("_", "-"), getattr(self, name), 0)
+        check_range("warmup-steps", self.warmup_steps, 0, 10**9)
         check_range("lr", self.lr, 0, 1000, low_open=True)
-        check_range("weight-decay", self.weight_decay, 0)
-        check_range("clip", self.clip, 0)
+        check_range("weight-decay", self.weight_decay, 0, 100)
+        check_range("clip", self.clip, 0, 1e6)
+        check_range("seed", self.seed, 0, 2**32 - 1)  # numpy's seed range
         check_range("time-budget", self.time_budget, 0, 1e9)
         check_range("final-lr-ratio", self.final_lr_ratio, 0, 1)
         check_range("discriminative-lr", self.discriminative_lr, 1, 100)

@@ -4,17 +4,17 @@ from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ..checkpoint import TOKENIZER, load_pretrained, read_config, write_json
+from ..checkpoint import load_pretrained, write_json
 from ..config import ModelConfig
 from ..errors import DataError, check_range
 from ..labelled import Labelled, encode_texts, label_ids, label_names, load_labelled
 from ..models import build_model
 from ..plots import plot_confusion_matrix
 from ..tasks import ClassifierTask, evaluate_classifier
-from ..tokenization import load_tokenizer, train_tokenizer
+from ..tokenization import train_tokenizer, with_leading_space
 from ..training import METRICS_FILE, Trainer, TrainConfig
 from ..transfer import classifier_from_lm, load_language_model
-from .common import RUN_SETTINGS, check_data_settings, start_run
+from .common import RUN_SETTINGS, check_data_settings, saved_run, start_run
 
 log = logging.getLogger("textrnn")
 
@@ -69,6 +69,46 @@ def _class_weights(labels: list[int], n: int):
     return torch.tensor([len(labels) / (n * counts[c]) for c in range(n)], dtype=torch.float32)
 
 
+def check_classifier_run(data_cfg: LabelledDataConfig, model_cfg: ModelConfig,
+                         train_cfg: TrainConfig) -> None:
+    """Check every setting of a classifier run before any data is read."""
+    data_cfg.validate()
+    replace(model_cfg, task="classifier", labels=["a", "b"], vocab_size=1).validate()
+    train_cfg.validate()
+
+
+@dataclass
+class Splits:
+    """Labelled train / validation / [test] examples with their class ids."""
+    names: list[str]
+    train: Labelled
+    val: Labelled
+    test: Labelled | None
+    y_train: list[int]
+    y_val: list[int]
+    y_test: list[int] | None
+
+
+def load_splits(data_cfg: LabelledDataConfig, seed: int, names: list[str] | None = None) -> Splits:
+    """Read and check the labelled data: at least two classes in training, and no
+    validation or test label outside `names` (those of the training data by default)."""
+    load = lambda src, split: load_labelled(src, data_cfg.text_column, data_cfg.label_column,
+                                            split, data_cfg.data_config)
+    train = load(data_cfg.data, data_cfg.split)
+    if data_cfg.eval_data:
+        val = load(data_cfg.eval_data, data_cfg.eval_split)
+    else:
+        train, val = _split_validation(train, data_cfg.val_fraction, seed)
+    test = load(data_cfg.test_data, data_cfg.eval_split) if data_cfg.test_data else None
+    names = names or label_names(train)
+    if len(names) < 2:
+        raise DataError(f"{data_cfg.data} has a single class ({names[0]!r}); a classifier "
+                        "needs examples of at least two classes")
+    return Splits(names, train, val, test, label_ids(train, names, data_cfg.data),
+                  label_ids(val, names, data_cfg.eval_data or data_cfg.data),
+                  label_ids(test, names, data_cfg.test_data) if test else None)
+
+
 def train_classifier(data_cfg: LabelledDataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig,
                      out, resume=False, overwrite=False, show_progress=True, init_from=None) -> dict:
     """Train (or resume) a text classifier into run folder `out`. Returns the result of
@@ -76,43 +116,29 @@ def train_classifier(data_cfg: LabelledDataConfig, model_cfg: ModelConfig, train
 
     `init_from` (an LM run folder) reuses its tokenizer, embedding and recurrent layers.
     """
-    data_cfg.validate()
-    replace(model_cfg, task="classifier", labels=["a", "b"], vocab_size=1).validate()
+    check_classifier_run(data_cfg, model_cfg, train_cfg)
     device, precision, run_dir = start_run(train_cfg, out, resume, overwrite)
-
-    load = lambda src, split: load_labelled(src, data_cfg.text_column, data_cfg.label_column,
-                                            split, data_cfg.data_config)
-    train = load(data_cfg.data, data_cfg.split)
-    if data_cfg.eval_data:
-        val = load(data_cfg.eval_data, data_cfg.eval_split)
-    else:
-        train, val = _split_validation(train, data_cfg.val_fraction, train_cfg.seed)
-    test = load(data_cfg.test_data, data_cfg.eval_split) if data_cfg.test_data else None
+    saved = saved_run(run_dir) if resume else None
+    data = load_splits(data_cfg, train_cfg.seed, saved[0].labels if saved else None)
+    train, val, test, names = data.train, data.val, data.test, data.names
 
     model = None
-    if resume:
-        tokenizer, model_cfg = load_tokenizer(run_dir / TOKENIZER), read_config(run_dir)
-        names = model_cfg.labels
+    if saved:
+        model_cfg, tokenizer = saved
+    elif init_from:  # ULMFiT: the LM's tokenizer, embedding and RNN; a fresh head
+        lm, tokenizer = load_language_model(init_from, data_cfg.tokenizer)
+        tokenizer = with_leading_space(tokenizer)
+        tokenizer.enable_truncation(data_cfg.max_length)
+        model = classifier_from_lm(lm, model_cfg, names)
+        model_cfg = model.cfg
     else:
-        names = label_names(train)
-        if len(names) < 2:
-            raise DataError(f"{data_cfg.data} has a single class ({names[0]!r}); a classifier "
-                            "needs examples of at least two classes")
-        if init_from:  # ULMFiT: the LM's tokenizer, embedding and RNN; a fresh head
-            lm, tokenizer = load_language_model(init_from, data_cfg.tokenizer)
-            tokenizer.enable_truncation(data_cfg.max_length)
-            model = classifier_from_lm(lm, model_cfg, names)
-            model_cfg = model.cfg
-        else:
-            kind = data_cfg.tokenizer or "word"
-            tokenizer = train_tokenizer(kind, train.texts, data_cfg.vocab_size,
-                                        lowercase=data_cfg.lowercase, strip_html=data_cfg.strip_html,
-                                        max_length=data_cfg.max_length)
-            model_cfg = ModelConfig(**{**asdict(model_cfg), "task": "classifier", "labels": names,
-                                       "tokenizer": kind, "vocab_size": tokenizer.get_vocab_size()})
-    y_train = label_ids(train, names, data_cfg.data)
-    y_val = label_ids(val, names, data_cfg.eval_data or data_cfg.data)
-    y_test = label_ids(test, names, data_cfg.test_data) if test else None
+        kind = data_cfg.tokenizer or "word"
+        tokenizer = train_tokenizer(kind, train.texts, data_cfg.vocab_size,
+                                    lowercase=data_cfg.lowercase, strip_html=data_cfg.strip_html,
+                                    max_length=data_cfg.max_length, leading_space=True)
+        model_cfg = ModelConfig(**{**asdict(model_cfg), "task": "classifier", "labels": names,
+                                   "tokenizer": kind, "vocab_size": tokenizer.get_vocab_size()})
+    y_train, y_val, y_test = data.y_train, data.y_val, data.y_test
     log.info("examples: %d train, %d validation%s; classes: %s", len(y_train), len(y_val),
              f", {len(y_test)} test" if test else "", ", ".join(names))
 

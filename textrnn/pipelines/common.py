@@ -1,7 +1,7 @@
 """What every training run does first: check settings, pick the device, guard the run folder."""
 from pathlib import Path
 
-from ..checkpoint import CONFIG, STATE
+from ..checkpoint import CONFIG, STATE, load_pretrained
 from ..device import resolve_device, resolve_precision
 from ..errors import CheckpointError, ConfigError, check_range
 from ..training import seed_everything
@@ -43,3 +43,10 @@ def start_run(train_cfg, out, resume: bool, overwrite: bool):
     run_dir = prepare_run_dir(out, resume, overwrite)
     seed_everything(train_cfg.seed)
     return device, precision, run_dir
+
+
+def saved_run(run_dir):
+    """(config, tokenizer) of the run to resume, after checking that the folder's config,
+    tokenizer and weights are whole (manifest included), before any data is read."""
+    model, tokenizer, _ = load_pretrained(run_dir)
+    return model.cfg, tokenizer

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import TOKENIZER, read_config, write_json
+from ..checkpoint import write_json
 from ..config import ModelConfig
 from ..data import encode_stream, load_corpus, split_tail, token_dtype
 from ..errors import DataError
 from ..models import build_model
 from ..tasks import LMTask
-from ..tokenization import load_tokenizer, train_tokenizer
+from ..tokenization import train_tokenizer
 from ..training import Trainer, TrainConfig
 from ..transfer import continue_config, extend_tokenizer, load_language_model, resize_vocab, with_config
-from .common import RUN_SETTINGS, check_data_settings, start_run
+from .common import RUN_SETTINGS, check_data_settings, saved_run, start_run
 
 log = logging.getLogger("textrnn")
 
@@ -59,6 +59,14 @@ def encode_cached(tokenizer, text: str, run_dir: Path, name: str):
     return np.memmap(path, dtype=token_dtype(tokenizer.get_vocab_size()), mode="r")
 
 
+def check_lm_run(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
+    """Check every setting of a language-model run before minutes of loading and
+    tokenizing (the real vocabulary size is known only after the tokenizer is trained)."""
+    data_cfg.validate()
+    replace(model_cfg, task="lm", vocab_size=max(model_cfg.vocab_size, 1)).validate()
+    train_cfg.validate()
+
+
 def train_language_model(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig,
                          out, resume=False, overwrite=False, show_progress=True,
                          init_from=None, extend_vocab=False) -> dict:
@@ -69,11 +77,9 @@ def train_language_model(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg
     wins); with `extend_vocab`, tokens of the new text it lacks get new rows initialised
     to the mean embedding, otherwise they read as <unk>.
     """
-    data_cfg.validate()
-    # Check the model settings now, before minutes of loading and tokenizing (the real
-    # vocabulary size is known only after the tokenizer is trained).
-    replace(model_cfg, task="lm", vocab_size=max(model_cfg.vocab_size, 1)).validate()
+    check_lm_run(data_cfg, model_cfg, train_cfg)
     device, precision, run_dir = start_run(train_cfg, out, resume, overwrite)
+    saved = saved_run(run_dir) if resume else None
 
     text = load_corpus(data_cfg.data, data_cfg.text_column, data_cfg.split, data_cfg.data_config)
     if data_cfg.val_data:
@@ -84,9 +90,8 @@ def train_language_model(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg
         train_text, val_text = split_tail(text, data_cfg.val_fraction)
 
     model = None
-    if resume:  # the saved model and vocabulary win: ids and shapes must not change
-        tokenizer = load_tokenizer(run_dir / TOKENIZER)
-        model_cfg = read_config(run_dir)
+    if saved:  # the saved model and vocabulary win: ids and shapes must not change
+        model_cfg, tokenizer = saved
     elif init_from:
         model, tokenizer = load_language_model(init_from, data_cfg.tokenizer)
         if extend_vocab:

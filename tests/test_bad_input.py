@@ -1,0 +1,336 @@
+"""Bad input, for every command: a non-zero exit, exactly one clear line on stderr (no
+traceback), and nothing already saved is changed.
+
+The commands run in this process through the same entry points as `python -m textrnn ...`
+and `python recipes/NAME.py ...` (argument parsing, then `run_guarded`), so the whole matrix
+stays fast; test_cli.py runs some of them as real subprocesses.
+"""
+import hashlib
+import importlib.util
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from textrnn import cli
+from textrnn.cli import Parser
+
+from conftest import NEG, POS, write_csv
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAY = ROOT / "data" / "tiny_play.txt"
+RECIPES = ("generate", "sentiment", "finetune")
+SMALL = ["--embed-dim", "8", "--hidden-size", "8", "--batch-size", "4", "--quiet", "--precision", "fp32"]
+
+
+# ---- running a command ------------------------------------------------------------------
+class _CapturingParser(Parser):
+    last = None
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        _CapturingParser.last = self
+
+
+def load_recipe(name):
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def invoke(command, args):
+    """What `python -m textrnn COMMAND ARGS` or `python recipes/COMMAND.py ARGS` does."""
+    args = [str(a) for a in args]
+    if command in RECIPES:
+        recipe = load_recipe(command)
+        cli.run_guarded(recipe.main, recipe.parse_args(args))
+    else:
+        cli.main([command, *args])
+
+
+def one_line_error(capsys, command, *args) -> str:
+    root = logging.getLogger()
+    shown = logging.StreamHandler(sys.stderr)  # log lines reach the user's terminal too
+    root.addHandler(shown)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            invoke(command, args)
+    finally:
+        root.removeHandler(shown)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert exit_.value.code not in (0, None), err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def digest(folder: Path) -> dict:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+# ---- saved runs that no bad input may touch ----------------------------------------------
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    root = tmp_path_factory.mktemp("saved")
+    reviews = write_csv(root / "reviews.csv", [(t, "pos") for t in POS] + [(t, "neg") for t in NEG])
+    cli.main(["train-lm", "--data", str(PLAY), "--out", str(root / "lm"), "--max-steps", "3",
+              "--bptt", "16", "--eval-every", "3", "--save-every", "3", *SMALL])
+    cli.main(["train-classifier", "--data", str(reviews), "--out", str(root / "clf"),
+              "--epochs", "1", "--eval-every", "2", "--save-every", "2", *SMALL])
+    runs = {"lm": root / "lm", "clf": root / "clf", "reviews": reviews}
+    before = {k: digest(runs[k]) for k in ("lm", "clf")}
+    yield runs
+    assert {k: digest(runs[k]) for k in ("lm", "clf")} == before
+
+
+@pytest.fixture
+def lm(saved):
+    return saved["lm"]
+
+
+@pytest.fixture
+def clf(saved):
+    return saved["clf"]
+
+
+# ---- files that are not usable text ------------------------------------------------------
+BAD_FILES = {
+    "missing": None,
+    "empty": b"",
+    "binary": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)),
+    # Latin-1 'café', then byte 0x85, which str.splitlines() would take for a line break.
+    "latin1": b"text,label\ncaf\xe9 \x85 good,pos\nbad film,neg\n" * 4,
+}
+
+
+def bad_file(tmp_path, kind, suffix):
+    path = tmp_path / f"{kind}{suffix}"
+    if BAD_FILES[kind] is not None:
+        path.write_bytes(BAD_FILES[kind])
+    return path
+
+
+def file_commands(lm, clf, reviews, out):
+    """(command, args with FILE where the bad file goes), for every flag that reads a file."""
+    return [
+        ("train-lm", ["--data", "FILE", "--out", out, "--max-steps", "2", *SMALL]),
+        ("generate", ["--data", "FILE", "--out", out, "--max-steps", "2", *SMALL]),
+        ("train-classifier", ["--data", "FILE", "--out", out, "--epochs", "1", *SMALL]),
+        ("train-classifier", ["--data", reviews, "--eval-data", "FILE", "--out", out, "--epochs", "1", *SMALL]),
+        ("train-classifier", ["--data", reviews, "--test-data", "FILE", "--out", out, "--epochs", "1", *SMALL]),
+        ("sentiment", ["--data", "FILE", "--out", out, "--epochs", "1", *SMALL]),
+        ("finetune", ["--unlabeled-data", "FILE", "--out", out, "--quiet"]),
+        ("finetune", ["--data", "FILE", "--out", out, "--quiet"]),
+        ("evaluate", [lm, "--data", "FILE"]),
+        ("evaluate", [clf, "--data", "FILE"]),
+        ("predict", [clf, "--input", "FILE"]),
+    ]
+
+
+@pytest.mark.parametrize("kind", list(BAD_FILES))
+@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("suffix", [".csv", ".txt"])
+def test_unusable_files(capsys, tmp_path, lm, clf, saved, kind, index, suffix):
+    out = tmp_path / "out"
+    command, args = file_commands(lm, clf, saved["reviews"], out)[index]
+    path = bad_file(tmp_path, kind, suffix)
+    line = one_line_error(capsys, command, *[path if a == "FILE" else a for a in args])
+    assert path.name in line or str(path) in line
+    assert not out.exists()
+
+
+# ---- labelled tables with the wrong shape ------------------------------------------------
+TABLES = {
+    "missing columns": ("review,stars\ngood,5\nbad,1\n", "columns found: review, stars"),
+    "ragged rows": ("text,label\ngood film,pos\nbad film,neg,extra\nfine\n", "row"),
+    "single class": ("text,label\ngood,pos\nfine,pos\ngreat,pos\n", "single class"),
+    "header only": ("text,label\n", "no rows"),
+    "empty texts": ("text,label\ngood,pos\n,neg\nbad,neg\n", "empty"),
+}
+
+
+@pytest.mark.parametrize("case", list(TABLES))
+@pytest.mark.parametrize("command", ["train-classifier", "sentiment", "finetune"])
+def test_malformed_training_tables(capsys, tmp_path, case, command):
+    content, match = TABLES[case]
+    path = tmp_path / "d.csv"
+    path.write_text(content)
+    budget = ["--quiet"] if command == "finetune" else ["--epochs", "1", *SMALL]
+    line = one_line_error(capsys, command, "--data", path, "--out", tmp_path / "out", *budget)
+    assert match in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case", ["missing columns", "ragged rows", "header only", "empty texts"])
+def test_malformed_evaluation_tables(capsys, tmp_path, clf, case):
+    content, match = TABLES[case]
+    (tmp_path / "d.csv").write_text(content)
+    assert match in one_line_error(capsys, "evaluate", clf, "--data", tmp_path / "d.csv")
+
+
+def test_a_label_absent_from_training(capsys, tmp_path, clf, saved):
+    (tmp_path / "e.csv").write_text("text,label\ngood,pos\nmeh,neutral\n")
+    assert "neutral" in one_line_error(capsys, "evaluate", clf, "--data", tmp_path / "e.csv")
+    line = one_line_error(capsys, "train-classifier", "--data", saved["reviews"], "--eval-data",
+                          tmp_path / "e.csv", "--out", tmp_path / "out", "--epochs", "1", *SMALL)
+    assert "neutral" in line and not (tmp_path / "out").exists()
+
+
+# ---- numeric flags ----------------------------------------------------------------------
+# The flags where 0 or a huge value is a meaningful setting rather than a mistake.
+ZERO_OK = {"--epochs", "--max-steps", "--time-budget", "--warmup-steps", "--patience", "--clip",
+           "--weight-decay", "--dropout", "--embed-dropout", "--weight-drop", "--conv-kernel",
+           "--seed", "--top-k", "--temperature", "--val-fraction"}
+HUGE_OK = {"--epochs", "--max-steps", "--eval-every", "--save-every", "--log-every", "--patience",
+           "--top-k"}
+
+
+def command_cases(lm, clf, reviews, out):
+    """Every command with the arguments that make it valid (and quick to refuse a bad flag)."""
+    return {
+        "train-lm": ["--data", PLAY, "--out", out, "--max-steps", "2", "--quiet"],
+        "train-classifier": ["--data", reviews, "--out", out, "--epochs", "1", "--quiet"],
+        "sample": [lm, "--length", "5"],
+        "predict": [clf, "good"],
+        "evaluate": [clf, "--data", reviews],
+        "generate": ["--out", out, "--max-steps", "2", "--quiet"],
+        "sentiment": ["--out", out, "--epochs", "1", "--quiet"],
+        "finetune": ["--out", out, "--quiet"],
+    }
+
+
+def numeric_flags(command, base) -> dict:
+    """{flag: int | float} for every numeric option of `command`, read from its parser."""
+    if command in RECIPES:
+        recipe = load_recipe(command)
+        recipe.Parser = _CapturingParser
+        recipe.parse_args([str(a) for a in base])
+        actions = _CapturingParser.last._actions
+    else:
+        actions = cli.build_parser()._subparsers._group_actions[0].choices[command]._actions
+    return {a.option_strings[-1]: a.type for a in actions
+            if a.option_strings and a.type in (int, float)}
+
+
+def out_of_range(flag, kind) -> list[str]:
+    values = ["-1", "nan", "1e30"] if kind is float else ["-1", str(10 ** 15)]
+    if flag in HUGE_OK:
+        values.remove(values[-1])
+    if flag not in ZERO_OK:
+        values.append("0")
+    return values
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_commands_without_numeric_flags(lm, clf, saved, tmp_path, command):
+    # So the next test covers every numeric flag there is.
+    assert numeric_flags(command, command_cases(lm, clf, saved["reviews"], tmp_path)[command]) == {}
+
+
+@pytest.mark.parametrize("command", ["train-lm", "train-classifier", "sample", *RECIPES])
+def test_every_numeric_flag_out_of_range(capsys, tmp_path, lm, clf, saved, command):
+    out = tmp_path / "out"
+    base = command_cases(lm, clf, saved["reviews"], out)[command]
+    flags = numeric_flags(command, base)
+    tried = 0
+    for flag, kind in flags.items():
+        for value in out_of_range(flag, kind):
+            line = one_line_error(capsys, command, *base, flag, value)
+            assert flag.lstrip("-") in line, (flag, value, line)
+            assert not out.exists(), (flag, value)
+            tried += 1
+    assert len(flags) >= 2 and tried >= 2 * len(flags)
+
+
+def test_a_number_that_is_not_a_number(capsys, tmp_path):
+    line = one_line_error(capsys, "train-lm", "--out", tmp_path / "o", "--batch-size", "ten")
+    assert "batch-size" in line
+
+
+# ---- damaged run folders ----------------------------------------------------------------
+FOLDER_FILES = ["config.json", "model.safetensors", "tokenizer.json", "manifest.json"]
+
+
+def damaged_copy(src, tmp_path, name, how):
+    dst = tmp_path / src.name
+    shutil.copytree(src, dst)
+    if how == "missing":
+        (dst / name).unlink()
+    else:
+        data = (dst / name).read_bytes()
+        (dst / name).write_bytes(data[: len(data) // 2])
+    return dst
+
+
+@pytest.mark.parametrize("how", ["missing", "truncated"])
+@pytest.mark.parametrize("name", FOLDER_FILES[:3])
+def test_a_damaged_run_folder_for_every_reading_command(capsys, tmp_path, saved, name, how):
+    lm, clf = damaged_copy(saved["lm"], tmp_path, name, how), damaged_copy(saved["clf"], tmp_path, name, how)
+    for command, args in [("sample", [lm, "--length", "3"]), ("evaluate", [lm, "--data", PLAY]),
+                          ("predict", [clf, "good"]), ("evaluate", [clf, "--data", saved["reviews"]]),
+                          ("sentiment", ["--init-from", lm, "--out", tmp_path / "o", "--epochs", "1", "--quiet"]),
+                          ("finetune", ["--skip-pretrain", "--init-from", lm, "--out", tmp_path / "o", "--quiet"])]:
+        assert name.split(".")[0] in one_line_error(capsys, command, *args)
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_damaged_manifest(capsys, tmp_path, saved):
+    lm = damaged_copy(saved["lm"], tmp_path, "manifest.json", "truncated")
+    assert "manifest.json" in one_line_error(capsys, "sample", lm, "--length", "3")
+
+
+# A missing manifest.json is allowed: the folder then loads without the file checks.
+DAMAGE = [(name, how) for name in FOLDER_FILES + ["training_state.pt"] for how in ("missing", "truncated")
+          if (name, how) != ("manifest.json", "missing")]
+
+
+@pytest.mark.parametrize("name,how", DAMAGE)
+@pytest.mark.parametrize("kind", ["lm", "clf"])
+def test_resuming_a_damaged_run_folder(capsys, tmp_path, saved, kind, name, how):
+    run = damaged_copy(saved[kind], tmp_path, name, how)
+    before = digest(run)
+    data = ["--data", PLAY] if kind == "lm" else ["--data", saved["reviews"]]
+    command = "train-lm" if kind == "lm" else "train-classifier"
+    line = one_line_error(capsys, command, *data, "--out", run, "--resume", "--max-steps", "6", *SMALL)
+    assert name.split(".")[0] in line
+    assert digest(run) == before
+
+
+def test_a_tokenizer_from_another_run(capsys, tmp_path, saved):
+    lm = damaged_copy(saved["lm"], tmp_path, "manifest.json", "missing")
+    shutil.copy(saved["clf"] / "tokenizer.json", lm / "tokenizer.json")
+    assert "tokenizer" in one_line_error(capsys, "sample", lm, "--length", "3")
+
+
+def test_a_classifier_where_a_language_model_is_needed(capsys, tmp_path, clf):
+    assert "language model" in one_line_error(capsys, "sample", clf)
+    assert "language model" in one_line_error(capsys, "train-lm", "--data", PLAY, "--init-from", clf,
+                                              "--out", tmp_path / "o", "--max-steps", "1", "--quiet")
+
+
+# ---- the Hub, offline ---------------------------------------------------------------------
+@pytest.fixture
+def hub_offline(monkeypatch):
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+
+
+@pytest.mark.parametrize("command,args", [
+    ("train-lm", ["--data", "someone/some-corpus", "--max-steps", "1"]),
+    ("train-classifier", ["--data", "someone/some-reviews", "--epochs", "1"]),
+    ("sentiment", ["--data", "someone/some-reviews", "--epochs", "1"]),
+    ("generate", ["--data", "someone/some-corpus", "--max-steps", "1"]),
+    ("finetune", ["--unlabeled-data", "someone/some-corpus"]),
+])
+def test_a_hub_id_when_offline(capsys, tmp_path, hub_offline, command, args):
+    line = one_line_error(capsys, command, *args, "--out", tmp_path / "o", "--quiet")
+    assert "cannot reach the Hugging Face Hub" in line and not (tmp_path / "o").exists()
+
+
+def test_evaluating_on_a_hub_id_when_offline(capsys, clf, hub_offline):
+    assert "Hugging Face Hub" in one_line_error(capsys, "evaluate", clf, "--data", "someone/some-reviews")
