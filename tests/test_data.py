@@ -6,7 +6,8 @@ import pytest
 import numpy as np
 import torch
 
-from textrnn import DataError, load_corpus, split_tail
+from textrnn import DataError, encode_stream, load_corpus, open_corpus, split_tail, train_tokenizer
+from textrnn.tokenization import encode
 from textrnn import data as data_mod
 from textrnn.data import batchify, num_windows, window
 
@@ -17,6 +18,48 @@ def test_txt_file_is_read_exactly(tmp_path):
     text = "line one\r\nline two\u0085 same line in Latin-1 terms\n"
     (tmp_path / "a.txt").write_bytes(text.encode("utf-8"))
     assert load_corpus(tmp_path / "a.txt") == text
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 7 bytes and pieces of 5 characters: every boundary case on a short text."""
+    from textrnn import corpus
+    monkeypatch.setattr(corpus, "BLOCK", 7)
+    monkeypatch.setattr(corpus, "PIECE", 5)
+
+
+STREAMED = "Ünïcödé ☃ first line\nsecond, longer line of words\n\nthird\u0085 no break\nlast"
+
+
+def test_a_file_streams_in_pieces_that_end_at_newlines(tmp_path, small_blocks):
+    (tmp_path / "a.txt").write_bytes(STREAMED.encode("utf-8"))
+    corpus = open_corpus(tmp_path / "a.txt")
+    pieces = list(corpus.pieces())
+    assert "".join(pieces) == STREAMED and len(corpus) == len(STREAMED)
+    assert len(pieces) > 3 and all(p.endswith("\n") for p in pieces[:-1])
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5])
+def test_split_views_of_a_streamed_file_equal_the_string_split(tmp_path, small_blocks, fraction):
+    (tmp_path / "a.txt").write_bytes(STREAMED.encode("utf-8"))
+    head, tail = open_corpus(tmp_path / "a.txt").split_tail(fraction)
+    assert (head.text(), tail.text()) == split_tail(STREAMED, fraction)
+    assert (len(head), len(tail)) == tuple(map(len, split_tail(STREAMED, fraction)))
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
+def test_encoding_pieces_gives_the_ids_of_the_whole_text(tmp_path, small_blocks, kind):
+    (tmp_path / "a.txt").write_bytes(STREAMED.encode("utf-8"))
+    corpus = open_corpus(tmp_path / "a.txt")
+    tok = train_tokenizer(kind, corpus.pieces(), vocab_size=60)
+    assert tok.get_vocab() == train_tokenizer(kind, [STREAMED], vocab_size=60).get_vocab()
+    assert encode_stream(tok, corpus.pieces()).tolist() == encode(tok, STREAMED)
+
+
+def test_a_bad_byte_far_into_a_streamed_file_is_named_with_its_offset(tmp_path, small_blocks):
+    (tmp_path / "a.txt").write_bytes(b"fine text\n" * 5 + b"caf\xe9\n")
+    with pytest.raises(DataError, match="offset 53"):
+        open_corpus(tmp_path / "a.txt")
 
 
 def test_folder_of_txt_files_is_joined_in_name_order(tmp_path):

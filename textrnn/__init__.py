@@ -1,7 +1,7 @@
 """textrnn: recurrent neural text models (RNN, LSTM, GRU) in PyTorch."""
 from .checkpoint import load_pretrained, save_pretrained
 from .config import ModelConfig
-from .data import encode_stream, load_corpus, load_table, split_tail
+from .data import encode_stream, load_corpus, load_table, open_corpus, split_tail
 from .errors import CheckpointError, ConfigError, DataError, TextRNNError, TrainingDiverged
 from .generation import SamplingConfig
 from .models import ElmanRNN, RNNClassifier, RNNEncoder, RNNLanguageModel, build_model
@@ -18,7 +18,7 @@ __all__ = [
     "CheckpointError", "ConfigError", "DataConfig", "DataError", "ElmanRNN", "LMTask",
     "LanguageModel", "ModelConfig", "RNNClassifier", "RNNEncoder", "RNNLanguageModel",
     "SamplingConfig", "TextRNNError", "TrainConfig", "Trainer", "TrainingDiverged",
-    "__version__", "build_model", "check_classifier_run", "check_lm_run", "load_splits", "encode_stream", "load", "load_corpus", "load_pretrained",
-    "load_table", "load_tokenizer", "save_pretrained", "split_tail", "train_language_model",
-    "train_tokenizer",
+    "__version__", "build_model", "check_classifier_run", "check_lm_run", "encode_stream", "load",
+    "load_corpus", "load_pretrained", "load_splits", "load_table", "load_tokenizer", "open_corpus",
+    "save_pretrained", "split_tail", "train_language_model", "train_tokenizer",
 ]

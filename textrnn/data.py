@@ -1,5 +1,4 @@
 """Text sources (local files, folders, Hugging Face Hub ids) and language-model token streams."""
-import codecs
 import os
 import re
 import socket
@@ -9,6 +8,7 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 
+from .corpus import Corpus, chunks, iter_text_file
 from .errors import DataError
 from .tokenization import encode_batch
 
@@ -18,41 +18,16 @@ TEXT_COLUMNS = ("text", "sentence", "content", "review")
 HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
-def _check_text_bytes(path: Path, data: bytes, offset: int = 0, decoder=None) -> None:
-    if offset == 0 and b"\x00" in data[:8192]:
-        raise DataError(f"{path} looks binary (it holds NUL bytes); pass a UTF-8 text file")
-    try:
-        (decoder or codecs.getincrementaldecoder("utf-8")()).decode(data, final=decoder is None)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not valid UTF-8 (bad byte at offset {offset + exc.start}); "
-                        "convert it, e.g. iconv -f latin1 -t utf-8") from None
-
-
 def read_text_file(path: Path) -> str:
     """Read a UTF-8 text file, with newlines as written (no universal-newline rewriting)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}; check the path and permissions") from None
-    _check_text_bytes(path, data)
-    return data.decode("utf-8")
+    return "".join(iter_text_file(Path(path)))
 
 
-def check_text_file(path: Path, chunk: int = 1 << 20) -> None:
+def check_text_file(path: Path) -> None:
     """Refuse a binary or non-UTF-8 file before a table reader chokes on it, reading it
-    in chunks (a table may be far larger than memory allows as one string)."""
-    decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
-    try:
-        with open(path, "rb") as f:
-            while block := f.read(chunk):
-                _check_text_bytes(path, block, offset, decoder)
-                offset += len(block)
-        decoder.decode(b"", final=True)
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}; check the path and permissions") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not valid UTF-8 (it ends inside a character); convert it "
-                        "to UTF-8") from None
+    in blocks (a table may be far larger than memory allows as one string)."""
+    for _ in iter_text_file(Path(path)):
+        pass
 
 
 def _hub_reachable(timeout: float = 5.0) -> bool:
@@ -141,25 +116,30 @@ def pick_column(columns, wanted: str | None, candidates, what: str) -> str:
     raise DataError(f"no {what} column; columns found: {', '.join(columns)}; pass --{what}-column NAME")
 
 
-def load_corpus(source, text_column=None, split="train", config=None) -> str:
-    """All the text of a source as one string.
+def open_corpus(source, text_column=None, split="train", config=None) -> Corpus:
+    """All the text of a source, as a `Corpus` read piece by piece.
 
-    A .txt file is read as is; a folder of .txt files is read in name order, each ending
-    with a newline; anything else is a table whose text column is joined by newlines.
+    A .txt file is read as is, and a folder of .txt files in name order, each ending with
+    a newline: both stream from disk. Anything else is a table whose text column is
+    joined by newlines (held in memory).
     """
     path = Path(source)
     if path.is_file() and path.suffix.lower() not in TABLE_FORMATS:
-        text = read_text_file(path)
+        corpus = Corpus.from_files([path])
     elif path.is_dir() and any(path.glob("*.txt")) and not any(path.glob("README.md")):
-        parts = [read_text_file(p) for p in sorted(path.glob("*.txt"))]
-        text = "".join(p if p.endswith("\n") else p + "\n" for p in parts)
+        corpus = Corpus.from_files(sorted(path.glob("*.txt")), end_lines=True)
     else:
         table = load_table(str(source), split, config)
         col = pick_column(table.column_names, text_column, TEXT_COLUMNS, "text")
-        text = "\n".join(t for t in table[col] if t)
-    if not text.strip():
+        corpus = Corpus.from_string("\n".join(t for t in table[col] if t))
+    if not corpus.has_text():
         raise DataError(f"{source} holds no text (empty or whitespace only); pass a corpus")
-    return text
+    return corpus
+
+
+def load_corpus(source, text_column=None, split="train", config=None) -> str:
+    """All the text of a source as one string (see `open_corpus`)."""
+    return open_corpus(source, text_column, split, config).text()
 
 
 def split_tail(text: str, fraction: float) -> tuple[str, str]:
@@ -168,24 +148,14 @@ def split_tail(text: str, fraction: float) -> tuple[str, str]:
     return text[:cut], text[cut:]
 
 
-def _chunks(text: str, size: int = 1 << 16):
-    """Yield pieces of about `size` characters that end at a newline, so that no word or
-    merge is cut in two (every tokenizer kind splits at newlines anyway)."""
-    start = 0
-    while start < len(text):
-        end = text.find("\n", start + size)
-        end = len(text) if end == -1 else end + 1
-        yield text[start:end]
-        start = end
-
-
 def token_dtype(vocab_size: int):
     """The narrowest integer type for the ids: 2 bytes a token for vocabularies up to 65,535."""
     return np.uint16 if vocab_size <= np.iinfo(np.uint16).max else np.int32
 
 
-def encode_stream(tok, text: str, path=None) -> np.ndarray:
-    """Tokenize a long text into a flat (N,) integer array, a batch of chunks at a time
+def encode_stream(tok, text, path=None) -> np.ndarray:
+    """Tokenize a long text (a string, or pieces that each end at a newline, such as
+    `Corpus.pieces()`) into a flat (N,) integer array, a batch of pieces at a time
     (HF `tokenizers` spreads a batch over threads). Batches stay near a megabyte: each
     token costs ~100 bytes in flight (HF encodings, then Python ints) until written out.
 
@@ -203,7 +173,7 @@ def encode_stream(tok, text: str, path=None) -> np.ndarray:
         batch.clear()
 
     try:
-        for chunk in _chunks(text):
+        for chunk in chunks(text) if isinstance(text, str) else text:
             batch.append(chunk)
             if len(batch) == 16:
                 flush()

@@ -3,7 +3,8 @@ import logging
 from pathlib import Path
 
 from .checkpoint import load_pretrained
-from .data import encode_stream, load_corpus
+from .corpus import Corpus
+from .data import encode_stream, open_corpus
 from .device import resolve_device
 from .errors import DataError
 from .generation import SamplingConfig, sample
@@ -64,8 +65,12 @@ class LanguageModel:
     def evaluate(self, text_or_path, precision: str = "fp32") -> dict:
         """Loss (nats/token), bits per character and perplexity of a text (or a file or
         dataset given by path), read as one stream with the state carried throughout."""
-        text = load_corpus(text_or_path) if _is_path(text_or_path) else text_or_path
-        ids = encode_stream(self.tokenizer, text)
+        text = open_corpus(text_or_path) if _is_path(text_or_path) else Corpus.from_string(text_or_path)
+        return self.evaluate_corpus(text, precision)
+
+    def evaluate_corpus(self, text: Corpus, precision: str = "fp32") -> dict:
+        """As `evaluate`, for a `Corpus` (a large file streams from disk)."""
+        ids = encode_stream(self.tokenizer, text.pieces())
         nll, n = lm_nll(self.model, ids, self.device, precision)
         return lm_metrics(nll, n, len(text))
 

@@ -8,7 +8,8 @@ import numpy as np
 
 from ..checkpoint import write_json
 from ..config import ModelConfig
-from ..data import encode_stream, load_corpus, split_tail, token_dtype
+from ..corpus import Corpus
+from ..data import encode_stream, open_corpus, token_dtype
 from ..errors import DataError
 from ..models import build_model
 from ..tasks import LMTask
@@ -41,20 +42,20 @@ class DataConfig:
 LARGE_TEXT = 1 << 24  # characters; longer texts are tokenized to a memory-mapped file
 
 
-def encode_cached(tokenizer, text: str, run_dir: Path, name: str):
+def encode_cached(tokenizer, text: Corpus, run_dir: Path, name: str):
     """Token ids of `text`; a large text's ids go to run_dir/tokens/ (memory-mapped) and are
     reused when the same text and tokenizer come again (e.g. on --resume)."""
     if len(text) < LARGE_TEXT:
-        return encode_stream(tokenizer, text)
+        return encode_stream(tokenizer, text.pieces())
     key = hashlib.blake2b(tokenizer.to_str().encode("utf-8"), digest_size=8)
-    for start in range(0, len(text), 1 << 22):  # piece by piece: no second copy of the text
-        key.update(text[start:start + (1 << 22)].encode("utf-8"))
+    for piece in text.pieces():
+        key.update(piece.encode("utf-8"))
     path = run_dir / "tokens" / f"{name}-{key.hexdigest()}.bin"
     if path.exists():
         return np.memmap(path, dtype=token_dtype(tokenizer.get_vocab_size()), mode="r")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    encode_stream(tokenizer, text, tmp)
+    encode_stream(tokenizer, text.pieces(), tmp)
     tmp.replace(path)  # a kill mid-way never leaves a short file under the final name
     return np.memmap(path, dtype=token_dtype(tokenizer.get_vocab_size()), mode="r")
 
@@ -81,13 +82,13 @@ def train_language_model(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg
     device, precision, run_dir = start_run(train_cfg, out, resume, overwrite)
     saved = saved_run(run_dir) if resume else None
 
-    text = load_corpus(data_cfg.data, data_cfg.text_column, data_cfg.split, data_cfg.data_config)
+    # Corpora, not strings: a large text file streams from disk, piece by piece.
+    train_text = open_corpus(data_cfg.data, data_cfg.text_column, data_cfg.split, data_cfg.data_config)
     if data_cfg.val_data:
-        train_text = text
-        val_text = load_corpus(data_cfg.val_data, data_cfg.text_column, data_cfg.split,
+        val_text = open_corpus(data_cfg.val_data, data_cfg.text_column, data_cfg.split,
                                data_cfg.data_config)
     else:
-        train_text, val_text = split_tail(text, data_cfg.val_fraction)
+        train_text, val_text = train_text.split_tail(data_cfg.val_fraction)
 
     model = None
     if saved:  # the saved model and vocabulary win: ids and shapes must not change
@@ -95,14 +96,14 @@ def train_language_model(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg
     elif init_from:
         model, tokenizer = load_language_model(init_from, data_cfg.tokenizer)
         if extend_vocab:
-            tokenizer = extend_tokenizer(tokenizer, [train_text], data_cfg.vocab_size)
+            tokenizer = extend_tokenizer(tokenizer, train_text.pieces(), data_cfg.vocab_size)
             model = resize_vocab(model, tokenizer.get_vocab_size())
         # The weights fix the architecture; dropouts and the like come from this run.
         model_cfg = continue_config(model.cfg, model_cfg, task="lm")
         model = with_config(model, model_cfg)
     else:
         kind = data_cfg.tokenizer or "char"
-        tokenizer = train_tokenizer(kind, [train_text], data_cfg.vocab_size)
+        tokenizer = train_tokenizer(kind, train_text.pieces(), data_cfg.vocab_size)
         model_cfg = ModelConfig(**{**asdict(model_cfg), "task": "lm", "tokenizer": kind,
                                    "vocab_size": tokenizer.get_vocab_size()})
     train_ids = encode_cached(tokenizer, train_text, run_dir, "train")
@@ -118,7 +119,7 @@ def train_language_model(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg
     log.info("text: %d characters (%d tokens) for training, %d for validation", len(train_text),
              len(train_ids), len(val_text))
     val_chars = len(val_text)
-    text = train_text = val_text = None  # only the ids are needed from here on: free the text
+    train_text = val_text = None  # only the ids are needed from here on: free any text held
 
     model = model or build_model(model_cfg)
     n_params = sum(p.numel() for p in model.parameters())
