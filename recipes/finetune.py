@@ -6,8 +6,10 @@ top of it: the ULMFiT recipe (Howard & Ruder 2018) in three stages.
         --test-data test.parquet --pretrain-budget 3600 --lm-budget 600 \
         --classifier-budget 1200 --out runs/ulmfit
 
-Each stage writes a normal run folder under --out: lm/, lm_task/, classifier/.
-`--skip-pretrain --init-from LM_DIR` starts from an existing language model.
+Each stage writes a normal run folder under --out: lm/, lm_task/, classifier/. Every
+setting and the labelled data are checked before stage 1 starts; a --out that already
+holds files is refused unless --overwrite. `--skip-pretrain --init-from LM_DIR` starts
+from an existing language model.
 """
 import sys
 from pathlib import Path

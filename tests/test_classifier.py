@@ -8,6 +8,7 @@ import torch
 
 from textrnn import (ConfigError, DataError, LabelledDataConfig, ModelConfig, TrainConfig,
                      build_model, load, train_classifier)
+from textrnn.checkpoint import load_training_state
 from textrnn.labelled import bucketed_batches, collate, label_names, load_labelled
 
 from conftest import NEG, POS, make_hub_layout, write_csv
@@ -62,13 +63,23 @@ def test_bucketing_reduces_padding():
     assert padded(bucketed_batches(lengths, 32, 0)) < 0.6 * padded(plain)
 
 
-def fit(tmp_path, data, name="run", epochs=30, **data_kw):
+def fit(tmp_path, data, name="run", epochs=30, every=10, **data_kw):
     data_cfg = LabelledDataConfig(data=str(data), val_fraction=0.25, **data_kw)
     model_cfg = ModelConfig(embed_dim=16, hidden_size=16, num_layers=1, bidirectional=True,
                             pooling="max", dropout=0.0)
-    train_cfg = TrainConfig(batch_size=8, lr=1e-2, epochs=epochs, eval_every=10, save_every=10,
+    train_cfg = TrainConfig(batch_size=8, lr=1e-2, epochs=epochs, eval_every=every, save_every=every,
                             warmup_steps=0, device="cpu", seed=0)
     return train_classifier(data_cfg, model_cfg, train_cfg, tmp_path / name, show_progress=False)
+
+
+def test_every_zero_evaluates_and_saves_at_each_epoch_end(tmp_path, reviews):
+    fit(tmp_path, reviews, epochs=3, every=0)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in log if "val" in r]
+    batches = 5  # 48 rows, a quarter held out: 36 in batches of 8
+    assert steps[:3] == [batches, 2 * batches, 3 * batches]
+    state = load_training_state(tmp_path / "run")
+    assert (state["step"], state["epoch"]) == (3 * batches, 3)
 
 
 def test_classifier_learns_a_small_set_and_string_labels_round_trip(tmp_path, reviews):

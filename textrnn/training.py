@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import (atomic_write, load_pretrained, load_training_state, save_pretrained,
-                         save_training_state, write_json)
+from .checkpoint import (MANIFEST, atomic_write, load_pretrained, load_training_state,
+                         save_pretrained, save_training_state, write_json)
 from .device import autocast
 from .errors import CheckpointError, ConfigError, TrainingDiverged, check_range
 from .plots import plot_loss_curve
@@ -42,8 +42,8 @@ class TrainConfig:
     epochs: int = 0                  # 0: no epoch limit
     max_steps: int = 0               # 0: no step limit
     time_budget: float = 0.0         # seconds of training (periodic evaluation included); 0: none
-    eval_every: int = 500
-    save_every: int = 500
+    eval_every: int = 500            # steps; 0: at the end of each epoch
+    save_every: int = 500            # steps; 0: at the end of each epoch
     log_every: int = 20
     patience: int = 0                # stop after this many evaluations without improvement; 0: never
     discriminative_lr: float = 1.0   # layer group k below the top trains at lr / this**k (ULMFiT: 2.6)
@@ -55,8 +55,9 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         for name in ("batch_size", "bptt"):
             check_range(name.replace("_", "-"), getattr(self, name), 1, 1 << 20)
-        for name in ("eval_every", "save_every", "log_every"):  # huge: never
-            check_range(name.replace("_", "-"), getattr(self, name), 1)
+        check_range("log-every", self.log_every, 1)
+        for name in ("eval_every", "save_every"):  # 0: at the end of each epoch; huge: never
+            check_range(name.replace("_", "-"), getattr(self, name), 0)
         for name in ("epochs", "max_steps", "patience"):  # 0: no limit
             check_range(name.replace("_", "-"), getattr(self, name), 0)
         check_range("warmup-steps", self.warmup_steps, 0, 10**9)
@@ -204,8 +205,9 @@ class Trainer:
         self.evals_without_gain = 0  # for early stopping
         if resume:
             self._restore(load_training_state(self.run_dir))
-        else:
-            (self.run_dir / LOG_FILE).unlink(missing_ok=True)
+        else:  # a fresh run: nothing of an earlier run in this folder may vouch for files
+            for name in (LOG_FILE, MANIFEST):
+                (self.run_dir / name).unlink(missing_ok=True)
 
     # ---- state ---------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -394,15 +396,21 @@ class Trainer:
         self.bar.update(dt if self.cfg.time_budget else 1)
         if self.step % self.cfg.log_every == 0:
             self._log_training(norm)
-        if self.step % self.cfg.eval_every == 0:
+        if self._due(self.cfg.eval_every):
             t0 = time.perf_counter()
             before = self.best
             self._eval_and_keep_best()
             self.evals_without_gain = 0 if self.best != before else self.evals_without_gain + 1
             self.elapsed += time.perf_counter() - t0  # the budget covers periodic evaluation
             self.t_window = time.perf_counter()
-        if self.step % self.cfg.save_every == 0:
+        if self._due(self.cfg.save_every):
             self.save()
+
+    def _due(self, every: int) -> bool:
+        """Every `every` steps, or after the epoch's last batch when `every` is 0."""
+        if every:
+            return self.step % every == 0
+        return self.batch_index == self.task.num_batches(self.epoch)
 
     def _log_training(self, norm: float):
         now = time.perf_counter()
