@@ -9,7 +9,7 @@ import numpy as np
 from ..checkpoint import write_json
 from ..config import ModelConfig
 from ..corpus import Corpus
-from ..data import encode_stream, open_corpus, token_dtype
+from ..data import encode_stream, open_corpus, release_freed_memory, token_dtype
 from ..errors import DataError
 from ..models import build_model
 from ..tasks import LMTask
@@ -45,6 +45,13 @@ LARGE_TEXT = 1 << 24  # characters; longer texts are tokenized to a memory-mappe
 def encode_cached(tokenizer, text: Corpus, run_dir: Path, name: str):
     """Token ids of `text`; a large text's ids go to run_dir/tokens/ (memory-mapped) and are
     reused when the same text and tokenizer come again (e.g. on --resume)."""
+    try:
+        return _encode_cached(tokenizer, text, run_dir, name)
+    finally:
+        release_freed_memory()  # what tokenizing freed, so training does not carry it too
+
+
+def _encode_cached(tokenizer, text: Corpus, run_dir: Path, name: str):
     if len(text) < LARGE_TEXT:
         return encode_stream(tokenizer, text.pieces())
     key = hashlib.blake2b(tokenizer.to_str().encode("utf-8"), digest_size=8)
