@@ -1,13 +1,13 @@
 """Bad input, for every command: a non-zero exit, exactly one clear line on stderr (no
 traceback), and nothing already saved is changed.
 
-The commands run in this process through the same entry points as `python -m textrnn ...`
-and `python recipes/NAME.py ...` (argument parsing, then `run_guarded`), so the whole matrix
-stays fast; test_cli.py runs some of them as real subprocesses.
+The commands run in this process, exactly as `python -m textrnn ...` (the CLI's `main`) and
+`python recipes/NAME.py ...` (the script run as __main__) would, so the whole matrix stays
+fast; test_cli.py runs some of them as real subprocesses.
 """
 import hashlib
-import importlib.util
 import logging
+import runpy
 import shutil
 import sys
 from pathlib import Path
@@ -34,19 +34,22 @@ class _CapturingParser(Parser):
         _CapturingParser.last = self
 
 
-def load_recipe(name):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def run_script(name, args):
+    """`python recipes/NAME.py ARGS`, in this process: the script runs as __main__ (a
+    recipe is a story to run, never a module to import)."""
+    argv = sys.argv
+    sys.argv = [str(ROOT / "recipes" / f"{name}.py"), *args]
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    finally:
+        sys.argv = argv
 
 
 def invoke(command, args):
     """What `python -m textrnn COMMAND ARGS` or `python recipes/COMMAND.py ARGS` does."""
     args = [str(a) for a in args]
     if command in RECIPES:
-        recipe = load_recipe(command)
-        cli.run_guarded(recipe.main, recipe.parse_args(args))
+        run_script(command, args)
     else:
         cli.main([command, *args])
 
@@ -203,12 +206,13 @@ def command_cases(lm, clf, reviews, out):
     }
 
 
-def numeric_flags(command, base) -> dict:
+def numeric_flags(command, monkeypatch) -> dict:
     """{flag: int | float} for every numeric option of `command`, read from its parser."""
-    if command in RECIPES:
-        recipe = load_recipe(command)
-        recipe.Parser = _CapturingParser
-        recipe.parse_args([str(a) for a in base])
+    if command in RECIPES:  # run the script with --help and keep the parser it built
+        monkeypatch.setattr(cli, "Parser", _CapturingParser)
+        with pytest.raises(SystemExit):
+            run_script(command, ["--help"])
+        monkeypatch.undo()
         actions = _CapturingParser.last._actions
     else:
         actions = cli.build_parser()._subparsers._group_actions[0].choices[command]._actions
@@ -226,16 +230,17 @@ def out_of_range(flag, kind) -> list[str]:
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
-def test_commands_without_numeric_flags(lm, clf, saved, tmp_path, command):
+def test_commands_without_numeric_flags(monkeypatch, command):
     # So the next test covers every numeric flag there is.
-    assert numeric_flags(command, command_cases(lm, clf, saved["reviews"], tmp_path)[command]) == {}
+    assert numeric_flags(command, monkeypatch) == {}
 
 
 @pytest.mark.parametrize("command", ["train-lm", "train-classifier", "sample", *RECIPES])
-def test_every_numeric_flag_out_of_range(capsys, tmp_path, lm, clf, saved, command):
+def test_every_numeric_flag_out_of_range(capsys, monkeypatch, tmp_path, lm, clf, saved, command):
     out = tmp_path / "out"
     base = command_cases(lm, clf, saved["reviews"], out)[command]
-    flags = numeric_flags(command, base)
+    flags = numeric_flags(command, monkeypatch)
+    capsys.readouterr()  # the --help text
     tried = 0
     for flag, kind in flags.items():
         for value in out_of_range(flag, kind):
