@@ -75,14 +75,21 @@ def train_settings(args, budget, **kw):
                                eval_every=200, save_every=200, **kw)
 
 
+# The language models validate on 2% of their text: plenty of tokens on a real corpus,
+# and the final full read of a 10% split would cost minutes of the budget.
+LM_VAL_FRACTION = 0.02
+
+
 def stages(args):
     """(data, model, training) settings of the three stages, all built before any training."""
     pretrain = (textrnn.DataConfig(data=args.unlabeled_data, text_column=args.text_column,
-                                   tokenizer=args.tokenizer, vocab_size=args.vocab_size),
+                                   tokenizer=args.tokenizer, vocab_size=args.vocab_size,
+                                   val_fraction=LM_VAL_FRACTION),
                 lm_model(args), train_settings(args, args.pretrain_budget, lr=3e-3))
     # Stage 2 reads the task's own text (labels unused), with discriminative rates and the
     # slanted triangular schedule.
-    task_lm = (textrnn.DataConfig(data=args.data, text_column=args.text_column, vocab_size=args.vocab_size),
+    task_lm = (textrnn.DataConfig(data=args.data, text_column=args.text_column, vocab_size=args.vocab_size,
+                                  val_fraction=LM_VAL_FRACTION),
                lm_model(args), train_settings(args, args.lm_budget, lr=2e-3, schedule="stlr",
                                               discriminative_lr=2.6))
     # Stage 3: the fine-tuned encoder, concat pooling, gradual unfreezing.

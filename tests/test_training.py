@@ -100,3 +100,15 @@ def test_gradient_clipping_is_counted(tmp_path, char_tok, text):
     trainer = make_trainer(tmp_path, char_tok, text, clip=1e-3, max_steps=4)
     trainer.fit()
     assert trainer.clipped == 4
+
+
+def test_periodic_evaluation_reads_a_capped_prefix_and_the_exact_one_all(char_tok, text):
+    ids = encode_stream(char_tok, text)
+    val = ids[-1000:]
+    task = LMTask(ids[:-1000], val, 1000, batch_size=4, bptt=16, eval_tokens=200)
+    model = tiny_lm(char_tok.get_vocab_size()).eval()
+    periodic, exact = task.evaluate(model, CPU, "fp32"), task.evaluate(model, CPU, "fp32", exact=True)
+    assert periodic["tokens"] <= 200 and exact["tokens"] == 999
+    # The prefix alone, read the same way, gives the same figure: nothing else was read.
+    alone = LMTask(ids[:-1000], val[:200], 200, batch_size=4, bptt=16).evaluate(model, CPU, "fp32")
+    assert periodic["loss"] == pytest.approx(alone["loss"], abs=1e-6)
