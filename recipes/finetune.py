@@ -115,6 +115,13 @@ def check_everything(args, pretrain, task_lm, classifier):
                                   "its runs, or choose another folder")
 
 
+def finished(result: dict) -> dict:
+    """A stage's result; Ctrl-C or SIGTERM (the stage has saved) ends the whole recipe."""
+    if result["status"] == "interrupted":
+        sys.exit(128 + int(result["signal"]))
+    return result
+
+
 def main(args):
     out = Path(args.out)
     quiet = not args.quiet
@@ -124,19 +131,18 @@ def main(args):
     # 1. Pretrain a language model on unlabelled text (or start from one).
     lm_dir = args.init_from
     if not args.skip_pretrain:
-        lm_dir = textrnn.train_language_model(*pretrain, out / "lm", overwrite=True,
-                                              show_progress=quiet)["run_dir"]
+        lm_dir = finished(textrnn.train_language_model(*pretrain, out / "lm", overwrite=True,
+                                                       show_progress=quiet))["run_dir"]
 
     # 2. Fine-tune it on the task's own text, growing the vocabulary for the task's words.
-    lm_task = textrnn.train_language_model(*task_lm, out / "lm_task", overwrite=True, show_progress=quiet,
-                                           init_from=lm_dir, extend_vocab=True)
+    lm_task = finished(textrnn.train_language_model(*task_lm, out / "lm_task", overwrite=True,
+                                                    show_progress=quiet, init_from=lm_dir,
+                                                    extend_vocab=True))
     print(f"language model on the task's text: {lm_task['metrics']['loss']:.3f} nats/token")
 
     # 3. The classifier on top of the fine-tuned language model.
-    result = textrnn.train_classifier(*classifier, out / "classifier", overwrite=True,
-                                      show_progress=quiet, init_from=lm_task["run_dir"])
-    if result["status"] == "interrupted":
-        sys.exit(128 + int(result["signal"]))
+    result = finished(textrnn.train_classifier(*classifier, out / "classifier", overwrite=True,
+                                               show_progress=quiet, init_from=lm_task["run_dir"]))
     print(f"--- validation ---\n{format_report(result['metrics'])}")
     if "test" in result:
         print(f"\n--- test ---\n{format_report(result['test'])}")

@@ -54,3 +54,19 @@ def test_sigint_saves_and_exits_130(tmp_path):
     assert proc.wait(timeout=60) == 130
     assert "continue with --resume" in proc.stderr.read()
     assert load_training_state(tmp_path / "run")["step"] > 0
+
+
+def test_sigint_during_a_finetune_stage_ends_the_whole_recipe(tmp_path):
+    out = tmp_path / "ulmfit"
+    cmd = [sys.executable, str(ROOT / "recipes" / "finetune.py"), "--out", str(out),
+           "--pretrain-budget", "120", "--embed-dim", "16", "--hidden-size", "16", "--num-layers", "1",
+           "--batch-size", "8", "--bptt", "16", "--precision", "fp32", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = out / "lm" / "log.jsonl"
+    deadline = time.time() + 120
+    while not log.exists() and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert load_training_state(out / "lm")["step"] > 0
+    assert not (out / "lm_task").exists()  # stage 2 never started
