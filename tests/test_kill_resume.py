@@ -62,11 +62,15 @@ def test_sigint_during_a_finetune_stage_ends_the_whole_recipe(tmp_path):
            "--pretrain-budget", "120", "--embed-dim", "16", "--hidden-size", "16", "--num-layers", "1",
            "--batch-size", "8", "--bptt", "16", "--precision", "fp32", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    log = out / "lm" / "log.jsonl"
-    deadline = time.time() + 120
-    while not log.exists() and time.time() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 130
+    try:
+        log = out / "lm" / "log.jsonl"
+        deadline = time.time() + 120
+        while not log.exists() and time.time() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()  # never leave a recipe running behind a failed test
+        proc.wait()
     assert load_training_state(out / "lm")["step"] > 0
     assert not (out / "lm_task").exists()  # stage 2 never started
