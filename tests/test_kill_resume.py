@@ -44,14 +44,18 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_sigint_saves_and_exits_130(tmp_path):
-    proc = train(tmp_path / "run", "--save-every", "100000")
-    log = tmp_path / "run" / "log.jsonl"
+def interrupt_once_logging(proc, log: Path) -> int:
+    """Send SIGINT once `log` exists (training has begun); the exit code."""
     deadline = time.time() + 120
     while not log.exists() and time.time() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 130
+    return proc.wait(timeout=60)
+
+
+def test_sigint_saves_and_exits_130(tmp_path):
+    proc = train(tmp_path / "run", "--save-every", "100000")
+    assert interrupt_once_logging(proc, tmp_path / "run" / "log.jsonl") == 130
     assert "continue with --resume" in proc.stderr.read()
     assert load_training_state(tmp_path / "run")["step"] > 0
 
@@ -63,12 +67,7 @@ def test_sigint_during_a_finetune_stage_ends_the_whole_recipe(tmp_path):
            "--batch-size", "8", "--bptt", "16", "--precision", "fp32", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        log = out / "lm" / "log.jsonl"
-        deadline = time.time() + 120
-        while not log.exists() and time.time() < deadline:
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 130
+        assert interrupt_once_logging(proc, out / "lm" / "log.jsonl") == 130
     finally:
         proc.kill()  # never leave a recipe running behind a failed test
         proc.wait()
