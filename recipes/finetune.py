@@ -11,11 +11,10 @@ setting and the labelled data are checked before stage 1 starts; a --out that al
 holds files is refused unless --overwrite. `--skip-pretrain --init-from LM_DIR` starts
 from an existing language model.
 """
-import sys
 from pathlib import Path
 
 import textrnn
-from textrnn.cli import Parser, run_guarded
+from textrnn.cli import Parser, exit_if_interrupted, run_guarded
 from textrnn.metrics import format_report
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -108,18 +107,11 @@ def check_everything(args, pretrain, task_lm, classifier):
     for settings in (pretrain, task_lm):
         textrnn.check_lm_run(*settings)
     textrnn.check_classifier_run(*classifier)
-    textrnn.load_splits(classifier[0], args.seed)
     out = Path(args.out)
     if out.is_file() or (out.is_dir() and any(out.iterdir()) and not args.overwrite):
         raise textrnn.ConfigError(f"--out {out} already holds files; pass --overwrite to replace "
                                   "its runs, or choose another folder")
-
-
-def finished(result: dict) -> dict:
-    """A stage's result; Ctrl-C or SIGTERM (the stage has saved) ends the whole recipe."""
-    if result["status"] == "interrupted":
-        sys.exit(128 + int(result["signal"]))
-    return result
+    textrnn.load_splits(classifier[0], args.seed)  # last: reading the data takes longest
 
 
 def main(args):
@@ -131,18 +123,19 @@ def main(args):
     # 1. Pretrain a language model on unlabelled text (or start from one).
     lm_dir = args.init_from
     if not args.skip_pretrain:
-        lm_dir = finished(textrnn.train_language_model(*pretrain, out / "lm", overwrite=True,
-                                                       show_progress=quiet))["run_dir"]
+        lm_dir = exit_if_interrupted(textrnn.train_language_model(
+            *pretrain, out / "lm", overwrite=True, show_progress=quiet))["run_dir"]
 
     # 2. Fine-tune it on the task's own text, growing the vocabulary for the task's words.
-    lm_task = finished(textrnn.train_language_model(*task_lm, out / "lm_task", overwrite=True,
-                                                    show_progress=quiet, init_from=lm_dir,
-                                                    extend_vocab=True))
+    lm_task = exit_if_interrupted(textrnn.train_language_model(
+        *task_lm, out / "lm_task", overwrite=True, show_progress=quiet, init_from=lm_dir,
+        extend_vocab=True))
     print(f"language model on the task's text: {lm_task['metrics']['loss']:.3f} nats/token")
 
     # 3. The classifier on top of the fine-tuned language model.
-    result = finished(textrnn.train_classifier(*classifier, out / "classifier", overwrite=True,
-                                               show_progress=quiet, init_from=lm_task["run_dir"]))
+    result = exit_if_interrupted(textrnn.train_classifier(
+        *classifier, out / "classifier", overwrite=True, show_progress=quiet,
+        init_from=lm_task["run_dir"]))
     print(f"--- validation ---\n{format_report(result['metrics'])}")
     if "test" in result:
         print(f"\n--- test ---\n{format_report(result['test'])}")

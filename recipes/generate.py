@@ -13,7 +13,7 @@ from pathlib import Path
 
 import textrnn
 from textrnn.cli import (Parser, add_data_args, add_model_args, add_sampling_args, add_train_args,
-                         configs_from_args, run_guarded, sampling_kwargs)
+                         configs_from_args, exit_if_interrupted, run_guarded, sampling_kwargs)
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "tiny_play.txt"
 
@@ -55,12 +55,9 @@ def main(args):
     # 1. Train: text -> character tokenizer -> LSTM -> the training loop -> run folder.
     data_cfg, model_cfg, train_cfg = configs_from_args(args)
     textrnn.SamplingConfig(**sampling_kwargs(args, args.seed)).validate()  # before, not after, training
-    result = textrnn.train_language_model(data_cfg, model_cfg, train_cfg, args.out,
-                                          resume=args.resume, overwrite=args.overwrite,
-                                          show_progress=not args.quiet, init_from=args.init_from,
-                                          extend_vocab=args.extend_vocab)
-    if result["status"] == "interrupted":
-        sys.exit(128 + int(result["signal"]))
+    result = exit_if_interrupted(textrnn.train_language_model(
+        data_cfg, model_cfg, train_cfg, args.out, resume=args.resume, overwrite=args.overwrite,
+        show_progress=not args.quiet, init_from=args.init_from, extend_vocab=args.extend_vocab))
 
     # 2. Evaluate: the validation text read once as a stream (also in metrics.json).
     m = result["metrics"]

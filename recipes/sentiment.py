@@ -7,14 +7,13 @@
 Every flag of `textrnn train-classifier` works here; those not given come from the
 preset below that fits the data.
 """
-import sys
 import time
 from pathlib import Path
 
 import textrnn
 from textrnn.cli import (CLASSIFIER_DEFAULTS, CLASSIFIER_TRAIN_DEFAULTS, Parser,
                          add_classifier_model_args, add_labelled_data_args, add_train_args,
-                         configs_from_args, run_guarded)
+                         configs_from_args, exit_if_interrupted, run_guarded)
 from textrnn.metrics import format_report
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "sentiment_sample.csv"
@@ -55,11 +54,9 @@ def parse_args(argv=None):
 def main(args):
     # 1. Train: labelled text -> word tokenizer -> BiLSTM classifier -> the training loop.
     data_cfg, model_cfg, train_cfg = configs_from_args(args, textrnn.LabelledDataConfig)
-    result = textrnn.train_classifier(data_cfg, model_cfg, train_cfg, args.out,
-                                      resume=args.resume, overwrite=args.overwrite,
-                                      show_progress=not args.quiet, init_from=args.init_from)
-    if result["status"] == "interrupted":
-        sys.exit(128 + int(result["signal"]))
+    result = exit_if_interrupted(textrnn.train_classifier(
+        data_cfg, model_cfg, train_cfg, args.out, resume=args.resume, overwrite=args.overwrite,
+        show_progress=not args.quiet, init_from=args.init_from))
 
     # 2. Evaluate: scikit-learn's report on the validation (and test) examples.
     print(f"--- validation ---\n{format_report(result['metrics'])}")

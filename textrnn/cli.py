@@ -309,9 +309,16 @@ def _add_use_args(p):
     p.add_argument("--debug", action="store_true")
 
 
-def _report(result: dict):
+def exit_if_interrupted(result: dict) -> dict:
+    """A finished run's result; after Ctrl-C or SIGTERM (the run has saved) the program
+    ends with 130 or 143, so a script never goes on as if training had completed."""
     if result["status"] == "interrupted":
-        sys.exit(128 + int(result["signal"]))  # 130 for Ctrl-C, 143 for SIGTERM
+        sys.exit(128 + int(result["signal"]))
+    return result
+
+
+def _report(result: dict):
+    exit_if_interrupted(result)
     print(f"run folder: {result['run_dir']}")
     for split in ("metrics", "test"):
         m = result.get(split)

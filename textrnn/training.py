@@ -201,6 +201,7 @@ class Trainer:
         self.step, self.epoch, self.batch_index = 0, 0, 0
         self.elapsed, self.best, self.carry = 0.0, None, None
         self.clipped, self.saved_step = 0, None
+        self.last_eval = None  # (step, metrics) of the latest evaluation in this process
         self.window_loss, self.window_steps = 0.0, 0  # training loss since the last log line
         self.evals_without_gain = 0  # for early stopping
         if resume:
@@ -333,6 +334,7 @@ class Trainer:
         self.schedule.on_eval(improved)
         self._log({"step": self.step, "epoch": self.epoch, "elapsed": round(self.elapsed, 2),
                    "val": metrics, "best": self.best})
+        self.last_eval = (self.step, metrics)
         return metrics
 
     def _progress_bar(self):
@@ -426,8 +428,10 @@ class Trainer:
     def _finish(self, status: str) -> dict:
         """Final evaluation: keep the better of the final and the best weights, then report
         the kept model with the task's exact evaluation; write metrics and plots."""
-        metrics = self._eval_and_keep_best()
-        self.save()
+        # The loop's last step may already have evaluated these weights (e.g. at an epoch's end).
+        evaluated = self.last_eval is not None and self.last_eval[0] == self.step
+        metrics = self.last_eval[1] if evaluated else self._eval_and_keep_best()
+        self.save()  # the final position (epoch count included) for a later --resume
         if self.best != metrics[self.task.metric]:  # an earlier evaluation stays the best
             best, _, _ = load_pretrained(self.run_dir, self.device)
             metrics = self.task.evaluate(best, self.device, self.precision, exact=True)

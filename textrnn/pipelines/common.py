@@ -23,7 +23,6 @@ def prepare_run_dir(out, resume: bool, overwrite: bool) -> Path:
     return out
 
 
-
 def check_data_settings(data: str, has_val_source: bool, val_fraction: float, vocab_size: int,
                         val_flag: str):
     """The checks every run's data settings share: a source, a usable split, a vocabulary."""
@@ -36,8 +35,8 @@ def check_data_settings(data: str, has_val_source: bool, val_fraction: float, vo
 
 
 def start_run(train_cfg, out, resume: bool, overwrite: bool):
-    """(device, precision, run folder) for a run, with every RNG seeded."""
-    train_cfg.validate()
+    """(device, precision, run folder) for a run, with every RNG seeded; the settings
+    were checked by the run's check_*_run."""
     device = resolve_device(train_cfg.device)
     precision = resolve_precision(train_cfg.precision, device)
     run_dir = prepare_run_dir(out, resume, overwrite)
