@@ -6,6 +6,7 @@ The commands run in this process, exactly as `python -m textrnn ...` (the CLI's 
 fast; test_cli.py runs some of them as real subprocesses.
 """
 import hashlib
+import json
 import logging
 import runpy
 import shutil
@@ -303,6 +304,21 @@ def test_resuming_a_damaged_run_folder(capsys, tmp_path, saved, kind, name, how)
     line = one_line_error(capsys, command, *data, "--out", run, "--resume", "--max-steps", "6", *SMALL)
     assert name.split(".")[0] in line
     assert digest(run) == before
+
+
+# The files a run only writes (its log, metrics, settings and plots): damage to them must
+# not stop a resume, which rewrites them (a log line cut short counts as never written).
+WRITTEN_ONLY = ["log.jsonl", "metrics.json", "training_config.json", "loss.png"]
+
+
+@pytest.mark.parametrize("how", ["missing", "truncated"])
+@pytest.mark.parametrize("name", WRITTEN_ONLY)
+def test_resuming_with_a_written_only_file_damaged(tmp_path, saved, name, how):
+    run = damaged_copy(saved["lm"], tmp_path, name, how)
+    cli.main(["train-lm", "--data", str(PLAY), "--out", str(run), "--resume", "--max-steps", "6",
+              "--bptt", "16", "--eval-every", "3", "--save-every", "3", *SMALL])
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert steps[-1] == 6 and (run / name).stat().st_size > 0
 
 
 def test_a_tokenizer_from_another_run(capsys, tmp_path, saved):
