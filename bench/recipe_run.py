@@ -8,11 +8,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_recipe(recipe: str, args: list[str], out: str) -> dict:
+def run_recipe(recipe: str, args: list[str], out: str, run_dir: str | None = None) -> dict:
     """Run recipes/<recipe> with `args` plus --out/--overwrite/--quiet; exit on failure.
 
-    Returns the command, stdout, wall seconds, metrics.json, config.json, the log records
-    and a summary of the training records (steps, median tokens/s, training seconds).
+    Returns the command, stdout, wall seconds and `read_run` of `run_dir` (default: out).
     """
     cmd = [sys.executable, str(ROOT / "recipes" / recipe), *args, "--out", out, "--overwrite", "--quiet"]
     start = time.perf_counter()
@@ -20,11 +19,17 @@ def run_recipe(recipe: str, args: list[str], out: str) -> dict:
     total = time.perf_counter() - start
     if res.returncode != 0:
         sys.exit(f"recipe failed ({res.returncode}): {res.stderr.strip().splitlines()[-1:]}")
-    run = Path(out)
+    return {"command": " ".join(cmd[1:]), "stdout": res.stdout, "total_seconds": round(total, 1),
+            **read_run(run_dir or out)}
+
+
+def read_run(run_dir) -> dict:
+    """metrics.json, config.json, the log records and a summary of the training records
+    (steps, median tokens/s, training seconds) of a run folder."""
+    run = Path(run_dir)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     train = [r for r in log if "tokens_per_s" in r]
     return {
-        "command": " ".join(cmd[1:]), "stdout": res.stdout, "total_seconds": round(total, 1),
         "metrics": json.loads((run / "metrics.json").read_text()),
         "config": json.loads((run / "config.json").read_text()),
         "log": log,

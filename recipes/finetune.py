@@ -2,7 +2,7 @@
 top of it: the ULMFiT recipe (Howard & Ruder 2018) in three stages.
 
     python recipes/finetune.py                      # the bundled samples, a few minutes
-    python recipes/finetune.py --unlabeled-data unsup.parquet --data train.parquet \
+    python recipes/finetune.py --unlabeled-data unsup.parquet train.parquet --data train.parquet \
         --test-data test.parquet --pretrain-budget 3600 --lm-budget 600 \
         --classifier-budget 1200 --out runs/ulmfit
 
@@ -11,6 +11,7 @@ setting and the labelled data are checked before stage 1 starts; a --out that al
 holds files is refused unless --overwrite. `--skip-pretrain --init-from LM_DIR` starts
 from an existing language model.
 """
+import argparse
 from pathlib import Path
 
 import textrnn
@@ -22,8 +23,9 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 
 def parse_args(argv=None):
     p = Parser(description=__doc__.split("\n")[0])
-    p.add_argument("--unlabeled-data", default=str(DATA / "tiny_play.txt"),
-                   help="text for pretraining: .txt, folder, table or Hub id")
+    p.add_argument("--unlabeled-data", default=[str(DATA / "tiny_play.txt")], nargs="+",
+                   metavar="SOURCE", help="text for pretraining: .txt, folder, table or Hub id; "
+                                          "several are read one after another")
     p.add_argument("--data", default=str(DATA / "sentiment_sample.csv"), help="labelled training data")
     p.add_argument("--eval-data", help="labelled validation data (default: --val-fraction of --data)")
     p.add_argument("--val-fraction", type=float, default=0.1)
@@ -38,6 +40,10 @@ def parse_args(argv=None):
     p.add_argument("--init-from", help="an existing language-model run folder")
     p.add_argument("--tokenizer", default="word", choices=("char", "word", "bpe"))
     p.add_argument("--vocab-size", type=int, default=30000)
+    # The classifier reuses the LM's tokenizer, so the LM reads text the way a classifier
+    # should: lowercased, with IMDb-style <br /> markup read as a space.
+    p.add_argument("--lowercase", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--strip-html", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--embed-dim", type=int, default=400)
     p.add_argument("--hidden-size", type=int, default=400)
     p.add_argument("--num-layers", type=int, default=3)
@@ -83,6 +89,7 @@ def stages(args):
     """(data, model, training) settings of the three stages, all built before any training."""
     pretrain = (textrnn.DataConfig(data=args.unlabeled_data, text_column=args.text_column,
                                    tokenizer=args.tokenizer, vocab_size=args.vocab_size,
+                                   lowercase=args.lowercase, strip_html=args.strip_html,
                                    val_fraction=LM_VAL_FRACTION),
                 lm_model(args), train_settings(args, args.pretrain_budget, lr=3e-3))
     # Stage 2 reads the task's own text (labels unused), with discriminative rates and the

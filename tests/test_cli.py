@@ -1,5 +1,6 @@
 """End to end: the recipe and the `textrnn` command as a user runs them, on tiny settings."""
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,17 @@ def test_training_over_an_existing_run_is_refused_and_changes_nothing(trained):
     res = textrnn("train-lm", "--data", ROOT / "data/tiny_play.txt", "--out", out, "--max-steps", "5", *TINY)
     assert "--resume" in assert_one_line_error(res)
     assert _digest(out) == before
+
+
+def test_train_lm_reads_several_sources_with_a_lowercasing_tokenizer(tmp_path):
+    second = tmp_path / "more.txt"
+    second.write_text("ZEPPELINS drift over the Harbour.\n" * 30)
+    out = tmp_path / "run"
+    res = textrnn("train-lm", "--data", ROOT / "data/tiny_play.txt", second, "--tokenizer", "word",
+                  "--lowercase", "--out", out, "--max-steps", "2", *TINY)
+    assert res.returncode == 0, res.stderr
+    vocab = [t for t in json.loads((out / "tokenizer.json").read_text())["model"]["vocab"] if t[0] != "<"]
+    assert "▁harbour" in vocab and all(t == t.lower() for t in vocab)
 
 
 @pytest.mark.parametrize("content,match", [

@@ -68,6 +68,20 @@ def test_folder_of_txt_files_is_joined_in_name_order(tmp_path):
     assert load_corpus(tmp_path) == "first\nsecond\n"
 
 
+def test_several_sources_are_read_one_after_another(tmp_path, small_blocks):
+    (tmp_path / "a.txt").write_text("no newline at the end")
+    pq.write_table(pa.table({"text": ["a review", "another"]}), tmp_path / "b.parquet")
+    (tmp_path / "c.txt").write_text("last\n" * 20)
+    sources = [tmp_path / "a.txt", tmp_path / "b.parquet", tmp_path / "c.txt"]
+    corpus = open_corpus(sources)
+    expected = "no newline at the end\na review\nanother\n" + "last\n" * 20
+    assert corpus.text() == expected and len(corpus) == len(expected)
+    head, tail = corpus.split_tail(0.25)  # the validation tail comes from the last source
+    assert head.text() + tail.text() == expected and tail.text() == expected[-len(tail):]
+    with pytest.raises(DataError, match="no training data"):
+        open_corpus([])
+
+
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet"])
 def test_tables_yield_their_text_column(tmp_path, fmt):
     rows = [{"id": 1, "text": "hello there"}, {"id": 2, "text": "general, kenobi"}]

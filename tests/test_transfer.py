@@ -133,6 +133,23 @@ def test_continuing_an_lm_with_and_without_vocab_extension(tmp_path):
         assert ("zeppelin" in "".join(lm.tokenizer.get_vocab())) == extend
 
 
+def test_a_lowercasing_html_stripping_lm_tokenizer_carries_over_to_its_classifier(tmp_path, reviews):
+    text = tmp_path / "corpus.txt"
+    text.write_text(make_text(100).replace("\n\n", "<br /><br />"))
+    data = DataConfig(data=str(text), tokenizer="word", vocab_size=200, lowercase=True, strip_html=True)
+    model = ModelConfig(embed_dim=8, hidden_size=8, num_layers=1, dropout=0.0)
+    train = TrainConfig(batch_size=4, bptt=16, max_steps=2, eval_every=2, save_every=2, device="cpu")
+    train_language_model(data, model, train, tmp_path / "lm", show_progress=False)
+    vocab = [t for t in load(tmp_path / "lm").tokenizer.get_vocab() if t[0] != "<"]
+    assert "▁anna" in vocab and all(t == t.lower() for t in vocab)
+    assert not any("br" in t for t in vocab)
+    clf = train_classifier(LabelledDataConfig(data=str(reviews), val_fraction=0.25), ModelConfig(),
+                           TrainConfig(batch_size=8, epochs=1, device="cpu"), tmp_path / "clf",
+                           show_progress=False, init_from=tmp_path / "lm")
+    tok = load(clf["run_dir"]).tokenizer
+    assert encode(tok, "The SEA<br />is calm") == encode(tok, "the sea is calm")
+
+
 def test_init_from_bad_folders_is_refused(tmp_path, reviews):
     data = LabelledDataConfig(data=str(reviews))
     train = TrainConfig(epochs=1, device="cpu")

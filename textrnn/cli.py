@@ -44,9 +44,9 @@ def _defaults(cls, **overrides) -> dict:
 
 def add_data_args(p, data_default=None):
     g = p.add_argument_group("data")
-    g.add_argument("--data", default=data_default,
+    g.add_argument("--data", default=data_default, nargs="+", metavar="SOURCE",
                    help="training text: a .txt file, a folder of .txt files, a csv/tsv/jsonl/parquet "
-                        "file, or a Hugging Face Hub dataset id")
+                        "file, or a Hugging Face Hub dataset id; several are read one after another")
     g.add_argument("--val-data", help="validation text (default: the tail of --data)")
     g.add_argument("--val-fraction", type=float, default=0.1,
                    help="fraction of --data held out for validation, from its end (default 0.1)")
@@ -56,6 +56,9 @@ def add_data_args(p, data_default=None):
     g.add_argument("--tokenizer", choices=KINDS, default=None,
                    help="char (default) for a new model; --init-from reuses its own")
     g.add_argument("--vocab-size", type=int, default=10000, help="word/bpe vocabulary size")
+    g.add_argument("--lowercase", action="store_true", help="a new tokenizer lowercases all text")
+    g.add_argument("--strip-html", action="store_true",
+                   help="a new tokenizer reads <br /> markup (as in IMDb reviews) as a space")
     g.add_argument("--init-from", help="start from this language-model run folder's weights")
     g.add_argument("--extend-vocab", action="store_true",
                    help="with --init-from: add the new text's unseen tokens (mean-initialised)")
@@ -154,7 +157,10 @@ def configs_from_args(args, data_cls=DataConfig):
     """(data config, ModelConfig, TrainConfig) from parsed arguments."""
     def pick(cls):
         return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
-    return pick(data_cls), pick(ModelConfig), pick(TrainConfig)
+    data = pick(data_cls)
+    if isinstance(data.data, list) and len(data.data) == 1:  # --data takes one or several
+        data.data = data.data[0]
+    return data, pick(ModelConfig), pick(TrainConfig)
 
 
 def train_lm_from_args(args) -> dict:

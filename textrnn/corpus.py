@@ -89,6 +89,19 @@ class Corpus:
                     yield "\n"
         return cls(blocks, sum(len(b) for b in blocks()))  # one pass, which also checks the files
 
+    @classmethod
+    def concat(cls, corpora: list["Corpus"]) -> "Corpus":
+        """The corpora one after another, each ending with a newline so that no line of
+        one runs into the next."""
+        def blocks():
+            for corpus in corpora:
+                last = ""
+                for last in corpus.pieces():
+                    yield last
+                if not last.endswith("\n"):
+                    yield "\n"
+        return cls(blocks, sum(len(b) for b in blocks()))
+
     def __len__(self) -> int:
         return self.end - self.start
 

@@ -122,8 +122,12 @@ def open_corpus(source, text_column=None, split="train", config=None) -> Corpus:
 
     A .txt file is read as is, and a folder of .txt files in name order, each ending with
     a newline: both stream from disk. Anything else is a table whose text column is
-    joined by newlines (held in memory).
+    joined by newlines (held in memory). A list of sources is read one after another.
     """
+    if isinstance(source, (list, tuple)):
+        if not source:
+            raise DataError("no training data: pass at least one source")
+        return Corpus.concat([open_corpus(s, text_column, split, config) for s in source])
     path = Path(source)
     if path.is_file() and path.suffix.lower() not in TABLE_FORMATS:
         corpus = Corpus.from_files([path])

@@ -24,7 +24,7 @@ log = logging.getLogger("textrnn")
 @dataclass
 class DataConfig:
     """Where the text comes from and how it is tokenized."""
-    data: str = ""
+    data: str | list[str] = ""       # one source, or several read one after another
     val_data: str | None = None
     val_fraction: float = 0.1
     text_column: str | None = None
@@ -32,6 +32,8 @@ class DataConfig:
     data_config: str | None = None
     tokenizer: str | None = None     # char for a new model; that of --init-from when continuing
     vocab_size: int = 10000
+    lowercase: bool = False          # both stored in the tokenizer, so whatever reuses it
+    strip_html: bool = False         # (sampling, a classifier) reads text the same way
 
     def validate(self) -> "DataConfig":
         check_data_settings(self.data, self.val_data is not None, self.val_fraction,
@@ -110,7 +112,8 @@ def train_language_model(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg
         model = with_config(model, model_cfg)
     else:
         kind = data_cfg.tokenizer or "char"
-        tokenizer = train_tokenizer(kind, train_text.pieces(), data_cfg.vocab_size)
+        tokenizer = train_tokenizer(kind, train_text.pieces(), data_cfg.vocab_size,
+                                    lowercase=data_cfg.lowercase, strip_html=data_cfg.strip_html)
         model_cfg = ModelConfig(**{**asdict(model_cfg), "task": "lm", "tokenizer": kind,
                                    "vocab_size": tokenizer.get_vocab_size()})
     train_ids = encode_cached(tokenizer, train_text, run_dir, "train")

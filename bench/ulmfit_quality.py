@@ -1,0 +1,96 @@
+"""ULMFiT against a classifier trained from scratch for the same total time (IMDb, SST-2).
+
+    python bench/ulmfit_quality.py --unlabeled-data IMDB/unsup.parquet IMDB/train.parquet \
+        --data IMDB/train.parquet --test-data IMDB/test.parquet --budgets 3000 450 1050 \
+        --out runs/bench-ulmfit
+    python bench/ulmfit_quality.py --init-from runs/bench-ulmfit/lm --data SST2/train_phrases.tsv \
+        --eval-data SST2/dev.tsv --test-data SST2/test.tsv --budgets 0 300 600 --no-baseline \
+        --out runs/bench-ulmfit-sst2
+
+Runs `recipes/finetune.py` (pretrain a language model, fine-tune it on the task's text,
+train a classifier on it; with --init-from the first stage is skipped) and times the whole
+recipe. Then, unless --no-baseline, runs `recipes/sentiment.py` from scratch with that
+total as its time budget and no epoch limit (early stopping after --patience epochs
+without a better validation accuracy), so both get the same wall time. Prints JSON: test
+accuracy of each, the difference in points, and per-stage steps, throughput and losses.
+Extra arguments after `--` go to the finetune recipe.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from recipe_run import read_run, run_recipe
+
+STAGES = ("lm", "lm_task", "classifier")
+
+
+def pick(metrics: dict) -> dict:
+    return {k: round(metrics[k], 4) for k in ("accuracy", "macro_f1", "roc_auc", "loss") if k in metrics}
+
+
+def stage_summary(run_dir: Path) -> dict:
+    r = read_run(run_dir)
+    return {"val": pick(r["metrics"]["val"] if "val" in r["metrics"] else r["metrics"]),
+            **{k: r[k] for k in ("steps", "median_tokens_per_s", "train_seconds")}}
+
+
+def data_args(args) -> list[str]:
+    flags = ["--data", args.data, "--test-data", args.test_data]
+    return flags + (["--eval-data", args.eval_data] if args.eval_data else [])
+
+
+def run_ulmfit(args) -> dict:
+    pretrain, lm, clf = args.budgets
+    recipe_args = [*data_args(args), "--lm-budget", str(lm), "--classifier-budget", str(clf), *args.extra]
+    if args.init_from:
+        recipe_args += ["--skip-pretrain", "--init-from", args.init_from]
+    else:
+        recipe_args += ["--unlabeled-data", *args.unlabeled_data, "--pretrain-budget", str(pretrain)]
+    out = Path(args.out)
+    r = run_recipe("finetune.py", recipe_args, str(out), run_dir=str(out / "classifier"))
+    stages = {s: stage_summary(out / s) for s in STAGES if (out / s / "log.jsonl").exists()}
+    return {"command": r["command"], "total_seconds": r["total_seconds"],
+            "val": pick(r["metrics"]["val"]), "test": pick(r["metrics"]["test"]),
+            "test_examples": r["metrics"]["test"]["examples"], "stages": stages}
+
+
+def run_baseline(args, seconds: float) -> dict:
+    recipe_args = [*data_args(args), "--time-budget", str(seconds), "--epochs", "0",
+                   "--patience", str(args.patience)]
+    r = run_recipe("sentiment.py", recipe_args, args.out + "-scratch")
+    m = r["metrics"]
+    return {"command": r["command"], "total_seconds": r["total_seconds"], "val": pick(m["val"]),
+            "test": pick(m["test"]), "epochs": max(x["epoch"] for x in r["log"] if "val" in x),
+            **{k: r[k] for k in ("steps", "median_tokens_per_s", "train_seconds")}}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--unlabeled-data", nargs="+", help="pretraining text (one or more sources)")
+    p.add_argument("--init-from", help="skip pretraining: start from this language-model run")
+    p.add_argument("--data", required=True)
+    p.add_argument("--eval-data")
+    p.add_argument("--test-data", required=True)
+    p.add_argument("--budgets", nargs=3, type=float, default=[3000, 450, 1050],
+                   metavar=("PRETRAIN", "LM", "CLASSIFIER"), help="seconds for each stage")
+    p.add_argument("--no-baseline", action="store_true", help="skip the from-scratch classifier")
+    p.add_argument("--patience", type=int, default=4, help="the baseline's early stopping, in epochs")
+    p.add_argument("--out", default="runs/bench-ulmfit")
+    p.add_argument("extra", nargs="*", help="more finetune-recipe flags, after --")
+    args = p.parse_args()
+    if not (args.unlabeled_data or args.init_from):
+        p.error("pass --unlabeled-data SOURCE... or --init-from LM_RUN")
+    ulmfit = run_ulmfit(args)
+    print(json.dumps({"ulmfit": ulmfit}), file=sys.stderr, flush=True)  # kept if the baseline fails
+    result = {"benchmark": "ulmfit_quality", "ulmfit": ulmfit}
+    if not args.no_baseline:
+        base = run_baseline(args, ulmfit["total_seconds"])
+        result["scratch"] = base
+        result["test_accuracy_gain_points"] = round(100 * (ulmfit["test"]["accuracy"]
+                                                           - base["test"]["accuracy"]), 2)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
