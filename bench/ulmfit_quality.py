@@ -2,10 +2,10 @@
 
     python bench/ulmfit_quality.py --unlabeled-data IMDB/unsup.parquet IMDB/train.parquet \
         --data IMDB/train.parquet --test-data IMDB/test.parquet --budgets 3000 450 1050 \
-        --out runs/bench-ulmfit
+        --out runs/bench-ulmfit -- --vocab-size 16000 --batch-size 64
     python bench/ulmfit_quality.py --init-from runs/bench-ulmfit/lm --data SST2/train_phrases.tsv \
-        --eval-data SST2/dev.tsv --test-data SST2/test.tsv --budgets 0 300 600 --no-baseline \
-        --out runs/bench-ulmfit-sst2
+        --eval-data SST2/dev.tsv --test-data SST2/test.tsv --budgets 0 120 900 --no-baseline \
+        --out runs/bench-ulmfit-sst2 -- --batch-size 64
 
 Runs `recipes/finetune.py` (pretrain a language model, fine-tune it on the task's text,
 train a classifier on it; with --init-from the first stage is skipped) and times the whole
