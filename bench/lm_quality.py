@@ -11,7 +11,7 @@ the recipe unchanged.
 import argparse
 import json
 
-from recipe_run import run_recipe
+from recipe_run import TRAINING_SUMMARY, run_recipe
 
 
 def main():
@@ -29,7 +29,7 @@ def main():
     print(json.dumps({
         "benchmark": "lm_quality", "command": r["command"],
         "val_loss": round(val["loss"], 4), "val_bpc": round(val["bpc"], 4),
-        **{k: r[k] for k in ("steps", "median_tokens_per_s", "train_seconds", "total_seconds")},
+        **{k: r[k] for k in (*TRAINING_SUMMARY, "total_seconds")},
         "evaluations": evals, "config": r["config"],
         "sample": r["stdout"].split("----- sample 1 -----")[-1].strip()[:300],
     }, indent=1))

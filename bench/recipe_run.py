@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TRAINING_SUMMARY = ("steps", "median_tokens_per_s", "train_seconds")  # keys of `read_run`
 
 
 def run_recipe(recipe: str, args: list[str], out: str, run_dir: str | None = None) -> dict:

@@ -12,7 +12,7 @@ accuracy), steps, throughput and seconds. Extra arguments after `--` go to the r
 import argparse
 import json
 
-from recipe_run import run_recipe
+from recipe_run import TRAINING_SUMMARY, run_recipe
 
 
 def main():
@@ -36,7 +36,7 @@ def main():
     print(json.dumps({
         "benchmark": "sentiment_quality", "command": r["command"],
         "val": pick(m["val"]), "test": pick(m["test"]), "test_examples": m["test"]["examples"],
-        **{k: r[k] for k in ("steps", "median_tokens_per_s", "train_seconds", "total_seconds")},
+        **{k: r[k] for k in (*TRAINING_SUMMARY, "total_seconds")},
         "evaluations": evals, "config": r["config"],
     }, indent=1))
 

@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from recipe_run import read_run, run_recipe
+from recipe_run import TRAINING_SUMMARY, read_run, run_recipe
 
 STAGES = ("lm", "lm_task", "classifier")
 
@@ -31,8 +31,7 @@ def pick(metrics: dict) -> dict:
 
 def stage_summary(run_dir: Path) -> dict:
     r = read_run(run_dir)
-    return {"val": pick(r["metrics"]["val"] if "val" in r["metrics"] else r["metrics"]),
-            **{k: r[k] for k in ("steps", "median_tokens_per_s", "train_seconds")}}
+    return {"val": pick(r["metrics"]["val"]), **{k: r[k] for k in TRAINING_SUMMARY}}
 
 
 def data_args(args) -> list[str]:
@@ -62,7 +61,7 @@ def run_baseline(args, seconds: float) -> dict:
     m = r["metrics"]
     return {"command": r["command"], "total_seconds": r["total_seconds"], "val": pick(m["val"]),
             "test": pick(m["test"]), "epochs": max(x["epoch"] for x in r["log"] if "val" in x),
-            **{k: r[k] for k in ("steps", "median_tokens_per_s", "train_seconds")}}
+            **{k: r[k] for k in TRAINING_SUMMARY}}
 
 
 def main():

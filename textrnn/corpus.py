@@ -65,6 +65,15 @@ def _newline_pieces(blocks: Iterator[str]) -> Iterator[str]:
     yield from chunks(carry)
 
 
+def _ending_lines(blocks: Iterator[str]) -> Iterator[str]:
+    """The blocks, then a newline if the last did not end with one (or there were none)."""
+    last = ""
+    for last in blocks:
+        yield last
+    if not last.endswith("\n"):
+        yield "\n"
+
+
 class Corpus:
     """Characters [start, end) of a text that `blocks()` yields afresh on every call."""
 
@@ -82,11 +91,7 @@ class Corpus:
         """Files in the given order; with `end_lines`, each file ends with a newline."""
         def blocks():
             for path in paths:
-                last = ""
-                for last in iter_text_file(path):
-                    yield last
-                if end_lines and not last.endswith("\n"):
-                    yield "\n"
+                yield from (_ending_lines if end_lines else iter)(iter_text_file(path))
         return cls(blocks, sum(len(b) for b in blocks()))  # one pass, which also checks the files
 
     @classmethod
@@ -95,11 +100,7 @@ class Corpus:
         one runs into the next."""
         def blocks():
             for corpus in corpora:
-                last = ""
-                for last in corpus.pieces():
-                    yield last
-                if not last.endswith("\n"):
-                    yield "\n"
+                yield from _ending_lines(corpus.pieces())
         return cls(blocks, sum(len(b) for b in blocks()))
 
     def __len__(self) -> int:
