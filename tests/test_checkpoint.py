@@ -24,6 +24,22 @@ def test_save_then_load_gives_identical_logits(tmp_path, char_tok, cell, tie):
                                             "tokenizer.json"]
 
 
+def test_a_classifier_with_ulmfit_head_keeps_its_batchnorm_statistics(tmp_path, char_tok):
+    from textrnn import ModelConfig
+    from textrnn.models import build_model
+    cfg = ModelConfig(task="classifier", vocab_size=char_tok.get_vocab_size(), labels=["a", "b"],
+                      embed_dim=8, hidden_size=8, num_layers=1, pooling="concat", head_hidden=4)
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    ids, lengths = torch.randint(2, cfg.vocab_size, (6, 7)), torch.full((6,), 7)
+    model(ids, lengths)  # moves the running statistics away from their initial values
+    model.eval()
+    save_pretrained(tmp_path, model, char_tok, step=1)
+    loaded, _, _ = load_pretrained(tmp_path)
+    assert torch.equal(loaded.head.block[0].running_var, model.head.block[0].running_var)
+    torch.testing.assert_close(loaded(ids, lengths), model(ids, lengths), rtol=0, atol=0)
+
+
 def test_a_crash_between_write_and_rename_keeps_the_old_file(tmp_path):
     target = tmp_path / "file.json"
     target.write_text("old")

@@ -91,7 +91,8 @@ def test_causal_conv_does_not_see_the_future():
 
 @pytest.mark.parametrize("bad", [dict(cell="transformer"), dict(hidden_size=0),
                                  dict(dropout=1.0), dict(bidirectional=True),
-                                 dict(tie_weights=True, embed_dim=8, hidden_size=16)])
+                                 dict(tie_weights=True, embed_dim=8, hidden_size=16),
+                                 dict(head_hidden=-1)])
 def test_bad_model_settings_are_refused(bad):
     with pytest.raises(ConfigError):
         build_model(ModelConfig(vocab_size=10, **bad))
@@ -109,3 +110,34 @@ def test_padded_run_equals_packed_sequences(cls):
     packed, _ = rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
     expected, _ = pad_packed_sequence(packed, batch_first=True, total_length=8)
     torch.testing.assert_close(run_padded(rnn, x, lengths), expected, atol=1e-6, rtol=1e-5)
+
+
+def _ulmfit_classifier():
+    cfg = ModelConfig(task="classifier", vocab_size=30, labels=["neg", "pos"], embed_dim=8,
+                      hidden_size=8, num_layers=1, pooling="concat", head_hidden=6)
+    return build_model(cfg)
+
+
+def test_ulmfit_head_normalises_the_pooled_features():
+    torch.manual_seed(0)
+    model = _ulmfit_classifier().train()
+    ids, lengths = torch.randint(2, 30, (16, 9)), torch.full((16,), 9)
+    h, _ = model.encoder(ids, lengths=lengths)
+    pooled = model.head.pool(h, lengths)  # (16, 24)
+    normed = model.head.block[0](pooled)
+    # BatchNorm in training mode: each pooled feature has mean 0, variance 1 over the batch
+    # (up to BatchNorm's eps, which matters for these small raw variances).
+    assert pooled.var(0).max() < 0.5
+    torch.testing.assert_close(normed.mean(0), torch.zeros(24), atol=1e-5, rtol=0)
+    torch.testing.assert_close(normed.var(0, unbiased=False), torch.ones(24), atol=2e-2, rtol=0)
+    assert model(ids, lengths).shape == (16, 2)
+
+
+def test_ulmfit_head_trains_on_a_batch_of_one_with_running_statistics():
+    torch.manual_seed(0)
+    model = _ulmfit_classifier().train()
+    ids, lengths = torch.randint(2, 30, (1, 5)), torch.tensor([5])
+    before = model.head.block[0].running_mean.clone()
+    model(ids, lengths).sum().backward()  # plain BatchNorm1d raises on one example
+    assert torch.equal(model.head.block[0].running_mean, before)
+    assert model.head.proj.weight.grad is not None

@@ -117,6 +117,8 @@ def add_classifier_model_args(p, **defaults):
     g = p.add_argument_group("classifier")
     g.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=d["bidirectional"])
     g.add_argument("--pooling", choices=POOLINGS, default=d["pooling"])
+    g.add_argument("--head-hidden", type=int, default=d["head_hidden"],
+                   help="width of a BatchNorm + ReLU layer before the output (ULMFiT: 50; 0: none)")
 
 
 TRAIN_HELP = {"eval_every": "steps between evaluations; 0: at the end of each epoch",

@@ -28,6 +28,7 @@ class ModelConfig:
     tie_weights: bool = False        # share input and output embeddings (Press & Wolf 2017)
     conv_kernel: int = 0             # >0 puts a 1-D convolution before the RNN (a CRNN)
     pooling: str = "last"            # classifier: last | mean | max | concat | attention
+    head_hidden: int = 0             # classifier: >0 adds ULMFiT's BatchNorm + ReLU layer of this width
     labels: list = field(default_factory=list)  # classifier label names, index = class id
 
     def validate(self) -> "ModelConfig":
@@ -43,6 +44,7 @@ class ModelConfig:
         for name in ("dropout", "embed_dropout", "weight_drop"):
             check_range(name.replace("_", "-"), getattr(self, name), 0, 1, high_open=True)
         check_range("conv-kernel", self.conv_kernel, 0, 100)
+        check_range("head-hidden", self.head_hidden, 0, 1 << 16)
         if self.task == "lm" and self.bidirectional:
             raise ConfigError("a language model cannot be bidirectional; drop --bidirectional")
         if self.tie_weights and self.task == "lm" and self.embed_dim != self.hidden_size:

@@ -1,5 +1,6 @@
 """Task heads: they size themselves from the encoder's `output_size`."""
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .dropout import LockedDropout
@@ -44,11 +45,31 @@ def masked_pool(outputs, lengths, pooling: str, bidirectional: bool = False):
     return torch.cat([last, mx, mean], -1)  # "concat", ULMFiT (Howard & Ruder 2018)
 
 
+class BatchNormAnyBatch(nn.BatchNorm1d):
+    """BatchNorm1d that reads a training batch of one example with the running statistics
+    (plain BatchNorm1d refuses it, and the last batch of an epoch may hold one)."""
+
+    def forward(self, x):
+        if self.training and x.size(0) == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                False, 0.0, self.eps)
+        return super().forward(x)
+
+
+def hidden_block(width: int, hidden: int, dropout: float) -> nn.Sequential:
+    """ULMFiT's classifier head before its last layer (Howard & Ruder 2018): BatchNorm puts
+    the pooled features, whose scale a pretrained encoder sets, on a common footing, then
+    dropout and a small ReLU layer. (B, width) -> (B, hidden)."""
+    return nn.Sequential(BatchNormAnyBatch(width), nn.Dropout(dropout), nn.Linear(width, hidden),
+                         nn.ReLU(), BatchNormAnyBatch(hidden))
+
+
 class ClassifierHead(nn.Module):
-    """Pool the encoder outputs, then a linear layer to class logits (B, C)."""
+    """Pool the encoder outputs, then a linear layer to class logits (B, C); with
+    `hidden` > 0, ULMFiT's BatchNorm + ReLU block comes before that layer."""
 
     def __init__(self, hidden: int, num_classes: int, pooling: str, dropout: float,
-                 bidirectional: bool):
+                 bidirectional: bool, head_hidden: int = 0):
         super().__init__()
         self.pooling = pooling
         self.bidirectional = bidirectional
@@ -56,6 +77,10 @@ class ClassifierHead(nn.Module):
             # Additive attention over time steps (Bahdanau et al. 2015; Yang et al. 2016).
             self.score = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
         width = hidden * 3 if pooling == "concat" else hidden
+        self.block = None
+        if head_hidden:
+            self.block, width = hidden_block(width, head_hidden, dropout), head_hidden
+            dropout /= 2  # ULMFiT drops less before the last layer than before the first
         self.drop = nn.Dropout(dropout)
         self.proj = nn.Linear(width, num_classes)
 
@@ -69,4 +94,7 @@ class ClassifierHead(nn.Module):
         return (weights * outputs).sum(1)  # (B, H)
 
     def forward(self, outputs, lengths):
-        return self.proj(self.drop(self.pool(outputs, lengths)))
+        x = self.pool(outputs, lengths)  # (B, width)
+        if self.block is not None:
+            x = self.block(x)  # (B, head_hidden)
+        return self.proj(self.drop(x))

@@ -46,7 +46,7 @@ class RNNClassifier(nn.Module):
         self.cfg = cfg
         self.encoder = RNNEncoder(cfg)
         self.head = ClassifierHead(self.encoder.output_size, len(cfg.labels), cfg.pooling,
-                                   cfg.dropout, cfg.bidirectional)
+                                   cfg.dropout, cfg.bidirectional, cfg.head_hidden)
 
     def forward(self, ids, lengths):
         h, _ = self.encoder(ids, lengths=lengths)  # (B, T, D*H)
