@@ -1,8 +1,11 @@
 """ULMFiT against classifiers trained from scratch for the same total time (IMDb, SST-2).
 
     python bench/ulmfit_quality.py --unlabeled-data IMDB/unsup.parquet IMDB/train.parquet \
-        --data IMDB/train.parquet --test-data IMDB/test.parquet --budgets 3000 450 1050 \
+        --data IMDB/train.parquet --test-data IMDB/test.parquet --budgets 3000 250 1750 \
         --out runs/bench-ulmfit -- --vocab-size 16000 --batch-size 64
+    python bench/ulmfit_quality.py --init-from runs/bench-ulmfit/lm --init-from-seconds 3103 \
+        --data IMDB/train.parquet --test-data IMDB/test.parquet --budgets 0 250 1750 \
+        --out runs/bench-ulmfit2 -- --vocab-size 16000 --batch-size 64
     python bench/ulmfit_quality.py --init-from runs/bench-ulmfit/lm --data SST2/train_phrases.tsv \
         --eval-data SST2/dev.tsv --test-data SST2/test.tsv --budgets 0 120 900 --baselines \
         --out runs/bench-ulmfit-sst2 -- --batch-size 64
@@ -18,7 +21,9 @@ accuracy), once per --baselines entry:
   same  the ULMFiT classifier's own architecture (read from its config.json), random weights;
   best  sentiment.py's own preset for real corpora, a word BiLSTM with max pooling.
 Prints JSON: test accuracy of each, the differences in points, and per-stage steps,
-throughput and losses. Extra arguments after `--` go to the finetune recipe.
+throughput and losses; the recipe's part also goes to stderr as soon as it is known, and
+--ulmfit-result reads that line back instead of running the recipe again. Extra arguments
+after `--` go to the finetune recipe.
 """
 import argparse
 import json
@@ -74,7 +79,8 @@ def same_classifier_args(classifier_dir: Path) -> list[str]:
     """sentiment.py flags for the ULMFiT classifier's architecture, vocabulary size and
     batch size, trained from scratch (Adam at a constant rate, as the recipe's default)."""
     cfg = json.loads((classifier_dir / "config.json").read_text())
-    batch = json.loads((classifier_dir / "training_config.json").read_text())["batch_size"]
+    settings = json.loads((classifier_dir / "training_config.json").read_text())
+    batch = settings["training"]["batch_size"]
     flags = [f"--{k.replace('_', '-')}={cfg[k]}" for k in ARCHITECTURE_FLAGS]
     return [*flags, "--no-bidirectional", "--vocab-size", str(cfg["vocab_size"]),
             "--batch-size", str(batch)]
@@ -108,14 +114,19 @@ def main():
                    metavar=("PRETRAIN", "LM", "CLASSIFIER"), help="seconds for each stage")
     p.add_argument("--baselines", nargs="*", choices=BASELINES, default=list(BASELINES),
                    help="from-scratch classifiers to compare with (none: pass the flag alone)")
+    p.add_argument("--ulmfit-result", help="skip the recipe: the {\"ulmfit\": ...} JSON line an earlier run "
+                                           "of this benchmark wrote to stderr, with its run folders in --out")
     p.add_argument("--patience", type=int, default=4, help="the baseline's early stopping, in epochs")
     p.add_argument("--out", default="runs/bench-ulmfit")
     p.add_argument("extra", nargs="*", help="more finetune-recipe flags, after --")
     args = p.parse_args()
-    if not (args.unlabeled_data or args.init_from):
+    if not (args.unlabeled_data or args.init_from or args.ulmfit_result):
         p.error("pass --unlabeled-data SOURCE... or --init-from LM_RUN")
-    ulmfit = run_ulmfit(args)
-    print(json.dumps({"ulmfit": ulmfit}), file=sys.stderr, flush=True)  # kept if the baseline fails
+    if args.ulmfit_result:  # the recipe already ran: compare its result with the baselines
+        ulmfit = json.loads(Path(args.ulmfit_result).read_text())["ulmfit"]
+    else:
+        ulmfit = run_ulmfit(args)
+        print(json.dumps({"ulmfit": ulmfit}), file=sys.stderr, flush=True)  # kept if a baseline fails
     result = {"benchmark": "ulmfit_quality", "ulmfit": ulmfit}
     for name in args.baselines:
         base = run_baseline(args, name, ulmfit["total_seconds"])

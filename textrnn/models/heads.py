@@ -66,7 +66,7 @@ def hidden_block(width: int, hidden: int, dropout: float) -> nn.Sequential:
 
 class ClassifierHead(nn.Module):
     """Pool the encoder outputs, then a linear layer to class logits (B, C); with
-    `hidden` > 0, ULMFiT's BatchNorm + ReLU block comes before that layer."""
+    `head_hidden` > 0, ULMFiT's BatchNorm + ReLU block comes before that layer."""
 
     def __init__(self, hidden: int, num_classes: int, pooling: str, dropout: float,
                  bidirectional: bool, head_hidden: int = 0):
