@@ -1,11 +1,12 @@
 """ULMFiT against classifiers trained from scratch for the same total time (IMDb, SST-2).
 
     python bench/ulmfit_quality.py --unlabeled-data IMDB/unsup.parquet IMDB/train.parquet \
-        --data IMDB/train.parquet --test-data IMDB/test.parquet --budgets 3000 250 1750 \
+        --data IMDB/train.parquet --test-data IMDB/test.parquet --budgets 3000 450 1050 \
         --out runs/bench-ulmfit -- --vocab-size 16000 --batch-size 64
     python bench/ulmfit_quality.py --init-from runs/bench-ulmfit/lm --init-from-seconds 3103 \
         --data IMDB/train.parquet --test-data IMDB/test.parquet --budgets 0 250 1750 \
-        --out runs/bench-ulmfit2 -- --vocab-size 16000 --batch-size 64
+        --baselines same --out runs/bench-ulmfit2 -- --vocab-size 16000 --batch-size 64 \
+        --head-hidden 50 --classifier-lr 3e-3
     python bench/ulmfit_quality.py --init-from runs/bench-ulmfit/lm --data SST2/train_phrases.tsv \
         --eval-data SST2/dev.tsv --test-data SST2/test.tsv --budgets 0 120 900 --baselines \
         --out runs/bench-ulmfit-sst2 -- --batch-size 64

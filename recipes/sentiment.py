@@ -30,10 +30,10 @@ LARGE_PRESET = dict(CLASSIFIER_DEFAULTS, **CLASSIFIER_TRAIN_DEFAULTS, patience=6
 
 # --init-from LM_RUN: ULMFiT's fine-tuning (Howard & Ruder 2018): the LM's unidirectional
 # encoder, concat pooling, discriminative learning rates (/2.6 per layer group down), a
-# slanted triangular schedule, gradual unfreezing and its BatchNorm + ReLU head. Each can be
-# switched off by its flag.
+# slanted triangular schedule and gradual unfreezing. Each can be switched off by its flag;
+# --head-hidden 50 adds ULMFiT's BatchNorm + ReLU head (with --lr 3e-3: see finetune.py).
 ULMFIT_PRESET = dict(bidirectional=False, pooling="concat", discriminative_lr=2.6,
-                     gradual_unfreezing=True, schedule="stlr", lr=3e-3, dropout=0.3, head_hidden=50)
+                     gradual_unfreezing=True, schedule="stlr", lr=4e-3, dropout=0.3)
 
 
 def parse_args(argv=None):
