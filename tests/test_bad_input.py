@@ -187,8 +187,8 @@ def test_a_label_absent_from_training(capsys, tmp_path, clf, saved):
 # The flags where 0 or a huge value is a meaningful setting rather than a mistake.
 ZERO_OK = {"--epochs", "--max-steps", "--time-budget", "--warmup-steps", "--patience", "--clip",
            "--eval-every", "--save-every",
-           "--weight-decay", "--dropout", "--embed-dropout", "--weight-drop", "--conv-kernel", "--head-hidden",
-           "--seed", "--top-k", "--temperature", "--val-fraction"}
+           "--weight-decay", "--dropout", "--embed-dropout", "--weight-drop", "--conv-kernel",
+           "--head-hidden", "--seed", "--top-k", "--temperature", "--val-fraction"}
 HUGE_OK = {"--epochs", "--max-steps", "--eval-every", "--save-every", "--log-every", "--patience",
            "--top-k"}
 

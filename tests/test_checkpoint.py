@@ -5,7 +5,8 @@ import pickle
 import pytest
 import torch
 
-from textrnn import CheckpointError, ConfigError, load, load_pretrained, save_pretrained
+from textrnn import (CheckpointError, ConfigError, ModelConfig, build_model, load, load_pretrained,
+                     save_pretrained)
 from textrnn.checkpoint import atomic_write, load_training_state, save_training_state
 
 from conftest import tiny_lm
@@ -25,8 +26,6 @@ def test_save_then_load_gives_identical_logits(tmp_path, char_tok, cell, tie):
 
 
 def test_a_classifier_with_ulmfit_head_keeps_its_batchnorm_statistics(tmp_path, char_tok):
-    from textrnn import ModelConfig
-    from textrnn.models import build_model
     cfg = ModelConfig(task="classifier", vocab_size=char_tok.get_vocab_size(), labels=["a", "b"],
                       embed_dim=8, hidden_size=8, num_layers=1, pooling="concat", head_hidden=4)
     torch.manual_seed(0)
