@@ -62,10 +62,9 @@ def run_ulmfit(args) -> dict:
     r = run_recipe("finetune.py", recipe_args, str(out), run_dir=str(out / "classifier"))
     stages = {s: stage_summary(out / s) for s in STAGES if (out / s / "log.jsonl").exists()}
     # A reused language model still cost its pretraining: count that wall time in the total.
-    total = r["total_seconds"] + (args.init_from_seconds if args.init_from else 0.0)
-    return {"command": r["command"], "recipe_seconds": r["total_seconds"],
-            "init_from_seconds": args.init_from_seconds if args.init_from else 0.0,
-            "total_seconds": round(total, 1),
+    reused = args.init_from_seconds if args.init_from else 0.0
+    return {"command": r["command"], "recipe_seconds": r["total_seconds"], "init_from_seconds": reused,
+            "total_seconds": round(r["total_seconds"] + reused, 1),
             "val": pick(r["metrics"]["val"]), "test": pick(r["metrics"]["test"]),
             "test_examples": r["metrics"]["test"]["examples"], "stages": stages}
 
@@ -122,7 +121,7 @@ def main():
     p.add_argument("extra", nargs="*", help="more finetune-recipe flags, after --")
     args = p.parse_args()
     if not (args.unlabeled_data or args.init_from or args.ulmfit_result):
-        p.error("pass --unlabeled-data SOURCE... or --init-from LM_RUN")
+        p.error("pass --unlabeled-data SOURCE..., --init-from LM_RUN or --ulmfit-result FILE")
     if args.ulmfit_result:  # the recipe already ran: compare its result with the baselines
         ulmfit = json.loads(Path(args.ulmfit_result).read_text())["ulmfit"]
     else:

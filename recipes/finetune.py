@@ -68,8 +68,6 @@ def parse_args(argv=None):
         p.error("--skip-pretrain needs --init-from LM_DIR")
     if not 0 < args.classifier_lr <= 1:  # False for NaN too
         p.error(f"--classifier-lr must be > 0 and <= 1, got {args.classifier_lr}")
-    if not 0 <= args.head_hidden <= 1 << 16:
-        p.error(f"--head-hidden must be between 0 and 65536, got {args.head_hidden}")
     for name in ("pretrain_budget", "lm_budget", "classifier_budget"):
         value = getattr(args, name)
         if not 0 < value <= 1e9:  # False for NaN too
