@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import textrnn
-from textrnn.cli import (Parser, add_data_args, add_model_args, add_sampling_args, add_train_args,
+from textrnn.cli import (Parser, add_data_args, add_lm_model_args, add_sampling_args, add_train_args,
                          configs_from_args, exit_if_interrupted, run_guarded, sampling_kwargs)
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "tiny_play.txt"
@@ -35,7 +35,7 @@ LARGE_PRESET = dict(hidden_size=768, embed_dim=128, num_layers=2, dropout=0.3, b
 def parse_args(argv=None):
     parser = Parser(description=__doc__.split("\n")[0])
     add_data_args(parser)
-    add_model_args(parser)
+    add_lm_model_args(parser)
     add_train_args(parser, out=None)
     add_sampling_args(parser, length=400)
     parser.set_defaults(num_samples=3)

@@ -111,6 +111,13 @@ def add_model_args(p, **defaults):
                    help="width of a 1-D convolution before the RNN (0: none)")
 
 
+def add_lm_model_args(p, **defaults):
+    add_model_args(p, **defaults)
+    p.add_argument("--adaptive-cutoffs", type=int, nargs="*", default=defaults.get("adaptive_cutoffs", []),
+                   metavar="ID", help="adaptive softmax: token ids where tail clusters start, "
+                   "e.g. 2000 8000 for a word vocabulary (faster training; none: full softmax)")
+
+
 def add_classifier_model_args(p, **defaults):
     add_model_args(p, **defaults)
     d = _defaults(ModelConfig, **defaults)
@@ -271,7 +278,7 @@ def build_parser():
 
     t = sub.add_parser("train-lm", help="train a language model")
     add_data_args(t)
-    add_model_args(t)
+    add_lm_model_args(t)
     add_train_args(t)
     t.set_defaults(func=lambda a: _report(train_lm_from_args(a)))
 

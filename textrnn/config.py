@@ -26,6 +26,8 @@ class ModelConfig:
     embed_dropout: float = 0.0       # drop whole word types (Gal & Ghahramani 2016)
     weight_drop: float = 0.0         # DropConnect on hidden-to-hidden weights (Merity et al. 2017)
     tie_weights: bool = False        # share input and output embeddings (Press & Wolf 2017)
+    adaptive_cutoffs: list = field(default_factory=list)  # lm: token ids where adaptive-softmax
+                                     # tail clusters start (Grave et al. 2017); empty: full softmax
     conv_kernel: int = 0             # >0 puts a 1-D convolution before the RNN (a CRNN)
     pooling: str = "last"            # classifier: last | mean | max | concat | attention
     head_hidden: int = 0             # classifier: >0 adds ULMFiT's BatchNorm + ReLU layer of this width
@@ -45,6 +47,7 @@ class ModelConfig:
             check_range(name.replace("_", "-"), getattr(self, name), 0, 1, high_open=True)
         check_range("conv-kernel", self.conv_kernel, 0, 100)
         check_range("head-hidden", self.head_hidden, 0, 1 << 16)
+        self._check_cutoffs()
         if self.task == "lm" and self.bidirectional:
             raise ConfigError("a language model cannot be bidirectional; drop --bidirectional")
         if self.tie_weights and self.task == "lm" and self.embed_dim != self.hidden_size:
@@ -54,6 +57,20 @@ class ModelConfig:
         if self.task == "classifier" and len(self.labels) < 2:
             raise ConfigError("a classifier needs at least two labels")
         return self
+
+    def _check_cutoffs(self):
+        cuts = self.adaptive_cutoffs
+        if not isinstance(cuts, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in cuts):
+            raise ConfigError(f"adaptive-cutoffs must be a list of token ids, got {cuts!r}")
+        for c in cuts:
+            check_range("adaptive-cutoffs", c, 1, 10_000_000)
+        if any(a >= b for a, b in zip(cuts, cuts[1:])):
+            raise ConfigError(f"--adaptive-cutoffs must increase, got {cuts}")
+
+    def tail_cutoffs(self) -> list[int]:
+        """The adaptive-softmax cutoffs inside the vocabulary: a small vocabulary, known
+        only once its tokenizer is trained, may leave fewer clusters, or none."""
+        return [c for c in self.adaptive_cutoffs if c < self.vocab_size]
 
 
 def from_dict(cls, data: dict, what: str):

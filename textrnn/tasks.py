@@ -29,8 +29,8 @@ def lm_nll(model, ids, device, precision="fp32", batch_size=1, bptt=1024):
     for i in range(num_windows(stream, bptt)):
         x, y = (t.to(device) for t in window(stream, i, bptt))
         with autocast(device, precision):
-            logits, state = model(x, state)
-        total += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum").item()
+            nll, state = model.nll(x, y, state, reduction="sum")
+        total += nll.item()
         count += y.numel()
     model.train(was_training)
     return total, count
@@ -67,8 +67,7 @@ class LMTask:
 
     def loss(self, model, batch, carry, device):
         x, y = (t.to(device, non_blocking=True) for t in batch)
-        logits, state = model(x, carry)  # (B, T, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        loss, state = model.nll(x, y, carry)
         return loss, detach_state(state)
 
     def evaluate(self, model, device, precision, exact=False):

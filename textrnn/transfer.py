@@ -14,7 +14,7 @@ from .tokenization import SPECIAL_TOKENS
 
 # What the weights fix; everything else (dropouts, pooling, labels) the new run may choose.
 ARCHITECTURE = ("tokenizer", "vocab_size", "cell", "activation", "embed_dim", "hidden_size",
-                "num_layers", "conv_kernel", "tie_weights")
+                "num_layers", "conv_kernel", "tie_weights", "adaptive_cutoffs")
 
 
 def load_language_model(run_dir, tokenizer_kind=None):
@@ -57,7 +57,8 @@ def resize_vocab(model, vocab_size: int):
     """A copy of `model` with `vocab_size` tokens: old rows bit-identical, new rows the
     mean of the old ones (ULMFiT's initialisation for words the pretrained model lacks)."""
     old_n = model.cfg.vocab_size
-    new = build_model(replace(model.cfg, vocab_size=vocab_size))
+    # The new tokens join the last cluster: the head keeps its shape apart from the rows.
+    new = build_model(replace(model.cfg, vocab_size=vocab_size, adaptive_cutoffs=model.cfg.tail_cutoffs()))
     state = model.state_dict()
     for name in ("encoder.embed.weight", "head.proj.weight", "head.proj.bias"):
         if name in state and state[name].size(0) == old_n:
@@ -85,7 +86,8 @@ def classifier_from_lm(lm, wanted: ModelConfig, labels: list[str]):
     if wanted.bidirectional:
         raise ConfigError("--init-from a language model needs a unidirectional classifier; "
                           "drop --bidirectional")
-    cfg = continue_config(lm.cfg, wanted, task="classifier", labels=labels, tie_weights=False)
+    cfg = continue_config(lm.cfg, wanted, task="classifier", labels=labels, tie_weights=False,
+                          adaptive_cutoffs=[])
     clf = build_model(cfg)
     clf.encoder.load_state_dict(lm.encoder.state_dict())
     return clf

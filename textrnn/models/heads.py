@@ -15,8 +15,15 @@ class LMHead(nn.Module):
         self.drop = LockedDropout(dropout)
         self.proj = nn.Linear(hidden, vocab_size)
 
+    def scores(self, h):  # (..., H) -> logits (..., vocab); no dropout
+        return self.proj(h)
+
     def forward(self, h):
         return self.proj(self.drop(h))
+
+    def nll(self, h, targets, reduction: str = "mean"):
+        """Next-token NLL of hidden states (B, T, H) against targets (B, T)."""
+        return F.cross_entropy(self(h).float().flatten(0, 1), targets.flatten(), reduction=reduction)
 
 
 def masked_pool(outputs, lengths, pooling: str, bidirectional: bool = False):

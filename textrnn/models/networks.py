@@ -14,17 +14,23 @@ def layer_groups(model) -> list[list[nn.Parameter]]:
     groups.append([p for p in model.head.parameters() if id(p) not in seen])
     return groups
 from .encoder import RNNEncoder
+from .adaptive import AdaptiveLMHead
 from .heads import ClassifierHead, LMHead
 
 
 class RNNLanguageModel(nn.Module):
-    """ids (B, T), state -> next-token logits (B, T, vocab), new state."""
+    """ids (B, T), state -> next-token scores (B, T, vocab), new state. The scores are
+    logits, or log-probabilities with an adaptive softmax: log_softmax reads both alike."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
         self.encoder = RNNEncoder(cfg)
-        self.head = LMHead(self.encoder.output_size, cfg.vocab_size, cfg.dropout)
+        if cfg.tail_cutoffs():
+            self.head = AdaptiveLMHead(self.encoder.output_size, cfg.vocab_size, cfg.dropout,
+                                       cfg.tail_cutoffs())
+        else:
+            self.head = LMHead(self.encoder.output_size, cfg.vocab_size, cfg.dropout)
         if cfg.tie_weights:
             # One matrix for reading and writing tokens (Press & Wolf 2017; Inan et al. 2017):
             # fewer parameters and usually lower perplexity.
@@ -33,6 +39,12 @@ class RNNLanguageModel(nn.Module):
     def forward(self, ids, state=None):
         h, state = self.encoder(ids, state)  # (B, T, H)
         return self.head(h), state
+
+    def nll(self, ids, targets, state=None, reduction: str = "mean"):
+        """Next-token NLL of ids (B, T) against targets (B, T), and the new state; an
+        adaptive head computes it without scoring the whole vocabulary."""
+        h, state = self.encoder(ids, state)  # (B, T, H)
+        return self.head.nll(h, targets, reduction), state
 
     def layer_groups(self):
         return layer_groups(self)

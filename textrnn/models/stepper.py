@@ -63,8 +63,7 @@ class Stepper:
         if not self.conv:
             with torch.no_grad():  # (vocab, G*H): first-layer input projection per token
                 self.table = self.layers[0].input_proj(enc.embed.weight.detach())
-        self.head_w = model.head.proj.weight.detach()
-        self.head_b = model.head.proj.bias.detach()
+        self.head = model.head
 
     @staticmethod
     def to_step_state(state):
@@ -74,7 +73,7 @@ class Stepper:
     @torch.no_grad()
     def step(self, ids, state):
         """ids: (B,) newest tokens, or (B, k) the last k for a conv front end; state from
-        `to_step_state`. Returns next-token logits (B, vocab) and the new state."""
+        `to_step_state`. Returns next-token scores (B, vocab) and the new state."""
         if self.conv:
             x = self.model.encoder.features(ids)[:, -1]  # (B, E) at the newest position
             gi = self.layers[0].input_proj(x)
@@ -86,5 +85,5 @@ class Stepper:
             new_state.append(s)
             if i + 1 < len(self.layers):
                 gi = self.layers[i + 1].input_proj(h)
-        return torch.addmm(self.head_b, h, self.head_w.t()), new_state
+        return self.head.scores(h), new_state
 

@@ -116,6 +116,7 @@ def train_language_model(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg
                                     lowercase=data_cfg.lowercase, strip_html=data_cfg.strip_html)
         model_cfg = ModelConfig(**{**asdict(model_cfg), "task": "lm", "tokenizer": kind,
                                    "vocab_size": tokenizer.get_vocab_size()})
+        model_cfg.adaptive_cutoffs = model_cfg.tail_cutoffs()
     train_ids = encode_cached(tokenizer, train_text, run_dir, "train")
     val_ids = encode_cached(tokenizer, val_text, run_dir, "val")
     need = train_cfg.batch_size * (train_cfg.bptt + 1)
