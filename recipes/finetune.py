@@ -41,6 +41,8 @@ def parse_args(argv=None):
     # when the top recurrent layer is unfrozen (3e-3 stays stable). With the budgets of the
     # README's benchmarks, neither setting beat the plain head at 4e-3 on validation accuracy.
     p.add_argument("--classifier-lr", type=float, default=4e-3)
+    p.add_argument("--unfreeze-warmup", type=float, default=0.5,
+                   help="epochs over which a newly unfrozen layer group's rate rises (0: at once)")
     p.add_argument("--head-hidden", type=int, default=0,
                    help="width of the classifier's BatchNorm + ReLU layer (ULMFiT: 50; 0: none)")
     p.add_argument("--skip-pretrain", action="store_true", help="start from --init-from")
@@ -119,7 +121,8 @@ def stages(args):
                                              eval_split=args.eval_split),
                   textrnn.ModelConfig(pooling="concat", dropout=0.3, head_hidden=args.head_hidden),
                   train_settings(args, args.classifier_budget, lr=args.classifier_lr, schedule="stlr",
-                                 discriminative_lr=2.6, gradual_unfreezing=True, weight_decay=0.0))
+                                 discriminative_lr=2.6, gradual_unfreezing=True, weight_decay=0.0,
+                                 unfreeze_warmup=args.unfreeze_warmup))
     return pretrain, task_lm, classifier
 
 

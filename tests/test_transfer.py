@@ -117,6 +117,37 @@ def test_frozen_groups_stay_fixed_until_unfrozen(tmp_path, reviews):
     assert not same(epochs[1], epochs[2], "encoder.layers.1.")
 
 
+def test_an_unfrozen_group_ramps_its_rate_up_over_the_unfreeze_warmup(tmp_path, reviews):
+    text = tmp_path / "corpus.txt"
+    text.write_text(make_text(100))
+    lm_dir = _lm_run(tmp_path, text)
+    data = LabelledDataConfig(data=str(reviews), val_fraction=0.25)
+    train = TrainConfig(batch_size=4, lr=1e-2, epochs=3, eval_every=1000, save_every=1000,
+                        schedule="constant", warmup_steps=0, gradual_unfreezing=True,
+                        unfreeze_warmup=1.0, device="cpu")
+    from textrnn.pipelines import classifier as pipelines
+    rates = []
+    original = pipelines.Trainer
+
+    class Watch(original):
+        def _set_lr(self):
+            super()._set_lr()
+            rates.append((self.epoch, [g["lr"] for g in self.opt.param_groups]))
+    pipelines.Trainer = Watch
+    try:
+        train_classifier(data, ModelConfig(pooling="concat", dropout=0.0), train, tmp_path / "clf",
+                         show_progress=False, init_from=lm_dir)
+    finally:
+        pipelines.Trainer = original
+    top_layer = [r[-2] for e, r in rates if e == 1]  # unfrozen in epoch 1, ramped over it
+    n = len(top_layer)
+    ramp = [1e-2 * (k + 1) / n for k in range(n)]
+    assert n > 1 and top_layer == pytest.approx(ramp)
+    assert all(r[-1] == 1e-2 for _, r in rates)  # the head trains from the start, no ramp
+    assert [r[-3] for e, r in rates if e == 2] == pytest.approx(ramp)
+    assert all(r[-2] == 1e-2 for e, r in rates if e == 2)
+
+
 def test_continuing_an_lm_with_and_without_vocab_extension(tmp_path):
     text = tmp_path / "corpus.txt"
     text.write_text(make_text(100))

@@ -151,6 +151,8 @@ def add_train_args(p, **defaults):
     g.add_argument("--gradual-unfreezing", action=argparse.BooleanOptionalAction,
                    default=d["gradual_unfreezing"],
                    help="epoch e trains only the top e+1 layer groups")
+    g.add_argument("--unfreeze-warmup", type=float, default=d["unfreeze_warmup"],
+                   help="epochs over which a newly unfrozen group's rate rises (0: at once)")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=d["optimizer"])
     g.add_argument("--schedule", choices=SCHEDULES, default=d["schedule"])
     g.add_argument("--device", default=d["device"], help="auto, cpu, cuda, cuda:N or mps")

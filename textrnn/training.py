@@ -48,6 +48,7 @@ class TrainConfig:
     patience: int = 0                # stop after this many evaluations without improvement; 0: never
     discriminative_lr: float = 1.0   # layer group k below the top trains at lr / this**k (ULMFiT: 2.6)
     gradual_unfreezing: bool = False  # epoch e trains only the top e+1 layer groups (ULMFiT)
+    unfreeze_warmup: float = 0.0     # epochs over which an unfrozen group's rate rises; 0: at once
     seed: int = 1234
     device: str = "auto"
     precision: str = "fp32"
@@ -68,6 +69,7 @@ class TrainConfig:
         check_range("time-budget", self.time_budget, 0, 1e9)
         check_range("final-lr-ratio", self.final_lr_ratio, 0, 1)
         check_range("discriminative-lr", self.discriminative_lr, 1, 100)
+        check_range("unfreeze-warmup", self.unfreeze_warmup, 0, 100)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
@@ -114,6 +116,15 @@ def slanted_triangular(progress: float, cut: float = 0.1, ratio: float = 32.0) -
     p = min(max(progress, 0.0), 1.0)
     p = p / cut if p < cut else 1 - (p - cut) / (1 - cut)
     return (1 + p * (ratio - 1)) / ratio
+
+
+def unfreeze_ramp(group: dict, step: int) -> float:
+    """Rate factor of a layer group unfrozen mid-run: a linear rise over its ramp steps.
+    Its Adam moments start at zero, and Adam's first steps then move every weight by about
+    the full rate whatever its gradient; at the schedule's peak that undoes the pretrained
+    layer (the same cause as Adam's need for warmup, Liu et al. 2020)."""
+    ramp = group.get("ramp_steps", 0)
+    return min(1.0, (step - group["unfrozen_at"] + 1) / ramp) if ramp else 1.0
 
 
 def make_optimizer(model, cfg: TrainConfig):
@@ -283,11 +294,16 @@ class Trainer:
         for i, g in enumerate(groups):
             for p in g["params"]:
                 p.requires_grad_(i >= first_trained)
+        g = groups[first_trained]
+        if self.epoch > 0 and "unfrozen_at" not in g:
+            # Kept in the optimizer's state, so a resumed run ramps exactly as before.
+            g["unfrozen_at"] = self.step
+            g["ramp_steps"] = round(self.cfg.unfreeze_warmup * self.task.num_batches(self.epoch))
 
     def _set_lr(self):
         f = self.schedule.factor(self.step, self._progress())
         for g in self.opt.param_groups:
-            g["lr"] = g["base_lr"] * f
+            g["lr"] = g["base_lr"] * f * unfreeze_ramp(g, self.step)
 
     def train_step(self, batch):
         """One optimiser step; returns (loss value, gradient norm)."""
