@@ -3,8 +3,8 @@ top of it: the ULMFiT recipe (Howard & Ruder 2018) in three stages.
 
     python recipes/finetune.py                      # the bundled samples, a few minutes
     python recipes/finetune.py --unlabeled-data unsup.parquet train.parquet --data train.parquet \
-        --test-data test.parquet --pretrain-budget 3000 --lm-budget 450 \
-        --classifier-budget 1050 --vocab-size 16000 --batch-size 64 --out runs/ulmfit
+        --test-data test.parquet --pretrain-budget 3200 --lm-budget 400 \
+        --classifier-budget 1400 --vocab-size 16000 --batch-size 64 --out runs/ulmfit
 
 Each stage writes a normal run folder under --out: lm/, lm_task/, classifier/. Every
 setting and the labelled data are checked before stage 1 starts; a --out that already
