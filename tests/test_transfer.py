@@ -85,27 +85,31 @@ def _lm_run(tmp_path, text_path):
     return train_language_model(data, model, train, tmp_path / "lm", show_progress=False)["run_dir"]
 
 
-def test_frozen_groups_stay_fixed_until_unfrozen(tmp_path, reviews):
+def _watch_classifier_from_lm(tmp_path, reviews, monkeypatch, train, method, record):
+    """Train a classifier from a small LM; `record(trainer)` runs after each call of the
+    Trainer's `method`."""
     text = tmp_path / "corpus.txt"
     text.write_text(make_text(100))
     lm_dir = _lm_run(tmp_path, text)
-    data = LabelledDataConfig(data=str(reviews), val_fraction=0.25)
-    train = TrainConfig(batch_size=8, lr=1e-2, epochs=3, eval_every=1000, save_every=1000,
-                        gradual_unfreezing=True, discriminative_lr=2.6, device="cpu")
     from textrnn.pipelines import classifier as pipelines
-    snapshots = []
     original = pipelines.Trainer
 
-    class Watch(original):
-        def _apply_unfreezing(self):
-            super()._apply_unfreezing()
-            snapshots.append((self.epoch, {n: p.detach().clone() for n, p in self.model.named_parameters()}))
-    pipelines.Trainer = Watch
-    try:
-        train_classifier(data, ModelConfig(pooling="concat", dropout=0.0), train, tmp_path / "clf",
-                         show_progress=False, init_from=lm_dir)
-    finally:
-        pipelines.Trainer = original
+    def watched(self):
+        getattr(original, method)(self)
+        record(self)
+    monkeypatch.setattr(pipelines, "Trainer", type("Watch", (original,), {method: watched}))
+    train_classifier(LabelledDataConfig(data=str(reviews), val_fraction=0.25),
+                     ModelConfig(pooling="concat", dropout=0.0), train, tmp_path / "clf",
+                     show_progress=False, init_from=lm_dir)
+
+
+def test_frozen_groups_stay_fixed_until_unfrozen(tmp_path, reviews, monkeypatch):
+    train = TrainConfig(batch_size=8, lr=1e-2, epochs=3, eval_every=1000, save_every=1000,
+                        gradual_unfreezing=True, discriminative_lr=2.6, device="cpu")
+    snapshots = []
+    def record(t):
+        snapshots.append((t.epoch, {n: p.detach().clone() for n, p in t.model.named_parameters()}))
+    _watch_classifier_from_lm(tmp_path, reviews, monkeypatch, train, "_apply_unfreezing", record)
     epochs = {}
     for epoch, snap in snapshots:
         epochs.setdefault(epoch, snap)  # the weights at the start of each epoch
@@ -117,28 +121,14 @@ def test_frozen_groups_stay_fixed_until_unfrozen(tmp_path, reviews):
     assert not same(epochs[1], epochs[2], "encoder.layers.1.")
 
 
-def test_an_unfrozen_group_ramps_its_rate_up_over_the_unfreeze_warmup(tmp_path, reviews):
-    text = tmp_path / "corpus.txt"
-    text.write_text(make_text(100))
-    lm_dir = _lm_run(tmp_path, text)
-    data = LabelledDataConfig(data=str(reviews), val_fraction=0.25)
+def test_an_unfrozen_group_ramps_its_rate_up_over_the_unfreeze_warmup(tmp_path, reviews, monkeypatch):
     train = TrainConfig(batch_size=4, lr=1e-2, epochs=3, eval_every=1000, save_every=1000,
                         schedule="constant", warmup_steps=0, gradual_unfreezing=True,
                         unfreeze_warmup=1.0, device="cpu")
-    from textrnn.pipelines import classifier as pipelines
     rates = []
-    original = pipelines.Trainer
-
-    class Watch(original):
-        def _set_lr(self):
-            super()._set_lr()
-            rates.append((self.epoch, [g["lr"] for g in self.opt.param_groups]))
-    pipelines.Trainer = Watch
-    try:
-        train_classifier(data, ModelConfig(pooling="concat", dropout=0.0), train, tmp_path / "clf",
-                         show_progress=False, init_from=lm_dir)
-    finally:
-        pipelines.Trainer = original
+    def record(t):
+        rates.append((t.epoch, [g["lr"] for g in t.opt.param_groups]))
+    _watch_classifier_from_lm(tmp_path, reviews, monkeypatch, train, "_set_lr", record)
     top_layer = [r[-2] for e, r in rates if e == 1]  # unfrozen in epoch 1, ramped over it
     n = len(top_layer)
     ramp = [1e-2 * (k + 1) / n for k in range(n)]
