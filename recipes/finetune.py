@@ -81,8 +81,8 @@ def parse_args(argv=None):
 
 # AWD-LSTM's regularisation (Merity et al. 2017), scaled for a CPU budget: tied weights,
 # embedding dropout, locked dropout and DropConnect on the hidden-to-hidden weights. An
-# adaptive softmax (Grave et al. 2017) makes a step over a word vocabulary about 2.4x
-# cheaper, so pretraining reads more text in its budget.
+# adaptive softmax (Grave et al. 2017) makes a step over a word vocabulary about 2.3x
+# cheaper (bench/adaptive_softmax.py), so pretraining reads more text in its budget.
 def lm_model(args):
     return textrnn.ModelConfig(cell="lstm", embed_dim=args.embed_dim, hidden_size=args.hidden_size,
                                num_layers=args.num_layers, tie_weights=args.embed_dim == args.hidden_size,
