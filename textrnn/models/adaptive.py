@@ -43,20 +43,32 @@ class AdaptiveLMHead(nn.Module):
         s = self.bounds[1]
         return torch.cat([F.linear(h, self.proj.weight[:s], self.proj.bias[:s]), self.cluster(h)], -1)
 
-    def tail_scores(self, i: int, h):  # (N, H) -> (N, size of tail i)
-        lo, hi = self.bounds[i + 1], self.bounds[i + 2]
-        words = self.word_down[i](self.proj.weight[lo:hi])  # (size, width)
-        return F.linear(self.down[i](h), words, self.proj.bias[lo:hi])
+    def tail_words(self, i: int):  # tail i's word vectors, projected: (size, width)
+        return self.word_down[i](self.proj.weight[self.bounds[i + 1]:self.bounds[i + 2]])
 
-    def scores(self, h):
-        """Log-probabilities over the whole vocabulary, (..., H) -> (..., vocab); no dropout."""
+    def tail_scores(self, i: int, h, words=None):  # (N, H) -> (N, size of tail i)
+        words = self.tail_words(i) if words is None else words
+        return F.linear(self.down[i](h), words, self.proj.bias[self.bounds[i + 1]:self.bounds[i + 2]])
+
+    def scores(self, h, tail_words=None):
+        """Log-probabilities over the whole vocabulary, (..., H) -> (..., vocab); no dropout.
+        `tail_words`: the tails' projected word vectors, when computed once for many calls."""
         head = F.log_softmax(self.head_scores(h).float(), -1)
         s = self.bounds[1]
         parts = [head[..., :s]]
         for i in range(len(self.down)):
-            tail = F.log_softmax(self.tail_scores(i, h).float(), -1)
+            words = None if tail_words is None else tail_words[i]
+            tail = F.log_softmax(self.tail_scores(i, h, words).float(), -1)
             parts.append(head[..., s + i: s + i + 1] + tail)  # P(cluster) * P(word | cluster)
         return torch.cat(parts, -1)
+
+    def frozen_scorer(self):
+        """h (B, H) -> log-probabilities (B, vocab) with today's weights, for sampling: the
+        tails' word vectors are projected once here, not at every token (at batch 1 that
+        projection costs about 200 times a token's scores)."""
+        with torch.no_grad():
+            words = [self.tail_words(i) for i in range(len(self.down))]
+        return lambda h: self.scores(h, words)
 
     def forward(self, h):
         return self.scores(self.drop(h))

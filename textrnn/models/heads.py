@@ -15,8 +15,10 @@ class LMHead(nn.Module):
         self.drop = LockedDropout(dropout)
         self.proj = nn.Linear(hidden, vocab_size)
 
-    def scores(self, h):  # (..., H) -> logits (..., vocab); no dropout
-        return self.proj(h)
+    def frozen_scorer(self):
+        """h (B, H) -> logits (B, vocab) with today's weights, for sampling."""
+        w, b = self.proj.weight.detach().t(), self.proj.bias.detach()
+        return lambda h: torch.addmm(b, h, w)
 
     def forward(self, h):
         return self.proj(self.drop(h))

@@ -26,9 +26,9 @@ class RNNLanguageModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.encoder = RNNEncoder(cfg)
-        if cfg.tail_cutoffs():
-            self.head = AdaptiveLMHead(self.encoder.output_size, cfg.vocab_size, cfg.dropout,
-                                       cfg.tail_cutoffs())
+        cutoffs = cfg.tail_cutoffs()
+        if cutoffs:
+            self.head = AdaptiveLMHead(self.encoder.output_size, cfg.vocab_size, cfg.dropout, cutoffs)
         else:
             self.head = LMHead(self.encoder.output_size, cfg.vocab_size, cfg.dropout)
         if cfg.tie_weights:

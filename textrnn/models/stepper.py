@@ -63,7 +63,7 @@ class Stepper:
         if not self.conv:
             with torch.no_grad():  # (vocab, G*H): first-layer input projection per token
                 self.table = self.layers[0].input_proj(enc.embed.weight.detach())
-        self.head = model.head
+        self.score = model.head.frozen_scorer()  # h (B, H) -> next-token scores (B, vocab)
 
     @staticmethod
     def to_step_state(state):
@@ -85,5 +85,5 @@ class Stepper:
             new_state.append(s)
             if i + 1 < len(self.layers):
                 gi = self.layers[i + 1].input_proj(h)
-        return self.head.scores(h), new_state
+        return self.score(h), new_state
 
