@@ -93,6 +93,12 @@ def test_classifier_learns_a_small_set_and_string_labels_round_trip(tmp_path, re
     assert (tmp_path / "run" / "confusion_test.png").exists()
 
 
+@pytest.mark.parametrize("keep_end,kept", [(True, "▁loved ▁it"), (False, "▁i ▁loved")])
+def test_a_long_text_keeps_its_end_unless_told_otherwise(tmp_path, reviews, keep_end, kept):
+    result = fit(tmp_path, reviews, epochs=1, max_length=2, keep_end=keep_end)
+    assert " ".join(load(result["run_dir"]).tokenizer.encode("i loved it").tokens) == kept
+
+
 def test_integer_labels_and_three_classes(tmp_path):
     rows = [(t, 2) for t in POS] + [(t, 0) for t in NEG] + [(f"it was {w} ok", 1) for w in
                                                             ["quite", "just", "sort of", "fairly", "mostly", "kind of", "somewhat", "so so"]]

@@ -51,6 +51,15 @@ def test_saved_tokenizer_loads_with_plain_tokenizers(tmp_path):
     assert encode(load_tokenizer(tmp_path / "tokenizer.json"), SAMPLE) == encode(tok, SAMPLE)
 
 
+@pytest.mark.parametrize("keep_end", [True, False])
+def test_truncation_keeps_the_chosen_end_after_a_save(tmp_path, keep_end):
+    tok = train_tokenizer("word", ["a b c d e"], vocab_size=20, max_length=2, keep_end=keep_end)
+    tok.save(str(tmp_path / "tokenizer.json"))
+    full = encode(train_tokenizer("word", ["a b c d e"], vocab_size=20), "a b c d e")
+    kept = full[-2:] if keep_end else full[:2]
+    assert encode(tok, "a b c d e") == encode(load_tokenizer(tmp_path / "tokenizer.json"), "a b c d e") == kept
+
+
 def test_unknown_kind_is_refused():
     with pytest.raises(ConfigError, match="unknown tokenizer"):
         train_tokenizer("bytes", [SAMPLE])

@@ -164,11 +164,12 @@ def test_a_lowercasing_html_stripping_lm_tokenizer_carries_over_to_its_classifie
     vocab = [t for t in load(tmp_path / "lm").tokenizer.get_vocab() if t[0] != "<"]
     assert "▁anna" in vocab and all(t == t.lower() for t in vocab)
     assert not any("br" in t for t in vocab)
-    clf = train_classifier(LabelledDataConfig(data=str(reviews), val_fraction=0.25), ModelConfig(),
-                           TrainConfig(batch_size=8, epochs=1, device="cpu"), tmp_path / "clf",
-                           show_progress=False, init_from=tmp_path / "lm")
+    clf = train_classifier(LabelledDataConfig(data=str(reviews), val_fraction=0.25, max_length=3),
+                           ModelConfig(), TrainConfig(batch_size=8, epochs=1, device="cpu"),
+                           tmp_path / "clf", show_progress=False, init_from=tmp_path / "lm")
     tok = load(clf["run_dir"]).tokenizer
     assert encode(tok, "The SEA<br />is calm") == encode(tok, "the sea is calm")
+    assert encode(tok, "the sea is calm") == encode(tok, "sea is calm")  # the end is kept
 
 
 def test_init_from_bad_folders_is_refused(tmp_path, reviews):

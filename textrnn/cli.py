@@ -87,6 +87,9 @@ def add_labelled_data_args(p, data_default=None):
     g.add_argument("--keep-html", dest="strip_html", action="store_false",
                    help="keep <br /> tags (stripped by default)")
     g.add_argument("--max-length", type=int, default=d["max_length"], help="tokens kept per text")
+    g.add_argument("--keep-start", dest="keep_end", action="store_false",
+                   help="cut a longer text after its first --max-length tokens (by default it "
+                        "keeps its last ones, where a review usually gives its verdict)")
     g.add_argument("--class-weights", action="store_true",
                    help="weight the loss by inverse class frequency (imbalanced data)")
 

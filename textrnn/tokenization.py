@@ -77,13 +77,13 @@ def with_leading_space(tok: Tokenizer) -> Tokenizer:
 
 def train_tokenizer(kind: str, texts: Iterable[str], vocab_size: int = 10000,
                     min_frequency: int = 1, lowercase: bool = False, strip_html: bool = False,
-                    max_length: int = 0, leading_space: bool = False) -> Tokenizer:
+                    max_length: int = 0, leading_space: bool = False, keep_end: bool = False) -> Tokenizer:
     """Learn a vocabulary of `kind` from `texts` (an iterable of strings, read once).
 
     char keeps every character it sees (vocab_size is ignored); word keeps the
     `vocab_size` most frequent words; bpe learns merges up to `vocab_size` tokens.
-    `lowercase`, `strip_html`, `leading_space` (see `with_leading_space`) and `max_length`
-    (truncation; 0 for none) are stored in tokenizer.json, so prediction prepares text
+    `lowercase`, `strip_html`, `leading_space` (see `with_leading_space`) and the
+    truncation (see `truncate`) are stored in tokenizer.json, so prediction prepares text
     exactly as training did.
     """
     if kind not in KINDS:
@@ -105,8 +105,17 @@ def train_tokenizer(kind: str, texts: Iterable[str], vocab_size: int = 10000,
         tok.normalizer = norm  # before training: the vocabulary is of normalized text
         tok.train_from_iterator(texts, trainer=trainer)
     tok.normalizer = norm
+    return truncate(tok, max_length, keep_end)
+
+
+def truncate(tok: Tokenizer, max_length: int, keep_end: bool = False) -> Tokenizer:
+    """Make `tok` keep at most `max_length` tokens of a text (0: all of them): the last
+    ones with `keep_end`, else the first. A review tends to end with its verdict, so
+    classifiers keep the end, as Keras' pad_sequences and fastai's text classifier do."""
     if max_length:
-        tok.enable_truncation(max_length)
+        tok.enable_truncation(max_length, direction="left" if keep_end else "right")
+    else:
+        tok.no_truncation()
     return tok
 
 

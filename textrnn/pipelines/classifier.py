@@ -11,7 +11,7 @@ from ..labelled import Labelled, encode_texts, label_ids, label_names, load_labe
 from ..models import build_model
 from ..plots import plot_confusion_matrix
 from ..tasks import ClassifierTask, evaluate_classifier
-from ..tokenization import train_tokenizer, with_leading_space
+from ..tokenization import train_tokenizer, truncate, with_leading_space
 from ..training import METRICS_FILE, Trainer, TrainConfig
 from ..transfer import classifier_from_lm, load_language_model
 from .common import RUN_SETTINGS, check_data_settings, saved_run, start_run
@@ -36,6 +36,7 @@ class LabelledDataConfig:
     lowercase: bool = True
     strip_html: bool = True
     max_length: int = 400
+    keep_end: bool = True            # a longer text keeps its last max_length tokens
     class_weights: bool = False
 
     def validate(self) -> "LabelledDataConfig":
@@ -128,14 +129,15 @@ def train_classifier(data_cfg: LabelledDataConfig, model_cfg: ModelConfig, train
     elif init_from:  # ULMFiT: the LM's tokenizer, embedding and RNN; a fresh head
         lm, tokenizer = load_language_model(init_from, data_cfg.tokenizer)
         tokenizer = with_leading_space(tokenizer)
-        tokenizer.enable_truncation(data_cfg.max_length)
+        truncate(tokenizer, data_cfg.max_length, data_cfg.keep_end)
         model = classifier_from_lm(lm, model_cfg, names)
         model_cfg = model.cfg
     else:
         kind = data_cfg.tokenizer or "word"
         tokenizer = train_tokenizer(kind, train.texts, data_cfg.vocab_size,
                                     lowercase=data_cfg.lowercase, strip_html=data_cfg.strip_html,
-                                    max_length=data_cfg.max_length, leading_space=True)
+                                    max_length=data_cfg.max_length, leading_space=True,
+                                    keep_end=data_cfg.keep_end)
         model_cfg = ModelConfig(**{**asdict(model_cfg), "task": "classifier", "labels": names,
                                    "tokenizer": kind, "vocab_size": tokenizer.get_vocab_size()})
     y_train, y_val, y_test = data.y_train, data.y_val, data.y_test
