@@ -76,14 +76,17 @@ ARCHITECTURE_FLAGS = ("cell", "embed_dim", "hidden_size", "num_layers", "dropout
 
 
 def same_classifier_args(classifier_dir: Path) -> list[str]:
-    """sentiment.py flags for the ULMFiT classifier's architecture, vocabulary size and
-    batch size, trained from scratch (Adam at a constant rate, as the recipe's default)."""
+    """sentiment.py flags for the ULMFiT classifier's architecture, vocabulary size, batch
+    size and text length, trained from scratch (Adam at a constant rate, as the recipe's
+    default)."""
     cfg = json.loads((classifier_dir / "config.json").read_text())
     settings = json.loads((classifier_dir / "training_config.json").read_text())
-    batch = settings["training"]["batch_size"]
+    batch, data = settings["training"]["batch_size"], settings["data"]
     flags = [f"--{k.replace('_', '-')}={cfg[k]}" for k in ARCHITECTURE_FLAGS]
+    # Runs from before keep_end existed kept the start of a long text.
+    cut = [] if data.get("keep_end", False) else ["--keep-start"]
     return [*flags, "--no-bidirectional", "--vocab-size", str(cfg["vocab_size"]),
-            "--batch-size", str(batch)]
+            "--batch-size", str(batch), "--max-length", str(data["max_length"]), *cut]
 
 
 def run_baseline(args, name: str, seconds: float) -> dict:

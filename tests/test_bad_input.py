@@ -188,7 +188,8 @@ def test_a_label_absent_from_training(capsys, tmp_path, clf, saved):
 ZERO_OK = {"--epochs", "--max-steps", "--time-budget", "--warmup-steps", "--patience", "--clip",
            "--eval-every", "--save-every",
            "--weight-decay", "--dropout", "--embed-dropout", "--weight-drop", "--conv-kernel",
-           "--head-hidden", "--seed", "--top-k", "--temperature", "--val-fraction", "--unfreeze-warmup"}
+           "--head-hidden", "--seed", "--top-k", "--temperature", "--val-fraction", "--unfreeze-warmup",
+           "--classifier-weight-drop"}
 HUGE_OK = {"--epochs", "--max-steps", "--eval-every", "--save-every", "--log-every", "--patience",
            "--top-k"}
 

@@ -218,11 +218,16 @@ def test_finetune_recipe_runs_three_stages(tmp_path):
     res = run("recipes/finetune.py", "--out", tmp_path / "ulmfit", "--pretrain-budget", "3",
               "--lm-budget", "3", "--classifier-budget", "4", "--embed-dim", "16",
               "--hidden-size", "16", "--num-layers", "2", "--batch-size", "8", "--bptt", "16",
-              "--vocab-size", "2000", "--precision", "fp32", "--quiet")
+              "--vocab-size", "2000", "--precision", "fp32", "--quiet",
+              "--classifier-weight-drop", "0.25", "--max-length", "50")
     assert res.returncode == 0, res.stderr
     for stage in ("lm", "lm_task", "classifier"):
         assert (tmp_path / "ulmfit" / stage / "model.safetensors").exists()
     assert "confusion matrix" in res.stdout
+    clf = tmp_path / "ulmfit" / "classifier"
+    assert json.loads((clf / "config.json").read_text())["weight_drop"] == 0.25
+    truncation = json.loads((clf / "tokenizer.json").read_text())["truncation"]
+    assert (truncation["max_length"], truncation["direction"]) == (50, "Left")
 
 
 def test_finetune_recipe_refuses_a_classifier_as_language_model(classifier_run, tmp_path):
