@@ -34,7 +34,8 @@ def parse_args(argv=None):
     p.add_argument("--text-column")
     p.add_argument("--label-column")
     p.add_argument("--eval-split", default="test")
-    p.add_argument("--max-length", type=int, default=400, help="tokens the classifier reads per text")
+    p.add_argument("--max-length", type=int, default=textrnn.LabelledDataConfig.max_length,
+                   help="tokens the classifier reads per text")
     p.add_argument("--keep-start", dest="keep_end", action="store_false",
                    help="cut a longer text after its first --max-length tokens (default: keep its last)")
     p.add_argument("--pretrain-budget", type=float, default=90.0, help="seconds for stage 1")
