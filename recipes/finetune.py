@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 import textrnn
-from textrnn.cli import Parser, exit_if_interrupted, run_guarded
+from textrnn.cli import Parser, add_text_length_args, exit_if_interrupted, run_guarded
 from textrnn.metrics import format_report
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -34,10 +34,7 @@ def parse_args(argv=None):
     p.add_argument("--text-column")
     p.add_argument("--label-column")
     p.add_argument("--eval-split", default="test")
-    p.add_argument("--max-length", type=int, default=textrnn.LabelledDataConfig.max_length,
-                   help="tokens the classifier reads per text")
-    p.add_argument("--keep-start", dest="keep_end", action="store_false",
-                   help="cut a longer text after its first --max-length tokens (default: keep its last)")
+    add_text_length_args(p)
     p.add_argument("--pretrain-budget", type=float, default=90.0, help="seconds for stage 1")
     p.add_argument("--lm-budget", type=float, default=45.0, help="seconds for stage 2")
     p.add_argument("--classifier-budget", type=float, default=60.0, help="seconds for stage 3")

@@ -64,6 +64,15 @@ def add_data_args(p, data_default=None):
                    help="with --init-from: add the new text's unseen tokens (mean-initialised)")
 
 
+def add_text_length_args(g):
+    """--max-length and --keep-start: how much of a long text a classifier reads."""
+    g.add_argument("--max-length", type=int, default=_defaults(LabelledDataConfig)["max_length"],
+                   help="tokens kept per text")
+    g.add_argument("--keep-start", dest="keep_end", action="store_false",
+                   help="cut a longer text after its first --max-length tokens (by default it "
+                        "keeps its last ones, where a review usually gives its verdict)")
+
+
 def add_labelled_data_args(p, data_default=None):
     d = _defaults(LabelledDataConfig)
     g = p.add_argument_group("data")
@@ -86,10 +95,7 @@ def add_labelled_data_args(p, data_default=None):
     g.add_argument("--no-lowercase", dest="lowercase", action="store_false")
     g.add_argument("--keep-html", dest="strip_html", action="store_false",
                    help="keep <br /> tags (stripped by default)")
-    g.add_argument("--max-length", type=int, default=d["max_length"], help="tokens kept per text")
-    g.add_argument("--keep-start", dest="keep_end", action="store_false",
-                   help="cut a longer text after its first --max-length tokens (by default it "
-                        "keeps its last ones, where a review usually gives its verdict)")
+    add_text_length_args(g)
     g.add_argument("--class-weights", action="store_true",
                    help="weight the loss by inverse class frequency (imbalanced data)")
 

@@ -43,12 +43,15 @@ class AdaptiveLMHead(nn.Module):
         s = self.bounds[1]
         return torch.cat([F.linear(h, self.proj.weight[:s], self.proj.bias[:s]), self.cluster(h)], -1)
 
+    def tail_rows(self, i: int) -> slice:  # tail i's token ids
+        return slice(self.bounds[i + 1], self.bounds[i + 2])
+
     def tail_words(self, i: int):  # tail i's word vectors, projected: (size, width)
-        return self.word_down[i](self.proj.weight[self.bounds[i + 1]:self.bounds[i + 2]])
+        return self.word_down[i](self.proj.weight[self.tail_rows(i)])
 
     def tail_scores(self, i: int, h, words=None):  # (N, H) -> (N, size of tail i)
         words = self.tail_words(i) if words is None else words
-        return F.linear(self.down[i](h), words, self.proj.bias[self.bounds[i + 1]:self.bounds[i + 2]])
+        return F.linear(self.down[i](h), words, self.proj.bias[self.tail_rows(i)])
 
     def scores(self, h, tail_words=None):
         """Log-probabilities over the whole vocabulary, (..., H) -> (..., vocab); no dropout.
