@@ -189,7 +189,7 @@ ZERO_OK = {"--epochs", "--max-steps", "--time-budget", "--warmup-steps", "--pati
            "--eval-every", "--save-every",
            "--weight-decay", "--dropout", "--embed-dropout", "--weight-drop", "--conv-kernel",
            "--head-hidden", "--seed", "--top-k", "--temperature", "--val-fraction", "--unfreeze-warmup",
-           "--classifier-weight-drop"}
+           "--classifier-weight-drop", "--lm-drop-mult"}
 HUGE_OK = {"--epochs", "--max-steps", "--eval-every", "--save-every", "--log-every", "--patience",
            "--top-k"}
 

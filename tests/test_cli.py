@@ -219,13 +219,16 @@ def test_finetune_recipe_runs_three_stages(tmp_path):
               "--lm-budget", "3", "--classifier-budget", "4", "--embed-dim", "16",
               "--hidden-size", "16", "--num-layers", "2", "--batch-size", "8", "--bptt", "16",
               "--vocab-size", "2000", "--precision", "fp32", "--quiet",
-              "--classifier-weight-drop", "0.25", "--max-length", "50")
+              "--classifier-weight-drop", "0.25", "--max-length", "50", "--lm-drop-mult", "0.5")
     assert res.returncode == 0, res.stderr
     for stage in ("lm", "lm_task", "classifier"):
         assert (tmp_path / "ulmfit" / stage / "model.safetensors").exists()
     assert "confusion matrix" in res.stdout
     clf = tmp_path / "ulmfit" / "classifier"
     assert json.loads((clf / "config.json").read_text())["weight_drop"] == 0.25
+    for lm in ("lm", "lm_task"):  # AWD-LSTM's dropouts, halved
+        lm_cfg = json.loads((tmp_path / "ulmfit" / lm / "config.json").read_text())
+        assert (lm_cfg["dropout"], lm_cfg["embed_dropout"], lm_cfg["weight_drop"]) == (0.125, 0.025, 0.1)
     truncation = json.loads((clf / "tokenizer.json").read_text())["truncation"]
     assert (truncation["max_length"], truncation["direction"]) == (50, "Left")
 
