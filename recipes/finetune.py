@@ -5,7 +5,7 @@ top of it: the ULMFiT recipe (Howard & Ruder 2018) in three stages.
     python recipes/finetune.py --unlabeled-data unsup.parquet train.parquet --data train.parquet \
         --test-data test.parquet --pretrain-budget 3200 --lm-budget 150 \
         --classifier-budget 1750 --vocab-size 16000 --batch-size 64 --head-hidden 50 \
-        --classifier-lr 3e-3 --out runs/ulmfit
+        --classifier-lr 3e-3 --lm-drop-mult 0 --out runs/ulmfit
 
 Each stage writes a normal run folder under --out: lm/, lm_task/, classifier/. Every
 setting and the labelled data are checked before stage 1 starts; a --out that already
@@ -97,8 +97,8 @@ def parse_args(argv=None):
 # --lm-drop-mult scales all three, as fastai's drop_mult does. A model that reads its corpus
 # fewer than about two times underfits, and dropout then only slows learning (the paper
 # "Drop Dropout on Single-Epoch Language Model Pretraining" finds the same for transformers):
-# after 200 s on IMDb's train text, no dropout reached a validation loss of 5.31 against
-# 5.52 with these values.
+# after 3,200 s (1.8 passes) on IMDb's unsup + train text, no dropout reached a held-out
+# perplexity of 64.1 against 80.6 with these values, and the classifier 91.9% against 91.0%.
 LM_DROPOUTS = {"dropout": 0.25, "embed_dropout": 0.05, "weight_drop": 0.2}
 
 
