@@ -20,7 +20,7 @@ import tempfile
 import torch
 
 import textrnn
-from textrnn.labelled import encode_texts, label_ids, label_names, load_labelled
+from textrnn.data import encode_texts, label_ids, label_names, load_labelled
 from textrnn.tasks import ClassifierTask
 
 
@@ -81,7 +81,7 @@ def main():
 
     def subset(data, n):
         idx = random.Random(args.seed).sample(range(len(data.texts)), min(n, len(data.texts)))
-        return textrnn.labelled.Labelled([data.texts[i] for i in idx], [data.labels[i] for i in idx], data.names)
+        return textrnn.data.Labelled([data.texts[i] for i in idx], [data.labels[i] for i in idx], data.names)
 
     train = subset(load_labelled(args.data), args.train_examples)
     test = subset(load_labelled(args.test_data), args.test_examples)

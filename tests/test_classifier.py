@@ -9,7 +9,7 @@ import torch
 from textrnn import (ConfigError, DataError, LabelledDataConfig, ModelConfig, TrainConfig,
                      build_model, load, train_classifier)
 from textrnn.checkpoint import load_training_state
-from textrnn.labelled import bucketed_batches, collate, label_names, load_labelled
+from textrnn.data import bucketed_batches, collate, label_names, load_labelled
 
 from conftest import NEG, POS, make_hub_layout, write_csv
 

@@ -8,7 +8,7 @@ import torch
 
 from textrnn import DataError, encode_stream, load_corpus, open_corpus, split_tail, train_tokenizer
 from textrnn.tokenization import encode
-from textrnn import data as data_mod
+from textrnn.data import tables
 from textrnn.data import batchify, num_windows, window
 
 from conftest import make_hub_layout
@@ -23,8 +23,8 @@ def test_txt_file_is_read_exactly(tmp_path):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of 7 bytes and pieces of 5 characters: every boundary case on a short text."""
-    from textrnn import corpus
-    monkeypatch.setattr(corpus, "BLOCK", 7)
+    from textrnn.data import corpus, text_files
+    monkeypatch.setattr(text_files, "BLOCK", 7)
     monkeypatch.setattr(corpus, "PIECE", 5)
 
 
@@ -103,7 +103,7 @@ def test_hub_layout_dataset_loads_by_split_and_column(tmp_path):
 
 
 def test_hub_id_offline_is_one_clear_error(monkeypatch):
-    monkeypatch.setattr(data_mod, "_hub_reachable", lambda timeout=5.0: False)
+    monkeypatch.setattr(tables, "_hub_reachable", lambda timeout=5.0: False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     with pytest.raises(DataError, match="cannot reach the Hugging Face Hub"):

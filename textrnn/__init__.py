@@ -1,7 +1,10 @@
 """textrnn: recurrent neural text models (RNN, LSTM, GRU) in PyTorch."""
 from .checkpoint import load_pretrained, save_pretrained
 from .config import ModelConfig
-from .data import encode_stream, load_corpus, load_table, open_corpus, split_tail
+from .data.corpus import split_tail
+from .data.ids import encode_stream
+from .data.sources import load_corpus, open_corpus
+from .data.tables import load_table
 from .errors import CheckpointError, ConfigError, DataError, TextRNNError, TrainingDiverged
 from .generation import SamplingConfig
 from .models import ElmanRNN, RNNClassifier, RNNEncoder, RNNLanguageModel, build_model

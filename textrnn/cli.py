@@ -211,7 +211,7 @@ def cmd_predict(args):
     clf = load_classifier(args.run_dir, args.device)
     texts = list(args.texts)
     if args.input:
-        from .data import read_text_file
+        from .data.text_files import read_text_file
         # "\n" only: str.splitlines() would also break at U+0085, U+2028 and friends.
         lines = read_text_file(Path(args.input)).split("\n")
         texts += [line.rstrip("\r") for line in lines if line.strip()]
@@ -239,7 +239,7 @@ def cmd_evaluate(args):
                            progress=not args.quiet)
         print(json.dumps(m) if args.json else format_report(m))
         return
-    from .data import open_corpus
+    from .data.sources import open_corpus
     m = model.evaluate_corpus(open_corpus(args.data, args.text_column, args.split))
     print(json.dumps(m) if args.json else
           "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in m.items()))

@@ -3,12 +3,12 @@ import logging
 from pathlib import Path
 
 from .checkpoint import load_pretrained
-from .corpus import Corpus
-from .data import encode_stream, open_corpus
+from .data.corpus import Corpus
+from .data.ids import encode_stream, encode_texts
+from .data.sources import Labelled, label_ids, load_labelled, open_corpus
 from .device import resolve_device
 from .errors import DataError
 from .generation import SamplingConfig, sample
-from .labelled import Labelled, encode_texts, label_ids, load_labelled
 from .metrics import lm_metrics
 from .tasks import classify, evaluate_classifier, lm_nll
 from .tokenization import UNK_ID, decode, encode

@@ -11,9 +11,8 @@ language model, nothing for a classifier.
 import torch
 from torch.nn import functional as F
 
-from .data import batchify, num_windows, window
+from .data.batches import batchify, bucketed_batches, collate, num_windows, window
 from .device import autocast
-from .labelled import bucketed_batches, collate
 from .metrics import classification_metrics, lm_metrics
 from .models import detach_state
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from ..checkpoint import load_pretrained, write_json
 from ..config import ModelConfig
+from ..data.ids import encode_texts
+from ..data.sources import Labelled, label_ids, label_names, load_labelled
 from ..errors import DataError, check_range
-from ..labelled import Labelled, encode_texts, label_ids, label_names, load_labelled
 from ..models import build_model
 from ..plots import plot_confusion_matrix
 from ..tasks import ClassifierTask, evaluate_classifier

@@ -1,15 +1,11 @@
 """A language-model run: text -> tokenizer -> token stream -> model -> the training loop."""
-import hashlib
 import logging
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-
-import numpy as np
 
 from ..checkpoint import write_json
 from ..config import ModelConfig
-from ..corpus import Corpus
-from ..data import encode_stream, open_corpus, release_freed_memory, token_dtype
+from ..data.ids import encode_cached
+from ..data.sources import open_corpus
 from ..errors import DataError
 from ..models import build_model
 from ..tasks import LMTask
@@ -39,34 +35,6 @@ class DataConfig:
         check_data_settings(self.data, self.val_data is not None, self.val_fraction,
                             self.vocab_size, "--val-data")
         return self
-
-
-LARGE_TEXT = 1 << 24  # characters; longer texts are tokenized to a memory-mapped file
-
-
-def encode_cached(tokenizer, text: Corpus, run_dir: Path, name: str):
-    """Token ids of `text`; a large text's ids go to run_dir/tokens/ (memory-mapped) and are
-    reused when the same text and tokenizer come again (e.g. on --resume)."""
-    try:
-        return _encode_cached(tokenizer, text, run_dir, name)
-    finally:
-        release_freed_memory()  # what tokenizing freed, so training does not carry it too
-
-
-def _encode_cached(tokenizer, text: Corpus, run_dir: Path, name: str):
-    if len(text) < LARGE_TEXT:
-        return encode_stream(tokenizer, text.pieces())
-    key = hashlib.blake2b(tokenizer.to_str().encode("utf-8"), digest_size=8)
-    for piece in text.pieces():
-        key.update(piece.encode("utf-8"))
-    path = run_dir / "tokens" / f"{name}-{key.hexdigest()}.bin"
-    if path.exists():
-        return np.memmap(path, dtype=token_dtype(tokenizer.get_vocab_size()), mode="r")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    encode_stream(tokenizer, text.pieces(), tmp)
-    tmp.replace(path)  # a kill mid-way never leaves a short file under the final name
-    return np.memmap(path, dtype=token_dtype(tokenizer.get_vocab_size()), mode="r")
 
 
 def check_lm_run(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:

@@ -6,13 +6,11 @@ files read in blocks. `pieces()` yields it in pieces of about 64K characters tha
 a newline, where every tokenizer kind splits anyway, so tokenizing piece by piece gives
 exactly the ids of tokenizing the whole. `split_tail` cuts views without copying.
 """
-import codecs
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import DataError
+from .text_files import iter_text_file
 
-BLOCK = 1 << 20   # bytes read from a file at a time
 PIECE = 1 << 16   # characters per piece handed to a tokenizer
 
 
@@ -25,33 +23,6 @@ def chunks(text: str, size: int | None = None) -> Iterator[str]:
         end = len(text) if end == -1 else end + 1
         yield text[start:end]
         start = end
-
-
-def _decode_block(path: Path, data: bytes, offset: int, decoder) -> str:
-    """Decode one block of `path`, refusing binary files and invalid UTF-8 by name."""
-    if offset == 0 and b"\x00" in data[:8192]:
-        raise DataError(f"{path} looks binary (it holds NUL bytes); pass a UTF-8 text file")
-    try:
-        return decoder.decode(data)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not valid UTF-8 (bad byte at offset {offset + exc.start}); "
-                        "convert it, e.g. iconv -f latin1 -t utf-8") from None
-
-
-def iter_text_file(path: Path) -> Iterator[str]:
-    """The decoded text of a UTF-8 file, a block at a time, newlines as written."""
-    decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
-    try:
-        with open(path, "rb") as f:
-            while data := f.read(BLOCK):
-                yield _decode_block(path, data, offset, decoder)
-                offset += len(data)
-        decoder.decode(b"", final=True)
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}; check the path and permissions") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not valid UTF-8 (it ends inside a character); convert "
-                        "it to UTF-8") from None
 
 
 def _newline_pieces(blocks: Iterator[str]) -> Iterator[str]:
@@ -127,3 +98,9 @@ class Corpus:
         cut = self.end - int(len(self) * fraction)
         return (Corpus(self._blocks, self.total, self.start, cut),
                 Corpus(self._blocks, self.total, cut, self.end))
+
+
+def split_tail(text: str, fraction: float) -> tuple[str, str]:
+    """Train on the head and validate on the last `fraction` of the characters (nanoGPT's split)."""
+    cut = len(text) - int(len(text) * fraction)
+    return text[:cut], text[cut:]

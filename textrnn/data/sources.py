@@ -1,15 +1,44 @@
-"""Labelled text for classification: loading, label names, length-bucketed padded batches."""
-import random
+"""Sources -> text: all the text of a source for a language model (a `Corpus`), or the
+texts and labels of a source for a classifier (`Labelled`), with label names and ids."""
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from .data import TEXT_COLUMNS, load_table, pick_column, read_text_file
-from .errors import DataError
-from .tokenization import PAD_ID, encode_batch
+from ..errors import DataError
+from .corpus import Corpus
+from .tables import TABLE_FORMATS, TEXT_COLUMNS, load_table, pick_column
+from .text_files import read_text_file
 
 LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "target")
+
+
+def open_corpus(source, text_column=None, split="train", config=None) -> Corpus:
+    """All the text of a source, as a `Corpus` read piece by piece.
+
+    A .txt file is read as is, and a folder of .txt files in name order, each ending with
+    a newline: both stream from disk. Anything else is a table whose text column is
+    joined by newlines (held in memory). A list of sources is read one after another.
+    """
+    if isinstance(source, (list, tuple)):
+        if not source:
+            raise DataError("no training data: pass at least one source")
+        return Corpus.concat([open_corpus(s, text_column, split, config) for s in source])
+    path = Path(source)
+    if path.is_file() and path.suffix.lower() not in TABLE_FORMATS:
+        corpus = Corpus.from_files([path])
+    elif path.is_dir() and any(path.glob("*.txt")) and not any(path.glob("README.md")):
+        corpus = Corpus.from_files(sorted(path.glob("*.txt")), end_lines=True)
+    else:
+        table = load_table(str(source), split, config)
+        col = pick_column(table.column_names, text_column, TEXT_COLUMNS, "text")
+        corpus = Corpus.from_string("\n".join(t for t in table[col] if t))
+    if not corpus.has_text():
+        raise DataError(f"{source} holds no text (empty or whitespace only); pass a corpus")
+    return corpus
+
+
+def load_corpus(source, text_column=None, split="train", config=None) -> str:
+    """All the text of a source as one string (see `open_corpus`)."""
+    return open_corpus(source, text_column, split, config).text()
 
 
 @dataclass
@@ -87,42 +116,3 @@ def label_ids(data: Labelled, names: list[str], source="data") -> list[int]:
                             f"(it knows {', '.join(names)}); fix the labels or retrain")
         ids.append(index[key])
     return ids
-
-
-def encode_texts(tok, texts: list[str]) -> list[list[int]]:
-    """Token ids per text (cut to the tokenizer's truncation length, if it has one); at
-    least one token each, since packing needs a length >= 1."""
-    return [ids or [PAD_ID] for ids in encode_batch(tok, texts)]
-
-
-def bucketed_batches(lengths: list[int], batch_size: int, seed: int, shuffle=True,
-                     pool: int = 50) -> list[list[int]]:
-    """Batches of example indices of similar length, each index exactly once.
-
-    Shuffle, cut into pools of `pool` batches, sort each pool by length and slice it into
-    batches, then shuffle the batches: little padding, yet a random order every epoch.
-    The order depends only on `seed`, so a resumed run sees the same batches.
-    """
-    order = list(range(len(lengths)))
-    rng = random.Random(seed)
-    if shuffle:
-        rng.shuffle(order)
-    else:  # evaluation: one global sort is best
-        order.sort(key=lambda i: lengths[i])
-    size = batch_size * pool if shuffle else len(order)
-    batches = []
-    for start in range(0, len(order), size):
-        chunk = sorted(order[start:start + size], key=lambda i: lengths[i])
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
-    if shuffle:
-        rng.shuffle(batches)
-    return batches
-
-
-def collate(seqs: list[list[int]]):
-    """Pad to the longest sequence: ids (B, T) with <pad>, lengths (B,)."""
-    lengths = torch.tensor([len(s) for s in seqs])
-    ids = torch.full((len(seqs), int(lengths.max())), PAD_ID, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
-    return ids, lengths
