@@ -7,7 +7,6 @@ from torch.nn import functional as F
 from textrnn import (ConfigError, DataConfig, LanguageModel, ModelConfig, TrainConfig, build_model,
                      load, load_pretrained, save_pretrained, train_language_model, train_tokenizer)
 from textrnn.models.adaptive import AdaptiveLMHead
-from textrnn.models.stepper import Stepper
 from textrnn.transfer import resize_vocab
 
 from conftest import make_text, tiny_lm
@@ -66,7 +65,8 @@ def test_stepper_and_sampling_read_the_adaptive_head():
     ids = torch.randint(2, 30, (2, 6))
     full, _ = model(ids)
     _, state = model(ids[:, :5])
-    scores, _ = Stepper(model).step(ids[:, 5], Stepper.to_step_state(state))
+    stepper = model.stepper()
+    scores, _ = stepper.step(ids[:, 5], stepper.step_state(state))
     torch.testing.assert_close(scores, full[:, 5], atol=1e-5, rtol=1e-4)
 
 

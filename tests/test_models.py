@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from textrnn import ConfigError, ElmanRNN, ModelConfig, build_model
-from textrnn.models.stepper import Stepper
+from textrnn.models.cells import make_cell
 
 from conftest import tiny_lm
 
@@ -62,16 +62,56 @@ def test_stepper_matches_the_full_forward_pass(cell, conv):
     model = tiny_lm(20, cell, conv_kernel=conv).eval()
     ids = torch.randint(2, 20, (2, 9))
     full, _ = model(ids)
-    stepper = Stepper(model)
+    stepper = model.stepper()
     k = max(conv, 1)
     _, state = model(ids[:, :4])
-    state = Stepper.to_step_state(state)
+    state = stepper.step_state(state)
     for t in range(4, 9):
         window = ids[:, max(0, t + 1 - k):t + 1] if conv else ids[:, t]
         if conv and window.size(1) < k:
             window = torch.cat([torch.zeros(2, k - window.size(1), dtype=torch.long), window], 1)
         logits, state = stepper.step(window, state)
         torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", CELLS)
+def test_a_cells_steps_equal_its_sequence_forward(kind):
+    cell = make_cell(kind, 5, 7, "relu" if kind == "rnn" else "tanh")
+    x, h0 = torch.randn(3, 6, 5), torch.randn(1, 3, 7)
+    state0 = (h0, torch.randn(1, 3, 7)) if kind == "lstm" else h0  # (1, B, H) each
+    out, _ = cell(x, state0)  # (B, T, H)
+    stepper = cell.stepper()
+    state = tuple(s[0] for s in state0) if kind == "lstm" else h0[0]  # (B, H) each
+    for t in range(x.size(1)):
+        h, state = stepper.step(stepper.input_proj(x[:, t]), state)
+        torch.testing.assert_close(h, out[:, t], atol=1e-6, rtol=1e-5)
+
+
+def test_the_elman_stepper_follows_its_equation_with_sigmoid():
+    elman = ElmanRNN(4, 3, "sigmoid")
+    x, h = torch.randn(2, 4), torch.randn(2, 3)
+    stepper = elman.stepper()
+    out, state = stepper.step(stepper.input_proj(x), h)
+    torch.testing.assert_close(out, elman.step(x, h))
+    assert state is out
+
+
+@pytest.mark.parametrize("kind,torch_cls", [("lstm", nn.LSTM), ("gru", nn.GRU), ("rnn", nn.RNN)])
+def test_torch_cells_keep_torchs_parameter_names(kind, torch_cls):
+    for bidirectional in (False, True):
+        cell = make_cell(kind, 5, 7, bidirectional=bidirectional)
+        reference = torch_cls(5, 7, batch_first=True, bidirectional=bidirectional)
+        assert isinstance(cell, torch_cls) and cell.batch_first
+        assert [(n, p.shape) for n, p in cell.named_parameters()] == \
+            [(n, p.shape) for n, p in reference.named_parameters()]
+        cell.load_state_dict(reference.state_dict())  # saved weights load unchanged
+        x = torch.randn(2, 4, 5)
+        torch.testing.assert_close(cell(x)[0], reference(x)[0])
+
+
+def test_a_bidirectional_cell_has_no_stepper():
+    with pytest.raises(ValueError, match="bidirectional"):
+        make_cell("lstm", 5, 7, bidirectional=True).stepper()
 
 
 def test_tied_weights_share_one_matrix():
@@ -105,6 +145,20 @@ def test_padded_run_equals_packed_sequences(cls):
     from textrnn.models.padded import run_padded
 
     rnn = cls(6, 5, batch_first=True, bidirectional=True)
+    x = torch.randn(3, 8, 6)
+    lengths = torch.tensor([8, 3, 5])
+    packed, _ = rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    expected, _ = pad_packed_sequence(packed, batch_first=True, total_length=8)
+    torch.testing.assert_close(run_padded(rnn, x, lengths), expected, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+def test_padded_run_equals_packed_sequences_for_the_cells(kind):
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from textrnn.models.padded import run_padded
+
+    rnn = make_cell(kind, 6, 5, "relu", bidirectional=True)  # the twin keeps relu
     x = torch.randn(3, 8, 6)
     lengths = torch.tensor([8, 3, 5])
     packed, _ = rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))

@@ -1,7 +1,8 @@
 """Stateful sampling from a language model.
 
 The prompt runs through the network once; after that every new token costs exactly one
-recurrent step (`Stepper`), never a re-run of the prefix. Several samples are one batch.
+recurrent step (`model.stepper()`), never a re-run of the prefix. Several samples are one
+batch.
 """
 import math
 from dataclasses import dataclass
@@ -10,7 +11,6 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, check_range
-from .models.stepper import Stepper
 from .tokenization import PAD_ID, UNK_ID
 
 
@@ -86,12 +86,12 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     model.eval()
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
-    stepper = Stepper(model)
+    stepper = model.stepper()
     k = max(model.cfg.conv_kernel, 1)
     prompt = torch.tensor([prompt_ids], device=device)  # (1, P)
     logits, state = model(prompt)  # the prompt is run once, as a sequence
     B = cfg.num_samples
-    state = _repeat_state(Stepper.to_step_state(state), B)
+    state = _repeat_state(stepper.step_state(state), B)
     logits = logits[:, -1].expand(B, -1).contiguous()
     # (B, k): a conv front end needs the last k tokens; <pad> embeds to zeros, which is
     # exactly the convolution's own left padding.

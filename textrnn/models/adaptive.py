@@ -65,7 +65,7 @@ class AdaptiveLMHead(nn.Module):
             parts.append(head[..., s + i: s + i + 1] + tail)  # P(cluster) * P(word | cluster)
         return torch.cat(parts, -1)
 
-    def frozen_scorer(self):
+    def scorer(self):
         """h (B, H) -> log-probabilities (B, vocab) with today's weights, for sampling: the
         tails' word vectors are projected once here, not at every token (at batch 1 that
         projection costs about 200 times a token's scores)."""

@@ -5,6 +5,7 @@
 (V and c live in the task head.) The parameter names and shapes match one layer of
 torch's `nn.RNN`, so the two can share weights and be compared; `nn.RNN` is the fast
 path, this loop shows what it computes and adds the sigmoid activation nn.RNN lacks.
+`ElmanStepper` is the same equation one token at a time, for sampling from either.
 """
 import math
 
@@ -12,6 +13,44 @@ import torch
 from torch import nn
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
+
+
+def direction_weights(rnn: nn.Module, suffix: str = "_l0"):
+    """(W_ih, W_hh, b_ih, b_hh) of one direction of a one-layer recurrent module, by torch's
+    parameter names (which ElmanRNN shares): suffix "_l0" forward, "_l0_reverse" backward."""
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    return tuple(getattr(rnn, name + suffix) for name in names)
+
+
+def stepper_weights(rnn: nn.Module):
+    """The forward direction's weights, detached, for a stepper. A step reads the text left
+    to right, so a bidirectional layer (whose backward half starts at the end) has none."""
+    if rnn.bidirectional:
+        raise ValueError("a bidirectional layer cannot run one step at a time")
+    return tuple(w.detach() for w in direction_weights(rnn))
+
+
+class ElmanStepper:
+    """The equation above one step at a time, split at the `+` between its two halves so
+    the input half can be computed ahead (for the first layer, once per vocabulary entry):
+
+        input_proj(x) = W x + b_W + b_U   (B, H)        step(gi, h) = act(gi + U h)   (B, H)
+
+    The weights are captured once; `U` is stored transposed and contiguous (H, H), the
+    row-major layout `h @ U^T` reads fastest at batch 1. nn.RNN's stepper is this too."""
+
+    def __init__(self, W, U, b_W, b_U, act):
+        self.W_t, self.U_t = W.t(), U.t().contiguous()  # (E, H), (H, H)
+        self.bias = b_W + b_U  # both biases add to the same pre-activation: fold them once
+        self.act = act
+
+    def input_proj(self, x):  # x (B, E) -> (B, H)
+        return torch.addmm(self.bias, x, self.W_t)
+
+    def step(self, gi, h):
+        """gi: input_proj of this step's input (B, H); h (B, H) -> (output h, new state h)."""
+        h = self.act(torch.addmm(gi, h, self.U_t))
+        return h, h
 
 
 class ElmanRNN(nn.Module):
@@ -34,9 +73,12 @@ class ElmanRNN(nn.Module):
 
     def step(self, x_t, h, suffix="_l0"):
         """One time step. x_t: (B, E), h: (B, H) -> (B, H)."""
-        W, U = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
-        b_W, b_U = getattr(self, "bias_ih" + suffix), getattr(self, "bias_hh" + suffix)
+        W, U, b_W, b_U = direction_weights(self, suffix)
         return self.act(x_t @ W.T + b_W + h @ U.T + b_U)
+
+    def stepper(self) -> ElmanStepper:
+        """`step` for sampling: the forward direction, weights captured now (see ElmanStepper)."""
+        return ElmanStepper(*stepper_weights(self), self.act)
 
     def _direction(self, x, h, lengths, suffix, reverse):
         B, T, _ = x.shape

@@ -12,20 +12,16 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..config import ModelConfig
 from ..tokenization import PAD_ID
+from .cells import make_cell
 from .dropout import LockedDropout, embedding_dropout, weight_dropped
 from .elman import ElmanRNN
 from .padded import run_padded
-
-TORCH_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+from .stepper import EncoderStepper
 
 
 def make_rnn(cfg: ModelConfig, input_size: int) -> nn.Module:
-    """One batch-first recurrent layer of the configured cell."""
-    if cfg.cell == "elman":
-        return ElmanRNN(input_size, cfg.hidden_size, cfg.activation, cfg.bidirectional)
-    kwargs = {"nonlinearity": cfg.activation} if cfg.cell == "rnn" else {}
-    return TORCH_CELLS[cfg.cell](input_size, cfg.hidden_size, batch_first=True,
-                                 bidirectional=cfg.bidirectional, **kwargs)
+    """One batch-first recurrent layer of the configured cell (see cells.py)."""
+    return make_cell(cfg.cell, input_size, cfg.hidden_size, cfg.activation, cfg.bidirectional)
 
 
 def detach_state(state):
@@ -96,3 +92,9 @@ class RNNEncoder(nn.Module):
 
     def forward(self, ids, state=None, lengths=None):
         return self.recur(self.features(ids), state, lengths)
+
+    def stepper(self) -> EncoderStepper:
+        """This encoder one token at a time, for sampling (unidirectional, eval mode), with
+        today's weights: each layer's cell stepper, plus the conv front end if there is one."""
+        return EncoderStepper([rnn.stepper() for rnn in self.layers], self.embed.weight,
+                              self.features if self.conv is not None else None)

@@ -15,7 +15,7 @@ class LMHead(nn.Module):
         self.drop = LockedDropout(dropout)
         self.proj = nn.Linear(hidden, vocab_size)
 
-    def frozen_scorer(self):
+    def scorer(self):
         """h (B, H) -> logits (B, vocab) with today's weights, for sampling."""
         w, b = self.proj.weight.detach().t(), self.proj.bias.detach()
         return lambda h: torch.addmm(b, h, w)

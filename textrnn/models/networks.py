@@ -16,6 +16,7 @@ def layer_groups(model) -> list[list[nn.Parameter]]:
 from .encoder import RNNEncoder
 from .adaptive import AdaptiveLMHead
 from .heads import ClassifierHead, LMHead
+from .stepper import Stepper
 
 
 class RNNLanguageModel(nn.Module):
@@ -45,6 +46,11 @@ class RNNLanguageModel(nn.Module):
         adaptive head computes it without scoring the whole vocabulary."""
         h, state = self.encoder(ids, state)  # (B, T, H)
         return self.head.nll(h, targets, reduction), state
+
+    def stepper(self) -> Stepper:
+        """One token at a time, for sampling (eval mode), with today's weights: build a new
+        one after they change. See stepper.py."""
+        return Stepper(self.encoder.stepper(), self.head.scorer())
 
     def layer_groups(self):
         return layer_groups(self)

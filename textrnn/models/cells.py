@@ -1,0 +1,123 @@
+"""The recurrent cells. Each kind is one batch-first layer that runs two ways:
+
+- `forward(x, state)`: a whole sequence x (B, T, E) -> outputs (B, T, D*H), final state;
+  the path for training and scoring;
+- `stepper()`: one token at a time, for sampling. It captures the weights once, detached,
+  in the layout a single step at batch 1 reads fastest, and offers
+      input_proj(x)     x (B, E) -> gi (B, G*H): the input's share of the G gate blocks,
+                        biases folded in (the encoder turns it into a table lookup for the
+                        first layer, see stepper.py);
+      step(gi, state)   -> (h (B, H), new state): (h, c) for an LSTM, h otherwise, each (B, H).
+  Build a new stepper after the weights change.
+
+The torch kinds subclass nn.LSTM / nn.GRU / nn.RNN with one layer, so `forward` is torch's
+fused kernel and the parameters keep torch's names (`weight_ih_l0`, ...): saved weights
+load unchanged. `ElmanRNN` (elman.py) writes its equation out. A new kind is one class
+with `forward` and `stepper()` plus one `CELLS` entry.
+"""
+import torch
+from torch import nn
+
+from .elman import ACTIVATIONS, ElmanRNN, ElmanStepper, stepper_weights
+
+
+def _options(bidirectional: bool, kwargs: dict) -> dict:
+    """torch's constructor options: batch-first unless told otherwise (padded.py builds
+    weightless twins with `device="meta"` through the same constructor)."""
+    return {"batch_first": True, "bidirectional": bidirectional, **kwargs}
+
+
+class LSTMStepper:
+    """One LSTM step (Hochreiter & Schmidhuber 1997; forget gate, Gers et al. 2000), in
+    torch's gate order i, f, g, o:
+
+        c' = sigmoid(f) * c + sigmoid(i) * tanh(g)        h' = sigmoid(o) * tanh(c')
+    """
+
+    def __init__(self, w_ih, w_hh, b_ih, b_hh):
+        self.w_ih_t = w_ih.t()  # (E, 4H)
+        self.w_hh_t = w_hh.t().contiguous()  # (H, 4H): row-major for h @ W
+        self.bias = b_ih + b_hh  # both biases add to the same gates: fold them once
+
+    def input_proj(self, x):  # x (B, E) -> (B, 4H)
+        return torch.addmm(self.bias, x, self.w_ih_t)
+
+    def step(self, gi, state):
+        h, c = state  # (B, H) each
+        gates = torch.addmm(gi, h, self.w_hh_t)  # (B, 4H): i, f, g, o
+        i, f, g, o = gates.chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, (h, c)
+
+
+class GRUStepper:
+    """One GRU step (Cho et al. 2014), in torch's form and gate order r, z, n:
+
+        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)        z: the same with W_iz, W_hz
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))     h' = (1 - z) * n + z * h
+    """
+
+    def __init__(self, w_ih, w_hh, b_ih, b_hh):
+        self.w_ih_t = w_ih.t()  # (E, 3H)
+        self.w_hh_t = w_hh.t().contiguous()  # (H, 3H): row-major for h @ W
+        # The new gate's hidden bias b_hn sits inside r * (.), so it cannot be folded into
+        # the input bias; the hidden projection carries it.
+        self.bias, self.b_hh = b_ih, b_hh
+
+    def input_proj(self, x):  # x (B, E) -> (B, 3H)
+        return torch.addmm(self.bias, x, self.w_ih_t)
+
+    def step(self, gi, h):
+        gh = torch.addmm(self.b_hh, h, self.w_hh_t)  # (B, 3H): r, z, n
+        ir, iz, inn = gi.chunk(3, 1)
+        hr, hz, hn = gh.chunk(3, 1)
+        r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+        n = torch.tanh(inn + r * hn)
+        h = n + z * (h - n)  # = (1 - z) * n + z * h, one op fewer
+        return h, h
+
+
+class LSTM(nn.LSTM):
+    """One batch-first nn.LSTM layer that also steps. `activation` is unused: the gates fix
+    their own non-linearities."""
+
+    def __init__(self, input_size: int, hidden_size: int, activation: str = "tanh",
+                 bidirectional: bool = False, **kwargs):
+        super().__init__(input_size, hidden_size, num_layers=1, **_options(bidirectional, kwargs))
+
+    def stepper(self) -> LSTMStepper:
+        return LSTMStepper(*stepper_weights(self))
+
+
+class GRU(nn.GRU):
+    """One batch-first nn.GRU layer that also steps. `activation` is unused, as for LSTM."""
+
+    def __init__(self, input_size: int, hidden_size: int, activation: str = "tanh",
+                 bidirectional: bool = False, **kwargs):
+        super().__init__(input_size, hidden_size, num_layers=1, **_options(bidirectional, kwargs))
+
+    def stepper(self) -> GRUStepper:
+        return GRUStepper(*stepper_weights(self))
+
+
+class RNN(nn.RNN):
+    """One batch-first nn.RNN layer (tanh or relu) that also steps: nn.RNN computes the
+    Elman equation, so its stepper is ElmanRNN's."""
+
+    def __init__(self, input_size: int, hidden_size: int, activation: str = "tanh",
+                 bidirectional: bool = False, **kwargs):
+        kwargs = {"nonlinearity": activation, **kwargs}
+        super().__init__(input_size, hidden_size, num_layers=1, **_options(bidirectional, kwargs))
+
+    def stepper(self) -> ElmanStepper:
+        return ElmanStepper(*stepper_weights(self), ACTIVATIONS[self.nonlinearity])
+
+
+CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "elman": ElmanRNN}
+
+
+def make_cell(kind: str, input_size: int, hidden_size: int, activation: str = "tanh",
+              bidirectional: bool = False) -> nn.Module:
+    """One batch-first recurrent layer of the given kind: (B, T, input_size) -> (B, T, D*H)."""
+    return CELLS[kind](input_size, hidden_size, activation, bidirectional)
