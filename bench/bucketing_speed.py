@@ -21,7 +21,7 @@ import torch
 
 import textrnn
 from textrnn.data import encode_texts, label_ids, label_names, load_labelled
-from textrnn.tasks import ClassifierTask
+from textrnn import ClassifierTask
 
 
 class PaddedTask(ClassifierTask):
@@ -61,8 +61,9 @@ def run(task_cls, seqs, y, test_seqs, y_test, names, cfg_model, args, **kw):
         trainer.fit()
         accuracy = task.evaluate(model, torch.device("cpu"), args.precision)["accuracy"]
     real_tokens = sum(len(s) for s in seqs) * args.epochs
-    return {"accuracy": round(accuracy, 4), "train_seconds": round(trainer.elapsed, 1),
-            "real_tokens_per_s": round(real_tokens / trainer.elapsed),
+    elapsed = trainer.state.elapsed
+    return {"accuracy": round(accuracy, 4), "train_seconds": round(elapsed, 1),
+            "real_tokens_per_s": round(real_tokens / elapsed),
             "padding_share": round(padding_share(task, args.epochs), 3)}
 
 
@@ -90,9 +91,10 @@ def main():
                                   max_length=args.max_length, leading_space=True)
     seqs, test_seqs = encode_texts(tok, train.texts), encode_texts(tok, test.texts)
     y, y_test = label_ids(train, names), label_ids(test, names)
-    cfg = textrnn.ModelConfig(task="classifier", vocab_size=tok.get_vocab_size(), embed_dim=300,
-                              hidden_size=256, num_layers=1, bidirectional=True, pooling="max",
-                              dropout=0.5, labels=names)
+    cfg = textrnn.ModelConfig(task="classifier", vocab_size=tok.get_vocab_size(),
+                              encoder=textrnn.EncoderConfig(embed_dim=300, hidden_size=256, num_layers=1,
+                                                            bidirectional=True, dropout=0.5),
+                              head=textrnn.ClassifierHeadConfig(pooling="max", labels=names))
     bucketed = run(ClassifierTask, seqs, y, test_seqs, y_test, names, cfg, args)
     padded = run(PaddedTask, seqs, y, test_seqs, y_test, names, cfg, args)
     print(json.dumps({"benchmark": "bucketing_speed", "settings": vars(args),

@@ -26,22 +26,22 @@ py -m textrnn train-lm --data data/tiny_play.txt --out "$OUT/resume-a" --overwri
    --max-steps 300 --eval-every 150 --save-every 150 --quiet --dropout 0.2 > /dev/null
 python3 - "$OUT" <<'PY'
 import sys, signal, textrnn, torch
-from textrnn.pipelines import lm as pipelines
+from textrnn.training import run
 out = sys.argv[1]
-orig = pipelines.Trainer
+orig = run.Trainer
 class Stop(orig):
     def train_step(self, batch):
         r = super().train_step(batch)
-        if self.step == 150:
+        if self.state.step == 150:
             signal.raise_signal(signal.SIGINT)
         return r
-pipelines.Trainer = Stop
+run.Trainer = Stop
 d = textrnn.DataConfig(data="data/tiny_play.txt")
-m = textrnn.ModelConfig(dropout=0.2)
+m = textrnn.ModelConfig(encoder=textrnn.EncoderConfig(dropout=0.2))
 t = textrnn.TrainConfig(max_steps=300, eval_every=150, save_every=150, device="cuda")
-print(textrnn.train_language_model(d, m, t, f"{out}/resume-b", overwrite=True, show_progress=False)["status"])
-pipelines.Trainer = orig
-textrnn.train_language_model(d, m, t, f"{out}/resume-b", resume=True, show_progress=False)
+print(textrnn.train("lm", d, m, t, f"{out}/resume-b", overwrite=True, show_progress=False)["status"])
+run.Trainer = orig
+textrnn.train("lm", d, m, t, f"{out}/resume-b", resume=True, show_progress=False)
 from textrnn.checkpoint import load_training_state
 a = load_training_state(f"{out}/resume-a")["model"]; b = load_training_state(f"{out}/resume-b")["model"]
 diff = max((a[k].float() - b[k].float()).abs().max().item() for k in a)

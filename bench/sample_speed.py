@@ -78,8 +78,9 @@ def textrnn_lm(args, device) -> textrnn.LanguageModel:
     tok = textrnn.train_tokenizer("char", [CHARS])
     torch.manual_seed(args.seed)
     model = textrnn.build_model(textrnn.ModelConfig(
-        vocab_size=tok.get_vocab_size(), cell="lstm", embed_dim=args.embed_dim,
-        hidden_size=args.hidden_size, num_layers=args.num_layers))
+        vocab_size=tok.get_vocab_size(), head=textrnn.LMHeadConfig(),
+        encoder=textrnn.EncoderConfig(cell="lstm", embed_dim=args.embed_dim,
+                                      hidden_size=args.hidden_size, num_layers=args.num_layers)))
     return textrnn.LanguageModel(model.to(device).eval(), tok)
 
 

@@ -195,8 +195,9 @@ def textrnn_round(args, ids: torch.Tensor, val_ids: torch.Tensor, tokenizer, dev
     """
     torch.manual_seed(args.seed)
     model = textrnn.build_model(textrnn.ModelConfig(
-        vocab_size=args.vocab, cell="lstm", embed_dim=args.embed_dim,
-        hidden_size=args.hidden_size, num_layers=args.num_layers, dropout=args.dropout)).to(device)
+        vocab_size=args.vocab, head=textrnn.LMHeadConfig(),
+        encoder=textrnn.EncoderConfig(cell="lstm", embed_dim=args.embed_dim, hidden_size=args.hidden_size,
+                                      num_layers=args.num_layers, dropout=args.dropout))).to(device)
     task = textrnn.LMTask(ids, val_ids, val_ids.numel(), args.batch_size, args.bptt)
     cfg = textrnn.TrainConfig(
         batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,

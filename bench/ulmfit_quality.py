@@ -31,6 +31,8 @@ import json
 import sys
 from pathlib import Path
 
+import textrnn
+
 from recipe_run import TRAINING_SUMMARY, read_run, run_recipe
 
 STAGES = ("lm", "lm_task", "classifier")
@@ -79,13 +81,16 @@ def same_classifier_args(classifier_dir: Path) -> list[str]:
     """sentiment.py flags for the ULMFiT classifier's architecture, vocabulary size, batch
     size and text length, trained from scratch (Adam at a constant rate, as the recipe's
     default)."""
-    cfg = json.loads((classifier_dir / "config.json").read_text())
+    raw = json.loads((classifier_dir / "config.json").read_text())
+    raw.pop("textrnn_version", None)
+    cfg = textrnn.config_from_dict(raw)  # either layout: 0.1.0's flat one or today's
     settings = json.loads((classifier_dir / "training_config.json").read_text())
     batch, data = settings["training"]["batch_size"], settings["data"]
-    flags = [f"--{k.replace('_', '-')}={cfg[k]}" for k in ARCHITECTURE_FLAGS]
+    architecture = {**vars(cfg.encoder), **vars(cfg.head)}
+    flags = [f"--{k.replace('_', '-')}={architecture[k]}" for k in ARCHITECTURE_FLAGS]
     # Runs from before keep_end existed kept the start of a long text.
     cut = [] if data.get("keep_end", False) else ["--keep-start"]
-    return [*flags, "--no-bidirectional", "--vocab-size", str(cfg["vocab_size"]),
+    return [*flags, "--no-bidirectional", "--vocab-size", str(cfg.vocab_size),
             "--batch-size", str(batch), "--max-length", str(data["max_length"]), *cut]
 
 

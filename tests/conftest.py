@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from textrnn import ModelConfig, build_model, train_tokenizer
+from textrnn import build_model, config_from_dict, train_tokenizer
 
 
 def make_text(n_lines=200, seed=0) -> str:
@@ -37,10 +37,16 @@ def char_tok(text):
     return train_tokenizer("char", [text])
 
 
+def model_config(task="lm", **settings):
+    """A ModelConfig from encoder and head settings side by side (the flat layout that
+    textrnn 0.1.0 wrote to config.json, which loading still reads)."""
+    return config_from_dict({"task": task, **settings})
+
+
 def tiny_lm(vocab_size, cell="lstm", **kw):
-    cfg = ModelConfig(vocab_size=vocab_size, cell=cell, embed_dim=kw.pop("embed_dim", 12),
-                      hidden_size=kw.pop("hidden_size", 16), num_layers=kw.pop("num_layers", 2),
-                      dropout=kw.pop("dropout", 0.0), **kw)
+    cfg = model_config(vocab_size=vocab_size, cell=cell, embed_dim=kw.pop("embed_dim", 12),
+                       hidden_size=kw.pop("hidden_size", 16), num_layers=kw.pop("num_layers", 2),
+                       dropout=kw.pop("dropout", 0.0), **kw)
     return build_model(cfg)
 
 

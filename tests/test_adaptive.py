@@ -4,12 +4,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from textrnn import (ConfigError, DataConfig, LanguageModel, ModelConfig, TrainConfig, build_model,
-                     load, load_pretrained, save_pretrained, train_language_model, train_tokenizer)
+from textrnn import (ConfigError, DataConfig, LanguageModel, LMHeadConfig, ModelConfig, TrainConfig, build_model,
+                     load, load_pretrained, save_pretrained, train, train_tokenizer)
 from textrnn.models.adaptive import AdaptiveLMHead
 from textrnn.transfer import resize_vocab
 
-from conftest import make_text, tiny_lm
+from conftest import make_text, model_config, tiny_lm
 
 CUTS = [6, 14]  # shortlist of 6 ids, then tails [6, 14) and [14, 30)
 
@@ -30,14 +30,14 @@ def test_the_training_loss_equals_cross_entropy_of_the_full_distribution():
     ids, targets = torch.randint(0, 30, (4, 9)), torch.arange(36).reshape(4, 9) % 30  # every cluster
     scores, _ = model(ids)
     expected = F.cross_entropy(scores.flatten(0, 1), targets.flatten(), reduction="sum")
-    nll, _ = model.nll(ids, targets, reduction="sum")
+    nll, _ = model(ids, targets=targets, reduction="sum")
     torch.testing.assert_close(nll, expected, atol=1e-4, rtol=1e-5)
 
 
 def test_every_part_of_the_head_learns():
     model = adaptive_lm().train()
     ids = torch.randint(0, 30, (4, 9))
-    loss, _ = model.nll(ids, torch.full((4, 9), 20))  # a target in the last tail
+    loss, _ = model(ids, targets=torch.full((4, 9), 20))  # a target in the last tail
     loss.backward()
     for name, p in model.head.named_parameters():
         if name != "down.0.weight" and name != "word_down.0.weight":  # the first tail saw nothing
@@ -50,14 +50,14 @@ def test_tied_word_vectors_are_the_embedding():
 
 
 def test_cutoffs_beyond_the_vocabulary_leave_a_full_softmax():
-    assert ModelConfig(vocab_size=10, adaptive_cutoffs=[6, 14]).tail_cutoffs() == [6]
+    assert LMHeadConfig(adaptive_cutoffs=[6, 14]).tail_cutoffs(10) == [6]
     assert not isinstance(tiny_lm(5, adaptive_cutoffs=[6, 14]).head, AdaptiveLMHead)
 
 
 @pytest.mark.parametrize("cuts", [[0], [8, 8], [9, 4], [-3], [2.5]])
 def test_bad_cutoffs_are_refused(cuts):
     with pytest.raises(ConfigError, match="adaptive-cutoffs"):
-        build_model(ModelConfig(vocab_size=30, adaptive_cutoffs=cuts))
+        build_model(model_config(vocab_size=30, adaptive_cutoffs=cuts))
 
 
 def test_stepper_and_sampling_read_the_adaptive_head():
@@ -92,12 +92,12 @@ def test_growing_the_vocabulary_keeps_the_clusters_and_old_rows():
 def test_train_lm_trims_cutoffs_to_the_vocabulary_and_continues_from_it(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(make_text(100))
-    train = TrainConfig(batch_size=4, bptt=16, max_steps=3, eval_every=3, save_every=3, device="cpu")
-    model = ModelConfig(embed_dim=16, hidden_size=16, num_layers=1, adaptive_cutoffs=[10, 20, 100000])
-    train_language_model(DataConfig(data=str(corpus), tokenizer="word", vocab_size=200), model, train,
-                         tmp_path / "lm", show_progress=False)
+    training = TrainConfig(batch_size=4, bptt=16, max_steps=3, eval_every=3, save_every=3, device="cpu")
+    model = model_config(embed_dim=16, hidden_size=16, num_layers=1, adaptive_cutoffs=[10, 20, 100000])
+    train("lm", DataConfig(data=str(corpus), tokenizer="word", vocab_size=200), model, training,
+          tmp_path / "lm", show_progress=False)
     lm = load(tmp_path / "lm")
-    assert lm.config.adaptive_cutoffs == [10, 20]  # the last one lies beyond the vocabulary
-    train_language_model(DataConfig(data=str(corpus)), ModelConfig(), train, tmp_path / "more",
-                         show_progress=False, init_from=tmp_path / "lm")
-    assert load(tmp_path / "more").config.adaptive_cutoffs == [10, 20]
+    assert lm.config.head.adaptive_cutoffs == [10, 20]  # the last one lies beyond the vocabulary
+    train("lm", DataConfig(data=str(corpus)), ModelConfig(), training, tmp_path / "more",
+          show_progress=False, init_from=tmp_path / "lm")
+    assert load(tmp_path / "more").config.head.adaptive_cutoffs == [10, 20]

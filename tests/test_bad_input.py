@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from textrnn import cli
-from textrnn.cli import Parser
+from textrnn import Parser, cli, commands, stages
 
 from conftest import NEG, POS, write_csv
 
@@ -211,7 +210,8 @@ def command_cases(lm, clf, reviews, out):
 def numeric_flags(command, monkeypatch) -> dict:
     """{flag: int | float} for every numeric option of `command`, read from its parser."""
     if command in RECIPES:  # run the script with --help and keep the parser it built
-        monkeypatch.setattr(cli, "Parser", _CapturingParser)
+        for module in (commands, stages):  # where the recipes' parsers are made
+            monkeypatch.setattr(module, "Parser", _CapturingParser)
         with pytest.raises(SystemExit):
             run_script(command, ["--help"])
         monkeypatch.undo()

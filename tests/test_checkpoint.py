@@ -5,11 +5,11 @@ import pickle
 import pytest
 import torch
 
-from textrnn import (CheckpointError, ConfigError, ModelConfig, build_model, load, load_pretrained,
+from textrnn import (CheckpointError, ConfigError, build_model, load, load_pretrained,
                      save_pretrained)
 from textrnn.checkpoint import atomic_write, load_training_state, save_training_state
 
-from conftest import tiny_lm
+from conftest import model_config, tiny_lm
 
 
 @pytest.mark.parametrize("cell,tie", [("lstm", False), ("gru", True), ("elman", False)])
@@ -26,7 +26,7 @@ def test_save_then_load_gives_identical_logits(tmp_path, char_tok, cell, tie):
 
 
 def test_a_classifier_with_ulmfit_head_keeps_its_batchnorm_statistics(tmp_path, char_tok):
-    cfg = ModelConfig(task="classifier", vocab_size=char_tok.get_vocab_size(), labels=["a", "b"],
+    cfg = model_config("classifier", vocab_size=char_tok.get_vocab_size(), labels=["a", "b"],
                       embed_dim=8, hidden_size=8, num_layers=1, pooling="concat", head_hidden=4)
     torch.manual_seed(0)
     model = build_model(cfg).train()

@@ -6,15 +6,14 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from textrnn import (ConfigError, DataError, LabelledDataConfig, ModelConfig, TrainConfig,
-                     build_model, load, train_classifier)
+from textrnn import ConfigError, DataError, LabelledDataConfig, TrainConfig, build_model, load, train
 from textrnn.checkpoint import load_training_state
 from textrnn.data import bucketed_batches, collate, label_names, load_labelled
 
-from conftest import NEG, POS, make_hub_layout, write_csv
+from conftest import NEG, POS, make_hub_layout, model_config, write_csv
 
 def tiny_classifier(labels=("neg", "pos"), cell="lstm", bidirectional=True, pooling="max", **kw):
-    cfg = ModelConfig(task="classifier", vocab_size=30, cell=cell, embed_dim=8, hidden_size=12,
+    cfg = model_config("classifier", vocab_size=30, cell=cell, embed_dim=8, hidden_size=12,
                       num_layers=2, bidirectional=bidirectional, pooling=pooling, dropout=0.0,
                       labels=list(labels), **kw)
     return build_model(cfg).eval()
@@ -65,11 +64,11 @@ def test_bucketing_reduces_padding():
 
 def fit(tmp_path, data, name="run", epochs=30, every=10, **data_kw):
     data_cfg = LabelledDataConfig(data=str(data), val_fraction=0.25, **data_kw)
-    model_cfg = ModelConfig(embed_dim=16, hidden_size=16, num_layers=1, bidirectional=True,
-                            pooling="max", dropout=0.0)
+    model_cfg = model_config("classifier", embed_dim=16, hidden_size=16, num_layers=1,
+                             bidirectional=True, pooling="max", dropout=0.0)
     train_cfg = TrainConfig(batch_size=8, lr=1e-2, epochs=epochs, eval_every=every, save_every=every,
                             warmup_steps=0, device="cpu", seed=0)
-    return train_classifier(data_cfg, model_cfg, train_cfg, tmp_path / name, show_progress=False)
+    return train("classifier", data_cfg, model_cfg, train_cfg, tmp_path / name, show_progress=False)
 
 
 def test_every_zero_evaluates_and_saves_at_each_epoch_end(tmp_path, reviews):
@@ -171,26 +170,26 @@ def test_eval_label_the_model_never_saw_is_refused(tmp_path, reviews):
 def test_resume_finishes_with_the_same_weights(tmp_path, reviews):
     from test_training import interrupt_at
     from textrnn.checkpoint import load_training_state
-    from textrnn.pipelines import classifier as pipelines
+    from textrnn.training import run
 
     fit(tmp_path, reviews, name="a", epochs=2)
-    original = pipelines.Trainer
+    original = run.Trainer
 
     class Interrupted(original):
         def __init__(self, *a, **k):
             super().__init__(*a, **k)
             interrupt_at(self, 5)
-    pipelines.Trainer = Interrupted
+    run.Trainer = Interrupted
     try:
         assert fit(tmp_path, reviews, name="b", epochs=2)["status"] == "interrupted"
     finally:
-        pipelines.Trainer = original
+        run.Trainer = original
     data_cfg = LabelledDataConfig(data=str(reviews), val_fraction=0.25)
-    model_cfg = ModelConfig(embed_dim=16, hidden_size=16, num_layers=1, bidirectional=True,
-                            pooling="max", dropout=0.0)
+    model_cfg = model_config("classifier", embed_dim=16, hidden_size=16, num_layers=1,
+                             bidirectional=True, pooling="max", dropout=0.0)
     train_cfg = TrainConfig(batch_size=8, lr=1e-2, epochs=2, eval_every=10, save_every=10,
                             warmup_steps=0, device="cpu", seed=0)
-    train_classifier(data_cfg, model_cfg, train_cfg, tmp_path / "b", resume=True, show_progress=False)
+    train("classifier", data_cfg, model_cfg, train_cfg, tmp_path / "b", resume=True, show_progress=False)
     a, b = load_training_state(tmp_path / "a")["model"], load_training_state(tmp_path / "b")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -203,4 +202,4 @@ def test_predicting_an_empty_text_is_refused(tmp_path, reviews):
 
 def test_bidirectional_language_model_is_refused():
     with pytest.raises(ConfigError):
-        build_model(ModelConfig(vocab_size=10, bidirectional=True))
+        build_model(model_config(vocab_size=10, bidirectional=True))

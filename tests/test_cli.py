@@ -225,9 +225,9 @@ def test_finetune_recipe_runs_three_stages(tmp_path):
         assert (tmp_path / "ulmfit" / stage / "model.safetensors").exists()
     assert "confusion matrix" in res.stdout
     clf = tmp_path / "ulmfit" / "classifier"
-    assert json.loads((clf / "config.json").read_text())["weight_drop"] == 0.25
+    assert json.loads((clf / "config.json").read_text())["encoder"]["weight_drop"] == 0.25
     for lm in ("lm", "lm_task"):  # AWD-LSTM's dropouts, halved
-        lm_cfg = json.loads((tmp_path / "ulmfit" / lm / "config.json").read_text())
+        lm_cfg = json.loads((tmp_path / "ulmfit" / lm / "config.json").read_text())["encoder"]
         assert (lm_cfg["dropout"], lm_cfg["embed_dropout"], lm_cfg["weight_drop"]) == (0.125, 0.025, 0.1)
     truncation = json.loads((clf / "tokenizer.json").read_text())["truncation"]
     assert (truncation["max_length"], truncation["direction"]) == (50, "Left")

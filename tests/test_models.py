@@ -2,10 +2,10 @@ import pytest
 import torch
 from torch import nn
 
-from textrnn import ConfigError, ElmanRNN, ModelConfig, build_model
+from textrnn import ConfigError, ElmanRNN, build_model
 from textrnn.models.cells import make_cell
 
-from conftest import tiny_lm
+from conftest import model_config, tiny_lm
 
 CELLS = ["lstm", "gru", "rnn", "elman"]
 
@@ -132,10 +132,10 @@ def test_causal_conv_does_not_see_the_future():
 @pytest.mark.parametrize("bad", [dict(cell="transformer"), dict(hidden_size=0),
                                  dict(dropout=1.0), dict(bidirectional=True),
                                  dict(tie_weights=True, embed_dim=8, hidden_size=16),
-                                 dict(head_hidden=-1)])
+                                 dict(task="classifier", labels=["a", "b"], head_hidden=-1)])
 def test_bad_model_settings_are_refused(bad):
     with pytest.raises(ConfigError):
-        build_model(ModelConfig(vocab_size=10, **bad))
+        build_model(model_config(vocab_size=10, **bad))
 
 
 @pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
@@ -167,7 +167,7 @@ def test_padded_run_equals_packed_sequences_for_the_cells(kind):
 
 
 def _ulmfit_classifier():
-    cfg = ModelConfig(task="classifier", vocab_size=30, labels=["neg", "pos"], embed_dim=8,
+    cfg = model_config("classifier", vocab_size=30, labels=["neg", "pos"], embed_dim=8,
                       hidden_size=8, num_layers=1, pooling="concat", head_hidden=6)
     return build_model(cfg)
 

@@ -31,7 +31,7 @@ def interrupt_at(trainer, step):
 
     def step_then_signal(batch):
         out = inner(batch)
-        if trainer.step == step:
+        if trainer.state.step == step:
             signal.raise_signal(signal.SIGINT)
         return out
     trainer.train_step = step_then_signal
@@ -46,7 +46,7 @@ def test_resume_after_half_the_steps_gives_the_same_weights(tmp_path, char_tok, 
     result = first.fit()
     assert result["status"] == "interrupted" and result["step"] == 5
     second = make_trainer(tmp_path / "b", char_tok, text, resume=True)
-    assert second.step == 5
+    assert second.state.step == 5
     second.fit()
 
     a = load_training_state(tmp_path / "a")["model"]
@@ -81,7 +81,7 @@ def test_time_budget_stops_training(tmp_path, char_tok, text):
                            eval_every=10_000, save_every=10_000)
     result = trainer.fit()
     assert result["status"] == "done" and result["step"] > 0
-    assert 0.3 <= trainer.elapsed < 5
+    assert 0.3 <= trainer.state.elapsed < 5
 
 
 def test_diverging_loss_stops_and_keeps_finite_checkpoints(tmp_path, char_tok, text):
@@ -99,7 +99,7 @@ def test_diverging_loss_stops_and_keeps_finite_checkpoints(tmp_path, char_tok, t
 def test_gradient_clipping_is_counted(tmp_path, char_tok, text):
     trainer = make_trainer(tmp_path, char_tok, text, clip=1e-3, max_steps=4)
     trainer.fit()
-    assert trainer.clipped == 4
+    assert trainer.state.clipped == 4
 
 
 def test_periodic_evaluation_reads_a_capped_prefix_and_the_exact_one_all(char_tok, text):
@@ -107,7 +107,7 @@ def test_periodic_evaluation_reads_a_capped_prefix_and_the_exact_one_all(char_to
     val = ids[-1000:]
     task = LMTask(ids[:-1000], val, 1000, batch_size=4, bptt=16, eval_tokens=200)
     model = tiny_lm(char_tok.get_vocab_size()).eval()
-    periodic, exact = task.evaluate(model, CPU, "fp32"), task.evaluate(model, CPU, "fp32", exact=True)
+    periodic, exact = task.evaluate(model, CPU, "fp32"), task.evaluate(model, CPU, "fp32", final=True)
     assert periodic["tokens"] <= 200 and exact["tokens"] == 999
     # The prefix alone, read the same way, gives the same figure: nothing else was read.
     alone = LMTask(ids[:-1000], val[:200], 200, batch_size=4, bptt=16).evaluate(model, CPU, "fp32")

@@ -1,15 +1,15 @@
 import pytest
 import torch
 
+import textrnn
 from textrnn import (CheckpointError, ConfigError, DataConfig, LabelledDataConfig, ModelConfig,
-                     TrainConfig, load, save_pretrained, train_classifier, train_language_model,
-                     train_tokenizer)
+                     TrainConfig, load, save_pretrained, train_tokenizer)
 from textrnn.models.dropout import LockedDropout
 from textrnn.tokenization import encode
 from textrnn.training import make_optimizer, slanted_triangular
 from textrnn.transfer import classifier_from_lm, extend_tokenizer, resize_vocab
 
-from conftest import make_text, tiny_lm
+from conftest import make_text, model_config, tiny_lm
 
 
 @pytest.mark.parametrize("kind", ["char", "word", "bpe"])
@@ -31,7 +31,7 @@ def test_vocab_extension_keeps_old_ids_and_rows(kind):
 
 def test_classifier_encoder_equals_the_language_models_right_after_init():
     lm = tiny_lm(30, embed_dim=16, hidden_size=16).eval()
-    clf = classifier_from_lm(lm, ModelConfig(pooling="concat", dropout=0.0), ["neg", "pos"]).eval()
+    clf = classifier_from_lm(lm, model_config("classifier", pooling="concat", dropout=0.0), ["neg", "pos"]).eval()
     ids = torch.randint(2, 30, (3, 9))
     torch.testing.assert_close(clf.encoder(ids)[0], lm.encoder(ids)[0], rtol=0, atol=0)
 
@@ -80,9 +80,9 @@ def test_dropouts_are_off_in_eval_and_repeatable_with_a_seed(module):
 
 def _lm_run(tmp_path, text_path):
     data = DataConfig(data=str(text_path), tokenizer="word", vocab_size=200)
-    model = ModelConfig(embed_dim=16, hidden_size=16, num_layers=2, dropout=0.0)
+    model = model_config(embed_dim=16, hidden_size=16, num_layers=2, dropout=0.0)
     train = TrainConfig(batch_size=4, bptt=16, max_steps=6, eval_every=3, save_every=3, device="cpu")
-    return train_language_model(data, model, train, tmp_path / "lm", show_progress=False)["run_dir"]
+    return textrnn.train("lm", data, model, train, tmp_path / "lm", show_progress=False)["run_dir"]
 
 
 def _watch_classifier_from_lm(tmp_path, reviews, monkeypatch, train, method, record):
@@ -91,16 +91,16 @@ def _watch_classifier_from_lm(tmp_path, reviews, monkeypatch, train, method, rec
     text = tmp_path / "corpus.txt"
     text.write_text(make_text(100))
     lm_dir = _lm_run(tmp_path, text)
-    from textrnn.pipelines import classifier as pipelines
-    original = pipelines.Trainer
+    from textrnn.training import run
+    original = run.Trainer
 
-    def watched(self):
-        getattr(original, method)(self)
+    def watched(self, *args):
+        getattr(original, method)(self, *args)
         record(self)
-    monkeypatch.setattr(pipelines, "Trainer", type("Watch", (original,), {method: watched}))
-    train_classifier(LabelledDataConfig(data=str(reviews), val_fraction=0.25),
-                     ModelConfig(pooling="concat", dropout=0.0), train, tmp_path / "clf",
-                     show_progress=False, init_from=lm_dir)
+    monkeypatch.setattr(run, "Trainer", type("Watch", (original,), {method: watched}))
+    textrnn.train("classifier", LabelledDataConfig(data=str(reviews), val_fraction=0.25),
+                  model_config("classifier", pooling="concat", dropout=0.0), train, tmp_path / "clf",
+                  show_progress=False, init_from=lm_dir)
 
 
 def test_frozen_groups_stay_fixed_until_unfrozen(tmp_path, reviews, monkeypatch):
@@ -108,8 +108,8 @@ def test_frozen_groups_stay_fixed_until_unfrozen(tmp_path, reviews, monkeypatch)
                         gradual_unfreezing=True, discriminative_lr=2.6, device="cpu")
     snapshots = []
     def record(t):
-        snapshots.append((t.epoch, {n: p.detach().clone() for n, p in t.model.named_parameters()}))
-    _watch_classifier_from_lm(tmp_path, reviews, monkeypatch, train, "_apply_unfreezing", record)
+        snapshots.append((t.state.epoch, {n: p.detach().clone() for n, p in t.model.named_parameters()}))
+    _watch_classifier_from_lm(tmp_path, reviews, monkeypatch, train, "start_epoch", record)
     epochs = {}
     for epoch, snap in snapshots:
         epochs.setdefault(epoch, snap)  # the weights at the start of each epoch
@@ -127,8 +127,8 @@ def test_an_unfrozen_group_ramps_its_rate_up_over_the_unfreeze_warmup(tmp_path, 
                         unfreeze_warmup=1.0, device="cpu")
     rates = []
     def record(t):
-        rates.append((t.epoch, [g["lr"] for g in t.opt.param_groups]))
-    _watch_classifier_from_lm(tmp_path, reviews, monkeypatch, train, "_set_lr", record)
+        rates.append((t.state.epoch, [g["lr"] for g in t.opt.param_groups]))
+    _watch_classifier_from_lm(tmp_path, reviews, monkeypatch, train, "set_lr", record)
     top_layer = [r[-2] for e, r in rates if e == 1]  # unfrozen in epoch 1, ramped over it
     n = len(top_layer)
     ramp = [1e-2 * (k + 1) / n for k in range(n)]
@@ -147,10 +147,10 @@ def test_continuing_an_lm_with_and_without_vocab_extension(tmp_path):
     train = TrainConfig(batch_size=4, bptt=16, max_steps=3, eval_every=3, save_every=3, device="cpu")
     for extend in (False, True):
         out = tmp_path / f"continued-{extend}"
-        train_language_model(DataConfig(data=str(new_text)), ModelConfig(), train, out,
-                             show_progress=False, init_from=lm_dir, extend_vocab=extend)
+        textrnn.train("lm", DataConfig(data=str(new_text), extend_vocab=extend), ModelConfig(), train,
+                      out, show_progress=False, init_from=lm_dir)
         lm = load(out)
-        assert lm.config.hidden_size == 16  # the architecture comes from the init run
+        assert lm.config.encoder.hidden_size == 16  # the architecture comes from the init run
         assert ("zeppelin" in "".join(lm.tokenizer.get_vocab())) == extend
 
 
@@ -158,15 +158,16 @@ def test_a_lowercasing_html_stripping_lm_tokenizer_carries_over_to_its_classifie
     text = tmp_path / "corpus.txt"
     text.write_text(make_text(100).replace("\n\n", "<br /><br />"))
     data = DataConfig(data=str(text), tokenizer="word", vocab_size=200, lowercase=True, strip_html=True)
-    model = ModelConfig(embed_dim=8, hidden_size=8, num_layers=1, dropout=0.0)
+    model = model_config(embed_dim=8, hidden_size=8, num_layers=1, dropout=0.0)
     train = TrainConfig(batch_size=4, bptt=16, max_steps=2, eval_every=2, save_every=2, device="cpu")
-    train_language_model(data, model, train, tmp_path / "lm", show_progress=False)
+    textrnn.train("lm", data, model, train, tmp_path / "lm", show_progress=False)
     vocab = [t for t in load(tmp_path / "lm").tokenizer.get_vocab() if t[0] != "<"]
     assert "▁anna" in vocab and all(t == t.lower() for t in vocab)
     assert not any("br" in t for t in vocab)
-    clf = train_classifier(LabelledDataConfig(data=str(reviews), val_fraction=0.25, max_length=3),
-                           ModelConfig(), TrainConfig(batch_size=8, epochs=1, device="cpu"),
-                           tmp_path / "clf", show_progress=False, init_from=tmp_path / "lm")
+    clf = textrnn.train("classifier", LabelledDataConfig(data=str(reviews), val_fraction=0.25,
+                                                         max_length=3),
+                        ModelConfig(), TrainConfig(batch_size=8, epochs=1, device="cpu"),
+                        tmp_path / "clf", show_progress=False, init_from=tmp_path / "lm")
     tok = load(clf["run_dir"]).tokenizer
     assert encode(tok, "The SEA<br />is calm") == encode(tok, "the sea is calm")
     assert encode(tok, "the sea is calm") == encode(tok, "sea is calm")  # the end is kept
@@ -176,15 +177,15 @@ def test_init_from_bad_folders_is_refused(tmp_path, reviews):
     data = LabelledDataConfig(data=str(reviews))
     train = TrainConfig(epochs=1, device="cpu")
     with pytest.raises(CheckpointError, match="not a textrnn run|no config"):
-        train_classifier(data, ModelConfig(), train, tmp_path / "a", init_from=tmp_path)
+        textrnn.train("classifier", data, ModelConfig(), train, tmp_path / "a", init_from=tmp_path)
     clf_dir = tmp_path / "clf"
-    cfg = ModelConfig(task="classifier", vocab_size=10, labels=["a", "b"], embed_dim=4, hidden_size=4)
+    cfg = model_config("classifier", vocab_size=10, labels=["a", "b"], embed_dim=4, hidden_size=4)
     from textrnn import build_model
     save_pretrained(clf_dir, build_model(cfg), train_tokenizer("char", ["abcdefgh"]))
     with pytest.raises(ConfigError, match="not a language model"):
-        train_classifier(data, ModelConfig(), train, tmp_path / "b", init_from=clf_dir)
+        textrnn.train("classifier", data, ModelConfig(), train, tmp_path / "b", init_from=clf_dir)
     lm_dir = tmp_path / "lm"
     save_pretrained(lm_dir, tiny_lm(10), train_tokenizer("char", ["abcdefgh"]))
     with pytest.raises(ConfigError, match="differs"):
-        train_classifier(LabelledDataConfig(data=str(reviews), tokenizer="word"), ModelConfig(),
-                         train, tmp_path / "c", init_from=lm_dir)
+        textrnn.train("classifier", LabelledDataConfig(data=str(reviews), tokenizer="word"),
+                      ModelConfig(), train, tmp_path / "c", init_from=lm_dir)

@@ -1,27 +1,31 @@
 """textrnn: recurrent neural text models (RNN, LSTM, GRU) in PyTorch."""
-from .checkpoint import load_pretrained, save_pretrained
-from .config import ModelConfig
-from .data.corpus import split_tail
-from .data.ids import encode_stream
-from .data.sources import load_corpus, open_corpus
-from .data.tables import load_table
+from . import presets, stages
+from .checkpoint import load, load_pretrained, save_pretrained
+from .commands import (Parser, RunOptions, RunSettings, exit_if_interrupted, parse_settings,
+                       run_guarded, settings_from)
+from .config import EncoderConfig, ModelConfig
+from .data import Corpus, encode_stream, load_corpus, load_table, open_corpus, split_tail
 from .errors import CheckpointError, ConfigError, DataError, TextRNNError, TrainingDiverged
 from .generation import SamplingConfig
-from .models import ElmanRNN, RNNClassifier, RNNEncoder, RNNLanguageModel, build_model
-from .pipelines import (DataConfig, LabelledDataConfig, check_classifier_run, check_lm_run, load_splits,
-                        train_classifier, train_language_model)
-from .pretrained import Classifier, LanguageModel, load
-from .tasks import ClassifierTask, LMTask
+from .metrics import format_report
+from .models import ElmanRNN, RNNClassifier, RNNEncoder, RNNLanguageModel
+from .settings import add_flags, setting
+from .tasks import (TASKS, Classifier, ClassifierHeadConfig, ClassifierTask, DataConfig,
+                    LabelledDataConfig, LanguageModel, LMHeadConfig, LMTask, SourceSettings, Task,
+                    build_model, config_from_dict)
 from .tokenization import load_tokenizer, train_tokenizer
-from .training import Trainer, TrainConfig
+from .training import Run, TrainConfig, Trainer, prepare_run, train
 from .version import __version__
 
 __all__ = [
-    "Classifier", "ClassifierTask", "LabelledDataConfig", "train_classifier",
-    "CheckpointError", "ConfigError", "DataConfig", "DataError", "ElmanRNN", "LMTask",
-    "LanguageModel", "ModelConfig", "RNNClassifier", "RNNEncoder", "RNNLanguageModel",
-    "SamplingConfig", "TextRNNError", "TrainConfig", "Trainer", "TrainingDiverged",
-    "__version__", "build_model", "check_classifier_run", "check_lm_run", "encode_stream", "load",
-    "load_corpus", "load_pretrained", "load_splits", "load_table", "load_tokenizer", "open_corpus",
-    "save_pretrained", "split_tail", "train_language_model", "train_tokenizer",
+    "CheckpointError", "Classifier", "ClassifierHeadConfig", "ClassifierTask", "ConfigError",
+    "Corpus", "DataConfig", "DataError", "ElmanRNN", "EncoderConfig", "LMHeadConfig", "LMTask",
+    "LabelledDataConfig", "LanguageModel", "ModelConfig", "Parser", "RNNClassifier", "RNNEncoder",
+    "RNNLanguageModel", "Run", "RunOptions", "RunSettings", "SamplingConfig", "SourceSettings",
+    "TASKS", "Task", "TextRNNError", "TrainConfig", "Trainer", "TrainingDiverged", "__version__",
+    "add_flags", "build_model", "config_from_dict", "encode_stream", "exit_if_interrupted",
+    "format_report", "load", "load_corpus", "load_pretrained", "load_table", "load_tokenizer",
+    "open_corpus", "parse_settings", "prepare_run", "presets", "run_guarded",
+    "save_pretrained", "setting", "settings_from", "split_tail", "stages", "train",
+    "train_tokenizer",
 ]

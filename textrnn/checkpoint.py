@@ -1,6 +1,6 @@
 """The run folder: plain files that `save_pretrained` writes and `load_pretrained` reads.
 
-config.json        ModelConfig + textrnn version
+config.json        ModelConfig (task, tokenizer kind, vocabulary, encoder, head) + textrnn version
 model.safetensors  weights (never a pickle); metadata records the training step
 tokenizer.json     readable by `tokenizers.Tokenizer.from_file`
 training_state.pt  resume state, read with `torch.load(weights_only=True)`
@@ -24,11 +24,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .version import __version__
-from .config import ModelConfig, from_dict
+from .config import ModelConfig
+from .device import resolve_device
 from .errors import CheckpointError, ConfigError
-from .models import build_model
+from .tasks import TASKS, build_model, config_from_dict
 from .tokenization import load_tokenizer
+from .version import __version__
 
 CONFIG, WEIGHTS, TOKENIZER, STATE = "config.json", "model.safetensors", "tokenizer.json", "training_state.pt"
 MANIFEST = "manifest.json"
@@ -125,26 +126,27 @@ def verify_file(run_dir, name: str, saved_step: int | None = None) -> None:
                           "edited or copied from another run; restore it, or retrain")
 
 
-def _cpu_state_dict(model) -> dict:
-    # safetensors refuses tensors that share memory, so a tied matrix is stored once.
-    state, seen = {}, {}
+def _cpu_state_dict(model) -> tuple[dict, set]:
+    """(weights to store, names left out): safetensors refuses tensors that share memory,
+    so a tied matrix is stored once, under its first name."""
+    state, seen, shared = {}, set(), set()
     for name, tensor in model.state_dict().items():
-        key = tensor.data_ptr()
-        if key in seen:
+        if tensor.data_ptr() in seen:
+            shared.add(name)
             continue
-        seen[key] = name
+        seen.add(tensor.data_ptr())
         state[name] = tensor.detach().to("cpu").contiguous()
-    return state
+    return state, shared
 
 
 def save_pretrained(run_dir, model, tokenizer, step: int = 0) -> None:
     """Write config.json, model.safetensors and tokenizer.json for `model`."""
     run_dir = Path(run_dir)
-    config_text = json.dumps(dict(vars(model.cfg), textrnn_version=__version__), indent=2) + "\n"
+    config_text = json.dumps(dict(model.cfg.to_dict(), textrnn_version=__version__), indent=2) + "\n"
     # The weights go last, so whenever they exist their tokenizer and config do too.
     written = [name for name, text in ((TOKENIZER, tokenizer.to_str(pretty=True)),
                                        (CONFIG, config_text)) if _write_if_changed(run_dir / name, text)]
-    weights = _cpu_state_dict(model)
+    weights, _ = _cpu_state_dict(model)
     atomic_write(run_dir / WEIGHTS,
                  lambda tmp: save_file(weights, tmp, metadata={"step": str(step)}))
     record_files(run_dir, step, written + [WEIGHTS])
@@ -173,15 +175,15 @@ def read_config(run_dir) -> ModelConfig:
         raise ConfigError(f"{path} was written by textrnn {version}, newer than this "
                           f"{__version__}; upgrade textrnn (pip install -U textrnn)")
     try:
-        cfg = from_dict(ModelConfig, data, str(path)).validate()
+        cfg = config_from_dict(data, str(path))
     except TypeError as exc:
         raise CheckpointError(f"{path} is malformed ({exc})") from None
     verify_file(run_dir, CONFIG)  # after the checks above, whose messages say more
     return cfg
 
 
-def load_weights(run_dir, model) -> int:
-    """Load model.safetensors into `model`; return the step it was saved at."""
+def read_weights(run_dir) -> tuple[dict, int]:
+    """(weights by name, the step they were saved at) from model.safetensors."""
     path = Path(run_dir) / WEIGHTS
     if not path.is_file():
         raise CheckpointError(f"{run_dir} has no {WEIGHTS}; the run never saved weights")
@@ -194,13 +196,20 @@ def load_weights(run_dir, model) -> int:
                               "it from a backup") from None
     step = int(meta.get("step", 0)) if str(meta.get("step", "0")).isdigit() else 0
     verify_file(run_dir, WEIGHTS, step)
-    missing = set(model.state_dict()) - set(weights)
-    tied = {"head.proj.weight"} if model.cfg.tie_weights else set()
+    return weights, step
+
+
+def load_weights(run_dir, model) -> int:
+    """Load model.safetensors into `model`; return the step it was saved at."""
+    weights, step = read_weights(run_dir)
+    _, shared = _cpu_state_dict(model)
     expected = {k: v.shape for k, v in model.state_dict().items()}
+    missing = set(expected) - set(weights) - shared
     bad = [k for k, v in weights.items() if k not in expected or expected[k] != v.shape]
-    if (missing - tied) or bad:
-        raise CheckpointError(f"{path} does not match {CONFIG} (missing {sorted(missing - tied)[:3]}, "
-                              f"mismatched {bad[:3]}); the folder mixes files of different runs")
+    if missing or bad:
+        raise CheckpointError(f"{Path(run_dir) / WEIGHTS} does not match {CONFIG} (missing "
+                              f"{sorted(missing)[:3]}, mismatched {bad[:3]}); the folder mixes "
+                              "files of different runs")
     model.load_state_dict(weights, strict=False)
     return step
 
@@ -219,6 +228,12 @@ def load_pretrained(run_dir, device="cpu"):
     model = build_model(cfg)
     step = load_weights(run_dir, model)
     return model.to(device).eval(), tokenizer, step
+
+
+def load(run_dir, device: str = "cpu"):
+    """Load a run folder as its task's class: a `LanguageModel`, a `Classifier`, ..."""
+    model, tokenizer, step = load_pretrained(run_dir, resolve_device(device))
+    return TASKS[model.cfg.task].Loaded(model, tokenizer, run_dir, step)
 
 
 def save_training_state(run_dir, state: dict) -> None:

@@ -1,83 +1,67 @@
-"""Typed configs. Defaults live here; unknown keys fail; the resolved config is saved with a run."""
-import dataclasses
-from dataclasses import dataclass, field
+"""Model configs: the encoder every task shares, and a head whose settings the task owns.
 
-from .errors import ConfigError, check_range
+config.json holds a `ModelConfig`: {"task", "tokenizer", "vocab_size", "encoder": {...},
+"head": {...}}. The tokenizer kind and vocabulary size are derived from the data when a
+run starts; the head's class is the task's (`TASKS[task].Head`).
+"""
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
-CELLS = ("lstm", "gru", "rnn", "elman")
+from .settings import setting
+from .tokenization import KINDS
+
+CELL_KINDS = ("lstm", "gru", "rnn", "elman")
 ACTIVATIONS = ("tanh", "relu", "sigmoid")
-POOLINGS = ("last", "mean", "max", "concat", "attention")
-TASKS = ("lm", "classifier")
+
+
+@dataclass
+class EncoderConfig:
+    """Embedding -> [1-D convolution] -> stacked recurrent layers."""
+    cell: str = setting("lstm", "recurrent cell: lstm, gru, rnn (torch kernels) or elman "
+                        "(the Elman network written out)", choices=CELL_KINDS)
+    activation: str = setting("tanh", "rnn/elman non-linearity", choices=ACTIVATIONS)
+    num_layers: int = setting(2, "stacked recurrent layers", low=1, high=100)
+    # The upper limits only catch typos; far smaller sizes already exhaust memory.
+    embed_dim: int = setting(128, "token embedding width", low=1, high=1 << 16)
+    hidden_size: int = setting(512, "recurrent state width", low=1, high=1 << 16)
+    bidirectional: bool = setting(False, "read the text in both directions (classifiers; "
+                                  "a language model must not see the future)")
+    dropout: float = setting(0.25, "locked dropout on embeddings, between layers and on the output",
+                             low=0, high=1, high_open=True)
+    embed_dropout: float = setting(0.0, "drop whole tokens from the embedding", low=0, high=1,
+                                   high_open=True)
+    weight_drop: float = setting(0.0, "DropConnect on the hidden-to-hidden weights", low=0,
+                                 high=1, high_open=True)
+    conv_kernel: int = setting(0, "width of a 1-D convolution before the RNN (0: none)",
+                               low=0, high=100)
 
 
 @dataclass
 class ModelConfig:
-    """Architecture of an embedding -> RNN -> head model; what `config.json` holds."""
-    task: str = "lm"                 # "lm" (next token) or "classifier"
-    tokenizer: str = "char"          # kind of tokenizer.json: char | word | bpe
-    vocab_size: int = 0
-    cell: str = "lstm"               # lstm | gru | rnn (torch kernels) | elman (written out)
-    activation: str = "tanh"         # rnn/elman non-linearity
-    embed_dim: int = 128
-    hidden_size: int = 512
-    num_layers: int = 2
-    bidirectional: bool = False      # classifier only: a language model must not see the future
-    dropout: float = 0.25            # locked dropout on embeddings, between layers, on the output
-    embed_dropout: float = 0.0       # drop whole word types (Gal & Ghahramani 2016)
-    weight_drop: float = 0.0         # DropConnect on hidden-to-hidden weights (Merity et al. 2017)
-    tie_weights: bool = False        # share input and output embeddings (Press & Wolf 2017)
-    adaptive_cutoffs: list = field(default_factory=list)  # lm: token ids where adaptive-softmax
-                                     # tail clusters start (Grave et al. 2017); empty: full softmax
-    conv_kernel: int = 0             # >0 puts a 1-D convolution before the RNN (a CRNN)
-    pooling: str = "last"            # classifier: last | mean | max | concat | attention
-    head_hidden: int = 0             # classifier: >0 adds ULMFiT's BatchNorm + ReLU layer of this width
-    labels: list = field(default_factory=list)  # classifier label names, index = class id
+    """Architecture of an embedding -> RNN -> head model; what config.json holds."""
+    task: str = "lm"                  # a key of textrnn.TASKS
+    tokenizer: str = setting("char", "kind of tokenizer.json", choices=KINDS, cli=False)
+    vocab_size: int = setting(0, "the tokenizer's size (derived)", low=0, high=10_000_000, cli=False)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    head: Any = None                  # the task's head settings (TASKS[task].Head)
 
-    def validate(self) -> "ModelConfig":
-        choices = {"task": TASKS, "cell": CELLS, "activation": ACTIVATIONS, "pooling": POOLINGS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, "
-                                  f"got {getattr(self, name)!r}")
-        # The upper limits only catch typos; far smaller sizes already exhaust memory.
-        for name, high in (("vocab_size", 10_000_000), ("embed_dim", 1 << 16),
-                           ("hidden_size", 1 << 16), ("num_layers", 100)):
-            check_range(name.replace("_", "-"), getattr(self, name), 1, high)
-        for name in ("dropout", "embed_dropout", "weight_drop"):
-            check_range(name.replace("_", "-"), getattr(self, name), 0, 1, high_open=True)
-        check_range("conv-kernel", self.conv_kernel, 0, 100)
-        check_range("head-hidden", self.head_hidden, 0, 1 << 16)
-        self._check_cutoffs()
-        if self.task == "lm" and self.bidirectional:
-            raise ConfigError("a language model cannot be bidirectional; drop --bidirectional")
-        if self.tie_weights and self.task == "lm" and self.embed_dim != self.hidden_size:
-            # The head reads the last hidden state, so tying needs equal widths.
-            raise ConfigError(f"--tie-weights needs --embed-dim equal to --hidden-size "
-                              f"(got {self.embed_dim} and {self.hidden_size})")
-        if self.task == "classifier" and len(self.labels) < 2:
-            raise ConfigError("a classifier needs at least two labels")
-        return self
-
-    def _check_cutoffs(self):
-        cuts = self.adaptive_cutoffs
-        if not isinstance(cuts, list) or not all(isinstance(c, int) and not isinstance(c, bool) for c in cuts):
-            raise ConfigError(f"adaptive-cutoffs must be a list of token ids, got {cuts!r}")
-        for c in cuts:
-            check_range("adaptive-cutoffs", c, 1, 10_000_000)
-        if any(a >= b for a, b in zip(cuts, cuts[1:])):
-            raise ConfigError(f"--adaptive-cutoffs must increase, got {cuts}")
-
-    def tail_cutoffs(self) -> list[int]:
-        """The adaptive-softmax cutoffs inside the vocabulary: a small vocabulary, known
-        only once its tokenizer is trained, may leave fewer clusters, or none."""
-        return [c for c in self.adaptive_cutoffs if c < self.vocab_size]
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
-def from_dict(cls, data: dict, what: str):
-    """Build dataclass `cls` from `data`, refusing keys the class does not know."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{what} has unknown keys {unknown}; it was written by a different "
-                          "textrnn version, upgrade textrnn or retrain")
-    return cls(**data)
+# textrnn 0.1.0 wrote one flat object; these were its head keys, for every task alike.
+V0_1_HEAD_KEYS = ("tie_weights", "adaptive_cutoffs", "pooling", "head_hidden", "labels")
+
+
+def migrate(data: dict, head_fields) -> dict:
+    """A config.json object in today's nested layout. One written by textrnn 0.1.0 (flat:
+    encoder and head keys side by side, every task's head keys present) is split into
+    encoder and head; the head keeps the ones this task's head has. Unknown keys stay
+    where they are, so that they are still refused."""
+    if "encoder" in data or "head" in data:
+        return data
+    data = dict(data)
+    encoder_keys = {f.name for f in fields(EncoderConfig)}
+    encoder = {k: data.pop(k) for k in list(data) if k in encoder_keys}
+    head = {k: data.pop(k) for k in V0_1_HEAD_KEYS if k in data}
+    return {**data, "encoder": encoder, "head": {k: v for k, v in head.items() if k in head_fields}}

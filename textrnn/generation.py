@@ -10,30 +10,27 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import ConfigError, check_range
+from .errors import ConfigError
+from .settings import check, setting
 from .tokenization import PAD_ID, UNK_ID
 
 
 @dataclass
 class SamplingConfig:
-    max_new_tokens: int = 200
-    temperature: float = 1.0          # 0 means greedy
-    top_k: int = 0                    # 0: off
-    top_p: float = 1.0                # nucleus sampling (Holtzman et al. 2020); 1: off
-    greedy: bool = False
-    num_samples: int = 1
-    seed: int | None = None
-    stop: tuple = ()                  # stop strings; the text is cut before the first one
+    max_new_tokens: int = setting(200, "new tokens per sample", low=1, high=10**7, flag="--length")
+    temperature: float = setting(1.0, "0 is greedy", low=0, high=100,
+                                 hint="use 0 for greedy, about 0.5-1.0 for sampling")
+    top_k: int = setting(0, "sample among the k likeliest tokens; 0: off", low=0)
+    top_p: float = setting(1.0, "nucleus sampling (Holtzman et al. 2020): the likeliest tokens "
+                           "up to this probability; 1: off", low=0, low_open=True, high=1)
+    greedy: bool = setting(False, "always the likeliest token", flag="--greedy")
+    num_samples: int = setting(1, "samples, generated as one batch", low=1, high=100000)
+    seed: int | None = setting(None, "same seed, same text", low=0, high=2**32 - 1, type=int)
+    stop: list = setting([], "stop string, repeatable: a sample is cut before it", nargs="append")
+    prompt: str = setting("", "text to continue")
 
     def validate(self) -> "SamplingConfig":
-        check_range("length", self.max_new_tokens, 1, 10**7)
-        check_range("temperature", self.temperature, 0, 100,
-                    hint="use 0 for greedy, about 0.5-1.0 for sampling")
-        check_range("top-k", self.top_k, 0)
-        check_range("top-p", self.top_p, 0, 1, low_open=True)
-        check_range("num-samples", self.num_samples, 1, 100000)
-        if self.seed is not None:
-            check_range("seed", self.seed, 0, 2**32 - 1)
+        check(self)
         if any(not s for s in self.stop):
             raise ConfigError("a stop string must not be empty")
         return self
@@ -87,7 +84,7 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
     stepper = model.stepper()
-    k = max(model.cfg.conv_kernel, 1)
+    k = max(model.cfg.encoder.conv_kernel, 1)
     prompt = torch.tensor([prompt_ids], device=device)  # (1, P)
     logits, state = model(prompt)  # the prompt is run once, as a sequence
     B = cfg.num_samples

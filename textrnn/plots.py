@@ -11,8 +11,9 @@ def _pyplot():
     return plt
 
 
-def plot_loss_curve(log_path: Path, out_path: Path) -> None:
-    """Training loss per logged step and validation loss per evaluation."""
+def plot_loss_curve(log_path: Path, out_path: Path, unit: str = "nats per token") -> None:
+    """Training loss per logged step and validation loss per evaluation; `unit` is what
+    one unit of the loss is (a classifier's is per example)."""
     train, val = [], []
     for line in Path(log_path).read_text().splitlines():
         rec = json.loads(line)
@@ -26,7 +27,7 @@ def plot_loss_curve(log_path: Path, out_path: Path) -> None:
         if points:
             ax.plot(*zip(*points), label=label, marker="o" if label == "validation" else None)
     ax.set_xlabel("step")
-    ax.set_ylabel("loss (nats per token)")
+    ax.set_ylabel(f"loss ({unit})")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

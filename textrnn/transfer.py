@@ -1,33 +1,18 @@
 """Start from a trained language model: continue it on new text, grow its vocabulary, or
 turn its encoder into a classifier's (the ULMFiT recipe, Howard & Ruder 2018)."""
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import torch
 from tokenizers import Tokenizer, trainers
 
-from .checkpoint import load_pretrained, read_config
 from .config import ModelConfig
 from .errors import ConfigError
-from .models import build_model
+from .models import RNNClassifier
 from .tokenization import SPECIAL_TOKENS
 
 # What the weights fix; everything else (dropouts, pooling, labels) the new run may choose.
-ARCHITECTURE = ("tokenizer", "vocab_size", "cell", "activation", "embed_dim", "hidden_size",
-                "num_layers", "conv_kernel", "tie_weights", "adaptive_cutoffs")
-
-
-def load_language_model(run_dir, tokenizer_kind=None):
-    """(model, tokenizer) of an LM run folder, refusing classifiers and a kind mismatch."""
-    cfg = read_config(run_dir)
-    if cfg.task != "lm":
-        raise ConfigError(f"--init-from {run_dir} holds a {cfg.task}, not a language model; "
-                          "pass a run folder written by train-lm or recipes/generate.py")
-    if tokenizer_kind is not None and tokenizer_kind != cfg.tokenizer:
-        raise ConfigError(f"--tokenizer {tokenizer_kind} differs from the {cfg.tokenizer} tokenizer "
-                          f"of {run_dir}; drop --tokenizer to reuse it")
-    model, tokenizer, _ = load_pretrained(run_dir)
-    return model.train(), tokenizer
+ENCODER_ARCHITECTURE = ("cell", "activation", "embed_dim", "hidden_size", "num_layers", "conv_kernel")
 
 
 def extend_tokenizer(old: Tokenizer, texts: list[str], vocab_size: int) -> Tokenizer:
@@ -54,11 +39,15 @@ def extend_tokenizer(old: Tokenizer, texts: list[str], vocab_size: int) -> Token
 
 
 def resize_vocab(model, vocab_size: int):
-    """A copy of `model` with `vocab_size` tokens: old rows bit-identical, new rows the
-    mean of the old ones (ULMFiT's initialisation for words the pretrained model lacks)."""
-    old_n = model.cfg.vocab_size
-    # The new tokens join the last cluster: the head keeps its shape apart from the rows.
-    new = build_model(replace(model.cfg, vocab_size=vocab_size, adaptive_cutoffs=model.cfg.tail_cutoffs()))
+    """A copy of language model `model` with `vocab_size` tokens: old rows bit-identical,
+    new rows the mean of the old ones (ULMFiT's initialisation for words the pretrained
+    model lacks)."""
+    cfg = model.cfg
+    old_n = cfg.vocab_size
+    # The new tokens join the last adaptive-softmax cluster: the head keeps its shape
+    # apart from the rows.
+    cutoffs = cfg.head.tail_cutoffs(old_n)
+    new = type(model)(replace(cfg, vocab_size=vocab_size, head=replace(cfg.head, adaptive_cutoffs=cutoffs)))
     state = model.state_dict()
     for name in ("encoder.embed.weight", "head.proj.weight", "head.proj.bias"):
         if name in state and state[name].size(0) == old_n:
@@ -69,25 +58,28 @@ def resize_vocab(model, vocab_size: int):
     return new
 
 
-def continue_config(base: ModelConfig, wanted: ModelConfig, **fixed) -> ModelConfig:
-    """`wanted` with the architecture of `base` (which its weights fix) and `fixed` on top."""
-    return ModelConfig(**{**asdict(wanted), **{k: getattr(base, k) for k in ARCHITECTURE}, **fixed})
+def continue_config(base: ModelConfig, wanted: ModelConfig, head=None) -> ModelConfig:
+    """`wanted` with the vocabulary and encoder architecture of `base` (which its weights
+    fix), and `head` (by default the base's own)."""
+    fixed = {k: getattr(base.encoder, k) for k in ENCODER_ARCHITECTURE}
+    return replace(wanted, tokenizer=base.tokenizer, vocab_size=base.vocab_size,
+                   encoder=replace(wanted.encoder, **fixed), head=head or base.head)
 
 
 def with_config(model, cfg: ModelConfig):
-    """The same weights in a model built from `cfg` (same architecture, other dropouts)."""
-    new = build_model(cfg)
+    """The same weights in a model of the same class built from `cfg` (same architecture,
+    other dropouts)."""
+    new = type(model)(cfg)
     new.load_state_dict(model.state_dict())
     return new
 
 
 def classifier_from_lm(lm, wanted: ModelConfig, labels: list[str]):
     """A classifier whose embedding and recurrent layers are the LM's; the head is new."""
-    if wanted.bidirectional:
+    if wanted.encoder.bidirectional:
         raise ConfigError("--init-from a language model needs a unidirectional classifier; "
                           "drop --bidirectional")
-    cfg = continue_config(lm.cfg, wanted, task="classifier", labels=labels, tie_weights=False,
-                          adaptive_cutoffs=[])
-    clf = build_model(cfg)
+    cfg = continue_config(lm.cfg, wanted, head=replace(wanted.head, labels=labels))
+    clf = RNNClassifier(cfg)
     clf.encoder.load_state_dict(lm.encoder.state_dict())
     return clf

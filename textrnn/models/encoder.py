@@ -10,18 +10,13 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..config import ModelConfig
+from ..config import EncoderConfig
 from ..tokenization import PAD_ID
 from .cells import make_cell
 from .dropout import LockedDropout, embedding_dropout, weight_dropped
 from .elman import ElmanRNN
 from .padded import run_padded
 from .stepper import EncoderStepper
-
-
-def make_rnn(cfg: ModelConfig, input_size: int) -> nn.Module:
-    """One batch-first recurrent layer of the configured cell (see cells.py)."""
-    return make_cell(cfg.cell, input_size, cfg.hidden_size, cfg.activation, cfg.bidirectional)
 
 
 def detach_state(state):
@@ -35,19 +30,23 @@ def detach_state(state):
 
 
 class RNNEncoder(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    """`causal`: position t never sees t+1, as a language model needs (it matters for the
+    convolution; a causal encoder must also be unidirectional)."""
+
+    def __init__(self, cfg: EncoderConfig, vocab_size: int, causal: bool = False):
         super().__init__()
         if cfg.cell == "rnn" and cfg.activation == "sigmoid":
             raise ValueError("nn.RNN has no sigmoid; use cell 'elman' for a sigmoid RNN")
-        self.cfg = cfg
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=PAD_ID)
+        self.cfg, self.causal = cfg, causal
+        self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=PAD_ID)
         self.conv = None
         if cfg.conv_kernel:
             # A CRNN (e.g. Zhou et al. 2015's C-LSTM): n-gram features first, then recurrence.
             self.conv = nn.Conv1d(cfg.embed_dim, cfg.embed_dim, cfg.conv_kernel)
         dirs = 2 if cfg.bidirectional else 1
         sizes = [cfg.embed_dim] + [cfg.hidden_size * dirs] * (cfg.num_layers - 1)
-        self.layers = nn.ModuleList(make_rnn(cfg, n) for n in sizes)
+        self.layers = nn.ModuleList(make_cell(cfg.cell, n, cfg.hidden_size, cfg.activation,
+                                              cfg.bidirectional) for n in sizes)
         self.drop = LockedDropout(cfg.dropout)
         self.output_size = cfg.hidden_size * dirs
 
@@ -58,9 +57,9 @@ class RNNEncoder(nn.Module):
         if self.conv is None:
             return x
         k = self.cfg.conv_kernel
-        # A language model pads on the left only, so position t never sees t+1; a
-        # classifier reads the whole text and pads both sides to keep the length.
-        pad = (k - 1, 0) if self.cfg.task == "lm" else ((k - 1) // 2, k // 2)
+        # A causal encoder (a language model's) pads on the left only, so position t never
+        # sees t+1; a classifier reads the whole text and pads both sides to keep the length.
+        pad = (k - 1, 0) if self.causal else ((k - 1) // 2, k // 2)
         x = nn.functional.pad(x.transpose(1, 2), pad)  # (B, E, T + k - 1)
         return torch.relu(self.conv(x)).transpose(1, 2)  # (B, T, E)
 

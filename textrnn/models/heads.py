@@ -5,6 +5,8 @@ from torch import nn
 
 from .dropout import LockedDropout
 
+POOLINGS = ("last", "mean", "max", "concat", "attention")
+
 
 class LMHead(nn.Module):
     """y_t = V h_t + c: hidden states (B, T, H) -> next-token logits (B, T, vocab), with

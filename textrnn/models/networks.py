@@ -1,5 +1,7 @@
-"""The two task models: an encoder plus a head. They know nothing about training."""
+"""The text models: an encoder plus a task head. They know nothing about training; given
+targets, `forward` returns the loss, so a wrapper such as DistributedDataParallel sees it."""
 from torch import nn
+from torch.nn import functional as F
 
 from ..config import ModelConfig
 
@@ -26,25 +28,25 @@ class RNNLanguageModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = RNNEncoder(cfg)
-        cutoffs = cfg.tail_cutoffs()
+        self.encoder = RNNEncoder(cfg.encoder, cfg.vocab_size, causal=True)
+        width, dropout = self.encoder.output_size, cfg.encoder.dropout
+        cutoffs = cfg.head.tail_cutoffs(cfg.vocab_size)
         if cutoffs:
-            self.head = AdaptiveLMHead(self.encoder.output_size, cfg.vocab_size, cfg.dropout, cutoffs)
+            self.head = AdaptiveLMHead(width, cfg.vocab_size, dropout, cutoffs)
         else:
-            self.head = LMHead(self.encoder.output_size, cfg.vocab_size, cfg.dropout)
-        if cfg.tie_weights:
+            self.head = LMHead(width, cfg.vocab_size, dropout)
+        if cfg.head.tie_weights:
             # One matrix for reading and writing tokens (Press & Wolf 2017; Inan et al. 2017):
             # fewer parameters and usually lower perplexity.
             self.head.proj.weight = self.encoder.embed.weight
 
-    def forward(self, ids, state=None):
+    def forward(self, ids, state=None, targets=None, reduction: str = "mean"):
+        """Scores (B, T, vocab) and the new state; with `targets` (B, T), the next-token NLL
+        in their place ("mean" or "sum" over tokens), which an adaptive head computes
+        without scoring the whole vocabulary."""
         h, state = self.encoder(ids, state)  # (B, T, H)
-        return self.head(h), state
-
-    def nll(self, ids, targets, state=None, reduction: str = "mean"):
-        """Next-token NLL of ids (B, T) against targets (B, T), and the new state; an
-        adaptive head computes it without scoring the whole vocabulary."""
-        h, state = self.encoder(ids, state)  # (B, T, H)
+        if targets is None:
+            return self.head(h), state
         return self.head.nll(h, targets, reduction), state
 
     def stepper(self) -> Stepper:
@@ -57,23 +59,24 @@ class RNNLanguageModel(nn.Module):
 
 
 class RNNClassifier(nn.Module):
-    """ids (B, T), lengths (B,) -> class logits (B, C)."""
+    """ids (B, T), lengths (B,) -> class logits (B, C); with targets (B,), the mean cross
+    entropy instead (weighted per class by `class_weights` (C,), if given)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = RNNEncoder(cfg)
-        self.head = ClassifierHead(self.encoder.output_size, len(cfg.labels), cfg.pooling,
-                                   cfg.dropout, cfg.bidirectional, cfg.head_hidden)
+        enc, head = cfg.encoder, cfg.head
+        self.encoder = RNNEncoder(enc, cfg.vocab_size)
+        self.head = ClassifierHead(self.encoder.output_size, len(head.labels), head.pooling,
+                                   enc.dropout, enc.bidirectional, head.head_hidden)
 
-    def forward(self, ids, lengths):
+    def forward(self, ids, lengths, targets=None, class_weights=None):
         h, _ = self.encoder(ids, lengths=lengths)  # (B, T, D*H)
-        return self.head(h, lengths)
+        logits = self.head(h, lengths)  # (B, C)
+        if targets is None:
+            return logits
+        return F.cross_entropy(logits.float(), targets, weight=class_weights)
 
     def layer_groups(self):
         return layer_groups(self)
 
-
-def build_model(cfg: ModelConfig) -> nn.Module:
-    cfg.validate()
-    return (RNNLanguageModel if cfg.task == "lm" else RNNClassifier)(cfg)

@@ -1,0 +1,127 @@
+"""Building blocks of command-line programs, for the `textrnn` command and the recipes:
+flags generated from a task's settings, presets resolved once, one-line errors."""
+import argparse
+import logging
+import sys
+from dataclasses import dataclass
+
+from .config import EncoderConfig, ModelConfig
+from .errors import TextRNNError
+from .generation import SamplingConfig
+from .settings import add_flags, resolve, setting
+from .tasks import get_task
+from .training import TrainConfig, check_run, prepare_run
+
+EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (no usage block)."""
+
+    def error(self, message):
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+
+
+@dataclass
+class RunOptions:
+    out: str | None = setting(None, "run folder to write")
+    resume: bool = setting(False, "continue the run in --out", flag="--resume")
+    overwrite: bool = setting(False, "replace the run in --out", flag="--overwrite")
+    init_from: str | None = setting(None, "start from this language-model run folder: its "
+                                    "tokenizer, embedding and recurrent layers (ULMFiT)")
+    quiet: bool = setting(False, "no progress bar", flag="--quiet")
+    debug: bool = setting(False, "show tracebacks", flag="--debug")
+
+
+@dataclass
+class RunSettings:
+    """Everything one training command was asked for, resolved."""
+    task: str
+    data: object
+    model: ModelConfig
+    training: TrainConfig
+    run: RunOptions
+    sampling: SamplingConfig | None = None
+
+    def check(self) -> "RunSettings":
+        """Every setting, before any data is read; `prepare` checks them again."""
+        check_run(self.task, self.data, self.model, self.training)
+        if self.sampling is not None:
+            self.sampling.validate()
+        return self
+
+    def prepare(self):
+        """Check everything, then tokenizer, data and model: a `Run` ready to `fit`."""
+        self.check()
+        return prepare_run(self.task, self.data, self.model, self.training, self.run.out,
+                           self.run.resume, self.run.overwrite, self.run.init_from)
+
+
+def add_training_flags(parser, task: str, shown: dict | None = None):
+    """Every flag of `textrnn train-<task>`: data, model, head, training, run."""
+    kind = get_task(task)
+    add_flags(parser, kind.Data, "data", shown)
+    add_flags(parser, EncoderConfig, "model", shown, skip=kind.encoder_flags_skip)
+    add_flags(parser, kind.Head, f"{task} head", shown)
+    add_flags(parser, TrainConfig, "training", shown)
+    add_flags(parser, RunOptions, "run", shown)
+
+
+def settings_from(task: str, given: dict, preset: dict | None = None) -> RunSettings:
+    """Resolve each setting once: field default < the command's default < preset < typed."""
+    kind = get_task(task)
+    values = {**(preset or {}), **given}
+    model = ModelConfig(task=task, encoder=resolve(EncoderConfig, values), head=resolve(kind.Head, values))
+    sampling = resolve(SamplingConfig, values) if "max_new_tokens" in values else None
+    return RunSettings(task, resolve(kind.Data, values), model, resolve(TrainConfig, values),
+                       resolve(RunOptions, values), sampling)
+
+
+def parse_settings(task: str, argv=None, description: str = "", preset=None,
+                   sampling: dict | None = None) -> RunSettings:
+    """A recipe's command line: every flag of `textrnn train-<task>` (plus the sampling
+    flags, with `sampling` as their defaults); `preset(given)` picks the settings that fit
+    the flags typed (say, the data), and the flags typed win over it."""
+    parser = Parser(description=description)
+    add_training_flags(parser, task)
+    if sampling is not None:
+        add_flags(parser, SamplingConfig, "sampling", sampling, skip=("seed",))
+    given = vars(parser.parse_args(argv))
+    settings = settings_from(task, given, {**(sampling or {}), **(preset(given) if preset else {})})
+    if settings.sampling is not None:
+        settings.sampling.seed = settings.training.seed  # one --seed for training and samples
+    return settings
+
+
+def exit_if_interrupted(result: dict) -> dict:
+    """A finished run's result; after Ctrl-C or SIGTERM (the run has saved) the program
+    ends with 130 or 143, so a script never goes on as if training had completed."""
+    if result["status"] == "interrupted":
+        sys.exit(128 + int(result["signal"]))
+    return result
+
+
+def run_guarded(func, *args, debug: bool = False):
+    """Run func(*args); turn textrnn errors into one stderr line and an exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        return func(*args)
+    except TextRNNError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"error: {exc}\n")
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except (MemoryError, RuntimeError) as exc:
+        # torch reports a failed allocation as a RuntimeError (OutOfMemoryError on GPUs).
+        if not _out_of_memory(exc) or debug:
+            raise
+        sys.stderr.write("error: out of memory; lower --batch-size, --hidden-size or the data size\n")
+        sys.exit(EXIT_ERROR)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text

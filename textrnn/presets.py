@@ -1,0 +1,67 @@
+"""Settings that fit a kind of data, by flag name. A run's settings are resolved once, in
+order: each field's default, the command's defaults, the preset, then what the user typed."""
+import time
+from pathlib import Path
+
+# Sample data for the recipes' default runs; present in a source checkout.
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "data"
+
+# `textrnn train-classifier`: a word-level BiLSTM with max pooling, a strong sentence-
+# classification baseline (Conneau et al. 2017 found max pooling over BiLSTM states the best
+# of their encoders). Adam at a constant 1e-3 and an evaluation per epoch, the best epoch
+# kept (these data overfit within a few epochs); clipping at a norm of 5 only guards against
+# explosions (typical norms here are 0.5-3).
+CLASSIFIER_COMMAND_DEFAULTS = dict(
+    embed_dim=300, hidden_size=256, num_layers=1, bidirectional=True, pooling="max", dropout=0.5,
+    lr=1e-3, batch_size=64, epochs=8, eval_every=0, save_every=0, warmup_steps=0,
+    weight_decay=0.0, schedule="constant", clip=5.0)
+
+# The bundled play is ~65k characters: a mid-sized model, strong dropout, and a short
+# time budget; the best validation checkpoint is kept, so overfitting late costs nothing.
+LM_SAMPLE = dict(hidden_size=384, embed_dim=64, num_layers=2, dropout=0.3, batch_size=32,
+                 bptt=128, lr=3e-3, warmup_steps=50, time_budget=100.0, eval_every=100,
+                 save_every=200, precision="auto", data=str(SAMPLE_DATA / "tiny_play.txt"))
+
+# A corpus of a megabyte or more (e.g. Tiny Shakespeare): a 2x768 LSTM sized so that a
+# 15-minute budget on 2 modern CPU cores covers ~14 passes over 1 MB, bf16 autocast where
+# the hardware has it, and a cosine schedule driven by wall time so the learning rate has
+# decayed exactly when the budget ends.
+LM_LARGE = dict(hidden_size=768, embed_dim=128, num_layers=2, dropout=0.3, batch_size=64,
+                bptt=128, lr=3e-3, warmup_steps=200, time_budget=900.0, eval_every=250,
+                save_every=250, precision="auto")
+
+# ~600 short reviews: a small BiLSTM, many epochs; the best validation epoch is kept.
+CLASSIFIER_SAMPLE = dict(embed_dim=64, hidden_size=64, num_layers=1, bidirectional=True,
+                         pooling="max", dropout=0.3, lr=3e-3, batch_size=16, epochs=25,
+                         eval_every=30, save_every=30, warmup_steps=20, val_fraction=0.2,
+                         data=str(SAMPLE_DATA / "sentiment_sample.csv"))
+
+# A real corpus (SST-2, IMDb): the command's BiLSTM, stopping after six epochs without gain.
+CLASSIFIER_LARGE = dict(CLASSIFIER_COMMAND_DEFAULTS, patience=6, precision="auto")
+
+# --init-from LM_RUN: ULMFiT's fine-tuning (Howard & Ruder 2018): the LM's unidirectional
+# encoder, concat pooling, discriminative learning rates (/2.6 per layer group down), a
+# slanted triangular schedule and gradual unfreezing. Each can be switched off by its flag;
+# --head-hidden 50 adds ULMFiT's BatchNorm + ReLU head (with --lr 3e-3: see finetune.py).
+ULMFIT_CLASSIFIER = dict(bidirectional=False, pooling="concat", discriminative_lr=2.6,
+                         gradual_unfreezing=True, schedule="stlr", lr=4e-3, dropout=0.3)
+
+
+def lm_recipe(given: dict) -> dict:
+    """recipes/generate.py: the bundled play, or a corpus of your own. A length the user
+    gave (--epochs, --max-steps) replaces the preset's time budget."""
+    preset = dict(LM_SAMPLE if "data" not in given else LM_LARGE, out=_timestamped("generate"))
+    if ("epochs" in given or "max_steps" in given) and "time_budget" not in given:
+        del preset["time_budget"]
+    return preset
+
+
+def classifier_recipe(given: dict) -> dict:
+    """recipes/sentiment.py: the bundled reviews, or a real corpus; ULMFiT with --init-from."""
+    preset = dict(CLASSIFIER_SAMPLE if "data" not in given else CLASSIFIER_LARGE,
+                  out=_timestamped("sentiment"))
+    return dict(preset, **ULMFIT_CLASSIFIER) if "init_from" in given else preset
+
+
+def _timestamped(name: str) -> str:
+    return f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -1,0 +1,90 @@
+"""The task interface: everything the core (training loop, run folder, `textrnn.load`,
+the CLI) knows about a kind of work. A task is a class; `TASKS` maps its name to it.
+
+Shapes: B examples (or columns) per batch, T time steps, V vocabulary, C classes.
+"""
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from torch import nn
+
+from ..config import ModelConfig
+from ..settings import setting
+
+
+class Task(Protocol):
+    # ---- what the task is -----------------------------------------------------------
+    name: ClassVar[str]           # config.json's "task", the key in TASKS
+    command: ClassVar[str]        # its training command, e.g. "train-lm"
+    Head: ClassVar[type]          # dataclass of the head's settings: ModelConfig.head
+    Data: ClassVar[type]          # dataclass of the data settings
+    Loaded: ClassVar[type]        # what textrnn.load returns: Loaded(model, tokenizer, run_dir, step),
+                                  # with `noun` ("language model") and, for `textrnn evaluate`,
+                                  # evaluate_source(source, text_column, label_column, split,
+                                  # progress) -> metrics and describe(metrics) -> text
+    command_defaults: ClassVar[dict]  # `textrnn train-...`'s defaults, where they differ from the fields'
+    encoder_flags_skip: ClassVar[tuple]  # encoder settings the task has no use for
+    metric: ClassVar[str]         # the key of evaluate()'s dict that selects the best weights
+    mode: ClassVar[str]           # "min" or "max": which way that metric improves
+    sampled_eval: ClassVar[bool]  # periodic evaluations read part of the validation data
+    loss_unit: ClassVar[str]      # what one unit of the loss is, for the plot's axis
+
+    # ---- the model --------------------------------------------------------------------
+    @staticmethod
+    def check_model(cfg: ModelConfig) -> None:
+        """Refuse settings that contradict each other (ConfigError); `cfg.vocab_size` and
+        fields derived from data may still be unset."""
+
+    @staticmethod
+    def build_model(cfg: ModelConfig) -> nn.Module:
+        """A model whose forward computes the loss when the batch holds targets."""
+
+    # ---- a run: source -> tokenizer -> ids -> batches -----------------------------------
+    @staticmethod
+    def read_data(data_cfg, seed: int, saved: ModelConfig | None) -> Any:
+        """Read and check the data; `saved` is the config of a run being resumed."""
+
+    @staticmethod
+    def new_tokenizer(data, data_cfg) -> tuple[str, Any]:
+        """(kind, tokenizer) learnt from the training data, for a fresh model."""
+
+    @staticmethod
+    def complete(cfg: ModelConfig, data) -> ModelConfig:
+        """`cfg` with the head fields that only the data fixes (labels, say) filled in."""
+
+    @staticmethod
+    def from_language_model(lm: nn.Module, tokenizer, data, data_cfg, model_cfg: ModelConfig):
+        """(model, tokenizer) for --init-from a language-model run (or ConfigError)."""
+
+    @classmethod
+    def prepare(cls, data, tokenizer, data_cfg, train_cfg, run_dir) -> "Task":
+        """The task with its data as token ids, ready to hand out batches."""
+
+    # ---- batches, loss and evaluation (an instance holds the data) ---------------------
+    def num_batches(self, epoch: int) -> int: ...
+
+    def batch(self, epoch: int, i: int) -> tuple:
+        """Batch i of an epoch, CPU tensors: the same (epoch, i) always gives the same batch."""
+
+    def tokens(self, batch) -> int:
+        """Tokens in a batch, for the tokens-per-second figure."""
+
+    def loss(self, model: nn.Module, batch, carry, device) -> tuple:
+        """(scalar loss through model.forward, carry for the next batch). `carry` is what
+        flows from one batch to the next: an LM's hidden state, else None."""
+
+    def evaluate(self, model: nn.Module, device, precision: str, final: bool = False) -> dict:
+        """Validation metrics, `metric` among them; `final` asks for the full figures."""
+
+    def report(self, model: nn.Module, metrics: dict, folder, device, precision: str) -> dict:
+        """Extra results of the kept model (e.g. {"test": {...}}), drawn with `folder`'s
+        plot methods; merged into metrics.json and the run's result."""
+
+
+@dataclass
+class SourceSettings:
+    """Where a Hub dataset or a table keeps its text; every task's data settings have these."""
+    text_column: str | None = setting(None, "column holding the text in tables and Hub datasets "
+                                      "(default: text, sentence, content or review)")
+    split: str = setting("train", "dataset split of --data for Hub ids")
+    data_config: str | None = setting(None, "dataset configuration name for Hub ids")

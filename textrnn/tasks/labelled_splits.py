@@ -1,0 +1,62 @@
+"""Labelled examples for a classifier run: train, validation and test splits with class ids."""
+from collections import Counter
+from dataclasses import dataclass
+
+from ..data import Labelled, label_ids, label_names, load_labelled
+from ..errors import DataError
+
+
+@dataclass
+class Splits:
+    """Labelled train / validation / [test] examples with their class ids."""
+    names: list[str]
+    train: Labelled
+    val: Labelled
+    test: Labelled | None
+    y_train: list[int]
+    y_val: list[int]
+    y_test: list[int] | None
+
+
+def load_splits(data_cfg, seed: int, names: list[str] | None = None) -> Splits:
+    """Read and check the labelled data: at least two classes in training, and no
+    validation or test label outside `names` (those of the training data by default)."""
+    load = lambda src, split: load_labelled(src, data_cfg.text_column, data_cfg.label_column,
+                                            split, data_cfg.data_config)
+    train = load(data_cfg.data, data_cfg.split)
+    if data_cfg.eval_data:
+        val = load(data_cfg.eval_data, data_cfg.eval_split)
+    else:
+        train, val = split_validation(train, data_cfg.val_fraction, seed)
+    test = load(data_cfg.test_data, data_cfg.eval_split) if data_cfg.test_data else None
+    names = names or label_names(train)
+    if len(names) < 2:
+        raise DataError(f"{data_cfg.data} has a single class ({names[0]!r}); a classifier "
+                        "needs examples of at least two classes")
+    return Splits(names, train, val, test, label_ids(train, names, data_cfg.data),
+                  label_ids(val, names, data_cfg.eval_data or data_cfg.data),
+                  label_ids(test, names, data_cfg.test_data) if test else None)
+
+
+def split_validation(data: Labelled, fraction: float, seed: int):
+    """Hold out a stratified random `fraction` (labelled files are often sorted by class)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = list(range(len(data.texts)))
+    counts = Counter(map(str, data.labels))
+    stratify = [str(y) for y in data.labels] if min(counts.values()) >= 2 else None
+    try:
+        tr, va = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
+    except ValueError as exc:
+        raise DataError(f"cannot hold out {fraction:.0%} for validation ({exc}); pass --eval-data "
+                        "or change --val-fraction") from None
+    pick = lambda ids: Labelled([data.texts[i] for i in ids], [data.labels[i] for i in ids], data.names)
+    return pick(tr), pick(va)
+
+
+def class_weights(labels: list[int], n: int):
+    """Inverse-frequency weights, n_examples / (n_classes * count), so each class counts equally."""
+    import torch
+
+    counts = Counter(labels)
+    return torch.tensor([len(labels) / (n * counts[c]) for c in range(n)], dtype=torch.float32)

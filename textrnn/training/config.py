@@ -1,0 +1,54 @@
+"""Optimisation settings. A run ends at the first limit reached (epochs, steps, time)."""
+from dataclasses import dataclass
+
+from ..device import PRECISIONS
+from ..errors import ConfigError
+from ..settings import check, setting
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "constant", "plateau", "stlr")
+DEFAULT_EPOCHS = 10  # when no limit is given at all
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = setting(64, "sequences per batch", low=1, high=1 << 20)
+    bptt: int = setting(128, "language models: tokens per truncated-BPTT window", low=1, high=1 << 20)
+    lr: float = setting(3e-3, "peak learning rate", low=0, low_open=True, high=1000)
+    optimizer: str = setting("adamw", "optimizer", choices=OPTIMIZERS)
+    weight_decay: float = setting(0.01, "decoupled weight decay", low=0, high=100)
+    momentum: float = setting(0.9, "sgd momentum", low=0, high=1, high_open=True, cli=False)
+    schedule: str = setting("cosine", "learning-rate schedule: cosine decay after warmup, constant, "
+                            "plateau halving, or stlr (slanted triangular)", choices=SCHEDULES)
+    warmup_steps: int = setting(100, "steps of linear warmup", low=0, high=10**9)
+    final_lr_ratio: float = setting(0.05, "cosine ends at lr times this", low=0, high=1, cli=False)
+    clip: float = setting(1.0, "max gradient norm; 0: off", low=0, high=1e6)
+    epochs: int = setting(0, f"passes over the data; 0: no limit (with no limit at all, "
+                          f"{DEFAULT_EPOCHS})", low=0)
+    max_steps: int = setting(0, "optimiser steps; 0: no limit", low=0)
+    time_budget: float = setting(0.0, "seconds of training, evaluation included; 0: no limit",
+                                 low=0, high=1e9)
+    eval_every: int = setting(500, "steps between evaluations; 0: at the end of each epoch", low=0)
+    save_every: int = setting(500, "steps between checkpoints; 0: at the end of each epoch", low=0)
+    log_every: int = setting(20, "steps between log lines", low=1)
+    patience: int = setting(0, "stop after this many evaluations without gain; 0: never", low=0)
+    discriminative_lr: float = setting(1.0, "layer group k below the top trains at lr / this**k "
+                                       "(ULMFiT: 2.6)", low=1, high=100)
+    gradual_unfreezing: bool = setting(False, "epoch e trains only the top e+1 layer groups (ULMFiT)")
+    unfreeze_warmup: float = setting(0.0, "epochs over which a newly unfrozen group's rate rises "
+                                     "(0: at once)", low=0, high=100)
+    seed: int = setting(1234, "seed of every random number generator", low=0, high=2**32 - 1)
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
+    precision: str = setting("fp32", "bf16 autocast is faster on recent CPUs and GPUs",
+                             choices=PRECISIONS)
+
+    def __post_init__(self):
+        # A run with no limit at all would never end: it gets a few epochs, as the help says.
+        if not (self.epochs or self.max_steps or self.time_budget):
+            self.epochs = DEFAULT_EPOCHS
+
+    def validate(self) -> "TrainConfig":
+        check(self)
+        if not (self.epochs or self.max_steps or self.time_budget):
+            raise ConfigError("no stopping rule: set --epochs, --max-steps or --time-budget")
+        return self

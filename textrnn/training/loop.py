@@ -1,0 +1,189 @@
+"""The one training loop, for every task. Its collaborators: the run state (what resumes),
+the schedules, ULMFiT's unfreezing, the checkpointer (what is written) and the run log
+(what is reported)."""
+import logging
+import math
+import time
+
+import torch
+
+from ..checkpoint import load_training_state
+from ..device import autocast
+from ..errors import TrainingDiverged
+from .checkpointer import Checkpointer
+from .runlog import RunLog
+from .schedules import lr_factor, on_plateau
+from .signals import StopSignals
+from .state import RunState, checkpoint, restore
+from .ulmfit import make_optimizer, set_rates, unfreeze
+
+log = logging.getLogger("textrnn")
+
+
+class Trainer:
+    """Runs `task` (see textrnn.tasks.Task) on `model`, writing the run folder `run_dir`.
+
+    `fit()` returns {"status": "done" | "interrupted" | "stopped", "metrics": {...}, "step"}.
+    """
+
+    def __init__(self, model, task, cfg, run_dir, tokenizer, device, precision="fp32",
+                 resume=False, show_progress=True):
+        self.model, self.task, self.cfg = model, task, cfg.validate()
+        self.device, self.precision, self.show_progress = device, precision, show_progress
+        self.folder = Checkpointer(run_dir, tokenizer)
+        self.opt = make_optimizer(model, cfg)
+        self.state, self.saved_step, self.last_eval = RunState(), None, None
+        if resume:
+            self.state = restore(load_training_state(run_dir), model, self.opt, device, run_dir)
+            self.saved_step = self.state.step
+            self.folder.resume(self.state.step, self.state.best is not None)
+        else:
+            self.folder.start_fresh()
+
+    def fit(self) -> dict:
+        s = self.state
+        self.model.train()
+        self.log = RunLog(self.cfg, s, self.task.num_batches(0), self.folder.log, self.show_progress)
+        with StopSignals() as self.signals:
+            while not self._should_stop():
+                batches = self.task.num_batches(s.epoch)
+                self.start_epoch(batches)
+                while s.batch_index < batches and not self._should_stop():
+                    self._one_step()
+                if s.batch_index == batches:
+                    s.epoch, s.batch_index = s.epoch + 1, 0
+            self.log.close()
+            if self.signals.received is not None:
+                self.save()
+                log.warning("interrupted at step %d; saved to %s; continue with --resume",
+                            s.step, self.folder.run_dir)
+                return {"status": "interrupted", "signal": self.signals.received, "step": s.step}
+        return self._finish("stopped" if self._patience_spent() else "done")
+
+    def start_epoch(self, batches: int):
+        """Entering an epoch (at its start, or mid-way on --resume)."""
+        if self.state.batch_index == 0:
+            self.state.carry = None  # a new pass over the data starts from a fresh state
+        unfreeze(self.opt, self.cfg, self.state, batches)
+
+    def _should_stop(self) -> bool:
+        c, s = self.cfg, self.state
+        return bool((c.max_steps and s.step >= c.max_steps) or (c.epochs and s.epoch >= c.epochs)
+                    or (c.time_budget and s.elapsed >= c.time_budget)
+                    or self.signals.received is not None or self._patience_spent())
+
+    def _patience_spent(self) -> bool:
+        return bool(self.cfg.patience and self.state.evals_without_gain >= self.cfg.patience)
+
+    def _one_step(self):
+        """Train on the next batch, then log, evaluate and save when their turn comes."""
+        s, t0 = self.state, time.perf_counter()
+        batch = self.task.batch(s.epoch, s.batch_index)
+        loss, norm = self.train_step(batch)
+        s.batch_index += 1
+        dt = time.perf_counter() - t0
+        s.elapsed += dt
+        self.log.step_done(loss, self.task.tokens(batch), dt)
+        if s.step % self.cfg.log_every == 0:
+            self.log.training(norm, self.opt.param_groups[-1]["lr"])
+        if self._due(self.cfg.eval_every):
+            t0, before = time.perf_counter(), s.best
+            self.evaluate()
+            s.evals_without_gain = 0 if s.best != before else s.evals_without_gain + 1
+            s.elapsed += time.perf_counter() - t0  # the budget covers periodic evaluation
+            self.log.restart_clock()
+        if self._due(self.cfg.save_every):
+            self.save()
+
+    def _due(self, every: int) -> bool:
+        """Every `every` steps, or after the epoch's last batch when `every` is 0."""
+        if every:
+            return self.state.step % every == 0
+        return self.state.batch_index == self.task.num_batches(self.state.epoch)
+
+    def train_step(self, batch):
+        """One optimiser step; returns (loss value, gradient norm)."""
+        s, c = self.state, self.cfg
+        self.set_lr()
+        with autocast(self.device, self.precision):
+            loss, s.carry = self.task.loss(self.model, batch, s.carry, self.device)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for g in self.opt.param_groups for p in g["params"] if p.grad is not None]
+        if c.clip:
+            # Gradient-norm clipping (Pascanu et al. 2013): exploding gradients get rescaled
+            # instead of throwing the weights far away.
+            norm = torch.nn.utils.clip_grad_norm_(params, c.clip).item()
+            s.clipped += norm > c.clip
+        else:
+            norm = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in params))
+        value = loss.item()
+        if not (math.isfinite(value) and math.isfinite(norm)):
+            where = (f"the checkpoint of step {self.saved_step} in {self.folder.run_dir} is intact"
+                     if self.saved_step is not None else "nothing was saved")
+            raise TrainingDiverged(f"loss became {value} at step {s.step + 1}; lower --lr "
+                                   f"(now {c.lr}) or set --clip; {where}")
+        self.opt.step()
+        s.step += 1
+        return value, norm
+
+    def set_lr(self):
+        c, s = self.cfg, self.state
+        set_rates(self.opt, lr_factor(c.schedule, s.step, self.progress(), c.warmup_steps,
+                                      c.final_lr_ratio, s.schedule["scale"]), s)
+
+    def progress(self) -> float:
+        """How far the run is, 0 -> 1, by whichever limit comes first."""
+        c, s, parts = self.cfg, self.state, []
+        if c.max_steps:
+            parts.append(s.step / c.max_steps)
+        if c.epochs:
+            n = max(self.task.num_batches(s.epoch), 1)
+            parts.append((s.epoch + s.batch_index / n) / c.epochs)
+        if c.time_budget:
+            parts.append(s.elapsed / c.time_budget)
+        return max(parts)
+
+    def evaluate(self) -> dict:
+        """Evaluate, keep the weights if they are the best so far, and log it."""
+        s = self.state
+        metrics = self.task.evaluate(self.model, self.device, self.precision)
+        value = metrics[self.task.metric]
+        improved = s.best is None or (value < s.best if self.task.mode == "min" else value > s.best)
+        if improved:
+            s.best = value
+            self.folder.keep_best(self.model, s.step, metrics)
+        if self.cfg.schedule == "plateau":
+            on_plateau(s.schedule, improved)
+        self.log.evaluation(metrics)
+        self.last_eval = (s.step, metrics)
+        return metrics
+
+    def save(self):
+        """Write the resume state (and the weights, if no best model exists yet)."""
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise TrainingDiverged(f"weights became NaN/inf at step {self.state.step}; not saved; "
+                                   f"lower --lr or set --clip")
+        ckpt = checkpoint(self.state, self.model, self.opt, self.cfg)
+        self.folder.save_state(self.model, self.state.step, ckpt)
+        self.saved_step = self.state.step
+
+    def best_model(self):
+        """The kept model: the final weights, or those of an earlier, better evaluation."""
+        return self.folder.best_model(self.model, self.state.step)
+
+    def _finish(self, status: str) -> dict:
+        """Evaluate the final weights (unless the last step just did), save, and report the
+        kept model: its metrics, with a task's sampled evaluation redone in full, and any
+        extra splits the task scores; metrics.json is written once, here."""
+        s = self.state
+        if self.last_eval is None or self.last_eval[0] != s.step:
+            self.evaluate()
+        self.save()  # the final position, for a later --resume
+        best, metrics = self.best_model(), self.folder.best_metrics
+        if self.task.sampled_eval or metrics is None:
+            metrics = self.task.evaluate(best, self.device, self.precision, final=True)
+        extra = self.task.report(best, metrics, self.folder, self.device, self.precision)
+        self.folder.write_metrics({"val": metrics, **extra})
+        self.folder.plot_loss(self.task.loss_unit)
+        return {"status": status, "metrics": metrics, "step": s.step, **extra}

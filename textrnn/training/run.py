@@ -1,0 +1,112 @@
+"""One path from settings to a trained run folder, for every task and every start: fresh,
+--resume (the folder's own model and tokenizer) or --init-from (a language model's)."""
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..checkpoint import CONFIG, STATE, load_pretrained, read_config
+from ..config import ModelConfig
+from ..device import resolve_device, resolve_precision
+from ..errors import CheckpointError, ConfigError
+from ..settings import check
+from ..tasks import build_model, check_model_config, for_task, get_task
+from .loop import Trainer
+from .state import seed_everything
+
+log = logging.getLogger("textrnn")
+
+
+def check_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg) -> None:
+    """Check every setting of a run before any data is read (minutes, for a large corpus)."""
+    kind = get_task(task)
+    check(data_cfg)
+    if not data_cfg.data:
+        raise ConfigError("no training data: pass --data PATH_OR_HUB_ID")
+    check_model_config(for_task(model_cfg, task))
+    train_cfg.validate()
+    if kind.name != task:
+        raise ConfigError(f"TASKS[{task!r}] is named {kind.name!r}; register a task under its name")
+
+
+def guard_run_dir(out, resume: bool, overwrite: bool) -> Path:
+    """Refuse to train over an earlier run unless asked to continue or replace it."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; choose a folder")
+    has_run = (out / CONFIG).exists() or (out / STATE).exists()
+    if resume and not has_run:
+        raise CheckpointError(f"nothing to resume in {out}; train without --resume first")
+    if has_run and not (resume or overwrite):
+        raise ConfigError(f"{out} already holds a run; pass --resume to continue it, "
+                          "--overwrite to replace it, or choose another --out")
+    return out
+
+
+def load_language_model(run_dir, tokenizer_kind=None):
+    """(model, tokenizer) of an LM run folder, refusing other tasks and a kind mismatch."""
+    cfg = read_config(run_dir)
+    if cfg.task != "lm":
+        raise ConfigError(f"--init-from {run_dir} holds a {cfg.task}, not a language model; "
+                          "pass a run folder written by train-lm or recipes/generate.py")
+    if tokenizer_kind is not None and tokenizer_kind != cfg.tokenizer:
+        raise ConfigError(f"--tokenizer {tokenizer_kind} differs from the {cfg.tokenizer} tokenizer "
+                          f"of {run_dir}; drop --tokenizer to reuse it")
+    model, tokenizer, _ = load_pretrained(run_dir)
+    return model.train(), tokenizer
+
+
+@dataclass
+class Run:
+    """A run ready to train: its model, tokenizer, task (holding the data) and place."""
+    task: object
+    model: object
+    tokenizer: object
+    data_cfg: object
+    train_cfg: object
+    run_dir: Path
+    device: object
+    precision: str
+    resume: bool
+
+    def fit(self, show_progress: bool = True) -> dict:
+        """Train with the one loop; the result gains "run_dir"."""
+        trainer = Trainer(self.model, self.task, self.train_cfg, self.run_dir, self.tokenizer,
+                          self.device, self.precision, self.resume, show_progress)
+        trainer.folder.write_settings(self.data_cfg, self.train_cfg)
+        return dict(trainer.fit(), run_dir=str(self.run_dir))
+
+
+def prepare_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, resume=False,
+                overwrite=False, init_from=None) -> Run:
+    """Check the settings, then source -> tokenizer -> model -> batches for `task`."""
+    check_run(task, data_cfg, model_cfg, train_cfg)
+    kind, model_cfg = get_task(task), for_task(model_cfg, task)
+    device = resolve_device(train_cfg.device)
+    precision = resolve_precision(train_cfg.precision, device)
+    run_dir = guard_run_dir(out, resume, overwrite)
+    seed_everything(train_cfg.seed)
+    # A folder to resume is checked whole (manifest included) before any data is read.
+    saved = load_pretrained(run_dir) if resume else None
+    data = kind.read_data(data_cfg, train_cfg.seed, saved[0].cfg if saved else None)
+    if saved:  # the saved model and vocabulary win: ids and shapes must not change
+        model, tokenizer = saved[0].train(), saved[1]
+    elif init_from:
+        lm, tokenizer = load_language_model(init_from, data_cfg.tokenizer)
+        model, tokenizer = kind.from_language_model(lm, tokenizer, data, data_cfg, model_cfg)
+    else:
+        kind_name, tokenizer = kind.new_tokenizer(data, data_cfg)
+        cfg = replace(model_cfg, tokenizer=kind_name, vocab_size=tokenizer.get_vocab_size())
+        model = build_model(kind.complete(cfg, data))
+    batches = kind.prepare(data, tokenizer, data_cfg, train_cfg, run_dir)
+    log.info("model: %s, %d parameters, vocabulary %d, device %s, %s", model.cfg.encoder.cell,
+             sum(p.numel() for p in model.parameters()), model.cfg.vocab_size, device, precision)
+    return Run(batches, model.to(device), tokenizer, data_cfg, train_cfg, run_dir, device,
+               precision, resume)
+
+
+def train(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, resume=False,
+          overwrite=False, init_from=None, show_progress=True) -> dict:
+    """Train (or resume) a `task` model into run folder `out`. Returns the result of
+    `Trainer.fit()` plus "run_dir" (and "test" metrics where the task reports them)."""
+    run = prepare_run(task, data_cfg, model_cfg, train_cfg, out, resume, overwrite, init_from)
+    return run.fit(show_progress)

@@ -1,0 +1,56 @@
+"""What a run reports as it goes: the progress bar, and the records of log.jsonl (mean
+training loss, rate and gradient norm since the last line; each evaluation)."""
+import time
+
+from tqdm.auto import tqdm
+
+
+class RunLog:
+    def __init__(self, cfg, state, epoch_batches: int, write, show: bool):
+        self.cfg, self.state, self.write = cfg, state, write
+        self.bar = _progress_bar(cfg, state, epoch_batches, show)
+        self.tokens, self.t_window = 0, time.perf_counter()
+
+    def step_done(self, loss: float, tokens: int, seconds: float):
+        window = self.state.window
+        window[0] += loss
+        window[1] += 1
+        self.tokens += tokens
+        self.bar.update(seconds if self.cfg.time_budget else 1)
+
+    def training(self, norm: float, lr: float):
+        """A line of mean training loss and speed since the last one."""
+        s, now = self.state, time.perf_counter()
+        rate = self.tokens / max(now - self.t_window, 1e-9)
+        record = {"step": s.step, "epoch": s.epoch, "loss": s.window[0] / s.window[1], "lr": lr,
+                  "grad_norm": norm, "clipped": s.clipped, "tokens_per_s": round(rate),
+                  "elapsed": round(s.elapsed, 2)}
+        self.write(record)
+        self.bar.set_postfix(step=s.step, loss=f"{record['loss']:.3f}", tok_s=f"{rate:,.0f}")
+        s.window[:] = [0.0, 0]
+        self.tokens, self.t_window = 0, now
+
+    def evaluation(self, metrics: dict):
+        s = self.state
+        self.write({"step": s.step, "epoch": s.epoch, "elapsed": round(s.elapsed, 2),
+                    "val": metrics, "best": s.best})
+
+    def restart_clock(self):
+        """Evaluation time is not training time: the next rate starts counting now."""
+        self.t_window = time.perf_counter()
+
+    def close(self):
+        self.bar.close()
+
+
+def _progress_bar(cfg, state, epoch_batches: int, show: bool):
+    if cfg.time_budget:  # the bar counts seconds, so its ETA is the budget's end
+        bar = tqdm(total=cfg.time_budget, disable=not show, dynamic_ncols=True,
+                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}s [{elapsed}<{remaining}{postfix}]")
+        bar.update(state.elapsed)
+        return bar
+    total = cfg.max_steps or None
+    if cfg.epochs:
+        epoch_steps = cfg.epochs * epoch_batches
+        total = min(total, epoch_steps) if total else epoch_steps
+    return tqdm(total=total, initial=state.step, unit="step", disable=not show, dynamic_ncols=True)

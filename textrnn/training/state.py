@@ -1,0 +1,89 @@
+"""The resumable state of a run: one dataclass whose fields are training_state.pt's keys,
+plus the model, optimizer and random-number-generator states saved beside them."""
+import random
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError
+
+
+@dataclass
+class RunState:
+    step: int = 0                     # optimiser steps taken
+    epoch: int = 0                    # passes over the data completed
+    batch_index: int = 0              # the next batch of the current epoch
+    elapsed: float = 0.0              # seconds of training, periodic evaluation included
+    best: float | None = None         # the best validation metric so far
+    clipped: int = 0                  # steps whose gradient norm was clipped
+    window: list = field(default_factory=lambda: [0.0, 0])  # loss summed since the last log line, steps
+    evals_without_gain: int = 0       # for early stopping
+    schedule: dict = field(default_factory=lambda: {"scale": 1.0, "bad_evals": 0})  # plateau halving
+    unfrozen: dict = field(default_factory=dict)  # layer group -> [step unfrozen at, warm-up steps]
+    carry: Any = None                 # handed from one batch to the next (an LM's hidden state)
+
+
+def checkpoint(state: RunState, model, optimizer, train_config) -> dict:
+    """What training_state.pt holds: the run state's fields, weights, optimizer, RNGs."""
+    return {**{f.name: getattr(state, f.name) for f in fields(state)},
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(), "rng": rng_state(), "train_config": asdict(train_config)}
+
+
+def restore(ckpt: dict, model, optimizer, device, run_dir) -> RunState:
+    """Load a checkpoint into `model` and `optimizer`, set the RNGs; return the run state.
+    Files of textrnn 0.1.0 kept ULMFiT's unfreezing steps in the optimizer's groups."""
+    try:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"training_state.pt in {run_dir} does not fit this model "
+                              f"({str(exc).splitlines()[0][:150]}); resume with the settings "
+                              "the run was started with") from None
+    state = RunState(**{f.name: ckpt[f.name] for f in fields(RunState) if f.name in ckpt})
+    for i, group in enumerate(optimizer.param_groups):
+        if "unfrozen_at" in group:
+            state.unfrozen[i] = [group.pop("unfrozen_at"), group.pop("ramp_steps", 0)]
+    state.carry = to_device(state.carry, device)
+    set_rng_state(ckpt["rng"])
+    return state
+
+
+def seed_everything(seed: int):
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    # Plain types and tensors only, so `torch.load(weights_only=True)` accepts the file.
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
+             "numpy": [torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict):
+    random.setstate(_tuples(state["python"]))
+    keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuples(x):
+    # weights_only unpickling may return lists where the RNG setters insist on tuples.
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def to_device(x, device):
+    if x is None:
+        return None
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    return type(x)(to_device(v, device) for v in x)
