@@ -100,7 +100,8 @@ def build_parser():
     s.add_argument("run_dir")
     add_flags(s, SamplingConfig, "sampling", SAMPLE_DEFAULTS)
     s.add_argument("--no-stream", action="store_true", help="print only when done")
-    _add_use_args(s)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--debug", action="store_true")
     s.set_defaults(func=cmd_sample)
 
     pr = sub.add_parser("predict", help="label texts with a classifier run folder")

@@ -7,10 +7,10 @@ run starts; the head's class is the task's (`TASKS[task].Head`).
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .models.cells import CELLS
 from .settings import setting
 from .tokenization import KINDS
 
-CELL_KINDS = ("lstm", "gru", "rnn", "elman")
 ACTIVATIONS = ("tanh", "relu", "sigmoid")
 
 
@@ -18,7 +18,7 @@ ACTIVATIONS = ("tanh", "relu", "sigmoid")
 class EncoderConfig:
     """Embedding -> [1-D convolution] -> stacked recurrent layers."""
     cell: str = setting("lstm", "recurrent cell: lstm, gru, rnn (torch kernels) or elman "
-                        "(the Elman network written out)", choices=CELL_KINDS)
+                        "(the Elman network written out)", choices=tuple(CELLS))
     activation: str = setting("tanh", "rnn/elman non-linearity", choices=ACTIVATIONS)
     num_layers: int = setting(2, "stacked recurrent layers", low=1, high=100)
     # The upper limits only catch typos; far smaller sizes already exhaust memory.

@@ -9,7 +9,7 @@ from .config import EncoderConfig
 from .errors import ConfigError
 from .presets import SAMPLE_DATA
 from .settings import add_flags, check, resolve, setting
-from .tasks import DataConfig, LabelledDataConfig, LMHeadConfig, get_task
+from .tasks import ClassifierHeadConfig, DataConfig, LabelledDataConfig, LMHeadConfig
 from .tasks.labelled_splits import load_splits
 from .training import TrainConfig
 
@@ -37,7 +37,7 @@ SHARED = {LabelledDataConfig: ("data", "eval_data", "val_fraction", "test_data",
                                "label_column", "eval_split", "max_length", "keep_end"),
           DataConfig: ("tokenizer", "vocab_size"), LMHeadConfig: ("adaptive_cutoffs",),
           EncoderConfig: ("embed_dim", "hidden_size", "num_layers"),
-          get_task("classifier").Head: ("head_hidden",),
+          ClassifierHeadConfig: ("head_hidden",),
           TrainConfig: ("batch_size", "bptt", "unfreeze_warmup", "device", "precision", "seed"),
           RunOptions: ("out", "overwrite", "init_from", "quiet", "debug")}
 

@@ -19,7 +19,6 @@ from .errors import CheckpointError, ConfigError
 PAD, UNK = "<pad>", "<unk>"
 SPECIAL_TOKENS = [PAD, UNK]
 PAD_ID, UNK_ID = 0, 1
-KINDS = ("char", "word", "bpe")
 
 
 def _char_tokenizer(vocab: dict) -> Tokenizer:
@@ -91,21 +90,36 @@ def train_tokenizer(kind: str, texts: Iterable[str], vocab_size: int = 10000,
     if kind != "char" and vocab_size < len(SPECIAL_TOKENS) + 1:
         raise ConfigError(f"vocab size must be at least 3, got {vocab_size}")
     norm = _normalizer(lowercase, strip_html, leading_space)
-    if kind == "char":
-        tok = _char_tokenizer(_char_vocab(texts, norm))
-    else:
-        if kind == "word":
-            tok = _word_tokenizer()
-            trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                                special_tokens=SPECIAL_TOKENS)
-        else:
-            tok = _bpe_tokenizer()
-            trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                          special_tokens=SPECIAL_TOKENS, show_progress=False)
-        tok.normalizer = norm  # before training: the vocabulary is of normalized text
-        tok.train_from_iterator(texts, trainer=trainer)
+    tok = BUILDERS[kind](texts, vocab_size, min_frequency, norm)
     tok.normalizer = norm
     return truncate(tok, max_length, keep_end)
+
+
+def _learn_char(texts, vocab_size, min_frequency, norm) -> Tokenizer:
+    return _char_tokenizer(_char_vocab(texts, norm))
+
+
+def _learn_word(texts, vocab_size, min_frequency, norm) -> Tokenizer:
+    trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=SPECIAL_TOKENS)
+    return _trained(_word_tokenizer(), texts, trainer, norm)
+
+
+def _learn_bpe(texts, vocab_size, min_frequency, norm) -> Tokenizer:
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                  special_tokens=SPECIAL_TOKENS, show_progress=False)
+    return _trained(_bpe_tokenizer(), texts, trainer, norm)
+
+
+def _trained(tok: Tokenizer, texts, trainer, norm) -> Tokenizer:
+    tok.normalizer = norm  # before training: the vocabulary is of normalized text
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+# kind -> learn(texts, vocab_size, min_frequency, normalizer) -> Tokenizer
+BUILDERS = {"char": _learn_char, "word": _learn_word, "bpe": _learn_bpe}
+KINDS = tuple(BUILDERS)
 
 
 def truncate(tok: Tokenizer, max_length: int, keep_end: bool = False) -> Tokenizer:

@@ -78,27 +78,25 @@ class GRUStepper:
         return h, h
 
 
-class LSTM(nn.LSTM):
-    """One batch-first nn.LSTM layer that also steps. `activation` is unused: the gates fix
-    their own non-linearities."""
+class _GatedLayer:
+    """One batch-first layer of a gated torch kind that also steps with `Stepper`.
+    `activation` is unused: the gates fix their own non-linearities."""
+    Stepper = None
 
     def __init__(self, input_size: int, hidden_size: int, activation: str = "tanh",
                  bidirectional: bool = False, **kwargs):
         super().__init__(input_size, hidden_size, num_layers=1, **_options(bidirectional, kwargs))
 
-    def stepper(self) -> LSTMStepper:
-        return LSTMStepper(*stepper_weights(self))
+    def stepper(self):
+        return self.Stepper(*stepper_weights(self))
 
 
-class GRU(nn.GRU):
-    """One batch-first nn.GRU layer that also steps. `activation` is unused, as for LSTM."""
+class LSTM(_GatedLayer, nn.LSTM):
+    Stepper = LSTMStepper
 
-    def __init__(self, input_size: int, hidden_size: int, activation: str = "tanh",
-                 bidirectional: bool = False, **kwargs):
-        super().__init__(input_size, hidden_size, num_layers=1, **_options(bidirectional, kwargs))
 
-    def stepper(self) -> GRUStepper:
-        return GRUStepper(*stepper_weights(self))
+class GRU(_GatedLayer, nn.GRU):
+    Stepper = GRUStepper
 
 
 class RNN(nn.RNN):

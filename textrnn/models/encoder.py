@@ -10,7 +10,6 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..config import EncoderConfig
 from ..tokenization import PAD_ID
 from .cells import make_cell
 from .dropout import LockedDropout, embedding_dropout, weight_dropped
@@ -33,7 +32,7 @@ class RNNEncoder(nn.Module):
     """`causal`: position t never sees t+1, as a language model needs (it matters for the
     convolution; a causal encoder must also be unidirectional)."""
 
-    def __init__(self, cfg: EncoderConfig, vocab_size: int, causal: bool = False):
+    def __init__(self, cfg: "EncoderConfig", vocab_size: int, causal: bool = False):
         super().__init__()
         if cfg.cell == "rnn" and cfg.activation == "sigmoid":
             raise ValueError("nn.RNN has no sigmoid; use cell 'elman' for a sigmoid RNN")

@@ -3,7 +3,6 @@ targets, `forward` returns the loss, so a wrapper such as DistributedDataParalle
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ModelConfig
 
 
 def layer_groups(model) -> list[list[nn.Parameter]]:
@@ -25,7 +24,7 @@ class RNNLanguageModel(nn.Module):
     """ids (B, T), state -> next-token scores (B, T, vocab), new state. The scores are
     logits, or log-probabilities with an adaptive softmax: log_softmax reads both alike."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: "ModelConfig"):
         super().__init__()
         self.cfg = cfg
         self.encoder = RNNEncoder(cfg.encoder, cfg.vocab_size, causal=True)
@@ -62,7 +61,7 @@ class RNNClassifier(nn.Module):
     """ids (B, T), lengths (B,) -> class logits (B, C); with targets (B,), the mean cross
     entropy instead (weighted per class by `class_weights` (C,), if given)."""
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: "ModelConfig"):
         super().__init__()
         self.cfg = cfg
         enc, head = cfg.encoder, cfg.head

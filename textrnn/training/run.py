@@ -9,7 +9,7 @@ from ..config import ModelConfig
 from ..device import resolve_device, resolve_precision
 from ..errors import CheckpointError, ConfigError
 from ..settings import check
-from ..tasks import build_model, check_model_config, for_task, get_task
+from ..tasks import LMTask, build_model, check_model_config, for_task, get_task
 from .loop import Trainer
 from .state import seed_everything
 
@@ -45,7 +45,7 @@ def guard_run_dir(out, resume: bool, overwrite: bool) -> Path:
 def load_language_model(run_dir, tokenizer_kind=None):
     """(model, tokenizer) of an LM run folder, refusing other tasks and a kind mismatch."""
     cfg = read_config(run_dir)
-    if cfg.task != "lm":
+    if cfg.task != LMTask.name:
         raise ConfigError(f"--init-from {run_dir} holds a {cfg.task}, not a language model; "
                           "pass a run folder written by train-lm or recipes/generate.py")
     if tokenizer_kind is not None and tokenizer_kind != cfg.tokenizer:
