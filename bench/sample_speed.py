@@ -103,7 +103,8 @@ def plain_copy(model) -> PlainLM:
     """A PlainLM computing the same function as textrnn's model (one nn.LSTM per layer
     there, one multi-layer nn.LSTM here)."""
     cfg = model.cfg
-    plain = PlainLM(cfg.vocab_size, cfg.embed_dim, cfg.hidden_size, cfg.num_layers)
+    enc = cfg.encoder
+    plain = PlainLM(cfg.vocab_size, enc.embed_dim, enc.hidden_size, enc.num_layers)
     plain.embed.weight.copy_(model.encoder.embed.weight)
     for i, layer in enumerate(model.encoder.layers):
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):

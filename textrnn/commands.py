@@ -52,7 +52,8 @@ class RunSettings:
 
     def prepare(self):
         """Check everything, then tokenizer, data and model: a `Run` ready to `fit`."""
-        self.check()
+        if self.sampling is not None:
+            self.sampling.validate()  # before, not after, training
         return prepare_run(self.task, self.data, self.model, self.training, self.run.out,
                            self.run.resume, self.run.overwrite, self.run.init_from)
 
@@ -67,12 +68,14 @@ def add_training_flags(parser, task: str, shown: dict | None = None):
     add_flags(parser, RunOptions, "run", shown)
 
 
-def settings_from(task: str, given: dict, preset: dict | None = None) -> RunSettings:
-    """Resolve each setting once: field default < the command's default < preset < typed."""
+def settings_from(task: str, given: dict, preset: dict | None = None,
+                  sampling: bool = False) -> RunSettings:
+    """Resolve each setting once: the field's default, then the preset (a command's defaults
+    or a recipe's), then what the user typed; with `sampling`, the sampling settings too."""
     kind = get_task(task)
     values = {**(preset or {}), **given}
     model = ModelConfig(task=task, encoder=resolve(EncoderConfig, values), head=resolve(kind.Head, values))
-    sampling = resolve(SamplingConfig, values) if "max_new_tokens" in values else None
+    sampling = resolve(SamplingConfig, values) if sampling else None
     return RunSettings(task, resolve(kind.Data, values), model, resolve(TrainConfig, values),
                        resolve(RunOptions, values), sampling)
 
@@ -87,7 +90,8 @@ def parse_settings(task: str, argv=None, description: str = "", preset=None,
     if sampling is not None:
         add_flags(parser, SamplingConfig, "sampling", sampling, skip=("seed",))
     given = vars(parser.parse_args(argv))
-    settings = settings_from(task, given, {**(sampling or {}), **(preset(given) if preset else {})})
+    settings = settings_from(task, given, {**(sampling or {}), **(preset(given) if preset else {})},
+                             sampling=sampling is not None)
     if settings.sampling is not None:
         settings.sampling.seed = settings.training.seed  # one --seed for training and samples
     return settings

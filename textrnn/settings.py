@@ -56,6 +56,8 @@ def _check_value(f, value, meta):
     if meta["choices"] is not None and value not in meta["choices"]:
         raise ConfigError(f"{name} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
     wanted = meta["type"] or type(f.default) if f.default is not MISSING else meta["type"]
+    if wanted is bool and not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
     if wanted in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ConfigError(f"{name} must be a number, got {value!r}")
     if wanted is int and not isinstance(value, int):

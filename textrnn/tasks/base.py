@@ -17,7 +17,7 @@ class Task(Protocol):
     name: ClassVar[str]           # config.json's "task", the key in TASKS
     command: ClassVar[str]        # its training command, e.g. "train-lm"
     Head: ClassVar[type]          # dataclass of the head's settings: ModelConfig.head
-    Data: ClassVar[type]          # dataclass of the data settings
+    Data: ClassVar[type]          # dataclass of the data settings; its `data` field names the source
     Loaded: ClassVar[type]        # what textrnn.load returns: Loaded(model, tokenizer, run_dir, step),
                                   # with `noun` ("language model") and, for `textrnn evaluate`,
                                   # evaluate_source(source, text_column, label_column, split,
