@@ -71,7 +71,9 @@ def one_line_error(capsys, command, *args) -> str:
 
 
 def digest(folder: Path) -> dict:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    """Each file's digest (the lock file holds the last writer's process id, not run data)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+            if p.name != ".lock"}
 
 
 # ---- saved runs that no bad input may touch ----------------------------------------------
@@ -357,3 +359,66 @@ def test_a_hub_id_when_offline(capsys, tmp_path, hub_offline, command, args):
 
 def test_evaluating_on_a_hub_id_when_offline(capsys, clf, hub_offline):
     assert "Hugging Face Hub" in one_line_error(capsys, "evaluate", clf, "--data", "someone/some-reviews")
+
+
+# ---- crafted run folders, a second writer, a resume that would change the run -------------
+def crafted(src, tmp_path, how):
+    """A copy of a run folder with one field crafted: a step that is not a number, weights
+    of another run at a later step, a config that would need terabytes, a manifest entry."""
+    from safetensors.torch import load_file, save_file
+
+    dst = tmp_path / f"{src.name}-{how}"
+    shutil.copytree(src, dst)
+    weights = dst / "model.safetensors"
+    if how == "step":
+        save_file(load_file(str(weights)), str(weights), metadata={"step": "\u00b2"})
+    elif how == "other_run":
+        save_file(load_file(str(weights)), str(weights), metadata={"step": "99", "run_id": "0" * 32})
+    elif how == "huge":
+        cfg = json.loads((dst / "config.json").read_text())
+        cfg["encoder"]["hidden_size"] = 60000
+        (dst / "config.json").write_text(json.dumps(cfg))
+        (dst / "manifest.json").unlink()
+    else:
+        manifest = json.loads((dst / "manifest.json").read_text())
+        manifest["files"]["model.safetensors"]["step"] = "\u00b2"
+        (dst / "manifest.json").write_text(json.dumps(manifest))
+    return dst
+
+
+@pytest.mark.parametrize("how", ["step", "other_run", "huge", "manifest"])
+def test_a_crafted_run_folder_for_every_reading_command(capsys, tmp_path, saved, how):
+    lm, clf = crafted(saved["lm"], tmp_path, how), crafted(saved["clf"], tmp_path, how)
+    for command, args in [("sample", [lm, "--length", "3"]), ("evaluate", [lm, "--data", PLAY]),
+                          ("predict", [clf, "good"]), ("evaluate", [clf, "--data", saved["reviews"]])]:
+        one_line_error(capsys, command, *args)
+
+
+@pytest.mark.parametrize("command", ["train-lm", "generate"])
+def test_a_second_writer_gets_one_line(capsys, tmp_path, saved, command):
+    import fcntl
+    import os
+
+    run = tmp_path / "lm"
+    shutil.copytree(saved["lm"], run)
+    before = digest(run)
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, b"777")
+        args = ["--data", PLAY] if command == "train-lm" else []
+        line = one_line_error(capsys, command, *args, "--out", run, "--resume", "--max-steps", "6", *SMALL)
+    finally:
+        os.close(fd)
+    assert "in use by process 777" in line and digest(run) == before
+
+
+@pytest.mark.parametrize("flag,value", [("--batch-size", "8"), ("--bptt", "8"), ("--seed", "5"),
+                                        ("--lr", "0.1"), ("--schedule", "constant")])
+def test_a_resume_that_would_change_the_run_gets_one_line(capsys, tmp_path, saved, flag, value):
+    run = tmp_path / "lm"
+    shutil.copytree(saved["lm"], run)
+    before = digest(run)
+    line = one_line_error(capsys, "train-lm", "--data", PLAY, "--out", run, "--resume",
+                          "--max-steps", "6", flag, value, "--quiet")
+    assert flag in line and digest(run) == before

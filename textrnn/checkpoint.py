@@ -4,19 +4,14 @@ config.json        ModelConfig (task, tokenizer kind, vocabulary, encoder, head)
 model.safetensors  weights (never a pickle); metadata records the training step
 tokenizer.json     readable by `tokenizers.Tokenizer.from_file`
 training_state.pt  resume state, read with `torch.load(weights_only=True)`
-manifest.json      the step, size and SHA-256 of each file above, as last saved
+manifest.json      the run's id, and the step, size and SHA-256 of each file above
 
-Every file is written to a temporary name in the same folder and renamed into place,
-so a crash mid-save leaves the previous version of each file whole. The manifest is
-rewritten after the files it describes, and checked when they are read: a file that is
-truncated, edited or copied in from another run is refused, while one from a newer save
-that was cut off before its manifest update (whole, thanks to the rename) is accepted.
+Writes are durable and atomic (files.py); the manifest is rewritten after the files it
+describes and checked when they are read (manifest.py). Loading compares config.json with
+the weights' header before it allocates anything, so a crafted folder cannot exhaust memory.
 """
-import hashlib
 import json
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -27,129 +22,54 @@ from safetensors.torch import save_file
 from .config import ModelConfig
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
+from .files import atomic_write, write_text
+from .manifest import new_run_id, read_count, read_run_id, record_files, run_id_of, verify_file
 from .tasks import TASKS, build_model, config_from_dict
 from .tokenization import load_tokenizer
 from .version import __version__
 
 CONFIG, WEIGHTS, TOKENIZER, STATE = "config.json", "model.safetensors", "tokenizer.json", "training_state.pt"
-MANIFEST = "manifest.json"
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path), then rename tmp_path onto `path` (atomic on POSIX)."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-    except OSError as exc:
-        raise CheckpointError(f"cannot write to {path.parent}: {exc.strerror}; "
-                              "choose another --out folder or free some space") from None
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise CheckpointError(f"could not save {path}: {exc.strerror}; the previous copy is "
-                              "intact; free some space or choose another --out") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
-
-
-def _write_if_changed(path: Path, text: str) -> bool:
-    """Write `text` unless the file already holds exactly it; True if it was written.
-    Files that stay the same through a run are then never in the middle of a rewrite."""
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write `text` unless the file already holds exactly it: files that stay the same
+    through a run are then never in the middle of a rewrite."""
     try:
         if path.read_text(encoding="utf-8") == text:
-            return False
+            return
     except (OSError, UnicodeDecodeError):
         pass
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-    return True
+    write_text(path, text)
 
 
-# ---- manifest ---------------------------------------------------------------------------
-def _digest(path: Path) -> dict:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
+def _shared(model) -> set:
+    """Names of parameters that are an earlier name's (a tied matrix): safetensors refuses
+    tensors that share memory, so each is stored once, under its first name. Identity,
+    not storage, decides, so this works on the meta device too."""
+    seen, shared = set(), set()
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        (shared.add(name) if id(tensor) in seen else seen.add(id(tensor)))
+    return shared
 
 
-def _read_manifest(run_dir: Path, strict: bool = True) -> dict | None:
-    path = run_dir / MANIFEST
-    if not path.is_file():
-        return None  # folders from save_pretrained of older versions, or copied by hand
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and isinstance(data.get("files"), dict):
-            return data
-    except (ValueError, OSError):
-        pass
-    if strict:
-        raise CheckpointError(f"{path} is damaged; delete it to load the folder without the "
-                              "file checks")
-    return None
+def _cpu_state_dict(model) -> dict:
+    shared = _shared(model)
+    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items() if k not in shared}
 
 
-def record_files(run_dir, step: int, names) -> None:
-    """Note in manifest.json the step and digest of `names`, which are already in place."""
+def save_pretrained(run_dir, model, tokenizer, step: int = 0, run_id: str | None = None) -> None:
+    """Write config.json, model.safetensors and tokenizer.json for `model`, as files of run
+    `run_id` (by default the folder's own run, or a new one)."""
     run_dir = Path(run_dir)
-    manifest = _read_manifest(run_dir, strict=False) or {"files": {}}
-    for name in names:
-        manifest["files"][name] = {"step": int(step), **_digest(run_dir / name)}
-    manifest["textrnn_version"] = __version__
-    write_json(run_dir / MANIFEST, manifest)
-
-
-def verify_file(run_dir, name: str, saved_step: int | None = None) -> None:
-    """Refuse `name` unless it is the copy manifest.json recorded, or a whole newer one
-    (`saved_step`, read from the file itself, beyond the recorded step)."""
-    run_dir = Path(run_dir)
-    manifest = _read_manifest(run_dir)
-    entry = manifest and manifest["files"].get(name)
-    if not isinstance(entry, dict):
-        return
-    recorded = {k: entry.get(k) for k in ("bytes", "sha256")}
-    if _digest(run_dir / name) == recorded:
-        return
-    if saved_step is not None and saved_step > int(entry.get("step", 0)):
-        return
-    raise CheckpointError(f"{run_dir / name} is not the copy saved at step {entry.get('step')} "
-                          f"(its size or checksum differs from {MANIFEST}): it was truncated, "
-                          "edited or copied from another run; restore it, or retrain")
-
-
-def _cpu_state_dict(model) -> tuple[dict, set]:
-    """(weights to store, names left out): safetensors refuses tensors that share memory,
-    so a tied matrix is stored once, under its first name."""
-    state, seen, shared = {}, set(), set()
-    for name, tensor in model.state_dict().items():
-        if tensor.data_ptr() in seen:
-            shared.add(name)
-            continue
-        seen.add(tensor.data_ptr())
-        state[name] = tensor.detach().to("cpu").contiguous()
-    return state, shared
-
-
-def save_pretrained(run_dir, model, tokenizer, step: int = 0) -> None:
-    """Write config.json, model.safetensors and tokenizer.json for `model`."""
-    run_dir = Path(run_dir)
+    run_id = run_id or run_id_of(run_dir) or new_run_id()
     config_text = json.dumps(dict(model.cfg.to_dict(), textrnn_version=__version__), indent=2) + "\n"
     # The weights go last, so whenever they exist their tokenizer and config do too.
-    written = [name for name, text in ((TOKENIZER, tokenizer.to_str(pretty=True)),
-                                       (CONFIG, config_text)) if _write_if_changed(run_dir / name, text)]
-    weights, _ = _cpu_state_dict(model)
-    atomic_write(run_dir / WEIGHTS,
-                 lambda tmp: save_file(weights, tmp, metadata={"step": str(step)}))
-    record_files(run_dir, step, written + [WEIGHTS])
+    _write_if_changed(run_dir / TOKENIZER, tokenizer.to_str(pretty=True))
+    _write_if_changed(run_dir / CONFIG, config_text)
+    weights = _cpu_state_dict(model)
+    meta = {"step": str(step), "run_id": run_id}
+    atomic_write(run_dir / WEIGHTS, lambda tmp: save_file(weights, tmp, metadata=meta))
+    record_files(run_dir, step, [TOKENIZER, CONFIG, WEIGHTS], run_id)
 
 
 def _version_tuple(v: str):
@@ -182,34 +102,54 @@ def read_config(run_dir) -> ModelConfig:
     return cfg
 
 
-def read_weights(run_dir) -> tuple[dict, int]:
-    """(weights by name, the step they were saved at) from model.safetensors."""
+def _open_weights(run_dir, read):
+    """read(safe_open handle) on model.safetensors, its failures one line."""
     path = Path(run_dir) / WEIGHTS
     if not path.is_file():
         raise CheckpointError(f"{run_dir} has no {WEIGHTS}; the run never saved weights")
     try:
         with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            weights = {k: f.get_tensor(k) for k in f.keys()}
+            return read(f)
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is corrupt or truncated ({exc}); retrain or restore "
                               "it from a backup") from None
-    step = int(meta.get("step", 0)) if str(meta.get("step", "0")).isdigit() else 0
-    verify_file(run_dir, WEIGHTS, step)
-    return weights, step
+
+
+def weights_header(run_dir) -> tuple[dict, int, str | None]:
+    """({name: shape}, step, run id) from the weights' header, no tensor read, the file
+    checked against the manifest."""
+    shapes, meta = _open_weights(run_dir, lambda f: ({k: tuple(f.get_slice(k).get_shape())
+                                                      for k in f.keys()}, f.metadata() or {}))
+    where = str(Path(run_dir) / WEIGHTS)
+    step, run_id = read_count(meta.get("step", "0"), where), read_run_id(meta.get("run_id"), where)
+    verify_file(run_dir, WEIGHTS, step, run_id)
+    return shapes, step, run_id
+
+
+def read_weights(run_dir) -> tuple[dict, int]:
+    """(weights by name, the step they were saved at) from model.safetensors."""
+    _, step, _ = weights_header(run_dir)
+    return _open_weights(run_dir, lambda f: {k: f.get_tensor(k) for k in f.keys()}), step
+
+
+def check_shapes(run_dir, model, shapes: dict) -> None:
+    """Refuse weights whose names or shapes differ from `model`'s (which may live on the
+    meta device: nothing allocated yet)."""
+    shared = _shared(model)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = set(expected) - set(shapes) - shared
+    bad = [k for k, v in shapes.items() if expected.get(k) != v]
+    if missing or bad:
+        raise CheckpointError(f"{Path(run_dir) / CONFIG} does not match {WEIGHTS} (missing "
+                              f"{sorted(missing)[:3]}, mismatched {bad[:3]}); the folder mixes "
+                              "files of different runs, or config.json was edited")
 
 
 def load_weights(run_dir, model) -> int:
     """Load model.safetensors into `model`; return the step it was saved at."""
+    shapes, _, _ = weights_header(run_dir)
+    check_shapes(run_dir, model, shapes)
     weights, step = read_weights(run_dir)
-    _, shared = _cpu_state_dict(model)
-    expected = {k: v.shape for k, v in model.state_dict().items()}
-    missing = set(expected) - set(weights) - shared
-    bad = [k for k, v in weights.items() if k not in expected or expected[k] != v.shape]
-    if missing or bad:
-        raise CheckpointError(f"{Path(run_dir) / WEIGHTS} does not match {CONFIG} (missing "
-                              f"{sorted(missing)[:3]}, mismatched {bad[:3]}); the folder mixes "
-                              "files of different runs")
     model.load_state_dict(weights, strict=False)
     return step
 
@@ -225,6 +165,9 @@ def load_pretrained(run_dir, device="cpu"):
     if tokenizer.get_vocab_size() != cfg.vocab_size:
         raise CheckpointError(f"{tok_path} has {tokenizer.get_vocab_size()} tokens but the model "
                               f"expects {cfg.vocab_size}; the folder mixes files of different runs")
+    shapes, _, _ = weights_header(run_dir)
+    with torch.device("meta"):  # sizes only: a crafted config.json allocates nothing
+        check_shapes(run_dir, build_model(cfg), shapes)
     model = build_model(cfg)
     step = load_weights(run_dir, model)
     return model.to(device).eval(), tokenizer, step
@@ -237,8 +180,9 @@ def load(run_dir, device: str = "cpu"):
 
 
 def save_training_state(run_dir, state: dict) -> None:
+    """training_state.pt; `state["run_id"]`, if there, names the run it belongs to."""
     atomic_write(Path(run_dir) / STATE, lambda tmp: torch.save(state, tmp))
-    record_files(run_dir, state["step"], [STATE])
+    record_files(run_dir, state["step"], [STATE], state.get("run_id"))
 
 
 def load_training_state(run_dir) -> dict:
@@ -257,7 +201,8 @@ def load_training_state(run_dir) -> dict:
                               "delete it to start over, or restore a backup") from None
     if not isinstance(state, dict) or not isinstance(state.get("step"), int):
         raise CheckpointError(f"{path} is not a textrnn training state; delete it to start over")
-    verify_file(run_dir, STATE, state["step"])
+    verify_file(run_dir, STATE, read_count(state["step"], str(path)),
+                read_run_id(state.get("run_id"), str(path)))
     return state
 
 

@@ -10,7 +10,7 @@ from .errors import TextRNNError
 from .generation import SamplingConfig
 from .settings import add_flags, resolve, setting
 from .tasks import get_task
-from .training import TrainConfig, check_run, prepare_run
+from .training import TrainConfig, check_run, prepare_run, resumed_settings
 
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
 
@@ -71,9 +71,11 @@ def add_training_flags(parser, task: str, shown: dict | None = None):
 def settings_from(task: str, given: dict, preset: dict | None = None,
                   sampling: bool = False) -> RunSettings:
     """Resolve each setting once: the field's default, then the preset (a command's defaults
-    or a recipe's), then what the user typed; with `sampling`, the sampling settings too."""
+    or a recipe's), then on --resume the run's own fixed settings, then what the user
+    typed; with `sampling`, the sampling settings too."""
     kind = get_task(task)
-    values = {**(preset or {}), **given}
+    resumed = resumed_settings(given.get("out", (preset or {}).get("out"))) if given.get("resume") else {}
+    values = {**(preset or {}), **resumed, **given}
     model = ModelConfig(task=task, encoder=resolve(EncoderConfig, values), head=resolve(kind.Head, values))
     sampling = resolve(SamplingConfig, values) if sampling else None
     return RunSettings(task, resolve(kind.Data, values), model, resolve(TrainConfig, values),

@@ -31,7 +31,7 @@ def plot_loss_curve(log_path: Path, out_path: Path, unit: str = "nats per token"
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out_path, dpi=100)
+    fig.savefig(out_path, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -51,5 +51,5 @@ def plot_confusion_matrix(matrix, names, out_path: Path, title="confusion matrix
                     color="white" if matrix[i][j] > top / 2 else "black")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(out_path, dpi=100)
+    fig.savefig(out_path, dpi=100, format="png")
     plt.close(fig)

@@ -15,17 +15,18 @@ from .errors import ConfigError, check_range
 
 
 def setting(default, help: str, *, low=None, high=None, low_open=False, high_open=False,
-            choices=None, flag=None, nargs=None, metavar=None, type=None, cli=True, hint=""):
+            choices=None, flag=None, nargs=None, metavar=None, type=None, cli=True, hint="",
+            resume=None):
     """A dataclass field with what its flag and its check need.
 
     `flag` names a flag other than --field-name; for a bool it is the switch that flips
     the default (`--keep-start` for keep_end=True). `cli=False` keeps it off the command
     line (a field derived from the data, or one only the Python API sets). `hint` ends
-    the message of an out-of-range value.
+    the message of an out-of-range value. `resume="fixed"`: a resumed run must keep it.
     """
     meta = dict(help=help, low=low, high=high, low_open=low_open, high_open=high_open,
                 choices=choices, flag=flag, nargs=nargs, metavar=metavar, type=type, cli=cli,
-                hint=hint)
+                hint=hint, resume=resume)
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)

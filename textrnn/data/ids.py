@@ -1,11 +1,15 @@
 """Text -> token ids: a language model's flat stream (memory-mapped and cached for a
 large text) and a classifier's ids per text."""
 import ctypes
+import errno
 import hashlib
+import os
+import secrets
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import CheckpointError
 from ..tokenization import PAD_ID, encode_batch
 from .corpus import Corpus, chunks
 
@@ -18,8 +22,8 @@ def token_dtype(vocab_size: int):
 
 
 def encode_stream(tok, text, path=None) -> np.ndarray:
-    """Tokenize a long text (a string, or pieces that each end at a newline, such as
-    `Corpus.pieces()`) into a flat (N,) integer array, a batch of pieces at a time
+    """Tokenize a long text (a string, or pieces cut where every tokenizer splits, such
+    as `Corpus.pieces()`) into a flat (N,) integer array, a batch of pieces at a time
     (HF `tokenizers` spreads a batch over threads). Batches stay near a megabyte: each
     token costs ~100 bytes in flight (HF encodings, then Python ints) until written out.
 
@@ -77,12 +81,23 @@ def _encode_cached(tokenizer, text: Corpus, run_dir: Path, name: str):
     for piece in text.pieces():
         key.update(piece.encode("utf-8"))
     path = run_dir / "tokens" / f"{name}-{key.hexdigest()}.bin"
-    if path.exists():
+    if path.is_file() and not path.is_symlink():
         return np.memmap(path, dtype=token_dtype(tokenizer.get_vocab_size()), mode="r")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    encode_stream(tokenizer, text.pieces(), tmp)
-    tmp.replace(path)  # a kill mid-way never leaves a short file under the final name
+    # A name of its own, created afresh (never through a link), then renamed into place:
+    # a kill mid-way never leaves a short file under the final name, and two processes
+    # never share a temporary file.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        if path.parent.is_symlink():
+            raise OSError(errno.ELOOP, "the token cache folder is a symbolic link")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+        encode_stream(tokenizer, text.pieces(), tmp)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"could not save the token cache {path}: {exc.strerror or exc}; "
+                              "free space or choose another --out") from None
     return np.memmap(path, dtype=token_dtype(tokenizer.get_vocab_size()), mode="r")
 
 

@@ -7,11 +7,16 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from ..checkpoint import (MANIFEST, atomic_write, read_weights, save_pretrained,
-                          save_training_state, write_json)
+from ..checkpoint import CONFIG, STATE, TOKENIZER, WEIGHTS, read_weights, save_pretrained, save_training_state
+from ..files import append_line, atomic_write, remove, write_json, write_text
+from ..manifest import new_run_id, run_id_of, start_run
 from ..plots import plot_confusion_matrix, plot_loss_curve
 
 LOG_FILE, METRICS_FILE, SETTINGS_FILE = "log.jsonl", "metrics.json", "training_config.json"
+PLOTS = ("loss.png", "confusion_val.png", "confusion_test.png")
+# What a run leaves in its folder (the token cache under tokens/ is keyed by its content,
+# so a new run may reuse it).
+RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, STATE, LOG_FILE, METRICS_FILE, SETTINGS_FILE, *PLOTS)
 
 
 class Checkpointer:
@@ -20,32 +25,42 @@ class Checkpointer:
         self.best_weights = None   # {name: CPU tensor} of the best model so far
         self.best_metrics = None   # its evaluation, when it happened in this process
         self.best_step = None
+        self.run_id = None
 
-    def start_fresh(self):
-        """Nothing of an earlier run in this folder may vouch for files of this one."""
+    def start_fresh(self) -> str:
+        """A new run, with a new id: its manifest comes first, so from then on nothing an
+        earlier run left here passes for this run's (a run folder replaced with --overwrite
+        is never a silent mix of two runs, even if the process is killed at any point);
+        then the earlier run's files go."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for name in (LOG_FILE, MANIFEST):
-            (self.run_dir / name).unlink(missing_ok=True)
+        self.run_id = new_run_id()
+        start_run(self.run_dir, self.run_id)
+        for name in RUN_FILES:
+            remove(self.run_dir / name)
+        return self.run_id
 
-    def resume(self, step: int, has_best: bool):
-        """Drop log lines written after the checkpoint (they will be redone) and pick up
-        the best weights saved so far."""
+    def resume(self, state) -> str:
+        """Continue run `state.run_id` (runs of textrnn 0.1.0 had none: the folder's, or a
+        new one); drop log lines written after the checkpoint (they will be redone); pick
+        up the best weights saved so far."""
+        self.run_id = state.run_id or run_id_of(self.run_dir) or new_run_id()
         path = self.run_dir / LOG_FILE
         if path.is_file():
-            keep = [line for line in path.read_text().splitlines() if _step_of(line) <= step]
-            atomic_write(path, lambda tmp: Path(tmp).write_text("".join(k + "\n" for k in keep)))
-        if has_best:
+            keep = [line for line in path.read_text().splitlines() if _step_of(line) <= state.step]
+            write_text(path, "".join(k + "\n" for k in keep))
+        if state.best is not None:
             self.best_weights, _ = read_weights(self.run_dir)
+        return self.run_id
 
     def keep_best(self, model, step: int, metrics: dict):
-        save_pretrained(self.run_dir, model, self.tokenizer, step)
+        save_pretrained(self.run_dir, model, self.tokenizer, step, self.run_id)
         self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         self.best_metrics, self.best_step = metrics, step
 
     def save_state(self, model, step: int, checkpoint: dict):
         """The resume state; the weights too while no evaluation has picked a best model."""
         if self.best_weights is None:
-            save_pretrained(self.run_dir, model, self.tokenizer, step)
+            save_pretrained(self.run_dir, model, self.tokenizer, step, self.run_id)
         save_training_state(self.run_dir, checkpoint)
 
     def best_model(self, model, step: int):
@@ -57,8 +72,7 @@ class Checkpointer:
         return best
 
     def log(self, record: dict):
-        with open(self.run_dir / LOG_FILE, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(self.run_dir / LOG_FILE, json.dumps(record))
 
     def write_metrics(self, metrics: dict):
         write_json(self.run_dir / METRICS_FILE, metrics)
@@ -67,11 +81,12 @@ class Checkpointer:
         write_json(self.run_dir / SETTINGS_FILE, {"data": asdict(data_cfg), "training": asdict(train_cfg)})
 
     def plot_loss(self, unit: str):
-        plot_loss_curve(self.run_dir / LOG_FILE, self.run_dir / "loss.png", unit)
+        atomic_write(self.run_dir / "loss.png",
+                     lambda tmp: plot_loss_curve(self.run_dir / LOG_FILE, tmp, unit))
 
     def plot_confusion(self, metrics: dict, split: str, title: str):
-        plot_confusion_matrix(metrics["confusion_matrix"], metrics["labels"],
-                              self.run_dir / f"confusion_{split}.png", title)
+        atomic_write(self.run_dir / f"confusion_{split}.png", lambda tmp: plot_confusion_matrix(
+            metrics["confusion_matrix"], metrics["labels"], tmp, title))
 
 
 def _step_of(line: str) -> float:

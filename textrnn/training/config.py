@@ -1,5 +1,5 @@
 """Optimisation settings. A run ends at the first limit reached (epochs, steps, time)."""
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from ..device import PRECISIONS
 from ..errors import ConfigError
@@ -8,21 +8,26 @@ from ..settings import check, setting
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "constant", "plateau", "stlr")
 DEFAULT_EPOCHS = 10  # when no limit is given at all
+# On --resume a run's batches, optimiser and schedule must stay what they were, or it would
+# not continue the same run: these settings must be given as the run started (or left out:
+# the saved ones are then used). The others (limits, evaluation and save intervals,
+# patience, device, precision) apply from the resumed step on.
+FIXED = "fixed"
 
 
 @dataclass
 class TrainConfig:
-    batch_size: int = setting(64, "sequences per batch", low=1, high=1 << 20)
-    bptt: int = setting(128, "language models: tokens per truncated-BPTT window", low=1, high=1 << 20)
-    lr: float = setting(3e-3, "peak learning rate", low=0, low_open=True, high=1000)
-    optimizer: str = setting("adamw", "optimizer", choices=OPTIMIZERS)
-    weight_decay: float = setting(0.01, "decoupled weight decay", low=0, high=100)
-    momentum: float = setting(0.9, "sgd momentum", low=0, high=1, high_open=True, cli=False)
+    batch_size: int = setting(64, "sequences per batch", low=1, high=1 << 20, resume=FIXED)
+    bptt: int = setting(128, "language models: tokens per truncated-BPTT window", low=1, high=1 << 20, resume=FIXED)
+    lr: float = setting(3e-3, "peak learning rate", low=0, low_open=True, high=1000, resume=FIXED)
+    optimizer: str = setting("adamw", "optimizer", choices=OPTIMIZERS, resume=FIXED)
+    weight_decay: float = setting(0.01, "decoupled weight decay", low=0, high=100, resume=FIXED)
+    momentum: float = setting(0.9, "sgd momentum", low=0, high=1, high_open=True, cli=False, resume=FIXED)
     schedule: str = setting("cosine", "learning-rate schedule: cosine decay after warmup, constant, "
-                            "plateau halving, or stlr (slanted triangular)", choices=SCHEDULES)
-    warmup_steps: int = setting(100, "steps of linear warmup", low=0, high=10**9)
-    final_lr_ratio: float = setting(0.05, "cosine ends at lr times this", low=0, high=1, cli=False)
-    clip: float = setting(1.0, "max gradient norm; 0: off", low=0, high=1e6)
+                            "plateau halving, or stlr (slanted triangular)", choices=SCHEDULES, resume=FIXED)
+    warmup_steps: int = setting(100, "steps of linear warmup", low=0, high=10**9, resume=FIXED)
+    final_lr_ratio: float = setting(0.05, "cosine ends at lr times this", low=0, high=1, cli=False, resume=FIXED)
+    clip: float = setting(1.0, "max gradient norm; 0: off", low=0, high=1e6, resume=FIXED)
     epochs: int = setting(0, f"passes over the data; 0: no limit (with no limit at all, "
                           f"{DEFAULT_EPOCHS})", low=0)
     max_steps: int = setting(0, "optimiser steps; 0: no limit", low=0)
@@ -33,11 +38,11 @@ class TrainConfig:
     log_every: int = setting(20, "steps between log lines", low=1)
     patience: int = setting(0, "stop after this many evaluations without gain; 0: never", low=0)
     discriminative_lr: float = setting(1.0, "layer group k below the top trains at lr / this**k "
-                                       "(ULMFiT: 2.6)", low=1, high=100)
-    gradual_unfreezing: bool = setting(False, "epoch e trains only the top e+1 layer groups (ULMFiT)")
+                                       "(ULMFiT: 2.6)", low=1, high=100, resume=FIXED)
+    gradual_unfreezing: bool = setting(False, "epoch e trains only the top e+1 layer groups (ULMFiT)", resume=FIXED)
     unfreeze_warmup: float = setting(0.0, "epochs over which a newly unfrozen group's rate rises "
-                                     "(0: at once)", low=0, high=100)
-    seed: int = setting(1234, "seed of every random number generator", low=0, high=2**32 - 1)
+                                     "(0: at once)", low=0, high=100, resume=FIXED)
+    seed: int = setting(1234, "seed of every random number generator", low=0, high=2**32 - 1, resume=FIXED)
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
     precision: str = setting("fp32", "bf16 autocast is faster on recent CPUs and GPUs",
                              choices=PRECISIONS)
@@ -46,6 +51,14 @@ class TrainConfig:
         # A run with no limit at all would never end: it gets a few epochs, as the help says.
         if not (self.epochs or self.max_steps or self.time_budget):
             self.epochs = DEFAULT_EPOCHS
+
+    @classmethod
+    def fixed_on_resume(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.metadata.get("resume") == FIXED]
+
+    def changed_on_resume(self, saved: dict) -> list[str]:
+        """The fixed settings whose value differs from `saved` (a run's own, as a dict)."""
+        return [k for k in self.fixed_on_resume() if k in saved and saved[k] != getattr(self, k)]
 
     def validate(self) -> "TrainConfig":
         check(self)

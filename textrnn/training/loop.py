@@ -34,11 +34,11 @@ class Trainer:
         self.opt = make_optimizer(model, cfg)
         self.state, self.saved_step, self.last_eval = RunState(), None, None
         if resume:
-            self.state = restore(load_training_state(run_dir), model, self.opt, device, run_dir)
+            self.state = restore(load_training_state(run_dir), model, self.opt, cfg, device, run_dir)
             self.saved_step = self.state.step
-            self.folder.resume(self.state.step, self.state.best is not None)
+            self.state.run_id = self.folder.resume(self.state)
         else:
-            self.folder.start_fresh()
+            self.state.run_id = self.folder.start_fresh()
 
     def fit(self) -> dict:
         s = self.state

@@ -1,5 +1,6 @@
 """One path from settings to a trained run folder, for every task and every start: fresh,
 --resume (the folder's own model and tokenizer) or --init-from (a language model's)."""
+import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -8,8 +9,11 @@ from ..checkpoint import CONFIG, STATE, load_pretrained, read_config
 from ..config import ModelConfig
 from ..device import resolve_device, resolve_precision
 from ..errors import CheckpointError, ConfigError
+from ..files import FolderLock
 from ..settings import check
 from ..tasks import LMTask, build_model, check_model_config, for_task, get_task
+from .checkpointer import SETTINGS_FILE
+from .config import TrainConfig
 from .loop import Trainer
 from .state import seed_everything
 
@@ -42,6 +46,16 @@ def guard_run_dir(out, resume: bool, overwrite: bool) -> Path:
     return out
 
 
+def resumed_settings(out) -> dict:
+    """The training settings a run in `out` must keep on --resume (see TrainConfig), as it
+    saved them; a command fills the ones the user left out from these."""
+    try:
+        saved = json.loads((Path(out) / SETTINGS_FILE).read_text(encoding="utf-8"))["training"]
+        return {k: saved[k] for k in TrainConfig.fixed_on_resume() if k in saved}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # resuming checks the folder itself, with clearer messages
+
+
 def load_language_model(run_dir, tokenizer_kind=None):
     """(model, tokenizer) of an LM run folder, refusing other tasks and a kind mismatch."""
     cfg = read_config(run_dir)
@@ -67,13 +81,17 @@ class Run:
     device: object
     precision: str
     resume: bool
+    lock: FolderLock  # held from prepare_run to the end of fit
 
     def fit(self, show_progress: bool = True) -> dict:
         """Train with the one loop; the result gains "run_dir"."""
-        trainer = Trainer(self.model, self.task, self.train_cfg, self.run_dir, self.tokenizer,
-                          self.device, self.precision, self.resume, show_progress)
-        trainer.folder.write_settings(self.data_cfg, self.train_cfg)
-        return dict(trainer.fit(), run_dir=str(self.run_dir))
+        try:
+            trainer = Trainer(self.model, self.task, self.train_cfg, self.run_dir, self.tokenizer,
+                              self.device, self.precision, self.resume, show_progress)
+            trainer.folder.write_settings(self.data_cfg, self.train_cfg)
+            return dict(trainer.fit(), run_dir=str(self.run_dir))
+        finally:
+            self.lock.release()
 
 
 def prepare_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, resume=False,
@@ -84,6 +102,17 @@ def prepare_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, res
     device = resolve_device(train_cfg.device)
     precision = resolve_precision(train_cfg.precision, device)
     run_dir = guard_run_dir(out, resume, overwrite)
+    lock = FolderLock(run_dir).acquire()  # one writer per folder, before anything is read or written
+    try:
+        return _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, device,
+                        precision, lock)
+    except BaseException:
+        lock.release(undo=True)
+        raise
+
+
+def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, device, precision,
+             lock) -> Run:
     seed_everything(train_cfg.seed)
     # A folder to resume is checked whole (manifest included) before any data is read.
     saved = load_pretrained(run_dir) if resume else None
@@ -101,7 +130,7 @@ def prepare_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, res
     log.info("model: %s, %d parameters, vocabulary %d, device %s, %s", model.cfg.encoder.cell,
              sum(p.numel() for p in model.parameters()), model.cfg.vocab_size, device, precision)
     return Run(batches, model.to(device), tokenizer, data_cfg, train_cfg, run_dir, device,
-               precision, resume)
+               precision, resume, lock)
 
 
 def train(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, resume=False,

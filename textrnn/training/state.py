@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 
 
 @dataclass
@@ -23,6 +23,7 @@ class RunState:
     schedule: dict = field(default_factory=lambda: {"scale": 1.0, "bad_evals": 0})  # plateau halving
     unfrozen: dict = field(default_factory=dict)  # layer group -> [step unfrozen at, warm-up steps]
     carry: Any = None                 # handed from one batch to the next (an LM's hidden state)
+    run_id: str | None = None         # the run's id, which every file it saves carries
 
 
 def checkpoint(state: RunState, model, optimizer, train_config) -> dict:
@@ -32,9 +33,16 @@ def checkpoint(state: RunState, model, optimizer, train_config) -> dict:
             "optimizer": optimizer.state_dict(), "rng": rng_state(), "train_config": asdict(train_config)}
 
 
-def restore(ckpt: dict, model, optimizer, device, run_dir) -> RunState:
+def restore(ckpt: dict, model, optimizer, cfg, device, run_dir) -> RunState:
     """Load a checkpoint into `model` and `optimizer`, set the RNGs; return the run state.
     Files of textrnn 0.1.0 kept ULMFiT's unfreezing steps in the optimizer's groups."""
+    saved = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
+    changed = cfg.changed_on_resume(saved)
+    if changed:
+        flags = ", ".join(f"--{k.replace('_', '-')} {getattr(cfg, k)} (the run has {saved[k]})"
+                          for k in changed)
+        raise ConfigError(f"{flags}: a resumed run keeps the settings it was started with; "
+                          "leave the flag out or give the run's value, or start a new run")
     try:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -43,12 +51,29 @@ def restore(ckpt: dict, model, optimizer, device, run_dir) -> RunState:
                               f"({str(exc).splitlines()[0][:150]}); resume with the settings "
                               "the run was started with") from None
     state = RunState(**{f.name: ckpt[f.name] for f in fields(RunState) if f.name in ckpt})
+    _check(state, f"{run_dir}/training_state.pt")
     for i, group in enumerate(optimizer.param_groups):
         if "unfrozen_at" in group:
             state.unfrozen[i] = [group.pop("unfrozen_at"), group.pop("ramp_steps", 0)]
     state.carry = to_device(state.carry, device)
     set_rng_state(ckpt["rng"])
     return state
+
+
+def _check(s: RunState, where: str) -> None:
+    """Every field read from the file has the type and range the loop relies on."""
+    count = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+    ok = (all(count(getattr(s, k)) for k in ("step", "epoch", "batch_index", "clipped",
+                                                "evals_without_gain"))
+          and number(s.elapsed) and s.elapsed >= 0 and (s.best is None or number(s.best))
+          and isinstance(s.window, list) and len(s.window) == 2 and number(s.window[0])
+          and count(s.window[1]) and isinstance(s.schedule, dict)
+          and number(s.schedule.get("scale")) and count(s.schedule.get("bad_evals"))
+          and isinstance(s.unfrozen, dict) and (s.run_id is None or isinstance(s.run_id, str)))
+    if not ok:
+        raise CheckpointError(f"{where} holds a run state with malformed fields; the file was "
+                              "edited or damaged; restore it, or retrain")
 
 
 def seed_everything(seed: int):
