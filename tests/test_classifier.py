@@ -8,7 +8,7 @@ import torch
 
 from textrnn import ConfigError, DataError, LabelledDataConfig, TrainConfig, build_model, load, train
 from textrnn.checkpoint import load_training_state
-from textrnn.data import bucketed_batches, collate, label_names, load_labelled
+from textrnn.data import Labelled, bucketed_batches, collate, label_ids, label_names, load_labelled
 
 from conftest import NEG, POS, make_hub_layout, model_config, write_csv
 
@@ -62,10 +62,10 @@ def test_bucketing_reduces_padding():
     assert padded(bucketed_batches(lengths, 32, 0)) < 0.6 * padded(plain)
 
 
-def fit(tmp_path, data, name="run", epochs=30, every=10, **data_kw):
+def fit(tmp_path, data, name="run", epochs=30, every=10, dropout=0.0, **data_kw):
     data_cfg = LabelledDataConfig(data=str(data), val_fraction=0.25, **data_kw)
     model_cfg = model_config("classifier", embed_dim=16, hidden_size=16, num_layers=1,
-                             bidirectional=True, pooling="max", dropout=0.0)
+                             bidirectional=True, pooling="max", dropout=dropout)
     train_cfg = TrainConfig(batch_size=8, lr=1e-2, epochs=epochs, eval_every=every, save_every=every,
                             warmup_steps=0, device="cpu", seed=0)
     return train("classifier", data_cfg, model_cfg, train_cfg, tmp_path / name, show_progress=False)
@@ -172,7 +172,7 @@ def test_resume_finishes_with_the_same_weights(tmp_path, reviews):
     from textrnn.checkpoint import load_training_state
     from textrnn.training import run
 
-    fit(tmp_path, reviews, name="a", epochs=2)
+    fit(tmp_path, reviews, name="a", epochs=2, dropout=0.3)  # dropout: the RNG must be restored too
     original = run.Trainer
 
     class Interrupted(original):
@@ -181,12 +181,12 @@ def test_resume_finishes_with_the_same_weights(tmp_path, reviews):
             interrupt_at(self, 5)
     run.Trainer = Interrupted
     try:
-        assert fit(tmp_path, reviews, name="b", epochs=2)["status"] == "interrupted"
+        assert fit(tmp_path, reviews, name="b", epochs=2, dropout=0.3)["status"] == "interrupted"
     finally:
         run.Trainer = original
     data_cfg = LabelledDataConfig(data=str(reviews), val_fraction=0.25)
     model_cfg = model_config("classifier", embed_dim=16, hidden_size=16, num_layers=1,
-                             bidirectional=True, pooling="max", dropout=0.0)
+                             bidirectional=True, pooling="max", dropout=0.3)
     train_cfg = TrainConfig(batch_size=8, lr=1e-2, epochs=2, eval_every=10, save_every=10,
                             warmup_steps=0, device="cpu", seed=0)
     train("classifier", data_cfg, model_cfg, train_cfg, tmp_path / "b", resume=True, show_progress=False)
@@ -203,3 +203,52 @@ def test_predicting_an_empty_text_is_refused(tmp_path, reviews):
 def test_bidirectional_language_model_is_refused():
     with pytest.raises(ConfigError):
         build_model(model_config(vocab_size=10, bidirectional=True))
+
+
+def make_hub_classlabel_layout(root, test_labels=(-1, -1)):
+    """A Hub-layout folder whose label column is a ClassLabel (declared in the card, as
+    GLUE's are), with a test split marked unlabelled by -1, as the Hub's SST-2 test is."""
+    (root / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"sentence": ["great fun", "dull film", "loved it"], "label": [1, 0, 1]}),
+                   root / "data" / "train-00000-of-00001.parquet")
+    pq.write_table(pa.table({"sentence": ["a film", "a story"][:len(test_labels)], "label": list(test_labels)}),
+                   root / "data" / "test-00000-of-00001.parquet")
+    (root / "README.md").write_text(
+        "---\ndataset_info:\n  features:\n  - name: sentence\n    dtype: string\n  - name: label\n"
+        "    dtype:\n      class_label:\n        names:\n          '0': negative\n          '1': positive\n"
+        "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n"
+        "  - split: test\n    path: data/test-*\n---\n")
+    return root
+
+
+def test_a_hub_split_without_labels_is_refused_by_name(tmp_path):
+    hub = make_hub_classlabel_layout(tmp_path / "sst2")
+    assert load_labelled(hub, split="train").labels == [1, 0, 1]
+    with pytest.raises(DataError, match=r"sst2: row 1 .*this split has no labels \(-1\); pass a labelled"):
+        load_labelled(hub, split="test")
+    with pytest.raises(DataError, match=r"mixed: row 2 has no label \(-1\)"):
+        load_labelled(make_hub_classlabel_layout(tmp_path / "mixed", (1, -1)), split="test")
+
+
+@pytest.mark.parametrize("names", [["negative", "positive"], ["positive", "negative"]])
+def test_a_minus_one_class_label_never_becomes_a_class_id(names):
+    # Neither id -1 (a crash later) nor, through negative indexing, the last class.
+    data = Labelled(["a film", "a story"], [1, -1], ["negative", "positive"])
+    with pytest.raises(DataError, match=r"held-out: row 2 has no label \(-1\)"):
+        label_ids(data, names, "held-out")
+
+
+def test_evaluating_an_unlabelled_hub_split_is_refused(tmp_path, reviews):
+    clf = load(fit(tmp_path, reviews, epochs=1)["run_dir"])  # knows negative, positive
+    hub = make_hub_classlabel_layout(tmp_path / "sst2")
+    with pytest.raises(DataError, match=r"no labels \(-1\)"):
+        clf.evaluate(hub, split="test")
+
+
+def test_a_csv_whose_labels_are_all_minus_one_is_refused(tmp_path):
+    path = write_csv(tmp_path / "test.csv", [("a film", -1), ("a story", -1)])
+    with pytest.raises(DataError, match=r"test.csv: row 1 .*this split has no labels \(-1\)"):
+        load_labelled(path)
+    # Where -1 sits beside other values it is a class of its own (-1/+1 data).
+    signed = load_labelled(write_csv(tmp_path / "signed.csv", [("bad", -1), ("good", 1)]))
+    assert label_names(signed) == ["-1", "1"]

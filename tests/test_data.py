@@ -154,3 +154,74 @@ def test_encoding_to_a_file_gives_the_same_ids_memory_mapped(tmp_path):
     mapped = encode_stream(tok, text, tmp_path / "ids.bin")
     assert isinstance(mapped, np.memmap) and mapped.dtype == np.uint16
     assert np.array_equal(in_memory, mapped) and len(mapped) == len(text)
+
+
+# text8's shape: one line, no newline at all, words separated by single spaces.
+LINE_FREE = " ".join(f"w{i % 37}ord" + "s" * (i % 3) for i in range(400)) + " tail,end.  two\tspaces"
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
+def test_a_file_without_newlines_streams_in_bounded_pieces_with_the_ids_of_the_whole(
+        tmp_path, small_blocks, kind):
+    from textrnn.data import corpus as corpus_module
+
+    (tmp_path / "a.txt").write_text(LINE_FREE)
+    corpus = open_corpus(tmp_path / "a.txt")
+    pieces = list(corpus.pieces())
+    assert "".join(pieces) == LINE_FREE and len(corpus) == len(LINE_FREE)
+    assert len(pieces) > 100 and max(map(len, pieces)) <= corpus_module.LONGEST * corpus_module.PIECE
+    tok = train_tokenizer(kind, [LINE_FREE], vocab_size=200)
+    assert encode_stream(tok, corpus.pieces()).tolist() == encode(tok, LINE_FREE)
+    assert encode_stream(tok, LINE_FREE).tolist() == encode(tok, LINE_FREE)  # a string, cut alike
+    assert train_tokenizer(kind, corpus.pieces(), vocab_size=200).get_vocab() == tok.get_vocab()
+
+
+def test_pieces_cut_at_spaces_before_any_other_character(small_blocks):
+    from textrnn.data.corpus import chunks
+
+    text = "x" * 12 + " " + "y" * 12 + "," + "z" * 200
+    pieces = list(chunks(text))
+    assert "".join(pieces) == text
+    assert pieces[0] == "x" * 12 and pieces[1].startswith(" y")  # cut just before the space
+    assert all(len(p) <= 80 for p in pieces)  # no space at all: cut anywhere, but bounded
+
+
+def test_a_line_free_text_is_cut_as_it_streams_not_once_read_whole(small_blocks):
+    from textrnn.data.corpus import LONGEST, PIECE, Corpus
+
+    read = []
+
+    def blocks():  # 7-character blocks, as text_files yields them (patched)
+        for i in range(0, len(LINE_FREE), 7):
+            read.append(i)
+            yield LINE_FREE[i:i + 7]
+
+    first = next(Corpus(blocks, len(LINE_FREE)).pieces())
+    assert len(read) * 7 <= LONGEST * PIECE + 7 < len(LINE_FREE) and LINE_FREE.startswith(first)
+
+
+def test_tables_never_let_datasets_run_a_loading_script(tmp_path, monkeypatch):
+    import datasets
+
+    csv = tmp_path / "d.csv"
+    csv.write_text("text\nhello\n")
+    make_hub_layout(tmp_path / "hub")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    seen = []
+
+    def up_to_3x(path, name=None, *, data_files=None, split=None, trust_remote_code=None, **kw):
+        seen.append(trust_remote_code)
+        return "table"
+
+    monkeypatch.setattr(datasets, "load_dataset", up_to_3x)
+    for source, split in ((str(csv), "train"), (str(tmp_path / "hub"), "test"), ("someone/data", "train")):
+        assert tables.load_table(source, split) == "table"
+    assert seen == [False, False, False]
+
+    def from_4_0(path, name=None, *, data_files=None, split=None, **kw):  # the argument is gone
+        seen.append(kw)
+        return "table"
+
+    monkeypatch.setattr(datasets, "load_dataset", from_4_0)
+    tables.load_table(str(csv))
+    assert seen[-1] == {}

@@ -2,7 +2,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from textrnn import ConfigError, load_tokenizer, train_tokenizer
-from textrnn.tokenization import PAD_ID, UNK_ID, decode, encode
+from textrnn.tokenization import PAD_ID, UNK_ID, decode, encode, with_leading_space
 
 SAMPLE = "ROMEO:\nHello, world!  It's  a café.\n\nJULIET:\n\tNo -- never… 日本語 😀\n"
 
@@ -63,3 +63,58 @@ def test_truncation_keeps_the_chosen_end_after_a_save(tmp_path, keep_end):
 def test_unknown_kind_is_refused():
     with pytest.raises(ConfigError, match="unknown tokenizer"):
         train_tokenizer("bytes", [SAMPLE])
+
+
+# U+2581 is the "▁" that word and BPE tokenizers write for a space; a literal one in the
+# text must still decode as itself, and so must the private characters that escape it.
+MARKER_TEXTS = ["a\u2581b c", "\u2581", "\u2581start", "end\u2581", "\u2581\u2581", " \u2581 ",
+                "\u2581 \u2581", "x \u2581\u2581 y", "\n\u2581\n", "\t\u2581\t", "▁word ▁ word▁",
+                "\ufdd0", "\ufdd0\ufdd1", "\ufdd0\ufdd2\u2581", "\ufdd1\ufdd2", "\ue000\u2581\ue001",
+                "\U0010fffd\u2581", "  two  spaces\u2581  "]
+MARKER_CORPUS = "\n".join(MARKER_TEXTS)
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
+def test_round_trip_is_exact_for_text_holding_the_space_marker(kind):
+    tok = train_tokenizer(kind, [MARKER_CORPUS * 2], vocab_size=300)
+    for text in MARKER_TEXTS + [MARKER_CORPUS]:
+        assert decode(tok, encode(tok, text)) == text, repr(text)
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
+def test_space_marker_round_trip_survives_save_load_and_leading_space(tmp_path, kind):
+    seen = MARKER_CORPUS + "\n " + MARKER_CORPUS.replace("\n", "\n ")  # each text after a space too
+    tok = train_tokenizer(kind, [seen], vocab_size=300, lowercase=True)
+    tok.save(str(tmp_path / "tokenizer.json"))
+    plain = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    for text in MARKER_TEXTS:
+        assert plain.decode(plain.encode(text, add_special_tokens=False).ids) == text.lower()
+    spaced = with_leading_space(load_tokenizer(tmp_path / "tokenizer.json"))
+    for text in MARKER_TEXTS:
+        assert decode(spaced, encode(spaced, text)) == " " + text.lower(), repr(text)
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_a_grown_vocabulary_still_round_trips_the_space_marker(kind):
+    from textrnn.transfer import extend_tokenizer
+
+    tok = extend_tokenizer(train_tokenizer(kind, ["the cat sat\n"], vocab_size=40),
+                           [MARKER_CORPUS], vocab_size=300)
+    for text in MARKER_TEXTS:
+        assert decode(tok, encode(tok, text)) == text, repr(text)
+
+
+def test_a_tokenizer_saved_by_0_1_0_loads_and_reads_as_before():
+    from pathlib import Path
+
+    tok = load_tokenizer(Path(__file__).parent / "fixtures/v0_1_0/classifier/tokenizer.json")
+    ids = encode(tok, "a great film")
+    assert UNK_ID not in ids and decode(tok, ids) == " a great film"
+
+
+@pytest.mark.parametrize("kind", ["char", "word"])
+def test_decoding_token_by_token_gives_the_text_with_the_space_marker(kind):
+    # Generation streams one token's text at a time, so an escape must never straddle tokens.
+    tok = train_tokenizer(kind, [MARKER_CORPUS], vocab_size=300)
+    ids = encode(tok, MARKER_CORPUS)
+    assert "".join(decode(tok, [i]) for i in ids) == MARKER_CORPUS

@@ -6,6 +6,8 @@ character and generated text are both computed from decoded strings:
 - word: words and single punctuation marks; a word carries its leading space as "▁"
   (SentencePiece's convention), newlines and tabs are tokens of their own;
 - bpe: byte-pair merges (Sennrich et al. 2016) over the same "▁"-marked text.
+A literal "▁" (U+2581) in the text is escaped before the spaces become "▁" and restored
+when decoding (see `_escape_marker`), so it never reads back as a space.
 
 Ids 0 and 1 are always <pad> and <unk>, so padding masks and unknown-token handling do
 not depend on the kind.
@@ -29,27 +31,58 @@ def _char_tokenizer(vocab: dict) -> Tokenizer:
     return tok
 
 
+# Word and BPE text marks a space as "▁" (U+2581), so a literal "▁" must be escaped or it
+# would decode as a space. No single character can stand in for it (that character would
+# then need escaping too), so both the "▁" and the escape character itself become a pair:
+# ESC + MARK_CODE and ESC + ESC_CODE. Every ESC in normalized text starts such a pair, so
+# the decoder can undo them with plain replacements. The three are Unicode noncharacters,
+# reserved for internal use and never assigned, hence almost never in real text.
+MARKER, ESC, MARK_CODE, ESC_CODE = "\u2581", "\ufdd0", "\ufdd1", "\ufdd2"
+PAIR = ESC + f"[{MARK_CODE}{ESC_CODE}]"  # a regex: one escaped "▁" or ESC
+
+
+def _escape_marker() -> list:
+    """Normalizer steps: ESC -> ESC ESC_CODE first (so the next step's ESCs stay
+    unambiguous), then "▁" -> ESC MARK_CODE."""
+    return [normalizers.Replace(ESC, ESC + ESC_CODE), normalizers.Replace(MARKER, ESC + MARK_CODE)]
+
+
+def _unescape_marker() -> list:
+    """Decoder steps undoing `_escape_marker` after the "▁" of spaces became spaces. Fuse
+    first: a pair may be split over two BPE tokens. "ESC MARK_CODE" can only be a pair
+    (an ESC never stands alone), so it goes first; the ESCs left all start "ESC ESC_CODE"."""
+    return [decoders.Fuse(), decoders.Replace(ESC + MARK_CODE, MARKER),
+            decoders.Replace(ESC + ESC_CODE, ESC)]
+
+
 def _metaspace() -> list:
     # Newlines and tabs split first so they stay visible tokens (line structure matters
-    # for generation); then spaces become "▁" glued to the following piece.
+    # for generation); an escape pair stays one piece, never glued to a word, so a word
+    # token holds whole pairs; then spaces become "▁" glued to the following piece.
     return [
         pre_tokenizers.Split(Regex(r"[\n\t\r]"), behavior="isolated"),
+        pre_tokenizers.Split(Regex(PAIR), behavior="isolated"),
         pre_tokenizers.Metaspace(prepend_scheme="never"),
     ]
 
 
+def _metaspace_decoder():
+    return decoders.Sequence([decoders.Metaspace(prepend_scheme="never")] + _unescape_marker())
+
+
 def _word_tokenizer() -> Tokenizer:
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
-    words = pre_tokenizers.Split(Regex(r"▁?\w+|▁?[^\w▁]|▁"), behavior="isolated")
+    # An escape pair is a word of its own (else [^\w▁] would split it in two).
+    words = pre_tokenizers.Split(Regex(PAIR + r"|▁?\w+|▁?[^\w▁]|▁"), behavior="isolated")
     tok.pre_tokenizer = pre_tokenizers.Sequence(_metaspace() + [words])
-    tok.decoder = decoders.Metaspace(prepend_scheme="never")
+    tok.decoder = _metaspace_decoder()
     return tok
 
 
 def _bpe_tokenizer() -> Tokenizer:
     tok = Tokenizer(models.BPE(unk_token=UNK))
     tok.pre_tokenizer = pre_tokenizers.Sequence(_metaspace())
-    tok.decoder = decoders.Metaspace(prepend_scheme="never")
+    tok.decoder = _metaspace_decoder()
     return tok
 
 
@@ -90,13 +123,13 @@ def train_tokenizer(kind: str, texts: Iterable[str], vocab_size: int = 10000,
     if kind != "char" and vocab_size < len(SPECIAL_TOKENS) + 1:
         raise ConfigError(f"vocab size must be at least 3, got {vocab_size}")
     norm = _normalizer(lowercase, strip_html, leading_space)
-    tok = BUILDERS[kind](texts, vocab_size, min_frequency, norm)
-    tok.normalizer = norm
-    return truncate(tok, max_length, keep_end)
+    return truncate(BUILDERS[kind](texts, vocab_size, min_frequency, norm), max_length, keep_end)
 
 
 def _learn_char(texts, vocab_size, min_frequency, norm) -> Tokenizer:
-    return _char_tokenizer(_char_vocab(texts, norm))
+    tok = _char_tokenizer(_char_vocab(texts, norm))
+    tok.normalizer = norm  # a "▁" is a character like any other here: no escape needed
+    return tok
 
 
 def _learn_word(texts, vocab_size, min_frequency, norm) -> Tokenizer:
@@ -112,12 +145,15 @@ def _learn_bpe(texts, vocab_size, min_frequency, norm) -> Tokenizer:
 
 
 def _trained(tok: Tokenizer, texts, trainer, norm) -> Tokenizer:
-    tok.normalizer = norm  # before training: the vocabulary is of normalized text
+    # Before training: the vocabulary is of normalized text. The escape goes last, so
+    # nothing after it (lowercasing, say) can bring back a literal "▁".
+    steps = [norm] if norm is not None else []
+    tok.normalizer = normalizers.Sequence(steps + _escape_marker())
     tok.train_from_iterator(texts, trainer=trainer)
     return tok
 
 
-# kind -> learn(texts, vocab_size, min_frequency, normalizer) -> Tokenizer
+# kind -> learn(texts, vocab_size, min_frequency, normalizer) -> Tokenizer (normalizer set)
 BUILDERS = {"char": _learn_char, "word": _learn_word, "bpe": _learn_bpe}
 KINDS = tuple(BUILDERS)
 

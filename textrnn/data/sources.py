@@ -9,6 +9,9 @@ from .tables import TABLE_FORMATS, TEXT_COLUMNS, load_table, pick_column
 from .text_files import read_text_file
 
 LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "target")
+# The value a Hub ClassLabel column holds for a row with no label: a test split whose
+# labels are withheld (GLUE's, so SST-2's) or an unsupervised split (IMDb's) is all -1.
+NO_LABEL = -1
 
 
 def open_corpus(source, text_column=None, split="train", config=None) -> Corpus:
@@ -82,6 +85,8 @@ def load_labelled(source, text_column=None, label_column=None, split="train", co
         lcol = pick_column(table.column_names, label_column, LABEL_COLUMNS, "label")
         names = getattr(table.features[lcol], "names", None)
         data = Labelled(list(table[tcol]), list(table[lcol]), names)
+        if not need_labels and _unlabelled_rows(data):
+            data = Labelled(data.texts, [], names)  # texts to label, e.g. a Hub test split
     _check_rows(data, source)
     return data
 
@@ -92,6 +97,38 @@ def _check_rows(data: Labelled, source):
             raise DataError(f"{source}: row {i + 1} has an empty or missing text; remove the row")
         if y is None:
             raise DataError(f"{source}: row {i + 1} has no label; remove the row or label it")
+    _check_labels(data, source)
+
+
+def _unlabelled_rows(data: Labelled) -> list[int]:
+    """Rows whose label is the "no label" mark -1: any -1 of a declared ClassLabel; among
+    plain values only when every row has it (a whole split without labels), since beside
+    other values -1 is a class of its own (-1/+1 data)."""
+    rows = [i for i, y in enumerate(data.labels) if str(y) == str(NO_LABEL)]
+    return rows if data.names or len(rows) == len(data.labels) else []
+
+
+def _check_labels(data: Labelled, source):
+    """Refuse labels that name no class: -1 (no label) and ClassLabel ids out of range.
+
+    Refused, not skipped: every caller needs the labels (training, validation, test,
+    `evaluate`), and -1 rows nearly always mean the wrong split was passed (a Hub test
+    split is -1 throughout), where skipping would leave nothing, or silently score a
+    subset. Kept, they would become class id -1 (a crash later) or, indexing the names
+    from the end, silently the last class.
+    """
+    rows = _unlabelled_rows(data)
+    if rows and len(rows) == len(data.labels):
+        raise DataError(f"{source}: row {rows[0] + 1} has label -1, and so does every row: "
+                        "this split has no labels (-1); pass a labelled split or file")
+    if rows:
+        raise DataError(f"{source}: row {rows[0] + 1} has no label (-1); label or remove such "
+                        "rows, or pass a labelled split or file")
+    n = len(data.names or [])
+    for i, y in enumerate(data.labels if n else []):
+        if not 0 <= y < n:
+            raise DataError(f"{source}: row {i + 1} has label {y}, but its ClassLabel declares "
+                            f"only ids 0 to {n - 1}; fix the labels")
 
 
 def label_names(data: Labelled) -> list[str]:
@@ -104,7 +141,8 @@ def label_names(data: Labelled) -> list[str]:
 
 
 def label_ids(data: Labelled, names: list[str], source="data") -> list[int]:
-    """Map raw labels to class ids; a label the model never saw is an error."""
+    """Map raw labels to class ids; a label the model never saw, or none (-1), is an error."""
+    _check_labels(data, source)
     if data.names and list(data.names) == list(names):
         return [int(y) for y in data.labels]
     index = {n: i for i, n in enumerate(names)}

@@ -1,5 +1,6 @@
 """Tables as a source: csv/tsv/jsonl/parquet files, Hub-layout folders and Hugging Face
 Hub dataset ids, loaded with `datasets`, every failure turned into one line of ours."""
+import inspect
 import os
 import re
 import socket
@@ -49,16 +50,16 @@ def load_table(source: str, split: str = "train", config: str | None = None):
             if builder != "parquet":
                 check_text_file(path)
             kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-            return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
+            return _load_dataset(datasets, builder, data_files=str(path), split="train", **kwargs)
         if path.is_dir():
-            return datasets.load_dataset(str(path), config, split=split)
+            return _load_dataset(datasets, str(path), config, split=split)
         if not HUB_ID.match(source) or Path(source).suffix.lower() in TABLE_FORMATS | {".txt": 0}:
             raise DataError(f"{source} does not exist; check the path")
         # Without this check an offline machine retries for half a minute, then tracebacks.
         if not _offline_mode() and not _hub_reachable():
             raise DataError(f"cannot reach the Hugging Face Hub to fetch {source!r}; check your "
                             "network, set HF_HUB_OFFLINE=1 to use a cached copy, or pass a local file")
-        return datasets.load_dataset(source, config, split=split)
+        return _load_dataset(datasets, source, config, split=split)
     except DataError:
         raise
     except UnicodeDecodeError:
@@ -72,6 +73,16 @@ def load_table(source: str, split: str = "train", config: str | None = None):
         raise DataError(f"cannot load {source}: {type(cause).__name__}: {_first_line(cause)}; "
                         "check the file format (e.g. every row has the same number of fields), "
                         "split and config") from None
+
+
+def _load_dataset(datasets, *args, **kwargs):
+    """`datasets.load_dataset`, never running a dataset's own Python loading script.
+    From 2.20 to 3.x an unset trust_remote_code asks on the terminal, and
+    HF_DATASETS_TRUST_REMOTE_CODE=1 says yes for us; False refuses both. 4.0 dropped
+    loading scripts and, with them, the argument."""
+    if "trust_remote_code" in inspect.signature(datasets.load_dataset).parameters:
+        kwargs["trust_remote_code"] = False
+    return datasets.load_dataset(*args, **kwargs)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
