@@ -77,3 +77,20 @@ def make_hub_layout(root):
     (root / "README.md").write_text(
         "---\nconfigs:\n- config_name: default\n  data_files:\n"
         "  - split: train\n    path: data/train-*\n  - split: test\n    path: data/test-*\n---\n")
+
+
+def trained_tied_conv_lm(vocab_size, kernel, ids, steps=20):
+    """A tied language model with a conv front end after a few optimizer steps on ids
+    (B, T + 1): the tied output layer trains the <pad> row (id 0), which the embedding's
+    padding_idx cannot stop."""
+    from textrnn.tokenization import PAD_ID
+
+    model = tiny_lm(vocab_size, conv_kernel=kernel, tie_weights=True, embed_dim=16, hidden_size=16)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss, _ = model(ids[:, :-1], targets=ids[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert model.encoder.embed.weight[PAD_ID].abs().max() > 0.05
+    return model.eval()

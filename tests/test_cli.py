@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from textrnn import load
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--hidden-size", "32", "--embed-dim", "16", "--batch-size", "8", "--bptt", "32",
         "--eval-every", "10", "--save-every", "10", "--precision", "fp32", "--quiet"]
@@ -55,16 +57,36 @@ def test_sample_command_batches_and_stops(trained):
     assert len(samples) == 3 and all("\n\n" not in s.split("-----\n", 1)[1].rstrip("\n") for s in samples)
 
 
+def test_streamed_sample_stops_where_the_returned_text_does(trained):
+    out, _ = trained
+    args = ["sample", out, "--prompt", "ZOE:", "--length", "80", "--seed", "3"]
+    full = textrnn(*args, "--no-stream")
+    assert full.returncode == 0, full.stderr
+    continuation = full.stdout[len("ZOE:"):-1]
+    stop = continuation[30:32]  # two characters, two tokens: it straddles them
+    cut = continuation[: continuation.find(stop)]
+    streamed = textrnn(*args, "--stop", stop)
+    returned = textrnn(*args, "--stop", stop, "--no-stream")
+    assert streamed.returncode == 0, streamed.stderr
+    assert streamed.stdout == returned.stdout == "ZOE:" + cut + "\n"
+
+
 def test_resume_continues_a_finished_run_to_a_higher_limit(trained, tmp_path):
     out, _ = trained
     copy = tmp_path / "copy"
     copy.mkdir()
     for p in out.iterdir():
         (copy / p.name).write_bytes(p.read_bytes())
+    before = (copy / "log.jsonl").read_text().splitlines()
     res = textrnn("train-lm", "--data", ROOT / "data/tiny_play.txt", "--out", copy, "--resume",
                   "--max-steps", "30", *TINY)
     assert res.returncode == 0, res.stderr
-    assert '"step": 30' in (copy / "log.jsonl").read_text()
+    after = (copy / "log.jsonl").read_text().splitlines()
+    # The first run's records stay as they were (a restart from scratch would rewrite them,
+    # its timings differing), and the run went on from step 20 to 30.
+    kept = [line for line in before if json.loads(line)["step"] <= 20]
+    assert after[: len(kept)] == kept and json.loads(after[-1])["step"] == 30
+    assert min(json.loads(line)["step"] for line in after[len(kept):]) > 20
 
 
 def _digest(folder):
@@ -167,6 +189,13 @@ def test_predict_prints_label_and_probability(classifier_run, tmp_path):
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 2 and all(l.split("\t")[0] in ("positive", "negative") for l in lines)
     assert all(0.5 <= float(l.split("\t")[1]) <= 1 for l in lines)
+    # The printed label is the model's argmax, its probability the model's own (to 4 places).
+    clf = load(out)
+    texts = ["what a great film", "dull and far too long"]
+    for line, text, p in zip(lines, texts, clf.predict_proba(texts)):
+        label, prob, shown = line.split("\t")
+        assert shown == text and label == clf.labels[p.argmax()]
+        assert abs(float(prob) - p.max()) <= 0.5e-4 + 1e-6
     # Only "\n" ends a text: U+0085 (NEL), which str.splitlines() breaks at, stays inside.
     (tmp_path / "in.txt").write_text("great\u0085fun\n\nawful\r\n", encoding="utf-8", newline="")
     res = textrnn("predict", out, "--input", tmp_path / "in.txt", "--json")

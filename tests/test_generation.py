@@ -3,10 +3,11 @@ import logging
 import pytest
 import torch
 
-from textrnn import ConfigError, LanguageModel
-from textrnn.generation import filter_logits
+from textrnn import ConfigError, LanguageModel, train_tokenizer
+from textrnn.generation import SamplingConfig, choose, filter_logits
+from textrnn.tokenization import PAD_ID, UNK_ID, encode
 
-from conftest import tiny_lm
+from conftest import tiny_lm, trained_tied_conv_lm
 
 
 @pytest.fixture
@@ -49,6 +50,90 @@ def test_streaming_yields_the_same_text(lm):
     pieces = []
     text = lm.generate("A", max_new_tokens=30, seed=2, on_token=pieces.append)[0]
     assert "A" + "".join(pieces) == text
+
+
+def assert_cut_before_a_stop(cut, full, stops):
+    """`cut` is `full` up to a stop string, and holds none (or is all of it, if none came)."""
+    assert full.startswith(cut) and not any(s in cut for s in stops)
+    assert any(full[len(cut):].startswith(s) for s in stops) or cut == full
+
+
+@pytest.mark.parametrize("kind", ["char", "bpe"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_streamed_text_equals_the_returned_text_with_stop_strings(kind, seed, text):
+    tok = train_tokenizer(kind, [text], vocab_size=60) if kind == "bpe" else train_tokenizer(kind, [text])
+    lm = LanguageModel(tiny_lm(tok.get_vocab_size()).eval(), tok)
+    full = lm.generate("A", max_new_tokens=60, seed=seed)[0][1:]
+    for stops in ([full[10:12]],  # with characters as tokens, it straddles two tokens
+                  [full[25:29], full[40]],  # several, of different lengths
+                  [full[:1]],  # at the very start
+                  [full[-1] + "\x00"],  # its start ends the text: held back, then flushed
+                  ["never in the text"]):
+        pieces = []
+        out = lm.generate("A", max_new_tokens=60, seed=seed, stop=stops, on_token=pieces.append)
+        assert_cut_before_a_stop(out[0][1:], full, stops)
+        assert "".join(pieces) == out[0][1:], stops
+
+
+def test_streaming_holds_back_only_what_may_start_a_stop_string(lm):
+    full = lm.generate("A", max_new_tokens=40, seed=4)[0][1:]
+    stop = "\x00" * 5  # never produced, and no piece starts it: nothing is held back
+    pieces = []
+    lm.generate("A", max_new_tokens=40, seed=4, stop=[stop], on_token=pieces.append)
+    assert pieces == list(full)
+
+
+@pytest.mark.parametrize("temperature", [1e-40, 1e-5])
+def test_a_tiny_temperature_is_greedy(lm, temperature):
+    greedy = lm.generate("BORIS:", max_new_tokens=30, greedy=True)
+    assert lm.generate("BORIS:", max_new_tokens=30, temperature=temperature, seed=5) == greedy
+
+
+def test_the_largest_temperature_still_samples(lm):
+    greedy = lm.generate("BORIS:", max_new_tokens=30, greedy=True)
+    hot = lm.generate("BORIS:", max_new_tokens=30, temperature=100, seed=5)
+    assert hot == lm.generate("BORIS:", max_new_tokens=30, temperature=100, seed=5)
+    assert hot != greedy and len(hot[0]) == len("BORIS:") + 30
+
+
+def test_scaled_logits_cannot_overflow():
+    # float32 logits near its limit, at the smallest temperature that still samples:
+    # divided as they are, they overflow to inf and the probabilities become NaN.
+    logits = torch.tensor([[0.0, 0.0, 3e38, -3e38, 1e38, 2.9e38]])  # (1, V): PAD, UNK, ...
+    generator = torch.Generator().manual_seed(0)
+    for temperature in (1e-3, 0.5, 100):
+        cfg = SamplingConfig(temperature=temperature)
+        picks = {choose(logits.clone(), cfg, generator).item() for _ in range(20)}
+        assert picks == {2}, temperature  # the others are far below, even at 100
+
+
+def _trained_tied_conv_lm(tok, text, kernel):
+    ids = torch.tensor(encode(tok, text[: 8 * 33])).view(8, 33)  # (B, T + 1)
+    model = trained_tied_conv_lm(tok.get_vocab_size(), kernel, ids)
+    with torch.no_grad():  # and further, as a longer training could: the sampler must not care
+        model.encoder.embed.weight[PAD_ID].normal_()
+    return model
+
+
+@torch.no_grad()
+def _greedy_by_full_passes(model, ids: list[int], n: int) -> list[int]:
+    """Greedy decoding that re-reads the whole sequence at every step (no stepper)."""
+    seq = torch.tensor([ids])  # (1, T)
+    for _ in range(n):
+        logits = model(seq)[0][:, -1]  # (1, V)
+        logits[:, [PAD_ID, UNK_ID]] = -float("inf")
+        seq = torch.cat([seq, logits.argmax(-1, keepdim=True)], 1)
+    return seq[0, len(ids):].tolist()
+
+
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_a_trained_conv_lm_samples_as_its_full_forward_pass(char_tok, text, kernel):
+    model = _trained_tied_conv_lm(char_tok, text, kernel)
+    lm = LanguageModel(model, char_tok)
+    for prompt in ("A", "BO"):  # shorter than the kernel: the window starts before the text
+        expected = _greedy_by_full_passes(model, lm.encode_prompt(prompt), 40)
+        assert lm.generate(prompt, max_new_tokens=40, greedy=True)[0] == \
+            prompt + "".join(lm.pieces()[i] for i in expected)
 
 
 def test_unseen_prompt_characters_warn_instead_of_crashing(lm, caplog):

@@ -4,8 +4,9 @@ from torch import nn
 
 from textrnn import ConfigError, ElmanRNN, build_model
 from textrnn.models.cells import make_cell
+from textrnn.tokenization import PAD_ID
 
-from conftest import model_config, tiny_lm
+from conftest import model_config, tiny_lm, trained_tied_conv_lm
 
 CELLS = ["lstm", "gru", "rnn", "elman"]
 
@@ -57,21 +58,57 @@ def test_a_model_overfits_one_small_batch(cell):
     assert loss.item() < 0.1
 
 
-@pytest.mark.parametrize("cell,conv", [(c, 0) for c in CELLS] + [("lstm", 3)])
-def test_stepper_matches_the_full_forward_pass(cell, conv):
+@pytest.mark.parametrize("cell,conv,pad_row", [(c, 0, "zero") for c in CELLS] +
+                         [("lstm", 3, "zero"), ("lstm", 3, "random"), ("gru", 4, "random")])
+def test_stepper_matches_the_full_forward_pass(cell, conv, pad_row):
     model = tiny_lm(20, cell, conv_kernel=conv).eval()
+    if pad_row == "random":  # as a tied output layer trains it; the stepper must not care
+        with torch.no_grad():
+            model.encoder.embed.weight[PAD_ID].normal_()
     ids = torch.randint(2, 20, (2, 9))
     full, _ = model(ids)
     stepper = model.stepper()
     k = max(conv, 1)
-    _, state = model(ids[:, :4])
+    _, state = model(ids[:, :1])  # a one-token prompt: the first windows start before the text
     state = stepper.step_state(state)
-    for t in range(4, 9):
+    for t in range(1, 9):
         window = ids[:, max(0, t + 1 - k):t + 1] if conv else ids[:, t]
         if conv and window.size(1) < k:
             window = torch.cat([torch.zeros(2, k - window.size(1), dtype=torch.long), window], 1)
         logits, state = stepper.step(window, state)
         torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-4)
+
+
+def _trained_tied_conv_lm(vocab_size, kernel):
+    return trained_tied_conv_lm(vocab_size, kernel, torch.randint(2, vocab_size, (4, 17)))
+
+
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_a_trained_conv_stepper_matches_the_full_forward_pass_from_the_start(kernel):
+    model = _trained_tied_conv_lm(20, kernel)
+    ids = torch.randint(2, 20, (3, 10))
+    full, _ = model(ids)  # (B, T, V): the convolution pads the start with zeros
+    stepper = model.stepper()
+    _, state = model(ids[:, :1])  # a one-token prompt, as sampling runs it
+    state = stepper.step_state(state)
+    for t in range(1, 10):
+        # The window of the last k ids, left-padded with <pad> before the text starts.
+        window = nn.functional.pad(ids[:, max(0, t + 1 - kernel):t + 1],
+                                   (max(0, kernel - t - 1), 0), value=PAD_ID)  # (B, k)
+        logits, state = stepper.step(window, state)
+        torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-4)
+
+
+def test_padding_does_not_change_a_conv_classifiers_prediction_whatever_its_row_holds():
+    model = build_model(model_config("classifier", vocab_size=20, labels=["a", "b"], conv_kernel=3,
+                                     embed_dim=12, hidden_size=16)).eval()
+    with torch.no_grad():  # an encoder taken from a tied language model brings a trained row
+        model.encoder.embed.weight[PAD_ID].normal_()
+    short, long = torch.randint(2, 20, (1, 5)), torch.randint(2, 20, (1, 9))
+    batch = torch.cat([nn.functional.pad(short, (0, 4), value=PAD_ID), long])  # (2, 9)
+    together = model(batch, torch.tensor([5, 9]))
+    torch.testing.assert_close(together[:1], model(short, torch.tensor([5])))
+    torch.testing.assert_close(together[1:], model(long, torch.tensor([9])))
 
 
 @pytest.mark.parametrize("kind", CELLS)

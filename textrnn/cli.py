@@ -3,7 +3,6 @@ then sample, predict and evaluate on any run folder.
 
 Bad input ends with one line on stderr and a non-zero exit; `--debug` shows tracebacks.
 """
-import argparse
 import json
 import sys
 from pathlib import Path

@@ -15,11 +15,16 @@ from .settings import check, setting
 from .tokenization import PAD_ID, UNK_ID
 
 
+# Below this temperature sampling is greedy in effect (a logit 0.01 behind the best is
+# e^-10 times less likely than it), so it is greedy outright.
+GREEDY_BELOW = 1e-3
+
+
 @dataclass
 class SamplingConfig:
     max_new_tokens: int = setting(200, "new tokens per sample", low=1, high=10**7, flag="--length")
-    temperature: float = setting(1.0, "0 is greedy", low=0, high=100,
-                                 hint="use 0 for greedy, about 0.5-1.0 for sampling")
+    temperature: float = setting(1.0, f"0, or anything below {GREEDY_BELOW:g}, is greedy",
+                                 low=0, high=100, hint="use 0 for greedy, about 0.5-1.0 for sampling")
     top_k: int = setting(0, "sample among the k likeliest tokens; 0: off", low=0)
     top_p: float = setting(1.0, "nucleus sampling (Holtzman et al. 2020): the likeliest tokens "
                            "up to this probability; 1: off", low=0, low_open=True, high=1)
@@ -57,9 +62,13 @@ def choose(logits, cfg: SamplingConfig, generator):
     logits = logits.float()
     logits[:, PAD_ID] = -math.inf  # never emit padding or the unknown token
     logits[:, UNK_ID] = -math.inf
-    if cfg.greedy or cfg.temperature == 0:
+    if cfg.greedy or cfg.temperature < GREEDY_BELOW:
         return logits.argmax(-1)
-    logits = filter_logits(logits / cfg.temperature, cfg.top_k, cfg.top_p)
+    if cfg.temperature != 1:
+        # Subtract the max first: the best logit becomes 0 and the rest <= 0, so no
+        # temperature can push one past float32's range (inf / inf makes the probabilities NaN).
+        logits = (logits - logits.amax(-1, keepdim=True)) / cfg.temperature  # (B, V)
+    logits = filter_logits(logits, cfg.top_k, cfg.top_p)
     probs = torch.softmax(logits, -1)
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
@@ -76,7 +85,8 @@ def _repeat_state(state, n: int):
 @torch.no_grad()
 def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str], on_token=None):
     """Generate continuations of `prompt_ids`; returns a list of `num_samples` strings
-    (continuations only). `pieces[i]` is token i's text; `on_token(piece)` streams sample 0.
+    (continuations only). `pieces[i]` is token i's text; `on_token(text)` streams sample 0,
+    in pieces that join to exactly what is returned for it.
     """
     cfg.validate()
     device = next(model.parameters()).device
@@ -90,37 +100,42 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     B = cfg.num_samples
     state = _repeat_state(stepper.step_state(state), B)
     logits = logits[:, -1].expand(B, -1).contiguous()
-    # (B, k): a conv front end needs the last k tokens; <pad> embeds to zeros, which is
-    # exactly the convolution's own left padding.
+    # (B, k): a conv front end needs the last k tokens; the encoder reads <pad> as zeros,
+    # exactly the convolution's own left padding (RNNEncoder.features).
     window = nn.functional.pad(prompt[:, -k:], (k - min(k, prompt.size(1)), 0), value=PAD_ID).expand(B, -1)
     texts, done = [""] * B, [False] * B
-    track = bool(cfg.stop) or on_token is not None
+    stream = _Stream(on_token, cfg.stop) if on_token is not None else None
+    track = bool(cfg.stop) or stream is not None
     out = torch.empty(B, cfg.max_new_tokens, dtype=torch.long, device=device)
     for t in range(cfg.max_new_tokens):
         nxt = choose(logits, cfg, generator)  # (B,)
         out[:, t] = nxt
-        if track and _track(nxt.tolist(), pieces, texts, done, cfg.stop, on_token):
-            out = out[:, : t + 1]
-            break
+        if track:
+            finished = _track(nxt.tolist(), pieces, texts, done, cfg.stop)
+            if stream is not None:
+                stream.update(texts[0], ended=done[0])
+            if finished:
+                out = out[:, : t + 1]
+                break
         if k > 1:
             window = torch.cat([window[:, 1:], nxt[:, None]], 1)
             logits, state = stepper.step(window, state)
         else:
             logits, state = stepper.step(nxt, state)
+    if stream is not None:
+        stream.update(texts[0], ended=True)
     if not track:
         texts = ["".join(pieces[i] for i in row) for row in out.tolist()]
     return [_cut(t, cfg.stop) for t in texts]
 
 
-def _track(ids, pieces, texts, done, stops, on_token) -> bool:
+def _track(ids, pieces, texts, done, stops) -> bool:
     """Append each sample's new piece; return True when every sample hit a stop string."""
     longest = max((len(s) for s in stops), default=0)
     for b, i in enumerate(ids):
         if done[b]:
             continue
         texts[b] += pieces[i]
-        if b == 0 and on_token is not None:
-            on_token(pieces[i])
         # A stop string may straddle tokens: search the new piece plus what came just before.
         tail = texts[b][-(len(pieces[i]) + longest):]
         done[b] = any(s in tail for s in stops)
@@ -130,3 +145,33 @@ def _track(ids, pieces, texts, done, stops, on_token) -> bool:
 def _cut(text: str, stops) -> str:
     cuts = [text.find(s) for s in stops if s in text]
     return text[: min(cuts)] if cuts else text
+
+
+class _Stream:
+    """Sends sample 0 to `on_token` as it grows, and only text the returned sample will
+    hold: nothing from a stop string on, and a tail that may still grow into a stop string
+    waits for the pieces that settle it (or for the end)."""
+
+    def __init__(self, on_token, stops):
+        self.on_token, self.stops = on_token, stops
+        self.sent, self.closed = 0, False  # characters sent; True once the sample ended
+
+    def update(self, text: str, ended: bool):
+        """`text`: the sample so far; `ended`: it hit a stop string or has all its tokens."""
+        if self.closed:
+            return
+        end = len(_cut(text, self.stops)) if ended else len(text) - _open_stop(text, self.stops)
+        if end > self.sent:
+            self.on_token(text[self.sent:end])
+            self.sent = end
+        self.closed = ended
+
+
+def _open_stop(text: str, stops) -> int:
+    """Length of the longest end of `text` that begins a stop string (and so may still
+    become one); 0 if none does."""
+    longest = max((len(s) for s in stops), default=0)
+    for n in range(min(longest - 1, len(text)), 0, -1):
+        if any(s.startswith(text[-n:]) for s in stops):
+            return n
+    return 0

@@ -18,6 +18,7 @@ from .padded import run_padded
 from .stepper import EncoderStepper
 
 
+
 def detach_state(state):
     """Cut the graph between BPTT windows: the values carry over, the gradients do not
     (truncated backpropagation through time, Williams & Peng 1990)."""
@@ -32,7 +33,7 @@ class RNNEncoder(nn.Module):
     """`causal`: position t never sees t+1, as a language model needs (it matters for the
     convolution; a causal encoder must also be unidirectional)."""
 
-    def __init__(self, cfg: "EncoderConfig", vocab_size: int, causal: bool = False):
+    def __init__(self, cfg, vocab_size: int, causal: bool = False):  # cfg: config.EncoderConfig
         super().__init__()
         if cfg.cell == "rnn" and cfg.activation == "sigmoid":
             raise ValueError("nn.RNN has no sigmoid; use cell 'elman' for a sigmoid RNN")
@@ -55,6 +56,12 @@ class RNNEncoder(nn.Module):
         x = self.drop(x)
         if self.conv is None:
             return x
+        # <pad> must read as the zeros the convolution pads with, whatever its row holds: a
+        # tied output layer (Press & Wolf 2017) trains that row, which padding_idx cannot stop.
+        # Then a sampler's window left-padded with <pad> and a classifier's padded batch see
+        # exactly what one text alone sees. The recurrent layers need no mask: with `lengths`
+        # a padded position never reaches a real one.
+        x = x.masked_fill((ids == PAD_ID)[..., None], 0)  # (B, T, E)
         k = self.cfg.conv_kernel
         # A causal encoder (a language model's) pads on the left only, so position t never
         # sees t+1; a classifier reads the whole text and pads both sides to keep the length.

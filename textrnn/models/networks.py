@@ -3,6 +3,10 @@ targets, `forward` returns the loss, so a wrapper such as DistributedDataParalle
 from torch import nn
 from torch.nn import functional as F
 
+from .adaptive import AdaptiveLMHead
+from .encoder import RNNEncoder
+from .heads import ClassifierHead, LMHead
+from .stepper import Stepper
 
 
 def layer_groups(model) -> list[list[nn.Parameter]]:
@@ -14,17 +18,13 @@ def layer_groups(model) -> list[list[nn.Parameter]]:
     groups = [bottom] + [list(layer.parameters()) for layer in enc.layers]
     groups.append([p for p in model.head.parameters() if id(p) not in seen])
     return groups
-from .encoder import RNNEncoder
-from .adaptive import AdaptiveLMHead
-from .heads import ClassifierHead, LMHead
-from .stepper import Stepper
 
 
 class RNNLanguageModel(nn.Module):
     """ids (B, T), state -> next-token scores (B, T, vocab), new state. The scores are
     logits, or log-probabilities with an adaptive softmax: log_softmax reads both alike."""
 
-    def __init__(self, cfg: "ModelConfig"):
+    def __init__(self, cfg):  # cfg: config.ModelConfig
         super().__init__()
         self.cfg = cfg
         self.encoder = RNNEncoder(cfg.encoder, cfg.vocab_size, causal=True)
@@ -61,7 +61,7 @@ class RNNClassifier(nn.Module):
     """ids (B, T), lengths (B,) -> class logits (B, C); with targets (B,), the mean cross
     entropy instead (weighted per class by `class_weights` (C,), if given)."""
 
-    def __init__(self, cfg: "ModelConfig"):
+    def __init__(self, cfg):  # cfg: config.ModelConfig
         super().__init__()
         self.cfg = cfg
         enc, head = cfg.encoder, cfg.head

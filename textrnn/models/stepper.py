@@ -18,7 +18,8 @@ class EncoderStepper:
     def __init__(self, layers, embed_weight, features=None):
         """layers: one cell stepper per layer, bottom first; embed_weight: the embedding
         (vocab, E); features: the encoder's ids (B, k) -> (B, k, E) when a conv front end
-        comes before the first layer, else None."""
+        comes before the first layer, else None. It reads <pad> as zeros, the convolution's
+        own left padding, so a window left-padded with <pad> before the text starts is exact."""
         self.layers = layers
         self.features = features
         if features is None:
