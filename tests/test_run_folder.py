@@ -251,3 +251,22 @@ def test_the_command_fills_the_fixed_settings_left_out_from_the_run(tmp_path):
     state = torch.load(tmp_path / "run" / "training_state.pt", weights_only=True)
     assert state["step"] == 6 and state["train_config"]["batch_size"] == 4
     assert state["train_config"]["lr"] == 0.01
+
+
+def test_a_first_save_cut_off_before_its_manifest_update_still_loads(tmp_path, monkeypatch):
+    from textrnn import checkpoint
+
+    tok = textrnn.train_tokenizer("char", [make_text(5)])
+    real = checkpoint.record_files
+
+    def killed_after_the_weights(run_dir, step, names, run_id=None):
+        if "model.safetensors" in names:
+            raise KeyboardInterrupt  # the weights are in place, their manifest entry is not
+        real(run_dir, step, names, run_id)
+    monkeypatch.setattr(checkpoint, "record_files", killed_after_the_weights)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_pretrained(tmp_path, textrnn.build_model(model_config(
+            vocab_size=tok.get_vocab_size(), **TINY)), tok, step=3, run_id="ab" * 16)
+    monkeypatch.undo()
+    assert "model.safetensors" not in json.loads((tmp_path / "manifest.json").read_text())["files"]
+    assert textrnn.load_pretrained(tmp_path)[2] == 3

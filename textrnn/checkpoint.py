@@ -31,15 +31,16 @@ from .version import __version__
 CONFIG, WEIGHTS, TOKENIZER, STATE = "config.json", "model.safetensors", "tokenizer.json", "training_state.pt"
 
 
-def _write_if_changed(path: Path, text: str) -> None:
-    """Write `text` unless the file already holds exactly it: files that stay the same
-    through a run are then never in the middle of a rewrite."""
+def _write_if_changed(path: Path, text: str) -> bool:
+    """Write `text` unless the file already holds exactly it (True if it was written):
+    files that stay the same through a run are then never in the middle of a rewrite."""
     try:
         if path.read_text(encoding="utf-8") == text:
-            return
+            return False
     except (OSError, UnicodeDecodeError):
         pass
     write_text(path, text)
+    return True
 
 
 def _shared(model) -> set:
@@ -64,8 +65,10 @@ def save_pretrained(run_dir, model, tokenizer, step: int = 0, run_id: str | None
     run_id = run_id or run_id_of(run_dir) or new_run_id()
     config_text = json.dumps(dict(model.cfg.to_dict(), textrnn_version=__version__), indent=2) + "\n"
     # The weights go last, so whenever they exist their tokenizer and config do too.
-    _write_if_changed(run_dir / TOKENIZER, tokenizer.to_str(pretty=True))
-    _write_if_changed(run_dir / CONFIG, config_text)
+    changed = [_write_if_changed(run_dir / TOKENIZER, tokenizer.to_str(pretty=True)),
+               _write_if_changed(run_dir / CONFIG, config_text)]
+    if any(changed):  # listed before the weights come: a kill in between leaves them vouched for
+        record_files(run_dir, step, [TOKENIZER, CONFIG], run_id)
     weights = _cpu_state_dict(model)
     meta = {"step": str(step), "run_id": run_id}
     atomic_write(run_dir / WEIGHTS, lambda tmp: save_file(weights, tmp, metadata=meta))

@@ -3,7 +3,8 @@ SHA-256 it was last saved with. Files that carry their own metadata (the weights
 the training state) also carry the run id.
 
 A file is accepted when it is the recorded copy, or a whole newer save of the same run cut
-off before its manifest update (the rename makes it whole). A file of another run is
+off before its manifest update (the rename makes it whole; the weights and the training
+state carry the run's id, config.json and tokenizer.json are listed before the weights). A file of another run is
 refused whatever its step; so is a file the manifest of an id-carrying run does not list.
 Folders written before run ids existed (textrnn 0.1.0) are checked by digest alone.
 """
@@ -119,7 +120,7 @@ def verify_file(run_dir, name: str, saved_step: int | None = None, run_id: str |
                               "copy, or retrain")
     entry = manifest["files"].get(name)
     if entry is None:
-        if owner:
+        if owner and run_id != owner:  # a file carrying this run's id is its first save, whole
             raise CheckpointError(f"{run_dir / name} is not part of the run in {run_dir} (its "
                                   f"{MANIFEST} does not list it): it was left by an earlier run "
                                   "or copied in; retrain, or finish the run that replaced it")
