@@ -99,6 +99,15 @@ def test_a_crafted_manifest_field_is_one_line(tmp_path, field, value):
         load(run)
 
 
+def test_a_crafted_version_in_the_config_is_no_traceback(tmp_path):
+    run = Path(train(tmp_path)["run_dir"])
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["textrnn_version"] = "\u00b2"  # str.isdigit() says yes, int() says no
+    (run / "config.json").write_text(json.dumps(cfg))
+    (run / "manifest.json").unlink()
+    assert load(run).step == 6
+
+
 def test_a_crafted_run_state_field_is_one_line(tmp_path):
     run = Path(train(tmp_path)["run_dir"])
     state = torch.load(run / "training_state.pt", weights_only=True)

@@ -12,6 +12,7 @@ the weights' header before it allocates anything, so a crafted folder cannot exh
 """
 import json
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from safetensors.torch import save_file
 
 from .config import ModelConfig
 from .device import resolve_device
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, first_line
 from .files import atomic_write, write_text
 from .manifest import new_run_id, read_count, read_run_id, record_files, run_id_of, verify_file
 from .tasks import TASKS, build_model, config_from_dict
@@ -76,7 +77,8 @@ def save_pretrained(run_dir, model, tokenizer, step: int = 0, run_id: str | None
 
 
 def _version_tuple(v: str):
-    return tuple(int(p) for p in v.split(".")[:3] if p.isdigit())
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    return tuple(int(p) for p in v.split(".")[:3] if re.fullmatch(r"[0-9]{1,9}", p))
 
 
 def read_config(run_dir) -> ModelConfig:
@@ -129,10 +131,14 @@ def weights_header(run_dir) -> tuple[dict, int, str | None]:
     return shapes, step, run_id
 
 
+def _tensors(run_dir) -> dict:
+    return _open_weights(run_dir, lambda f: {k: f.get_tensor(k) for k in f.keys()})
+
+
 def read_weights(run_dir) -> tuple[dict, int]:
     """(weights by name, the step they were saved at) from model.safetensors."""
     _, step, _ = weights_header(run_dir)
-    return _open_weights(run_dir, lambda f: {k: f.get_tensor(k) for k in f.keys()}), step
+    return _tensors(run_dir), step
 
 
 def check_shapes(run_dir, model, shapes: dict) -> None:
@@ -148,15 +154,6 @@ def check_shapes(run_dir, model, shapes: dict) -> None:
                               "files of different runs, or config.json was edited")
 
 
-def load_weights(run_dir, model) -> int:
-    """Load model.safetensors into `model`; return the step it was saved at."""
-    shapes, _, _ = weights_header(run_dir)
-    check_shapes(run_dir, model, shapes)
-    weights, step = read_weights(run_dir)
-    model.load_state_dict(weights, strict=False)
-    return step
-
-
 def load_pretrained(run_dir, device="cpu"):
     """(model in eval mode, tokenizer, step) from a run folder."""
     cfg = read_config(run_dir)
@@ -168,11 +165,11 @@ def load_pretrained(run_dir, device="cpu"):
     if tokenizer.get_vocab_size() != cfg.vocab_size:
         raise CheckpointError(f"{tok_path} has {tokenizer.get_vocab_size()} tokens but the model "
                               f"expects {cfg.vocab_size}; the folder mixes files of different runs")
-    shapes, _, _ = weights_header(run_dir)
+    shapes, step, _ = weights_header(run_dir)  # the file is hashed and checked once, here
     with torch.device("meta"):  # sizes only: a crafted config.json allocates nothing
         check_shapes(run_dir, build_model(cfg), shapes)
     model = build_model(cfg)
-    step = load_weights(run_dir, model)
+    model.load_state_dict(_tensors(run_dir), strict=False)  # a tied matrix is stored once
     return model.to(device).eval(), tokenizer, step
 
 
@@ -198,9 +195,9 @@ def load_training_state(run_dir) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"{path} was refused: it holds objects other than tensors and plain "
-                              f"data ({_first(exc)}); it may be malicious, do not use it") from None
+                              f"data ({first_line(exc)}); it may be malicious, do not use it") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
-        raise CheckpointError(f"{path} is corrupt or truncated ({_first(exc)}); "
+        raise CheckpointError(f"{path} is corrupt or truncated ({first_line(exc)}); "
                               "delete it to start over, or restore a backup") from None
     if not isinstance(state, dict) or not isinstance(state.get("step"), int):
         raise CheckpointError(f"{path} is not a textrnn training state; delete it to start over")
@@ -208,6 +205,3 @@ def load_training_state(run_dir) -> dict:
                 read_run_id(state.get("run_id"), str(path)))
     return state
 
-
-def _first(exc) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]

@@ -25,6 +25,12 @@ class TrainingDiverged(TextRNNError, ArithmeticError):
     """The loss became NaN or infinite."""
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type's name if it has none), for
+    errors that quote a library's own words in one line."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+
+
 def check_range(name, value, low=None, high=None, low_open=False, high_open=False, hint=""):
     """Raise ConfigError unless low (<|<=) value (<|<=) high; NaN always fails."""
     ok = value == value  # False for NaN

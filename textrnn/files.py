@@ -20,7 +20,7 @@ from pathlib import Path
 
 from safetensors import SafetensorError
 
-from .errors import CheckpointError
+from .errors import CheckpointError, first_line
 
 LOCK = ".lock"
 # What libraries raise when a write fails: safetensors and torch.save do not raise OSError.
@@ -49,7 +49,7 @@ def _reason(exc: BaseException, tmp=None) -> str:
         except OSError as probe:
             if probe.strerror:
                 return probe.strerror
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return first_line(exc)
 
 
 def _create(path: Path) -> int:

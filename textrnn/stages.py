@@ -1,7 +1,7 @@
 """ULMFiT in three stages (Howard & Ruder 2018), as settings: pretrain a language model on
 unlabelled text, fine-tune it on the task's own text, then train a classifier on top.
 recipes/finetune.py runs them; every setting is checked before stage 1 starts."""
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from .commands import Parser, RunOptions, RunSettings, settings_from
@@ -107,26 +107,23 @@ def stages(values: dict) -> Stages:
     out = Path(values["out"])
     lm_model = dict(cell="lstm", tie_weights=values["embed_dim"] == values["hidden_size"],
                     **{k: p * cfg.lm_drop_mult for k, p in LM_DROPOUTS.items()})
-    lm_train = dict(eval_every=200, save_every=200, overwrite=True, tokenizer=None)
-    pretrain = settings_from("lm", {**values, **lm_model, **lm_train, "init_from": None, "lr": 3e-3,
-                                    "tokenizer": values["tokenizer"],
+    each_stage = dict(eval_every=200, save_every=200, overwrite=True)  # in its own sub-folder
+    pretrain = settings_from("lm", {**values, **lm_model, **each_stage, "init_from": None, "lr": 3e-3,
                                     "data": cfg.unlabeled_data, "lowercase": cfg.lowercase,
                                     "strip_html": cfg.strip_html, "val_fraction": LM_VAL_FRACTION,
                                     "time_budget": cfg.pretrain_budget, "out": str(out / "lm")})
     # Stage 2 reads the task's own text (labels unused), growing the vocabulary for the
     # task's words, with discriminative rates and the slanted triangular schedule.
-    task_lm = settings_from("lm", {**values, **lm_model, **lm_train, "lr": 2e-3, "schedule": "stlr",
+    task_lm = settings_from("lm", {**values, **lm_model, **each_stage, "lr": 2e-3, "schedule": "stlr",
+                                   "tokenizer": None,  # the pretrained LM's, whatever its kind
                                    "discriminative_lr": 2.6, "extend_vocab": True,
                                    "val_fraction": LM_VAL_FRACTION, "time_budget": cfg.lm_budget,
                                    "out": str(out / "lm_task")})
-    # Stage 3: the fine-tuned encoder, concat pooling, gradual unfreezing.
+    # Stage 3: the fine-tuned encoder, concat pooling, gradual unfreezing. Its own data
+    # settings (eval-data, max-length, ...) come with `values`; its tokenizer is the LM's.
     classifier = settings_from("classifier", {
-        **values, "pooling": "concat", "dropout": 0.3, "bidirectional": False,
-        "weight_drop": cfg.classifier_weight_drop, "lr": cfg.classifier_lr, "schedule": "stlr",
-        "discriminative_lr": 2.6, "gradual_unfreezing": True, "weight_decay": 0.0,
-        "eval_every": 200, "save_every": 200, "overwrite": True,
-        "time_budget": cfg.classifier_budget, "out": str(out / "classifier")})
-    # The classifier's own data settings (eval-data, max-length, ...) came with `values`;
-    # its tokenizer is the language model's, whatever the LM flags said.
-    classifier.data = replace(classifier.data, tokenizer=None)
+        **values, **each_stage, "tokenizer": None, "pooling": "concat", "dropout": 0.3,
+        "bidirectional": False, "weight_drop": cfg.classifier_weight_drop, "lr": cfg.classifier_lr,
+        "schedule": "stlr", "discriminative_lr": 2.6, "gradual_unfreezing": True,
+        "weight_decay": 0.0, "time_budget": cfg.classifier_budget, "out": str(out / "classifier")})
     return Stages(pretrain, task_lm, classifier, cfg.skip_pretrain, out, bool(values.get("overwrite")))

@@ -1,15 +1,13 @@
 """Text -> token ids: a language model's flat stream (memory-mapped and cached for a
 large text) and a classifier's ids per text."""
 import ctypes
-import errno
 import hashlib
-import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CheckpointError
+from ..files import atomic_write
 from ..tokenization import PAD_ID, encode_batch
 from .corpus import Corpus, chunks
 
@@ -83,21 +81,12 @@ def _encode_cached(tokenizer, text: Corpus, run_dir: Path, name: str):
     path = run_dir / "tokens" / f"{name}-{key.hexdigest()}.bin"
     if path.is_file() and not path.is_symlink():
         return np.memmap(path, dtype=token_dtype(tokenizer.get_vocab_size()), mode="r")
-    # A name of its own, created afresh (never through a link), then renamed into place:
-    # a kill mid-way never leaves a short file under the final name, and two processes
-    # never share a temporary file.
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        if path.parent.is_symlink():
-            raise OSError(errno.ELOOP, "the token cache folder is a symbolic link")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
-        encode_stream(tokenizer, text.pieces(), tmp)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"could not save the token cache {path}: {exc.strerror or exc}; "
-                              "free space or choose another --out") from None
+    if path.parent.is_symlink():  # never write through a link placed in the run folder
+        raise CheckpointError(f"{path.parent} is a symbolic link; textrnn never writes through "
+                              "one: remove it")
+    # Written as every run-folder file is: a temporary file of its own (two processes never
+    # share one), renamed into place, so a kill mid-way never leaves a short cache file.
+    atomic_write(path, lambda tmp: encode_stream(tokenizer, text.pieces(), tmp))
     return np.memmap(path, dtype=token_dtype(tokenizer.get_vocab_size()), mode="r")
 
 

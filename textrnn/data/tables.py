@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 from .text_files import check_text_file
 
 TABLE_FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json",
@@ -67,10 +67,10 @@ def load_table(source: str, split: str = "train", config: str | None = None):
     except ValueError as exc:  # e.g. an unknown split or config name
         if "corresponds to no data" in str(exc):  # what datasets says of a header-only file
             raise DataError(f"{source} has no rows; pass a file with data") from None
-        raise DataError(f"cannot load {source}: {_first_line(exc)}") from None
+        raise DataError(f"cannot load {source}: {first_line(exc, 300)}") from None
     except Exception as exc:  # datasets/pyarrow raise many types for unreadable input
         cause = _root_cause(exc)
-        raise DataError(f"cannot load {source}: {type(cause).__name__}: {_first_line(cause)}; "
+        raise DataError(f"cannot load {source}: {type(cause).__name__}: {first_line(cause, 300)}; "
                         "check the file format (e.g. every row has the same number of fields), "
                         "split and config") from None
 
@@ -93,10 +93,6 @@ def _root_cause(exc: BaseException) -> BaseException:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return exc
-
-
-def _first_line(exc) -> str:
-    return (str(exc).strip().splitlines() or [""])[0][:300]
 
 
 def pick_column(columns, wanted: str | None, candidates, what: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, first_line
 
 
 @dataclass
@@ -48,7 +48,7 @@ def restore(ckpt: dict, model, optimizer, cfg, device, run_dir) -> RunState:
         optimizer.load_state_dict(ckpt["optimizer"])
     except (KeyError, RuntimeError, ValueError) as exc:
         raise CheckpointError(f"training_state.pt in {run_dir} does not fit this model "
-                              f"({str(exc).splitlines()[0][:150]}); resume with the settings "
+                              f"({first_line(exc, 150)}); resume with the settings "
                               "the run was started with") from None
     state = RunState(**{f.name: ckpt[f.name] for f in fields(RunState) if f.name in ckpt})
     _check(state, f"{run_dir}/training_state.pt")
