@@ -112,3 +112,53 @@ def test_periodic_evaluation_reads_a_capped_prefix_and_the_exact_one_all(char_to
     # The prefix alone, read the same way, gives the same figure: nothing else was read.
     alone = LMTask(ids[:-1000], val[:200], 200, batch_size=4, bptt=16).evaluate(model, CPU, "fp32")
     assert periodic["loss"] == pytest.approx(alone["loss"], abs=1e-6)
+
+
+class FakeClock:
+    """perf_counter for the training loop: every reading is `tick` seconds after the last."""
+
+    def __init__(self, tick):
+        self.now, self.tick = 0.0, tick
+
+    def perf_counter(self):
+        self.now += self.tick
+        return self.now
+
+
+def rates_by_step(trainer):
+    """Record the learning rate each optimiser step used."""
+    rates, inner = {}, trainer.train_step
+
+    def step(batch):
+        out = inner(batch)
+        rates[trainer.state.step] = trainer.opt.param_groups[-1]["lr"]
+        return out
+    trainer.train_step = step
+    return rates
+
+
+def test_a_time_budget_run_resumed_on_a_slower_machine_keeps_its_schedule(
+        tmp_path, char_tok, text, monkeypatch):
+    import textrnn.training.loop as loop
+    budget = dict(max_steps=0, epochs=0, time_budget=2.0, schedule="cosine", eval_every=0,
+                  save_every=0)
+    monkeypatch.setattr(loop, "time", FakeClock(0.01))
+    straight = make_trainer(tmp_path / "a", char_tok, text, **budget)
+    straight_rates = rates_by_step(straight)
+    straight.fit()
+
+    monkeypatch.setattr(loop, "time", FakeClock(0.01))
+    first = make_trainer(tmp_path / "b", char_tok, text, **budget)
+    first_rates = rates_by_step(first)
+    interrupt_at(first, 20)  # after the pace is fixed (5% of 2 s is a handful of steps)
+    first.fit()
+    assert first.state.pace == straight.state.pace
+    monkeypatch.setattr(loop, "time", FakeClock(0.03))  # the machine is now 3x slower
+    second = make_trainer(tmp_path / "b", char_tok, text, resume=True, **budget)
+    second_rates = rates_by_step(second)
+    second.fit()
+
+    resumed = {**first_rates, **second_rates}
+    assert 20 < second.state.step < straight.state.step  # the clock still ends the run sooner
+    assert len(set(resumed.values())) > 10  # the rate really moves
+    assert all(resumed[k] == straight_rates[k] for k in resumed)

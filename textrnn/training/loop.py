@@ -19,6 +19,8 @@ from .ulmfit import make_optimizer, set_rates, unfreeze
 
 log = logging.getLogger("textrnn")
 
+PACE_AT = 0.05  # the share of a --time-budget after which its seconds per step are fixed
+
 
 class Trainer:
     """Runs `task` (see textrnn.tasks.Task) on `model`, writing the run folder `run_dir`.
@@ -83,6 +85,7 @@ class Trainer:
         s.batch_index += 1
         dt = time.perf_counter() - t0
         s.elapsed += dt
+        self._fix_pace()
         self.log.step_done(loss, self.task.tokens(batch), dt)
         if s.step % self.cfg.log_every == 0:
             self.log.training(norm, self.opt.param_groups[-1]["lr"])
@@ -94,6 +97,17 @@ class Trainer:
             self.log.restart_clock()
         if self._due(self.cfg.save_every):
             self.save()
+
+    def _fix_pace(self):
+        """A time budget's schedule stops reading the clock early: after PACE_AT of the
+        budget, the seconds per step so far are saved, and from then on the run's progress
+        is step x pace / budget (continuous with elapsed / budget before). The learning
+        rate is then a function of the step and the saved state, so a resumed run follows
+        the uninterrupted run's curve even on a slower machine; only where it ends still
+        depends on the clock."""
+        s, budget = self.state, self.cfg.time_budget
+        if budget and s.pace is None and s.elapsed >= PACE_AT * budget:
+            s.pace = s.elapsed / s.step
 
     def _due(self, every: int) -> bool:
         """Every `every` steps, or after the epoch's last batch when `every` is 0."""
@@ -141,7 +155,7 @@ class Trainer:
             n = max(self.task.num_batches(s.epoch), 1)
             parts.append((s.epoch + s.batch_index / n) / c.epochs)
         if c.time_budget:
-            parts.append(s.elapsed / c.time_budget)
+            parts.append((s.step * s.pace if s.pace else s.elapsed) / c.time_budget)
         return max(parts)
 
     def evaluate(self) -> dict:

@@ -1,5 +1,6 @@
 """The resumable state of a run: one dataclass whose fields are training_state.pt's keys,
 plus the model, optimizer and random-number-generator states saved beside them."""
+import math
 import random
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -24,6 +25,7 @@ class RunState:
     unfrozen: dict = field(default_factory=dict)  # layer group -> [step unfrozen at, warm-up steps]
     carry: Any = None                 # handed from one batch to the next (an LM's hidden state)
     run_id: str | None = None         # the run's id, which every file it saves carries
+    pace: float | None = None         # seconds per step, fixed early in a --time-budget run
 
 
 def checkpoint(state: RunState, model, optimizer, train_config) -> dict:
@@ -70,7 +72,8 @@ def _check(s: RunState, where: str) -> None:
           and isinstance(s.window, list) and len(s.window) == 2 and number(s.window[0])
           and count(s.window[1]) and isinstance(s.schedule, dict)
           and number(s.schedule.get("scale")) and count(s.schedule.get("bad_evals"))
-          and isinstance(s.unfrozen, dict) and (s.run_id is None or isinstance(s.run_id, str)))
+          and isinstance(s.unfrozen, dict) and (s.run_id is None or isinstance(s.run_id, str))
+          and (s.pace is None or (number(s.pace) and 0 < s.pace < math.inf)))
     if not ok:
         raise CheckpointError(f"{where} holds a run state with malformed fields; the file was "
                               "edited or damaged; restore it, or retrain")
