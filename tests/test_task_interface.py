@@ -91,7 +91,7 @@ class HighSumTask:
         raise textrnn.ConfigError("high_sum starts from scratch")
 
     @classmethod
-    def prepare(cls, data, tokenizer, data_cfg, train_cfg, run_dir):
+    def prepare(cls, data, tokenizer, data_cfg, train_cfg, run_dir, model_cfg):
         def tensors(texts):
             ids = torch.tensor([tokenizer.encode(t).ids for t in texts])  # (N, T)
             return ids, torch.tensor([high(t) for t in texts]).long()

@@ -2,7 +2,8 @@
 
 config.json        ModelConfig (task, tokenizer kind, vocabulary, encoder, head) + textrnn version
 model.safetensors  weights (never a pickle); metadata records the training step
-tokenizer.json     readable by `tokenizers.Tokenizer.from_file`
+tokenizer.json     readable by `tokenizers.Tokenizer.from_file` (a forecaster's is scaler.json:
+                   its channels, their training mean and spread, its time column)
 training_state.pt  resume state, read with `torch.load(weights_only=True)`
 manifest.json      the run's id, and the step, size and SHA-256 of each file above
 
@@ -30,6 +31,19 @@ from .tokenization import load_tokenizer
 from .version import __version__
 
 CONFIG, WEIGHTS, TOKENIZER, STATE = "config.json", "model.safetensors", "tokenizer.json", "training_state.pt"
+SCALER = "scaler.json"
+
+
+def encoding_file(cfg: ModelConfig) -> str:
+    """The file that turns data into the model's inputs: tokenizer.json, or scaler.json."""
+    return SCALER if cfg.tokenizer == "scaler" else TOKENIZER
+
+
+def _load_encoding(path: Path, kind: str):
+    if kind == "scaler":
+        from .data.series import Scaler
+        return Scaler.from_file(path)
+    return load_tokenizer(path)
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
@@ -60,20 +74,21 @@ def _cpu_state_dict(model) -> dict:
 
 
 def save_pretrained(run_dir, model, tokenizer, step: int = 0, run_id: str | None = None) -> None:
-    """Write config.json, model.safetensors and tokenizer.json for `model`, as files of run
+    """Write config.json, model.safetensors and tokenizer.json (or scaler.json) for `model`, as files of run
     `run_id` (by default the folder's own run, or a new one)."""
     run_dir = Path(run_dir)
     run_id = run_id or run_id_of(run_dir) or new_run_id()
     config_text = json.dumps(dict(model.cfg.to_dict(), textrnn_version=__version__), indent=2) + "\n"
+    encoding = encoding_file(model.cfg)
     # The weights go last, so whenever they exist their tokenizer and config do too.
-    changed = [_write_if_changed(run_dir / TOKENIZER, tokenizer.to_str(pretty=True)),
+    changed = [_write_if_changed(run_dir / encoding, tokenizer.to_str(pretty=True)),
                _write_if_changed(run_dir / CONFIG, config_text)]
     if any(changed):  # listed before the weights come: a kill in between leaves them vouched for
-        record_files(run_dir, step, [TOKENIZER, CONFIG], run_id)
+        record_files(run_dir, step, [encoding, CONFIG], run_id)
     weights = _cpu_state_dict(model)
     meta = {"step": str(step), "run_id": run_id}
     atomic_write(run_dir / WEIGHTS, lambda tmp: save_file(weights, tmp, metadata=meta))
-    record_files(run_dir, step, [TOKENIZER, CONFIG, WEIGHTS], run_id)
+    record_files(run_dir, step, [encoding, CONFIG, WEIGHTS], run_id)
 
 
 def _version_tuple(v: str):
@@ -157,13 +172,14 @@ def check_shapes(run_dir, model, shapes: dict) -> None:
 def load_pretrained(run_dir, device="cpu"):
     """(model in eval mode, tokenizer, step) from a run folder."""
     cfg = read_config(run_dir)
-    tok_path = Path(run_dir) / TOKENIZER
+    name = encoding_file(cfg)
+    tok_path = Path(run_dir) / name
     if not tok_path.is_file():
-        raise CheckpointError(f"{run_dir} has no {TOKENIZER}; copy it from the original run")
-    tokenizer = load_tokenizer(tok_path)
-    verify_file(run_dir, TOKENIZER)
+        raise CheckpointError(f"{run_dir} has no {name}; copy it from the original run")
+    tokenizer = _load_encoding(tok_path, cfg.tokenizer)
+    verify_file(run_dir, name)
     if tokenizer.get_vocab_size() != cfg.vocab_size:
-        raise CheckpointError(f"{tok_path} has {tokenizer.get_vocab_size()} tokens but the model "
+        raise CheckpointError(f"{tok_path} has {tokenizer.get_vocab_size()} entries but the model "
                               f"expects {cfg.vocab_size}; the folder mixes files of different runs")
     shapes, step, _ = weights_header(run_dir)  # the file is hashed and checked once, here
     with torch.device("meta"):  # sizes only: a crafted config.json allocates nothing

@@ -1,4 +1,4 @@
-"""PNG plots of a run: the loss curve (and, for classifiers, the confusion matrix)."""
+"""PNG plots of a run: the loss curve, a classifier's confusion matrix, a forecast against truth."""
 import json
 from pathlib import Path
 
@@ -50,6 +50,30 @@ def plot_confusion_matrix(matrix, names, out_path: Path, title="confusion matrix
             ax.text(j, i, str(matrix[i][j]), ha="center", va="center",
                     color="white" if matrix[i][j] > top / 2 else "black")
     ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_forecast(history, forecast, truth, names, out_path: Path, times=None) -> None:
+    """History (L, K), forecast (H, K) and, if given, truth (H, K), one panel per channel
+    (the first four); `times` labels the L + H rows, else they are numbered."""
+    import numpy as np
+
+    plt = _pyplot()
+    L, H = len(history), len(forecast)
+    shown = min(len(names), 4)
+    fig, axes = plt.subplots(shown, 1, figsize=(8, 2.2 * shown + 0.6), squeeze=False)
+    t = np.asarray(times) if times is not None and len(times) >= L + H else None
+    past, future = (t[:L], t[L:L + H]) if t is not None else (np.arange(L), np.arange(L, L + H))
+    for k, ax in enumerate(axes[:, 0]):
+        ax.plot(past, history[:, k], color="0.4", label="history")
+        if truth is not None:
+            ax.plot(future, np.asarray(truth)[:, k], color="tab:blue", label="truth")
+        ax.plot(future, forecast[:, k], color="tab:orange", label="forecast")
+        ax.set_ylabel(str(names[k]))
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(loc="upper left", fontsize="small")
     fig.tight_layout()
     fig.savefig(out_path, dpi=100, format="png")
     plt.close(fig)

@@ -30,6 +30,14 @@ LM_LARGE = dict(hidden_size=768, embed_dim=128, num_layers=2, dropout=0.3, batch
                 bptt=128, lr=3e-3, warmup_steps=200, time_budget=900.0, eval_every=250,
                 save_every=250, precision="auto")
 
+# `textrnn train-forecaster`: SegRNN as its paper trains it on ETT (Lin et al. 2023): one
+# GRU layer of 512 over 24-row segments, dropout 0.5, Adam at 1e-3, batch 256, 30 epochs,
+# the best validation epoch kept, stopping after 10 without gain.
+FORECASTER_COMMAND_DEFAULTS = dict(
+    cell="gru", hidden_size=512, num_layers=1, dropout=0.5, lr=1e-3, batch_size=256, epochs=30,
+    patience=10, eval_every=0, save_every=0, warmup_steps=0, weight_decay=0.0,
+    schedule="constant", clip=0.0)
+
 # ~600 short reviews: a small BiLSTM, many epochs; the best validation epoch is kept.
 CLASSIFIER_SAMPLE = dict(embed_dim=64, hidden_size=64, num_layers=1, bidirectional=True,
                          pooling="max", dropout=0.3, lr=3e-3, batch_size=16, epochs=25,

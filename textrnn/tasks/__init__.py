@@ -8,9 +8,10 @@ from ..errors import ConfigError
 from ..settings import check, from_dict
 from .base import SourceSettings, Task
 from .classify import Classifier, ClassifierHeadConfig, ClassifierTask, LabelledDataConfig
+from .forecast import ForecastHeadConfig, ForecastTask, Forecaster, SeriesDataConfig
 from .lm import DataConfig, LanguageModel, LMTask, LMHeadConfig
 
-TASKS: dict[str, type] = {"lm": LMTask, "classifier": ClassifierTask}
+TASKS: dict[str, type] = {"lm": LMTask, "classifier": ClassifierTask, "forecaster": ForecastTask}
 
 
 def get_task(name) -> type:
@@ -55,4 +56,5 @@ def for_task(cfg: ModelConfig, task: str) -> ModelConfig:
 __all__ = ["TASKS", "Task", "SourceSettings", "get_task", "build_model", "config_from_dict",
            "check_model_config", "for_task", "DataConfig", "LabelledDataConfig",
            "LMHeadConfig", "ClassifierHeadConfig", "LanguageModel", "Classifier",
-           "LMTask", "ClassifierTask"]
+           "LMTask", "ClassifierTask", "ForecastTask", "Forecaster", "ForecastHeadConfig",
+           "SeriesDataConfig"]

@@ -57,8 +57,9 @@ class Task(Protocol):
         """(model, tokenizer) for --init-from a language-model run (or ConfigError)."""
 
     @classmethod
-    def prepare(cls, data, tokenizer, data_cfg, train_cfg, run_dir) -> "Task":
-        """The task with its data as token ids, ready to hand out batches."""
+    def prepare(cls, data, tokenizer, data_cfg, train_cfg, run_dir, model_cfg: ModelConfig) -> "Task":
+        """The task with its data as token ids (or scaled values), ready to hand out
+        batches; `model_cfg` is the model's complete config."""
 
     # ---- batches, loss and evaluation (an instance holds the data) ---------------------
     def num_batches(self, epoch: int) -> int: ...

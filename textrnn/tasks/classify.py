@@ -176,7 +176,7 @@ class ClassifierTask:
         return classifier_from_lm(lm, model_cfg, list(data.names)), tokenizer
 
     @classmethod
-    def prepare(cls, data: Splits, tokenizer, data_cfg, train_cfg, run_dir):
+    def prepare(cls, data: Splits, tokenizer, data_cfg, train_cfg, run_dir, model_cfg):
         log.info("examples: %d train, %d validation%s; classes: %s", len(data.y_train),
                  len(data.y_val), f", {len(data.y_test)} test" if data.test else "",
                  ", ".join(data.names))

@@ -216,7 +216,7 @@ class LMTask:
         return with_config(lm, cfg), tokenizer
 
     @classmethod
-    def prepare(cls, text: Text, tokenizer, data_cfg: DataConfig, train_cfg, run_dir):
+    def prepare(cls, text: Text, tokenizer, data_cfg: DataConfig, train_cfg, run_dir, model_cfg):
         train_ids = encode_cached(tokenizer, text.train, run_dir, "train")
         val_ids = encode_cached(tokenizer, text.val, run_dir, "val")
         need = train_cfg.batch_size * (train_cfg.bptt + 1)

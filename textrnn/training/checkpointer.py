@@ -7,16 +7,16 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from ..checkpoint import CONFIG, STATE, TOKENIZER, WEIGHTS, read_weights, save_pretrained, save_training_state
+from ..checkpoint import CONFIG, SCALER, STATE, TOKENIZER, WEIGHTS, read_weights, save_pretrained, save_training_state
 from ..files import append_line, atomic_write, remove, write_json, write_text
 from ..manifest import new_run_id, run_id_of, start_run
 from ..plots import plot_confusion_matrix, plot_loss_curve
 
 LOG_FILE, METRICS_FILE, SETTINGS_FILE = "log.jsonl", "metrics.json", "training_config.json"
-PLOTS = ("loss.png", "confusion_val.png", "confusion_test.png")
+PLOTS = ("loss.png", "confusion_val.png", "confusion_test.png", "forecast.png")
 # What a run leaves in its folder (the token cache under tokens/ is keyed by its content,
 # so a new run may reuse it).
-RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, STATE, LOG_FILE, METRICS_FILE, SETTINGS_FILE, *PLOTS)
+RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, SCALER, STATE, LOG_FILE, METRICS_FILE, SETTINGS_FILE, *PLOTS)
 
 
 class Checkpointer:

@@ -126,7 +126,7 @@ def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, d
         kind_name, tokenizer = kind.new_tokenizer(data, data_cfg)
         cfg = replace(model_cfg, tokenizer=kind_name, vocab_size=tokenizer.get_vocab_size())
         model = build_model(kind.complete(cfg, data))
-    batches = kind.prepare(data, tokenizer, data_cfg, train_cfg, run_dir)
+    batches = kind.prepare(data, tokenizer, data_cfg, train_cfg, run_dir, model.cfg)
     log.info("model: %s, %d parameters, vocabulary %d, device %s, %s", model.cfg.encoder.cell,
              sum(p.numel() for p in model.parameters()), model.cfg.vocab_size, device, precision)
     return Run(batches, model.to(device), tokenizer, data_cfg, train_cfg, run_dir, device,

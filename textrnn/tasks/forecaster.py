@@ -1,0 +1,176 @@
+"""A trained forecaster: forecasts in the data's own units, scores on a file, plots.
+
+Shapes: W windows, L lookback, H horizon, C input channels (targets first), K targets.
+"""
+import numpy as np
+import torch
+
+from ..data.series import Windows, load_series, numeric_values, fill_gaps, parse_times, read_frame
+from ..device import autocast
+from ..errors import DataError
+from ..plots import plot_forecast
+
+
+@torch.no_grad()
+def predict_windows(model, x: torch.Tensor, device, precision="fp32", batch_size=512) -> np.ndarray:
+    """x (W, L, C) standardised -> forecasts (W, H, K), standardised, float32."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch_size):
+        with autocast(device, precision):
+            out.append(model(x[i:i + batch_size].to(device)).float().cpu())
+    model.train(was_training)
+    return torch.cat(out).numpy()
+
+
+def _all_windows(windows: Windows, batch_size=4096):
+    x, y = zip(*(windows.get(torch.arange(i, min(i + batch_size, len(windows))))
+                 for i in range(0, len(windows), batch_size)))
+    return torch.cat(x), torch.cat(y).numpy()
+
+
+def score_windows(model, windows: Windows, scaler, device, precision="fp32", full=False) -> dict:
+    """MSE and MAE (scikit-learn) over every window, on standardised values and in the
+    data's units; `full` adds them per channel and per horizon step."""
+    from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+    x, truth = _all_windows(windows)
+    pred = predict_windows(model, x, device, precision)  # (W, H, K)
+    real_p, real_t = scaler.inverse(pred), scaler.inverse(truth)
+    flat = lambda a: a.reshape(-1)
+    mse = float(mean_squared_error(flat(truth), flat(pred)))
+    m = {"loss": mse, "mse": mse, "mae": float(mean_absolute_error(flat(truth), flat(pred))),
+         "mse_original": float(mean_squared_error(flat(real_t), flat(real_p))),
+         "mae_original": float(mean_absolute_error(flat(real_t), flat(real_p))), "windows": len(x)}
+    if full:
+        names = scaler.columns[: scaler.targets]
+        m["per_channel"] = {
+            name: {"mse": float(mean_squared_error(flat(truth[..., k]), flat(pred[..., k]))),
+                   "mae": float(mean_absolute_error(flat(truth[..., k]), flat(pred[..., k]))),
+                   "mse_original": float(mean_squared_error(flat(real_t[..., k]), flat(real_p[..., k]))),
+                   "mae_original": float(mean_absolute_error(flat(real_t[..., k]), flat(real_p[..., k])))}
+            for k, name in enumerate(names)}
+        err = pred - truth
+        m["per_step"] = {"mse": (err ** 2).mean((0, 2)).tolist(), "mae": np.abs(err).mean((0, 2)).tolist()}
+    return m
+
+
+def plot_last_window(model, values: torch.Tensor, scaler, path, times, device) -> None:
+    """The last window of `values` (N, C) standardised: its lookback, forecast and truth."""
+    L, H = model.cfg.head.lookback, model.cfg.head.horizon
+    x = values[-(L + H):-H].unsqueeze(0)  # (1, L, C)
+    pred = scaler.inverse(predict_windows(model, x, device)[0])  # (H, K)
+    real = values.numpy() * scaler.std + scaler.mean  # (N, C)
+    plot_forecast(real[-(L + H):-H, : scaler.targets], pred, real[-H:, : scaler.targets],
+                  scaler.columns[: scaler.targets], path, None if times is None else times[-(L + H):])
+
+
+def describe(m: dict) -> str:
+    lines = [f"MSE {m['mse']:.4f}  MAE {m['mae']:.4f} (standardised); MSE {m['mse_original']:.4g}  "
+             f"MAE {m['mae_original']:.4g} (original units); {m['windows']} windows"]
+    for name, c in m.get("per_channel", {}).items():
+        lines.append(f"  {name}: MSE {c['mse']:.4f}  MAE {c['mae']:.4f}  |  original MSE "
+                     f"{c['mse_original']:.4g}  MAE {c['mae_original']:.4g}")
+    steps = m.get("per_step")
+    if steps:
+        show = sorted({0, len(steps["mse"]) // 2, len(steps["mse"]) - 1})
+        lines.append("  by horizon step: " + ", ".join(
+            f"t+{i + 1} MSE {steps['mse'][i]:.4f}" for i in show))
+    return "\n".join(lines)
+
+
+class Forecaster:
+    """A trained forecaster with its scaler (the run's scaler.json)."""
+    noun = "forecaster"
+    describe = staticmethod(describe)
+
+    def __init__(self, model, tokenizer, run_dir=None, step=0):
+        self.model, self.scaler = model, tokenizer
+        self.run_dir, self.step = run_dir, step
+
+    @property
+    def config(self):
+        return self.model.cfg
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    @property
+    def lookback(self) -> int:
+        return self.config.head.lookback
+
+    @property
+    def horizon(self) -> int:
+        return self.config.head.horizon
+
+    @property
+    def targets(self) -> list:
+        return list(self.config.head.targets)
+
+    def _recent(self, data, fill):
+        """(L, C) values in the data's units, and the frame's timestamps (or None)."""
+        columns, need = self.scaler.columns, self.lookback
+        if isinstance(data, np.ndarray) or isinstance(data, torch.Tensor):
+            values = np.asarray(data, dtype=float)
+            if values.ndim == 1 and len(columns) == 1:
+                values = values[:, None]
+            if values.ndim != 2 or values.shape[1] != len(columns):
+                raise DataError(f"the input has shape {values.shape}; this forecaster reads "
+                                f"(rows, {len(columns)}): columns {', '.join(columns)}")
+            times = None
+        else:
+            frame = read_frame(data)
+            missing = [c for c in columns if c not in frame.columns]
+            if missing:
+                raise DataError(f"the input lacks column(s) {', '.join(missing)} that this forecaster "
+                                f"reads; columns found: {', '.join(map(str, frame.columns))}")
+            values = fill_gaps(numeric_values(frame, columns, "the input"), columns, fill, "the input")
+            tc = self.scaler.time_column
+            times = parse_times(frame, tc, "the input") if tc and tc in frame.columns else None
+        if len(values) < need:
+            raise DataError(f"the input has {len(values)} rows; a forecast reads the last "
+                            f"{need} (the lookback); pass at least {need} rows")
+        return values[-need:], None if times is None else times[-need:]
+
+    def forecast(self, data, fill=None):
+        """The next `horizon` rows of the targets after the last `lookback` rows of `data`:
+        a DataFrame (with future timestamps, when the data has them) for a table or a
+        path, an array (H, K) for an array (rows, C)."""
+        values, times = self._recent(data, fill)
+        x = torch.from_numpy(self.scaler.transform(values)).float().unsqueeze(0)  # (1, L, C)
+        pred = self.scaler.inverse(predict_windows(self.model, x, self.device)[0])  # (H, K)
+        if isinstance(data, (np.ndarray, torch.Tensor)):
+            return pred
+        import pandas as pd
+
+        frame = pd.DataFrame(pred, columns=self.targets)
+        if times is not None:
+            step = times[-1] - times[-2] if len(times) > 1 else pd.Timedelta(0)
+            frame.insert(0, self.scaler.time_column, [times[-1] + step * (i + 1) for i in range(len(pred))])
+        return frame
+
+    def evaluate(self, source, fill=None, split="train", data_config=None) -> dict:
+        """MSE and MAE over every window of a series file or Hub dataset, standardised and
+        in original units, per channel and per horizon step."""
+        k = len(self.targets)
+        series = load_series(source, self.scaler.columns[:k], self.scaler.columns[k:],
+                             self.scaler.time_column, fill, split, data_config)
+        if len(series.values) < self.lookback + self.horizon:
+            raise DataError(f"{source} has {len(series.values)} rows; scoring needs at least "
+                            f"lookback + horizon = {self.lookback + self.horizon}")
+        values = torch.from_numpy(self.scaler.transform(series.values)).float()
+        windows = Windows(values, self.lookback, self.horizon, k)
+        return score_windows(self.model, windows, self.scaler, self.device, full=True)
+
+    def evaluate_source(self, source, text_column=None, label_column=None, split="train",
+                        progress=False) -> dict:
+        """What `textrnn evaluate` calls, for every task."""
+        return self.evaluate(source, split=split)
+
+    def plot(self, data, path, truth=None, fill=None) -> None:
+        """A PNG of the last lookback rows of `data`, the forecast, and `truth` (H, K) if given."""
+        values, _ = self._recent(data, fill)
+        pred = self.forecast(values)
+        plot_forecast(values[:, : len(self.targets)], pred, truth, self.targets, path)
