@@ -1,4 +1,5 @@
-"""Shared by the quality benchmarks: run a recipe as a user would, then read its run folder."""
+"""Shared by the quality benchmarks: run a recipe or a `textrnn` command as a user would, then
+read its run folder."""
 import json
 import subprocess
 import sys
@@ -38,3 +39,13 @@ def read_run(run_dir) -> dict:
         "median_tokens_per_s": sorted(r["tokens_per_s"] for r in train)[len(train) // 2] if train else 0,
         "train_seconds": train[-1]["elapsed"] if train else 0,
     }
+
+
+def run_command(args: list[str]) -> float:
+    """Run `textrnn ARGS` (this Python's); exit on failure; return the wall seconds."""
+    cmd = [sys.executable, "-m", "textrnn", *args]
+    start = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        sys.exit(f"textrnn failed ({res.returncode}): {res.stderr.strip().splitlines()[-1:]}")
+    return time.perf_counter() - start

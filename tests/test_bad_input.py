@@ -21,7 +21,8 @@ from conftest import NEG, POS, write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAY = ROOT / "data" / "tiny_play.txt"
-RECIPES = ("generate", "sentiment", "finetune")
+SERIES = ROOT / "data" / "hourly_load.csv"
+RECIPES = ("generate", "sentiment", "finetune", "timeseries")
 SMALL = ["--embed-dim", "8", "--hidden-size", "8", "--batch-size", "4", "--quiet", "--precision", "fp32"]
 
 
@@ -206,6 +207,8 @@ def command_cases(lm, clf, reviews, out):
         "generate": ["--out", out, "--max-steps", "2", "--quiet"],
         "sentiment": ["--out", out, "--epochs", "1", "--quiet"],
         "finetune": ["--out", out, "--quiet"],
+        "train-forecaster": ["--data", SERIES, "--target", "load", "--out", out, "--epochs", "1", "--quiet"],
+        "timeseries": ["--out", out, "--epochs", "1", "--quiet"],
     }
 
 
@@ -233,13 +236,14 @@ def out_of_range(flag, kind) -> list[str]:
     return values
 
 
-@pytest.mark.parametrize("command", ["predict", "evaluate"])
+@pytest.mark.parametrize("command", ["predict", "evaluate", "forecast"])
 def test_commands_without_numeric_flags(monkeypatch, command):
     # So the next test covers every numeric flag there is.
     assert numeric_flags(command, monkeypatch) == {}
 
 
-@pytest.mark.parametrize("command", ["train-lm", "train-classifier", "sample", *RECIPES])
+@pytest.mark.parametrize("command", ["train-lm", "train-classifier", "train-forecaster", "sample",
+                                     *RECIPES])
 def test_every_numeric_flag_out_of_range(capsys, monkeypatch, tmp_path, lm, clf, saved, command):
     out = tmp_path / "out"
     base = command_cases(lm, clf, saved["reviews"], out)[command]

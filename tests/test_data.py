@@ -225,3 +225,28 @@ def test_tables_never_let_datasets_run_a_loading_script(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", from_4_0)
     tables.load_table(str(csv))
     assert seen[-1] == {}
+
+
+def test_the_token_cache_is_reused_and_never_written_through_a_link(tmp_path, monkeypatch):
+    from textrnn import CheckpointError
+    from textrnn.data import ids
+
+    monkeypatch.setattr(ids, "LARGE_TEXT", 10)  # every text counts as large
+    path = tmp_path / "text.txt"
+    path.write_text("some text to cache, twice over\n" * 20)
+    tok = train_tokenizer("char", [path.read_text()])
+    run = tmp_path / "run"
+    first = ids.encode_cached(tok, open_corpus(str(path)), run, "train")
+    cached = list((run / "tokens").iterdir())
+    assert len(cached) == 1 and isinstance(first, np.memmap)
+    again = ids.encode_cached(tok, open_corpus(str(path)), run, "train")
+    assert np.array_equal(first, again) and list((run / "tokens").iterdir()) == cached
+    assert np.array_equal(first, encode_stream(tok, path.read_text()))
+
+    elsewhere, linked = tmp_path / "elsewhere", tmp_path / "linked"
+    elsewhere.mkdir()
+    linked.mkdir()
+    (linked / "tokens").symlink_to(elsewhere)
+    with pytest.raises(CheckpointError, match="symbolic link"):
+        ids.encode_cached(tok, open_corpus(str(path)), linked, "train")
+    assert list(elsewhere.iterdir()) == []

@@ -11,15 +11,17 @@ from .metrics import format_report
 from .models import ElmanRNN, RNNClassifier, RNNEncoder, RNNLanguageModel
 from .settings import add_flags, setting
 from .tasks import (TASKS, Classifier, ClassifierHeadConfig, ClassifierTask, DataConfig,
-                    LabelledDataConfig, LanguageModel, LMHeadConfig, LMTask, SourceSettings, Task,
-                    build_model, config_from_dict)
+                    ForecastHeadConfig, Forecaster, ForecastTask, LabelledDataConfig, LanguageModel,
+                    LMHeadConfig, LMTask, SeriesDataConfig, SourceSettings, Task, build_model,
+                    config_from_dict)
 from .tokenization import load_tokenizer, train_tokenizer
 from .training import Run, TrainConfig, Trainer, prepare_run, train
 from .version import __version__
 
 __all__ = [
     "CheckpointError", "Classifier", "ClassifierHeadConfig", "ClassifierTask", "ConfigError",
-    "Corpus", "DataConfig", "DataError", "ElmanRNN", "EncoderConfig", "LMHeadConfig", "LMTask",
+    "Corpus", "DataConfig", "DataError", "ForecastHeadConfig", "ForecastTask", "Forecaster",
+    "SeriesDataConfig", "ElmanRNN", "EncoderConfig", "LMHeadConfig", "LMTask",
     "LabelledDataConfig", "LanguageModel", "ModelConfig", "Parser", "RNNClassifier", "RNNEncoder",
     "RNNLanguageModel", "Run", "RunOptions", "RunSettings", "SamplingConfig", "SourceSettings",
     "TASKS", "Task", "TextRNNError", "TrainConfig", "Trainer", "TrainingDiverged", "__version__",

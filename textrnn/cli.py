@@ -1,5 +1,5 @@
 """The `textrnn` command: a training command per task (train-lm, train-classifier, ...),
-then sample, predict and evaluate on any run folder.
+then sample, predict, forecast and evaluate on any run folder.
 
 Bad input ends with one line on stderr and a non-zero exit; `--debug` shows tracebacks.
 """
@@ -13,9 +13,12 @@ from .data import read_text_file
 from .errors import ConfigError, DataError
 from .generation import SamplingConfig
 from .settings import add_flags, resolve
-from .tasks import TASKS, Classifier, LanguageModel
+from .tasks import TASKS, Classifier, Forecaster, LanguageModel
+from .data.series import FILLS, read_frame
+from .files import write_text
 
 SAMPLE_DEFAULTS = {"max_new_tokens": 500, "temperature": 0.8}
+USE = {LanguageModel: "sample", Classifier: "predict", Forecaster: "forecast"}  # a run's own command
 
 
 def train_command(task: str, given: dict) -> dict:
@@ -35,16 +38,33 @@ def report(task: str, result: dict):
             print(f"--- {name} ---\n{text}" if "\n" in text else f"{name}: {text}")
 
 
-def _load(run_dir, device, wanted: type, other_command: str):
+def _load(run_dir, device, wanted: type):
     model = load(run_dir, device)
     if not isinstance(model, wanted):
+        use = USE.get(type(model), "evaluate")
         raise ConfigError(f"{run_dir} holds a {model.noun}, not a {wanted.noun}; use "
-                          f"`textrnn {other_command}` for it, or pass another run folder")
+                          f"`textrnn {use}` for it, or pass another run folder")
     return model
 
 
+def cmd_forecast(args):
+    """The next horizon rows after the last lookback rows of --data, as CSV."""
+    for path in (args.output, args.plot):
+        if path and not Path(path).resolve().parent.is_dir():
+            raise ConfigError(f"the folder of {path} does not exist; create it or choose another path")
+    fc = _load(args.run_dir, args.device, Forecaster)
+    frame = read_frame(args.data)
+    table = fc.forecast(frame, fill=args.fill)
+    if args.plot:
+        fc.plot(frame, args.plot, fill=args.fill)
+    if args.output:
+        write_text(Path(args.output), table.to_csv(index=False))
+    else:
+        sys.stdout.write(table.to_csv(index=False))
+
+
 def cmd_predict(args):
-    clf = _load(args.run_dir, args.device, Classifier, "sample")
+    clf = _load(args.run_dir, args.device, Classifier)
     texts = list(args.texts)
     if args.input:
         # "\n" only: str.splitlines() would also break at U+0085, U+2028 and friends.
@@ -73,7 +93,7 @@ def cmd_evaluate(args):
 
 
 def cmd_sample(args):
-    lm = _load(args.run_dir, args.device, LanguageModel, "predict")
+    lm = _load(args.run_dir, args.device, LanguageModel)
     cfg = resolve(SamplingConfig, {**SAMPLE_DEFAULTS, **vars(args)})
     if cfg.num_samples == 1 and not args.no_stream:
         sys.stdout.write(cfg.prompt)
@@ -111,10 +131,20 @@ def build_parser():
     _add_use_args(pr)
     pr.set_defaults(func=cmd_predict)
 
-    ev = sub.add_parser("evaluate", help="score a run folder on data: a classifier's report, "
-                                         "or a language model's loss and bits per character")
+    fc = sub.add_parser("forecast", help="forecast the next rows with a forecaster run folder")
+    fc.add_argument("run_dir")
+    fc.add_argument("--data", required=True, help="recent rows with the run's columns (at least "
+                    "its lookback): csv/tsv/jsonl/parquet or a Hub id")
+    fc.add_argument("--output", help="write the forecast here as CSV (default: print it)")
+    fc.add_argument("--plot", help="also save a PNG of the recent rows and the forecast")
+    fc.add_argument("--fill", choices=FILLS, help="fill empty cells (default: refuse)")
+    _add_use_args(fc)
+    fc.set_defaults(func=cmd_forecast)
+
+    ev = sub.add_parser("evaluate", help="score a run folder on data: a classifier's report, a "
+                        "language model's loss and bits per character, a forecaster's MSE and MAE")
     ev.add_argument("run_dir")
-    ev.add_argument("--data", required=True, help="labelled file, class folder or Hub id")
+    ev.add_argument("--data", required=True, help="labelled file, class folder, text, series or Hub id")
     ev.add_argument("--text-column")
     ev.add_argument("--label-column")
     ev.add_argument("--split", default="test", help="split for Hub ids (default test)")

@@ -71,5 +71,22 @@ def classifier_recipe(given: dict) -> dict:
     return dict(preset, **ULMFIT_CLASSIFIER) if "init_from" in given else preset
 
 
+# The founding document's Keras regressor on the bundled hourly series: SimpleRNN(50,
+# return_sequences=True) -> SimpleRNN(50) -> Dense(1), Adam, mean squared error, batch 32;
+# two days of lookback, the next hour out.
+TIMESERIES_SAMPLE = dict(model="stacked", cell="rnn", hidden_size=50, num_layers=2, dropout=0.0,
+                         revin=False, loss="mse", lookback=48, horizon=1, batch_size=32, lr=1e-3,
+                         epochs=20, patience=0, schedule="constant", warmup_steps=0, clip=0.0,
+                         weight_decay=0.0, eval_every=0, save_every=0, target=["load"],
+                         data=str(SAMPLE_DATA / "hourly_load.csv"))
+
+
+def timeseries_recipe(given: dict) -> dict:
+    """recipes/timeseries.py: the founding document's model on the bundled series, or
+    SegRNN (train-forecaster's defaults) on a series of your own."""
+    preset = TIMESERIES_SAMPLE if "data" not in given else FORECASTER_COMMAND_DEFAULTS
+    return dict(preset, out=_timestamped("timeseries"))
+
+
 def _timestamped(name: str) -> str:
     return f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -2,8 +2,8 @@
 recurrent cells as the text models (cells.py).
 
 Contract in shapes: x (B, L, C) standardised inputs (the target channels first) ->
-forecast (B, H, K) of the K target channels; with `targets` (B, H, K), the mean squared
-error instead (a scalar, in fp32).
+forecast (B, H, K) of the K target channels; with `targets` (B, H, K), the training loss
+instead (a scalar, in fp32).
 """
 import math
 
@@ -20,13 +20,15 @@ class RevIN(nn.Module):
     a learnt per-channel affine; a shift of level between training and test then needs no
     learning."""
 
-    def __init__(self, channels: int, eps: float = 1e-5):
+    def __init__(self, channels: int, eps: float = 1e-5, last: bool = False):
         super().__init__()
-        self.eps = eps
+        self.eps, self.last = eps, last
         self.weight, self.bias = nn.Parameter(torch.ones(channels)), nn.Parameter(torch.zeros(channels))
 
     def normalise(self, x):  # x (B, L, C) -> (B, L, C), stats ((B, 1, C), (B, 1, C))
-        mean = x.mean(1, keepdim=True).detach()
+        # `last`: centre on the window's last row instead of its mean (RevIN's subtract_last;
+        # SegRNN's own normalisation does the same), which suits series that drift.
+        mean = (x[:, -1:] if self.last else x.mean(1, keepdim=True)).detach()
         std = torch.sqrt(x.var(1, keepdim=True, unbiased=False) + self.eps).detach()
         return (x - mean) / std * self.weight + self.bias, (mean, std)
 
@@ -56,8 +58,13 @@ class StackedCells(nn.Module):
         return x, new_state
 
 
-def _loss_or_forecast(y, targets):
-    return y if targets is None else F.mse_loss(y.float(), targets.float())
+LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss}
+
+
+def loss_or_forecast(y, targets, loss: str):
+    """The forecast, or with `targets` its loss in fp32: mse, or mae, which SegRNN trains
+    with (Lin et al. 2023) and which a few outlying rows pull on less."""
+    return y if targets is None else LOSSES[loss](y.float(), targets.float())
 
 
 def repeat_state(state, times: int):
@@ -81,7 +88,7 @@ class StackedRegressor(nn.Module):
         self.cfg = cfg
         e, h = cfg.encoder, cfg.head
         self.C, self.K, self.H = len(h.inputs), len(h.targets), h.horizon
-        self.revin = RevIN(self.C) if h.revin else None
+        self.revin = RevIN(self.C, last=h.revin_last) if h.revin else None
         self.rnn = StackedCells(e.cell, self.C, e.hidden_size, e.num_layers, e.activation, e.dropout)
         self.drop = nn.Dropout(e.dropout)
         width = self.H * self.K if h.decoding == "direct" else self.C
@@ -98,7 +105,7 @@ class StackedRegressor(nn.Module):
             y = self.roll_out(out[:, -1], state)
         if stats is not None:
             y = self.revin.denormalise(y, stats)
-        return _loss_or_forecast(y, targets)
+        return loss_or_forecast(y, targets, self.cfg.head.loss)
 
     def roll_out(self, last, state):
         """Recurrent multi-step decoding: predict a row, read it back in, H times."""
@@ -126,7 +133,7 @@ class SegmentRNN(nn.Module):
         d, w = e.hidden_size, h.seg_len
         self.C, self.H, self.w = len(h.targets), h.horizon, w
         self.n_out = math.ceil(h.horizon / w)
-        self.revin = RevIN(self.C) if h.revin else None
+        self.revin = RevIN(self.C, last=h.revin_last) if h.revin else None
         self.embed = nn.Sequential(nn.Linear(w, d), nn.ReLU())
         self.rnn = StackedCells(e.cell, d, d, e.num_layers, e.activation, e.dropout)
         self.position = nn.Parameter(torch.randn(self.n_out, d // 2))
@@ -145,7 +152,7 @@ class SegmentRNN(nn.Module):
         y = y.reshape(B, C, -1)[:, :, : self.H].transpose(1, 2)  # (B, H, C)
         if stats is not None:
             y = self.revin.denormalise(y, stats)
-        return _loss_or_forecast(y, targets)
+        return loss_or_forecast(y, targets, self.cfg.head.loss)
 
     def queries(self, B: int):
         """(B*C*n_out, 1, d): output segment j of channel c reads [position j, channel c]."""

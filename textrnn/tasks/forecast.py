@@ -13,10 +13,11 @@ import torch
 from ..config import ModelConfig
 from ..data.series import FILLS, Scaler, Series, Windows, load_series, split_rows, training_rows
 from ..errors import ConfigError, DataError
-from ..models.forecasters import FORECASTERS
+from ..models.forecasters import FORECASTERS, LOSSES
 from ..presets import FORECASTER_COMMAND_DEFAULTS
 from ..settings import setting
-from .forecaster import Forecaster, plot_last_window, score_windows
+from .baselines import baseline_scores
+from .forecaster import Forecaster, all_windows, plot_last_window, score_windows
 
 log = logging.getLogger("textrnn")
 LIMIT = 1_000_000  # rows: the largest lookback or horizon accepted (a typo guard)
@@ -34,6 +35,8 @@ class SeriesDataConfig:
                                       "named date, time, timestamp, datetime or ds)")
     split: str = setting("0.7,0.1,0.2", "chronological train,validation[,test]: fractions, or "
                          "row counts (ETT: 8640,2880,2880)")
+    season: int = setting(24, "rows per season, for the seasonal-naive baseline (hourly data: 24)",
+                          low=1, high=LIMIT)
     fill: str | None = setting(None, "fill empty cells: ffill, interpolate or drop (default: refuse)",
                                choices=FILLS)
     data_split: str = setting("train", "dataset split of --data for Hub ids")
@@ -51,6 +54,10 @@ class ForecastHeadConfig:
     seg_len: int = setting(24, "segrnn: rows per segment; must divide --lookback", low=1, high=LIMIT)
     revin: bool = setting(True, "no reversible instance normalisation (Kim et al. 2022)",
                           flag="--no-revin")
+    revin_last: bool = setting(False, "RevIN centred on each window's last row, not its mean",
+                               flag="--revin-last")
+    loss: str = setting("mae", "training loss (the best epoch is still picked by validation MSE)",
+                        choices=tuple(LOSSES))
     inputs: list = setting([], "input channel names (targets first)", cli=False)
     targets: list = setting([], "forecast channel names", cli=False)
 
@@ -60,7 +67,7 @@ class ForecastTask:
                                          SeriesDataConfig, Forecaster)
     command_defaults = FORECASTER_COMMAND_DEFAULTS
     encoder_flags_skip = ("embed_dim", "bidirectional", "embed_dropout", "weight_drop", "conv_kernel")
-    metric, mode, sampled_eval, loss_unit = "mse", "min", False, "MSE, standardised"
+    metric, mode, sampled_eval, loss_unit = "mse", "min", False, "--loss, standardised"
 
     @staticmethod
     def check_model(cfg: ModelConfig):
@@ -72,9 +79,12 @@ class ForecastTask:
                               "or use --model stacked")
         if cfg.encoder.cell == "rnn" and cfg.encoder.activation == "sigmoid":
             raise ConfigError("nn.RNN has no sigmoid; use --cell elman for a sigmoid RNN")
-        if not (1 <= len(h.targets) <= len(h.inputs) and h.inputs[: len(h.targets)] == h.targets) \
-                and (h.inputs or h.targets):
-            raise ConfigError("the head's inputs must start with its targets")
+        if h.inputs or h.targets:  # set from the data; config.json must agree with itself
+            if not (1 <= len(h.targets) <= len(h.inputs) and h.inputs[: len(h.targets)] == h.targets):
+                raise ConfigError("the head's inputs must start with its targets")
+            if cfg.tokenizer != "scaler" or cfg.vocab_size != len(h.inputs):
+                raise ConfigError(f"a forecaster reads its {len(h.inputs)} input channels through "
+                                  f"scaler.json, but the config says {cfg.tokenizer} with {cfg.vocab_size}")
 
     @staticmethod
     def build_model(cfg: ModelConfig):
@@ -116,13 +126,15 @@ class ForecastTask:
         log.info("series: %d rows, %d channels (%d forecast); windows: %s", len(values),
                  len(h.inputs), len(h.targets), ", ".join(str(len(w)) for w in splits))
         return cls(splits, train_cfg.batch_size, train_cfg.seed, h.targets, scaler,
-                   (values, ranges[-1], data.times) if len(ranges) == 3 else None)
+                   (values, ranges[-1], data.times) if len(ranges) == 3 else None, data_cfg.season)
 
-    def __init__(self, splits, batch_size: int, seed: int, names, scaler, test_rows=None):
+    def __init__(self, splits, batch_size: int, seed: int, names, scaler, test_rows=None,
+                 season: int = 24):
         self.train, self.val = splits[0], splits[1]
         self.test = splits[2] if len(splits) == 3 else None
         self.batch_size, self.seed, self.names, self.scaler = batch_size, seed, names, scaler
         self.test_rows = test_rows  # for the plot of the test split's last window
+        self.season = season
         self._epoch, self._order = None, None
 
     def order(self, epoch: int):
@@ -150,10 +162,13 @@ class ForecastTask:
         return score_windows(model, self.val, self.scaler, device, precision, full=final)
 
     def report(self, model, metrics, folder, device, precision) -> dict:
-        """The kept model on the test split, and a plot of its last window."""
+        """The kept model on the test split beside the baselines, and a plot of its last window."""
         if self.test is None:
             return {}
         test = score_windows(model, self.test, self.scaler, device, precision, full=True)
+        x, truth = all_windows(self.test)
+        train = all_windows(self.train)
+        test["baselines"] = baseline_scores(x.numpy(), truth, self.season, (train[0].numpy(), train[1]))
         values, (a, b), times = self.test_rows
         plot_last_window(model, values[a:b], self.scaler, folder.run_dir / "forecast.png",
                          None if times is None else times[a:b], device)

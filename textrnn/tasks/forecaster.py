@@ -24,7 +24,8 @@ def predict_windows(model, x: torch.Tensor, device, precision="fp32", batch_size
     return torch.cat(out).numpy()
 
 
-def _all_windows(windows: Windows, batch_size=4096):
+def all_windows(windows: Windows, batch_size=4096):
+    """Every window of `windows`: x (W, L, C) tensor, y (W, H, K) array."""
     x, y = zip(*(windows.get(torch.arange(i, min(i + batch_size, len(windows))))
                  for i in range(0, len(windows), batch_size)))
     return torch.cat(x), torch.cat(y).numpy()
@@ -35,14 +36,15 @@ def score_windows(model, windows: Windows, scaler, device, precision="fp32", ful
     data's units; `full` adds them per channel and per horizon step."""
     from sklearn.metrics import mean_absolute_error, mean_squared_error
 
-    x, truth = _all_windows(windows)
+    x, truth = all_windows(windows)
     pred = predict_windows(model, x, device, precision)  # (W, H, K)
     real_p, real_t = scaler.inverse(pred), scaler.inverse(truth)
     flat = lambda a: a.reshape(-1)
     mse = float(mean_squared_error(flat(truth), flat(pred)))
-    m = {"loss": mse, "mse": mse, "mae": float(mean_absolute_error(flat(truth), flat(pred))),
+    m = {"mse": mse, "mae": float(mean_absolute_error(flat(truth), flat(pred))),
          "mse_original": float(mean_squared_error(flat(real_t), flat(real_p))),
          "mae_original": float(mean_absolute_error(flat(real_t), flat(real_p))), "windows": len(x)}
+    m["loss"] = m[model.cfg.head.loss]  # what training minimises, for the loss curve
     if full:
         names = scaler.columns[: scaler.targets]
         m["per_channel"] = {
@@ -72,6 +74,8 @@ def describe(m: dict) -> str:
     for name, c in m.get("per_channel", {}).items():
         lines.append(f"  {name}: MSE {c['mse']:.4f}  MAE {c['mae']:.4f}  |  original MSE "
                      f"{c['mse_original']:.4g}  MAE {c['mae_original']:.4g}")
+    for name, b in m.get("baselines", {}).items():
+        lines.append(f"  baseline {name}: MSE {b['mse']:.4f}  MAE {b['mae']:.4f}")
     steps = m.get("per_step")
     if steps:
         show = sorted({0, len(steps["mse"]) // 2, len(steps["mse"]) - 1})

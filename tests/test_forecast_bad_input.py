@@ -1,0 +1,158 @@
+"""Bad input for forecasting: every case one clear line, a non-zero exit, no traceback, and
+the saved run untouched (see test_bad_input.py for the rules and helpers)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from textrnn import DataError, cli, load
+
+from test_bad_input import digest, one_line_error
+from test_forecast import write_series
+
+SMALL = ["--hidden-size", "8", "--batch-size", "32", "--epochs", "1", "--lookback", "24",
+         "--horizon", "6", "--seg-len", "6", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("forecast")
+    data = write_series(root / "series.csv")
+    cli.main(["train-forecaster", "--data", str(data), "--target", "all", "--out", str(root / "run"), *SMALL])
+    before = digest(root / "run")
+    yield {"run": root / "run", "data": data, "root": root}
+    assert digest(root / "run") == before
+
+
+def edited(tmp_path, data, change, name="bad.csv"):
+    """A copy of `data` changed by `change`, which edits the frame or returns a new one."""
+    frame = pd.read_csv(data)
+    new = change(frame)
+    (frame if new is None else new).to_csv(tmp_path / name, index=False)
+    return tmp_path / name
+
+
+def set_cell(row, column, value):
+    def change(frame):
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = value
+    return change
+
+
+def train(capsys, tmp_path, data, *extra):
+    out = tmp_path / "out"
+    line = one_line_error(capsys, "train-forecaster", "--data", data, "--out", out, *SMALL,
+                          *(extra or ("--target", "all")))
+    assert not out.exists() or not (out / "config.json").exists()
+    return line
+
+
+def test_missing_column_lists_the_columns_found(capsys, tmp_path, run):
+    line = train(capsys, tmp_path, run["data"], "--target", "price")
+    assert "'price'" in line and "time, load, temp" in line
+
+
+def test_no_target_says_how_to_choose_one(capsys, tmp_path, run):
+    line = one_line_error(capsys, "train-forecaster", "--data", run["data"], "--out", tmp_path / "o", *SMALL)
+    assert "--target" in line and "load" in line
+
+
+def test_a_non_numeric_column(capsys, tmp_path, run):
+    bad = edited(tmp_path, run["data"], set_cell(7, "temp", "warm"))
+    line = train(capsys, tmp_path, bad)
+    assert "'temp' is not numeric" in line and "row 8" in line and "'warm'" in line
+
+
+def test_empty_cells_are_counted_and_located(capsys, tmp_path, run):
+    bad = edited(tmp_path, run["data"], lambda f: f.__setitem__("load", f["load"].where(~f.index.isin([10, 11, 50]))))
+    line = train(capsys, tmp_path, bad)
+    assert "3 empty or NaN cells" in line and "'load'" in line and "row 11" in line and "--fill" in line
+
+
+@pytest.mark.parametrize("fill", ["ffill", "interpolate", "drop"])
+def test_fill_mends_empty_cells(tmp_path, run, fill):
+    bad = edited(tmp_path, run["data"], lambda f: f.__setitem__("load", f["load"].where(f.index % 50 != 7)))
+    cli.main(["train-forecaster", "--data", str(bad), "--target", "all", "--fill", fill,
+              "--out", str(tmp_path / fill), *SMALL])
+    assert (tmp_path / fill / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("how,word", [("swap", "backwards"), ("repeat", "repeat")])
+def test_timestamps_out_of_order_or_repeated(capsys, tmp_path, run, how, word):
+    def change(frame):
+        if how == "swap":
+            frame.loc[[20, 21], "time"] = frame.loc[[21, 20], "time"].to_numpy()
+        else:
+            frame.loc[21, "time"] = frame.loc[20, "time"]
+    line = train(capsys, tmp_path, edited(tmp_path, run["data"], change))
+    assert word in line and "row 22" in line and "sort the file" in line
+
+
+def test_a_time_cell_that_is_not_a_date(capsys, tmp_path, run):
+    line = train(capsys, tmp_path, edited(tmp_path, run["data"], set_cell(3, "time", "soon")))
+    assert "not dates" in line and "'soon'" in line
+
+
+def test_a_series_shorter_than_a_window(capsys, tmp_path, run):
+    short = edited(tmp_path, run["data"], lambda f: f.iloc[:40])
+    line = train(capsys, tmp_path, short)
+    assert "lookback + horizon = 30" in line
+
+
+@pytest.mark.parametrize("split", ["0.9,0.9", "abc", "5000,10,10", "0.5"])
+def test_a_bad_split(capsys, tmp_path, run, split):
+    assert "--split" in train(capsys, tmp_path, run["data"], "--target", "all", "--split", split)
+
+
+def test_lookback_not_a_multiple_of_the_segment(capsys, tmp_path, run):
+    line = train(capsys, tmp_path, run["data"], "--target", "all", "--lookback", "25")
+    assert "--lookback 25 must be a multiple of --seg-len 6" in line
+
+
+def test_segrnn_with_extra_features(capsys, tmp_path, run):
+    assert "--model stacked" in train(capsys, tmp_path, run["data"], "--target", "load", "--features", "temp")
+
+
+def test_forecast_input_with_other_columns(capsys, tmp_path, run):
+    other = edited(tmp_path, run["data"], lambda f: f.rename(columns={"temp": "humidity"}))
+    line = one_line_error(capsys, "forecast", run["run"], "--data", other)
+    assert "temp" in line and "humidity" in line
+
+
+def test_forecast_input_with_too_few_rows(capsys, tmp_path, run):
+    short = edited(tmp_path, run["data"], lambda f: f.iloc[:10])
+    line = one_line_error(capsys, "forecast", run["run"], "--data", short)
+    assert "10 rows" in line and "at least 24" in line
+
+
+def test_forecast_output_in_a_missing_folder(capsys, tmp_path, run):
+    line = one_line_error(capsys, "forecast", run["run"], "--data", run["data"], "--output",
+                          tmp_path / "nowhere" / "f.csv")
+    assert "nowhere" in line
+
+
+def test_a_forecaster_is_refused_by_text_commands(capsys, run):
+    assert "textrnn forecast" in one_line_error(capsys, "sample", run["run"], "--length", "3")
+    assert "textrnn forecast" in one_line_error(capsys, "predict", run["run"], "good")
+
+
+def test_evaluate_with_a_short_or_damaged_file(capsys, tmp_path, run):
+    short = edited(tmp_path, run["data"], lambda f: f.iloc[:20])
+    assert "lookback + horizon" in one_line_error(capsys, "evaluate", run["run"], "--data", short)
+    bad = edited(tmp_path, run["data"], set_cell(3, "load", "??"), "bad2.csv")
+    assert "not numeric" in one_line_error(capsys, "evaluate", run["run"], "--data", bad)
+
+
+def test_python_api_array_of_the_wrong_shape(run):
+    f = load(run["run"])
+    with pytest.raises(DataError, match=r"\(rows, 2\)"):
+        f.forecast(np.zeros((30, 3)))
+    with pytest.raises(DataError, match="at least 24"):
+        f.forecast(np.zeros((5, 2)))
+
+
+def test_a_damaged_scaler_file(capsys, tmp_path, run):
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(run["run"], copy)
+    (copy / "scaler.json").write_text('{"columns": ["a"], "mean": [1], "std": [0]}')
+    assert "scaler.json" in one_line_error(capsys, "forecast", copy, "--data", run["data"])
