@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A short end-to-end check on a CUDA machine: training in fp32 and bf16, resume, sampling,
-# a classifier, and the training-speed comparison. Writes logs under ${OUT:-runs/gpu-check}.
+# a classifier, a forecaster, and the training-speed comparison. Writes logs under ${OUT:-runs/gpu-check}.
 #   bash bench/gpu_check.sh
 set -uo pipefail
 OUT=${OUT:-runs/gpu-check}
@@ -57,6 +57,12 @@ step "classifier on cuda (bf16)"
 py recipes/sentiment.py --out "$OUT/clf" --overwrite --device cuda --precision bf16 --quiet \
    --test-data data/sentiment_sample.csv | tail -25
 check $? "classifier on cuda"
+
+step "forecaster on cuda (bf16): recipe, then forecast from the run folder"
+py recipes/timeseries.py --out "$OUT/forecast" --overwrite --device cuda --precision bf16 --quiet | tail -8
+check $? "timeseries recipe on cuda"
+py -m textrnn forecast "$OUT/forecast" --data data/hourly_load.csv --device cuda > /dev/null
+check $? "forecast on cuda"
 
 step "training speed on cuda"
 py bench/train_speed.py --device cuda --precision fp32,bf16 --steps 60 --rounds 3

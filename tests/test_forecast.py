@@ -249,3 +249,15 @@ def test_revin_maps_back_exactly(last):
     else:
         assert torch.allclose(z.mean(1), torch.zeros(4, 3), atol=1e-5)
     assert torch.allclose(revin.denormalise(z, stats), x, atol=1e-4)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_recurrent_weights_start_orthogonal_and_biases_zero(cell):
+    from textrnn.models.forecasters import StackedCells
+    layers = StackedCells(cell, 3, 16, 2)
+    for name, p in layers.named_parameters():
+        if "weight_hh" in name:
+            for block in p.data.split(16):  # one per gate
+                assert torch.allclose(block @ block.T, torch.eye(16), atol=1e-5), name
+        if "bias" in name:
+            assert not p.any(), name

@@ -40,13 +40,26 @@ class RevIN(nn.Module):
 
 
 class StackedCells(nn.Module):
-    """Recurrent layers one above the other: (B, T, E) -> (B, T, H), one state per layer."""
+    """Recurrent layers one above the other: (B, T, E) -> (B, T, H), one state per layer.
+
+    Initialised as Keras does: input weights Glorot-uniform (Glorot & Bengio 2010), hidden-
+    to-hidden weights orthogonal per gate block (Saxe et al. 2014), so repeated steps
+    neither shrink nor blow up the state at the start, and zero biases."""
 
     def __init__(self, kind, input_size, hidden_size, num_layers, activation="tanh", dropout=0.0):
         super().__init__()
         sizes = [input_size] + [hidden_size] * (num_layers - 1)
         self.layers = nn.ModuleList(make_cell(kind, n, hidden_size, activation) for n in sizes)
         self.drop = nn.Dropout(dropout)
+        for name, p in self.named_parameters():
+            if "weight_ih" in name:
+                for block in p.data.split(hidden_size):
+                    nn.init.xavier_uniform_(block)
+            elif "weight_hh" in name:
+                for block in p.data.split(hidden_size):
+                    nn.init.orthogonal_(block)
+            elif "bias" in name:
+                nn.init.zeros_(p)
 
     def forward(self, x, state=None):
         new_state = []

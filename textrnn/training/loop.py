@@ -130,7 +130,8 @@ class Trainer:
             norm = torch.nn.utils.clip_grad_norm_(params, c.clip).item()
             s.clipped += norm > c.clip
         else:
-            norm = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in params))
+            norms = torch.stack([torch.linalg.vector_norm(p.grad.float()) for p in params])
+            norm = float(torch.linalg.vector_norm(norms))  # one sync, not one per tensor
         value = loss.item()
         if not (math.isfinite(value) and math.isfinite(norm)):
             where = (f"the checkpoint of step {self.saved_step} in {self.folder.run_dir} is intact"
