@@ -48,10 +48,11 @@ def main():
     p.add_argument("--segrnn-budget", type=float, default=540.0, help="training seconds per horizon")
     p.add_argument("--stacked-budget", type=float, default=180.0, help="training seconds per horizon")
     p.add_argument("--out", default="runs/bench-etth1")
+    p.add_argument("extra", nargs="*", help="more train-forecaster flags for SegRNN, after --")
     args = p.parse_args()
     rows = []
     for h in args.horizons:
-        seg = train(args.data, h, f"{args.out}/segrnn-{h}", args.segrnn_budget, [])
+        seg = train(args.data, h, f"{args.out}/segrnn-{h}", args.segrnn_budget, args.extra)
         rnn = train(args.data, h, f"{args.out}/stacked-{h}", args.stacked_budget, STACKED)
         base = seg.pop("baselines")
         rnn.pop("baselines")

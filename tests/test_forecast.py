@@ -261,3 +261,19 @@ def test_recurrent_weights_start_orthogonal_and_biases_zero(cell):
                 assert torch.allclose(block @ block.T, torch.eye(16), atol=1e-5), name
         if "bias" in name:
             assert not p.any(), name
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".jsonl", ".parquet"])
+def test_every_table_format_reads_the_same_series(tmp_path, series_csv, suffix):
+    from textrnn.data.series import load_series
+    frame = pd.read_csv(series_csv)
+    path = tmp_path / f"series{suffix}"
+    if suffix == ".tsv":
+        frame.to_csv(path, sep="\t", index=False)
+    elif suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True)
+    else:
+        frame.to_parquet(path)
+    want, got = load_series(series_csv, ["all"]), load_series(path, ["all"])
+    assert got.columns == want.columns == ["load", "temp"] and got.time_column == "time"
+    assert np.allclose(got.values, want.values) and (got.times == want.times).all()

@@ -60,6 +60,7 @@ def test_a_non_numeric_column(capsys, tmp_path, run):
     bad = edited(tmp_path, run["data"], set_cell(7, "temp", "warm"))
     line = train(capsys, tmp_path, bad)
     assert "'temp' is not numeric" in line and "row 8" in line and "'warm'" in line
+    assert "numeric columns found: load" in line
 
 
 def test_empty_cells_are_counted_and_located(capsys, tmp_path, run):

@@ -83,7 +83,8 @@ def numeric_values(frame, columns, where: str) -> np.ndarray:
         if text.any():
             row = int(np.flatnonzero(text.to_numpy())[0])
             raise DataError(f"{where}: column {name!r} is not numeric (data row {row + 1} holds "
-                            f"{str(raw.iloc[row])[:40]!r}); choose numeric --target/--features columns")
+                            f"{str(raw.iloc[row])[:40]!r}); numeric columns found: "
+                            f"{', '.join(_numeric_columns(frame)) or 'none'}")
         out[:, j] = col.to_numpy(dtype=float)
     out[~np.isfinite(out)] = np.nan
     return out
@@ -144,8 +145,13 @@ def load_series(source, targets, features=(), time_column=None, fill=None, split
         values, times = values[keep], None if times is None else times[keep]
         if not len(values):
             raise DataError(f"{where}: every row has an empty cell; nothing is left after --fill drop")
-    n_targets = len(columns) - sum(1 for c in columns if c not in _targets(frame, targets, time_column))
+    n_targets = len(_targets(frame, targets, time_column))  # the columns start with them
     return Series(fill_gaps(values, columns, fill, where), columns, n_targets, times, time_column)
+
+
+def _numeric_columns(frame) -> list:
+    import pandas as pd
+    return [str(c) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
 
 
 def _names(frame) -> str:

@@ -63,6 +63,7 @@ class ForecastHeadConfig:
 
 
 class ForecastTask:
+    """Forecast the next rows of a numeric series (SegRNN or the founding document's regressor)."""
     name, command, Head, Data, Loaded = ("forecaster", "train-forecaster", ForecastHeadConfig,
                                          SeriesDataConfig, Forecaster)
     command_defaults = FORECASTER_COMMAND_DEFAULTS
@@ -125,14 +126,13 @@ class ForecastTask:
         splits = [Windows(values[a:b], h.lookback, h.horizon, len(h.targets)) for a, b in ranges]
         log.info("series: %d rows, %d channels (%d forecast); windows: %s", len(values),
                  len(h.inputs), len(h.targets), ", ".join(str(len(w)) for w in splits))
-        return cls(splits, train_cfg.batch_size, train_cfg.seed, h.targets, scaler,
+        return cls(splits, train_cfg.batch_size, train_cfg.seed, scaler,
                    (values, ranges[-1], data.times) if len(ranges) == 3 else None, data_cfg.season)
 
-    def __init__(self, splits, batch_size: int, seed: int, names, scaler, test_rows=None,
-                 season: int = 24):
+    def __init__(self, splits, batch_size: int, seed: int, scaler, test_rows=None, season: int = 24):
         self.train, self.val = splits[0], splits[1]
         self.test = splits[2] if len(splits) == 3 else None
-        self.batch_size, self.seed, self.names, self.scaler = batch_size, seed, names, scaler
+        self.batch_size, self.seed, self.scaler = batch_size, seed, scaler
         self.test_rows = test_rows  # for the plot of the test split's last window
         self.season = season
         self._epoch, self._order = None, None
