@@ -24,7 +24,7 @@ import torch
 
 import textrnn
 from textrnn.data.series import Scaler, Windows, load_series, split_rows
-from textrnn.tasks.forecaster import all_windows
+from textrnn.tasks.forecaster import window_batches
 
 ROOT = Path(__file__).resolve().parent.parent
 KERAS = r'''
@@ -57,8 +57,9 @@ def windows(data, spec, lookback):
     values = torch.from_numpy(scaler.transform(series.values)).float()
     out = {}
     for name, (a, b) in zip(("train", "val", "test"), ranges):
-        x, y = all_windows(Windows(values[a:b], lookback, 1, 1))
-        out[f"x_{name}"], out[f"y_{name}"] = x.numpy(), y[:, 0]
+        # Keras takes whole arrays: the one place every window is copied out.
+        x, y = map(torch.cat, zip(*window_batches(Windows(values[a:b], lookback, 1, 1))))
+        out[f"x_{name}"], out[f"y_{name}"] = x.numpy(), y[:, 0].numpy()
     return out
 
 

@@ -98,6 +98,18 @@ def test_scaler_file_round_trips(tmp_path):
     assert np.array_equal(t.mean, s.mean) and np.array_equal(t.std, s.std)
 
 
+def test_the_batched_linear_map_equals_one_least_squares_fit():
+    from textrnn.tasks.baselines import apply_linear, fit_linear
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 12, 3)), rng.normal(size=(300, 4, 2))
+    batches = [(x[i:i + 64], y[i:i + 64]) for i in range(0, 300, 64)]
+    weights = fit_linear(batches, 2)
+    rows = np.concatenate([x[:, :, :2].transpose(0, 2, 1).reshape(600, 12), np.ones((600, 1))], 1)
+    direct = np.linalg.lstsq(rows, y.transpose(0, 2, 1).reshape(600, 4), rcond=None)[0]
+    assert np.allclose(weights, direct, atol=1e-8)
+    assert apply_linear(weights, x, 2).shape == (300, 4, 2)
+
+
 def test_baselines():
     x = torch.arange(2 * 48, dtype=torch.float32).view(2, 48, 1).numpy()
     assert (naive(x, 3, 1)[:, :, 0] == x[:, -1:, 0]).all()

@@ -17,7 +17,7 @@ from ..models.forecasters import FORECASTERS, LOSSES
 from ..presets import FORECASTER_COMMAND_DEFAULTS
 from ..settings import setting
 from .baselines import baseline_scores
-from .forecaster import Forecaster, all_windows, plot_last_window, score_windows
+from .forecaster import Forecaster, numpy_batches, plot_last_window, score_windows
 
 log = logging.getLogger("textrnn")
 LIMIT = 1_000_000  # rows: the largest lookback or horizon accepted (a typo guard)
@@ -166,9 +166,8 @@ class ForecastTask:
         if self.test is None:
             return {}
         test = score_windows(model, self.test, self.scaler, device, precision, full=True)
-        x, truth = all_windows(self.test)
-        train = all_windows(self.train)
-        test["baselines"] = baseline_scores(x.numpy(), truth, self.season, (train[0].numpy(), train[1]))
+        test["baselines"] = baseline_scores(numpy_batches(self.test), self.season,
+                                            numpy_batches(self.train))
         values, (a, b), times = self.test_rows
         plot_last_window(model, values[a:b], self.scaler, folder.run_dir / "forecast.png",
                          None if times is None else times[a:b], device)

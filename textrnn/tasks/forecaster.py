@@ -24,11 +24,16 @@ def predict_windows(model, x: torch.Tensor, device, precision="fp32", batch_size
     return torch.cat(out).numpy()
 
 
-def all_windows(windows: Windows, batch_size=4096):
-    """Every window of `windows`: x (W, L, C) tensor, y (W, H, K) array."""
-    x, y = zip(*(windows.get(torch.arange(i, min(i + batch_size, len(windows))))
-                 for i in range(0, len(windows), batch_size)))
-    return torch.cat(x), torch.cat(y).numpy()
+def window_batches(windows: Windows, batch_size=1024):
+    """Every window, in order, as (x (B, L, C) tensor, y (B, H, K) tensor): one batch is
+    copied at a time, never an array of every window."""
+    for i in range(0, len(windows), batch_size):
+        yield windows.get(torch.arange(i, min(i + batch_size, len(windows))))
+
+
+def numpy_batches(windows: Windows):
+    """window_batches as a callable giving numpy batches (what the baselines read)."""
+    return lambda: ((x.numpy(), y.numpy()) for x, y in window_batches(windows))
 
 
 def score_windows(model, windows: Windows, scaler, device, precision="fp32", full=False) -> dict:
@@ -36,14 +41,17 @@ def score_windows(model, windows: Windows, scaler, device, precision="fp32", ful
     data's units; `full` adds them per channel and per horizon step."""
     from sklearn.metrics import mean_absolute_error, mean_squared_error
 
-    x, truth = all_windows(windows)
-    pred = predict_windows(model, x, device, precision)  # (W, H, K)
+    preds, truths = [], []
+    for x, y in window_batches(windows):
+        preds.append(predict_windows(model, x, device, precision))
+        truths.append(y.numpy())
+    pred, truth = np.concatenate(preds), np.concatenate(truths)  # (W, H, K) each
     real_p, real_t = scaler.inverse(pred), scaler.inverse(truth)
     flat = lambda a: a.reshape(-1)
     mse = float(mean_squared_error(flat(truth), flat(pred)))
     m = {"mse": mse, "mae": float(mean_absolute_error(flat(truth), flat(pred))),
          "mse_original": float(mean_squared_error(flat(real_t), flat(real_p))),
-         "mae_original": float(mean_absolute_error(flat(real_t), flat(real_p))), "windows": len(x)}
+         "mae_original": float(mean_absolute_error(flat(real_t), flat(real_p))), "windows": len(pred)}
     m["loss"] = m[model.cfg.head.loss]  # what training minimises, for the loss curve
     if full:
         names = scaler.columns[: scaler.targets]
