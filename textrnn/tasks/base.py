@@ -82,6 +82,24 @@ class Task(Protocol):
         plot methods; merged into metrics.json and the run's result."""
 
 
+class LoadedRun:
+    """What every task's loaded class shares: the model in eval mode, the file that encodes
+    its data (a tokenizer, or a forecaster's scaler), where it came from and at which step."""
+    noun = "model"
+
+    def __init__(self, model, tokenizer, run_dir=None, step=0):
+        self.model, self.tokenizer = model, tokenizer
+        self.run_dir, self.step = run_dir, step
+
+    @property
+    def config(self):
+        return self.model.cfg
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+
 @dataclass
 class SourceSettings:
     """Where a Hub dataset or a table keeps its text; every task's data settings have these."""

@@ -17,7 +17,7 @@ from ..presets import CLASSIFIER_COMMAND_DEFAULTS
 from ..settings import setting
 from ..tokenization import KINDS, train_tokenizer, truncate, with_leading_space
 from ..transfer import classifier_from_lm
-from .base import SourceSettings
+from .base import LoadedRun, SourceSettings
 from .labelled_splits import Splits, class_weights, load_splits
 
 log = logging.getLogger("textrnn")
@@ -86,25 +86,13 @@ def evaluate_classifier(model, seqs, labels, names, device, precision="fp32", pr
     return metrics
 
 
-class Classifier:
+class Classifier(LoadedRun):
     """A trained text classifier with its tokenizer and label names."""
     noun = "classifier"
-
-    def __init__(self, model, tokenizer, run_dir=None, step=0):
-        self.model, self.tokenizer = model, tokenizer
-        self.run_dir, self.step = run_dir, step
-
-    @property
-    def config(self):
-        return self.model.cfg
 
     @property
     def labels(self) -> list[str]:
         return list(self.model.cfg.head.labels)
-
-    @property
-    def device(self):
-        return next(self.model.parameters()).device
 
     def _encode(self, texts) -> list[list[int]]:
         if isinstance(texts, str):

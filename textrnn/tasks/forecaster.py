@@ -5,10 +5,11 @@ Shapes: W windows, L lookback, H horizon, C input channels (targets first), K ta
 import numpy as np
 import torch
 
-from ..data.series import Windows, load_series, numeric_values, fill_gaps, parse_times, read_frame
+from ..data.series import Windows, load_series, read_frame
 from ..device import autocast
 from ..errors import DataError
 from ..plots import plot_forecast
+from .base import LoadedRun
 
 
 @torch.no_grad()
@@ -92,22 +93,14 @@ def describe(m: dict) -> str:
     return "\n".join(lines)
 
 
-class Forecaster:
+class Forecaster(LoadedRun):
     """A trained forecaster with its scaler (the run's scaler.json)."""
     noun = "forecaster"
     describe = staticmethod(describe)
 
-    def __init__(self, model, tokenizer, run_dir=None, step=0):
-        self.model, self.scaler = model, tokenizer
-        self.run_dir, self.step = run_dir, step
-
     @property
-    def config(self):
-        return self.model.cfg
-
-    @property
-    def device(self):
-        return next(self.model.parameters()).device
+    def scaler(self):
+        return self.tokenizer  # a forecaster's data encoding is its scaler
 
     @property
     def lookback(self) -> int:
@@ -123,8 +116,8 @@ class Forecaster:
 
     def _recent(self, data, fill):
         """(L, C) values in the data's units, and the frame's timestamps (or None)."""
-        columns, need = self.scaler.columns, self.lookback
-        if isinstance(data, np.ndarray) or isinstance(data, torch.Tensor):
+        columns, need, k = self.scaler.columns, self.lookback, len(self.targets)
+        if isinstance(data, (np.ndarray, torch.Tensor)):
             values = np.asarray(data, dtype=float)
             if values.ndim == 1 and len(columns) == 1:
                 values = values[:, None]
@@ -134,13 +127,9 @@ class Forecaster:
             times = None
         else:
             frame = read_frame(data)
-            missing = [c for c in columns if c not in frame.columns]
-            if missing:
-                raise DataError(f"the input lacks column(s) {', '.join(missing)} that this forecaster "
-                                f"reads; columns found: {', '.join(map(str, frame.columns))}")
-            values = fill_gaps(numeric_values(frame, columns, "the input"), columns, fill, "the input")
             tc = self.scaler.time_column
-            times = parse_times(frame, tc, "the input") if tc and tc in frame.columns else None
+            series = load_series(frame, columns[:k], columns[k:], tc if tc in frame.columns else None, fill)
+            values, times = series.values, series.times
         if len(values) < need:
             raise DataError(f"the input has {len(values)} rows; a forecast reads the last "
                             f"{need} (the lookback); pass at least {need} rows")

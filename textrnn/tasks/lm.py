@@ -16,7 +16,7 @@ from ..models import RNNLanguageModel, detach_state
 from ..settings import setting
 from ..tokenization import KINDS, UNK_ID, decode, encode, train_tokenizer
 from ..transfer import continue_config, extend_tokenizer, resize_vocab, with_config
-from .base import SourceSettings
+from .base import LoadedRun, SourceSettings
 
 log = logging.getLogger("textrnn")
 
@@ -82,22 +82,13 @@ def lm_nll(model, ids, device, precision="fp32", batch_size=1, bptt=1024):
     return total, count
 
 
-class LanguageModel:
+class LanguageModel(LoadedRun):
     """A trained next-token model with its tokenizer: generate text, score text."""
     noun = "language model"
 
     def __init__(self, model, tokenizer, run_dir=None, step=0):
-        self.model, self.tokenizer = model, tokenizer
-        self.run_dir, self.step = run_dir, step
+        super().__init__(model, tokenizer, run_dir, step)
         self._pieces = None
-
-    @property
-    def config(self):
-        return self.model.cfg
-
-    @property
-    def device(self):
-        return next(self.model.parameters()).device
 
     def pieces(self) -> list[str]:
         """The text of every token id, for streaming output one token at a time."""
