@@ -29,8 +29,8 @@ def interrupt_at(trainer, step):
     """Deliver a real SIGINT once `step` optimiser steps are done."""
     inner = trainer.train_step
 
-    def step_then_signal(batch):
-        out = inner(batch)
+    def step_then_signal(batch, scale=1.0):
+        out = inner(batch, scale)
         if trainer.state.step == step:
             signal.raise_signal(signal.SIGINT)
         return out
@@ -129,8 +129,8 @@ def rates_by_step(trainer):
     """Record the learning rate each optimiser step used."""
     rates, inner = {}, trainer.train_step
 
-    def step(batch):
-        out = inner(batch)
+    def step(batch, scale=1.0):
+        out = inner(batch, scale)
         rates[trainer.state.step] = trainer.opt.param_groups[-1]["lr"]
         return out
     trainer.train_step = step

@@ -3,22 +3,29 @@ flags generated from a task's settings, presets resolved once, one-line errors."
 import argparse
 import logging
 import sys
+import time
 from dataclasses import dataclass
 
+from torch.distributed import DistError
+
 from .config import EncoderConfig, ModelConfig
-from .errors import TextRNNError
+from .errors import TextRNNError, first_line
+from .parallel import joined, launched_rank
 from .generation import SamplingConfig
 from .settings import add_flags, resolve, setting
 from .tasks import get_task
 from .training import TrainConfig, check_run, prepare_run, resumed_settings
 
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+QUIET_EXIT_DELAY = 2.0  # seconds
 
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line (no usage block)."""
 
     def error(self, message):
+        if launched_rank():  # under torchrun every rank reads the same flags; rank 0 says it
+            quiet_exit()
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see --help)\n")
 
 
@@ -115,7 +122,16 @@ def run_guarded(func, *args, debug: bool = False):
     except TextRNNError as exc:
         if debug:
             raise
+        if not speaks_for_the_job(exc):
+            quiet_exit()
         sys.stderr.write(f"error: {exc}\n")
+        sys.exit(EXIT_ERROR)
+    except DistError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"error: another process of this torchrun job failed or was lost "
+                         f"({first_line(exc, 120)}); its own message says why; the run folder "
+                         "keeps its last checkpoint, continue with --resume\n")
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
@@ -126,6 +142,22 @@ def run_guarded(func, *args, debug: bool = False):
             raise
         sys.stderr.write("error: out of memory; lower --batch-size, --hidden-size or the data size\n")
         sys.exit(EXIT_ERROR)
+
+
+def quiet_exit():
+    """End a rank other than 0 on an error rank 0 reports: a moment later, so that rank 0's
+    line is out before torchrun, seeing this exit, stops the job."""
+    time.sleep(QUIET_EXIT_DELAY)
+    sys.exit(EXIT_ERROR)
+
+
+def speaks_for_the_job(exc) -> bool:
+    """Under torchrun, rank 0 prints an error every rank raised (the same settings, before
+    the processes joined, or one rank's failure shared by all); another rank prints only
+    what it met alone."""
+    if launched_rank() == 0:
+        return True
+    return joined() and not getattr(exc, "shared", False)
 
 
 def _out_of_memory(exc: BaseException) -> bool:

@@ -4,12 +4,19 @@ import contextlib
 import torch
 
 from .errors import ConfigError
+from .parallel import launched, local_rank
 
 PRECISIONS = ("fp32", "bf16", "auto")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """auto picks cuda, then mps, then cpu; an explicit device must exist."""
+    """auto picks cuda, then mps, then cpu; an explicit device must exist. Under torchrun,
+    cuda is each process's own GPU: the one of its LOCAL_RANK."""
+    if launched() and name.startswith("cuda:"):
+        raise ConfigError(f"--device {name}: under torchrun each process takes the GPU of its "
+                          "LOCAL_RANK; pass --device cuda or auto")
+    if launched() and name in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", local_rank())
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -30,6 +30,9 @@ class RNNLanguageModel(nn.Module):
         self.encoder = RNNEncoder(cfg.encoder, cfg.vocab_size, causal=True)
         width, dropout = self.encoder.output_size, cfg.encoder.dropout
         cutoffs = cfg.head.tail_cutoffs(cfg.vocab_size)
+        # A tail cluster of an adaptive softmax is read only when a target falls in it, so a
+        # step may leave its parameters out (data-parallel training must know).
+        self.skips_parameters = bool(cutoffs)
         if cutoffs:
             self.head = AdaptiveLMHead(width, cfg.vocab_size, dropout, cutoffs)
         else:

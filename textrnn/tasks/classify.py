@@ -13,6 +13,7 @@ from ..errors import ConfigError, DataError
 from ..metrics import classification_metrics, format_report
 from ..models import RNNClassifier
 from ..models.heads import POOLINGS
+from ..parallel import World, current
 from ..presets import CLASSIFIER_COMMAND_DEFAULTS
 from ..settings import setting
 from ..tokenization import KINDS, train_tokenizer, truncate, with_leading_space
@@ -57,11 +58,13 @@ class ClassifierHeadConfig:
 
 
 @torch.no_grad()
-def classify(model, seqs: list[list[int]], device, precision="fp32", batch_size=128, progress=False):
+def classify(model, seqs: list[list[int]], device, precision="fp32", batch_size=128, progress=False,
+             world=World()):
     """Class probabilities (N, C) for token-id sequences, in their original order.
 
     Sequences are batched by length (little padding); packing makes each result the
-    same as running the sequence alone.
+    same as running the sequence alone. Under torchrun each rank reads a share of the
+    batches, and every rank gets every probability.
     """
     from tqdm.auto import tqdm
 
@@ -69,17 +72,22 @@ def classify(model, seqs: list[list[int]], device, precision="fp32", batch_size=
     model.eval()
     out = torch.empty(len(seqs), len(model.cfg.head.labels))
     batches = bucketed_batches([len(s) for s in seqs], batch_size, seed=0, shuffle=False)
-    for idx in tqdm(batches, disable=not progress, unit="batch", desc="predicting"):
+    mine = []
+    for idx in tqdm(batches[world.share(len(batches))], disable=not progress, unit="batch",
+                    desc="predicting"):
         ids, lengths = collate([seqs[i] for i in idx])
         with autocast(device, precision):
             logits = model(ids.to(device), lengths.to(device))
-        out[idx] = torch.softmax(logits.float(), -1).cpu()
+        mine.append((idx, torch.softmax(logits.float(), -1).cpu()))
+    for idx, proba in (part for rank in world.gather(mine) for part in rank):
+        out[idx] = proba
     model.train(was_training)
     return out
 
 
-def evaluate_classifier(model, seqs, labels, names, device, precision="fp32", progress=False) -> dict:
-    proba = classify(model, seqs, device, precision, progress=progress)
+def evaluate_classifier(model, seqs, labels, names, device, precision="fp32", progress=False,
+                        world=World()) -> dict:
+    proba = classify(model, seqs, device, precision, progress=progress, world=world)
     y = torch.tensor(labels)
     metrics = classification_metrics(labels, proba.argmax(-1).tolist(), proba.numpy(), names)
     metrics["loss"] = float(F.nll_loss(proba.clamp_min(1e-12).log(), y))
@@ -206,14 +214,21 @@ class ClassifierTask:
         weight = None if self.class_weights is None else self.class_weights.to(device)
         return model(ids, lengths, targets=y, class_weights=weight), None
 
+    def weight(self, batch) -> float:
+        """A batch's weight in the global mean loss (see training.distributed.shard): its
+        examples, or the sum of their class weights when the loss is weighted."""
+        y = batch[2]
+        return len(y) if self.class_weights is None else float(self.class_weights[y].sum())
+
     def evaluate(self, model, device, precision, final=False):
-        return evaluate_classifier(model, self.val_seqs, self.val_labels, self.names, device, precision)
+        return evaluate_classifier(model, self.val_seqs, self.val_labels, self.names, device,
+                                   precision, world=current())
 
     def report(self, model, metrics, folder, device, precision) -> dict:
         """Confusion matrices, and the kept model's scores on the test data if given."""
         folder.plot_confusion(metrics, "val", "validation")
         if self.test is None:
             return {}
-        test = evaluate_classifier(model, *self.test, self.names, device, precision)
+        test = evaluate_classifier(model, *self.test, self.names, device, precision, world=current())
         folder.plot_confusion(test, "test", "test")
         return {"test": test}

@@ -14,6 +14,7 @@ from ..config import ModelConfig
 from ..data.series import FILLS, Scaler, Series, Windows, load_series, split_rows, training_rows
 from ..errors import ConfigError, DataError
 from ..models.forecasters import FORECASTERS, LOSSES
+from ..parallel import current
 from ..presets import FORECASTER_COMMAND_DEFAULTS
 from ..settings import setting
 from .baselines import baseline_scores
@@ -159,18 +160,18 @@ class ForecastTask:
         return model(x, targets=y), None
 
     def evaluate(self, model, device, precision, final=False):
-        return score_windows(model, self.val, self.scaler, device, precision, full=final)
+        return score_windows(model, self.val, self.scaler, device, precision, final, current())
 
     def report(self, model, metrics, folder, device, precision) -> dict:
         """The kept model on the test split beside the baselines, and a plot of its last window."""
         if self.test is None:
             return {}
-        test = score_windows(model, self.test, self.scaler, device, precision, full=True)
+        test = score_windows(model, self.test, self.scaler, device, precision, True, current())
         test["baselines"] = baseline_scores(numpy_batches(self.test), self.season,
                                             numpy_batches(self.train))
         values, (a, b), times = self.test_rows
-        plot_last_window(model, values[a:b], self.scaler, folder.run_dir / "forecast.png",
-                         None if times is None else times[a:b], device)
+        folder.plot("forecast.png", lambda path: plot_last_window(
+            model, values[a:b], self.scaler, path, None if times is None else times[a:b], device))
         return {"test": test}
 
 

@@ -8,6 +8,7 @@ import torch
 from ..data.series import Windows, load_series, read_frame
 from ..device import autocast
 from ..errors import DataError
+from ..parallel import World
 from ..plots import plot_forecast
 from .base import LoadedRun
 
@@ -37,16 +38,25 @@ def numpy_batches(windows: Windows):
     return lambda: ((x.numpy(), y.numpy()) for x, y in window_batches(windows))
 
 
-def score_windows(model, windows: Windows, scaler, device, precision="fp32", full=False) -> dict:
+def predict_all(model, windows: Windows, device, precision="fp32", world=World(), batch_size=1024):
+    """Forecasts and truths of every window, (W, H, K) each, standardised. Under torchrun
+    each rank predicts a share of the batches, and every rank gets every forecast."""
+    starts = range(0, len(windows), batch_size)
+    mine = []
+    for i in starts[world.share(len(starts))]:
+        x, y = windows.get(torch.arange(i, min(i + batch_size, len(windows))))
+        mine.append((predict_windows(model, x, device, precision), y.numpy()))
+    parts = [part for rank in world.gather(mine) for part in rank]
+    return np.concatenate([p for p, _ in parts]), np.concatenate([t for _, t in parts])
+
+
+def score_windows(model, windows: Windows, scaler, device, precision="fp32", full=False,
+                  world=World()) -> dict:
     """MSE and MAE (scikit-learn) over every window, on standardised values and in the
     data's units; `full` adds them per channel and per horizon step."""
     from sklearn.metrics import mean_absolute_error, mean_squared_error
 
-    preds, truths = [], []
-    for x, y in window_batches(windows):
-        preds.append(predict_windows(model, x, device, precision))
-        truths.append(y.numpy())
-    pred, truth = np.concatenate(preds), np.concatenate(truths)  # (W, H, K) each
+    pred, truth = predict_all(model, windows, device, precision, world)  # (W, H, K) each
     real_p, real_t = scaler.inverse(pred), scaler.inverse(truth)
     flat = lambda a: a.reshape(-1)
     mse = float(mean_squared_error(flat(truth), flat(pred)))

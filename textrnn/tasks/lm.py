@@ -13,6 +13,7 @@ from ..errors import ConfigError, DataError
 from ..generation import SamplingConfig, sample
 from ..metrics import lm_metrics
 from ..models import RNNLanguageModel, detach_state
+from ..parallel import World, current
 from ..settings import setting
 from ..tokenization import KINDS, UNK_ID, decode, encode, train_tokenizer
 from ..transfer import continue_config, extend_tokenizer, resize_vocab, with_config
@@ -65,21 +66,23 @@ class Text:
 
 
 @torch.no_grad()
-def lm_nll(model, ids, device, precision="fp32", batch_size=1, bptt=1024):
+def lm_nll(model, ids, device, precision="fp32", batch_size=1, bptt=1024, world=World()):
     """Summed next-token NLL over a stream, read as `batch_size` columns with the state
-    carried across windows. batch_size=1 reads the text exactly once, as one stream."""
+    carried across windows. batch_size=1 reads the text exactly once, as one stream.
+    Under torchrun each rank reads its block of the columns and the sums are added up."""
     was_training = model.training
     model.eval()
-    stream = batchify(ids, batch_size)
+    stream = batchify(ids, batch_size)[world.share(batch_size)]  # (B / ranks, N)
     total, count, state = 0.0, 0, None
-    for i in range(num_windows(stream, bptt)):
+    for i in range(num_windows(stream, bptt) if len(stream) else 0):
         x, y = (t.to(device) for t in window(stream, i, bptt))
         with autocast(device, precision):
             nll, state = model(x, state, targets=y, reduction="sum")
         total += nll.item()
         count += y.numel()
     model.train(was_training)
-    return total, count
+    total, count = world.sum([total, count]).tolist()
+    return total, int(count)
 
 
 class LanguageModel(LoadedRun):
@@ -253,7 +256,8 @@ class LMTask:
     def evaluate(self, model, device, precision, final=False):
         ids = self.val_ids if final else self.val_ids[: self.eval_tokens]
         bs = 1 if final else max(1, min(self.eval_batch_size, len(ids) // (self.bptt + 1)))
-        nll, n = lm_nll(model, ids, device, precision, batch_size=bs, bptt=1024 if final else self.bptt)
+        nll, n = lm_nll(model, ids, device, precision, batch_size=bs,
+                        bptt=1024 if final else self.bptt, world=current())
         # Columns drop the tail that does not fill a row: scale chars to the tokens read.
         chars = self.val_chars * n / max(len(self.val_ids) - 1, 1)
         return lm_metrics(nll, n, round(chars))

@@ -1,6 +1,7 @@
 """The only writer of a run folder during training: weights, resume state, log lines,
 metrics.json, settings and plots. The best weights are also kept in memory, so the end
-of a run reports (and hands on) the best model without reading it back from disk."""
+of a run reports (and hands on) the best model without reading it back from disk. Under
+torchrun every rank keeps the best weights, and only rank 0 (`writes`) touches files."""
 import copy
 import json
 import math
@@ -20,8 +21,8 @@ RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, SCALER, STATE, LOG_FILE, METRICS_FILE, 
 
 
 class Checkpointer:
-    def __init__(self, run_dir, tokenizer):
-        self.run_dir, self.tokenizer = Path(run_dir), tokenizer
+    def __init__(self, run_dir, tokenizer, writes: bool = True):
+        self.run_dir, self.tokenizer, self.writes = Path(run_dir), tokenizer, writes
         self.best_weights = None   # {name: CPU tensor} of the best model so far
         self.best_metrics = None   # its evaluation, when it happened in this process
         self.best_step = None
@@ -32,8 +33,10 @@ class Checkpointer:
         earlier run left here passes for this run's (a run folder replaced with --overwrite
         is never a silent mix of two runs, even if the process is killed at any point);
         then the earlier run's files go."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_id = new_run_id()
+        if not self.writes:
+            return self.run_id
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         start_run(self.run_dir, self.run_id)
         for name in RUN_FILES:
             remove(self.run_dir / name)
@@ -45,7 +48,7 @@ class Checkpointer:
         up the best weights saved so far."""
         self.run_id = state.run_id or run_id_of(self.run_dir) or new_run_id()
         path = self.run_dir / LOG_FILE
-        if path.is_file():
+        if self.writes and path.is_file():
             keep = [line for line in path.read_text().splitlines() if _step_of(line) <= state.step]
             write_text(path, "".join(k + "\n" for k in keep))
         if state.best is not None:
@@ -53,12 +56,15 @@ class Checkpointer:
         return self.run_id
 
     def keep_best(self, model, step: int, metrics: dict):
-        save_pretrained(self.run_dir, model, self.tokenizer, step, self.run_id)
+        if self.writes:
+            save_pretrained(self.run_dir, model, self.tokenizer, step, self.run_id)
         self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         self.best_metrics, self.best_step = metrics, step
 
     def save_state(self, model, step: int, checkpoint: dict):
         """The resume state; the weights too while no evaluation has picked a best model."""
+        if not self.writes:
+            return
         if self.best_weights is None:
             save_pretrained(self.run_dir, model, self.tokenizer, step, self.run_id)
         save_training_state(self.run_dir, checkpoint)
@@ -72,20 +78,27 @@ class Checkpointer:
         return best
 
     def log(self, record: dict):
-        append_line(self.run_dir / LOG_FILE, json.dumps(record))
+        if self.writes:
+            append_line(self.run_dir / LOG_FILE, json.dumps(record))
 
     def write_metrics(self, metrics: dict):
-        write_json(self.run_dir / METRICS_FILE, metrics)
+        if self.writes:
+            write_json(self.run_dir / METRICS_FILE, metrics)
 
     def write_settings(self, data_cfg, train_cfg):
-        write_json(self.run_dir / SETTINGS_FILE, {"data": asdict(data_cfg), "training": asdict(train_cfg)})
+        if self.writes:
+            write_json(self.run_dir / SETTINGS_FILE, {"data": asdict(data_cfg), "training": asdict(train_cfg)})
+
+    def plot(self, name: str, draw):
+        """Save a plot: `draw(path)` writes the PNG (atomically, by rank 0 only)."""
+        if self.writes:
+            atomic_write(self.run_dir / name, draw)
 
     def plot_loss(self, unit: str):
-        atomic_write(self.run_dir / "loss.png",
-                     lambda tmp: plot_loss_curve(self.run_dir / LOG_FILE, tmp, unit))
+        self.plot("loss.png", lambda tmp: plot_loss_curve(self.run_dir / LOG_FILE, tmp, unit))
 
     def plot_confusion(self, metrics: dict, split: str, title: str):
-        atomic_write(self.run_dir / f"confusion_{split}.png", lambda tmp: plot_confusion_matrix(
+        self.plot(f"confusion_{split}.png", lambda tmp: plot_confusion_matrix(
             metrics["confusion_matrix"], metrics["labels"], tmp, title))
 
 

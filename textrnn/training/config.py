@@ -44,6 +44,8 @@ class TrainConfig:
                                      "(0: at once)", low=0, high=100, resume=FIXED)
     seed: int = setting(1234, "seed of every random number generator", low=0, high=2**32 - 1, resume=FIXED)
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps")
+    dist_timeout: float = setting(1800.0, "torchrun: seconds a process waits for the others in "
+                                  "a collective before the job fails", low=1, high=1e6)
     precision: str = setting("fp32", "bf16 autocast is faster on recent CPUs and GPUs",
                              choices=PRECISIONS)
 

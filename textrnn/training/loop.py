@@ -10,7 +10,9 @@ import torch
 from ..checkpoint import load_training_state
 from ..device import autocast
 from ..errors import TrainingDiverged
+from ..parallel import World, shared
 from .checkpointer import Checkpointer
+from .distributed import Replicated, examples, rank_states, shard
 from .runlog import RunLog
 from .schedules import lr_factor, on_plateau
 from .signals import StopSignals
@@ -26,17 +28,26 @@ class Trainer:
     """Runs `task` (see textrnn.tasks.Task) on `model`, writing the run folder `run_dir`.
 
     `fit()` returns {"status": "done" | "interrupted" | "stopped", "metrics": {...}, "step"}.
+
+    Under torchrun (`world` of several ranks) every rank runs this loop in step: each
+    trains on its share of every global batch, the figures that decide what happens next
+    (loss, time, a stop signal) are summed over ranks once per step so every rank decides
+    alike, and only rank 0 writes the run folder and shows progress.
     """
 
     def __init__(self, model, task, cfg, run_dir, tokenizer, device, precision="fp32",
-                 resume=False, show_progress=True):
+                 resume=False, show_progress=True, world=World()):
         self.model, self.task, self.cfg = model, task, cfg.validate()
-        self.device, self.precision, self.show_progress = device, precision, show_progress
-        self.folder = Checkpointer(run_dir, tokenizer)
+        self.device, self.precision, self.world = device, precision, world
+        self.show_progress = show_progress and world.main
+        self.folder = Checkpointer(run_dir, tokenizer, writes=world.main)
         self.opt = make_optimizer(model, cfg)
+        self.net = Replicated(model, world, device)
         self.state, self.saved_step, self.last_eval = RunState(), None, None
+        self.unsynced, self.stop_asked = 0.0, None  # seconds not yet summed over ranks; a signal
         if resume:
-            self.state = restore(load_training_state(run_dir), model, self.opt, cfg, device, run_dir)
+            self.state = restore(load_training_state(run_dir), model, self.opt, cfg, device,
+                                 run_dir, world)
             self.saved_step = self.state.step
             self.state.run_id = self.folder.resume(self.state)
         else:
@@ -55,11 +66,11 @@ class Trainer:
                 if s.batch_index == batches:
                     s.epoch, s.batch_index = s.epoch + 1, 0
             self.log.close()
-            if self.signals.received is not None:
+            if self.stop_asked is not None:
                 self.save()
                 log.warning("interrupted at step %d; saved to %s; continue with --resume",
                             s.step, self.folder.run_dir)
-                return {"status": "interrupted", "signal": self.signals.received, "step": s.step}
+                return {"status": "interrupted", "signal": self.stop_asked, "step": s.step}
         return self._finish("stopped" if self._patience_spent() else "done")
 
     def start_epoch(self, batches: int):
@@ -72,7 +83,7 @@ class Trainer:
         c, s = self.cfg, self.state
         return bool((c.max_steps and s.step >= c.max_steps) or (c.epochs and s.epoch >= c.epochs)
                     or (c.time_budget and s.elapsed >= c.time_budget)
-                    or self.signals.received is not None or self._patience_spent())
+                    or self.stop_asked is not None or self._patience_spent())
 
     def _patience_spent(self) -> bool:
         return bool(self.cfg.patience and self.state.evals_without_gain >= self.cfg.patience)
@@ -80,23 +91,43 @@ class Trainer:
     def _one_step(self):
         """Train on the next batch, then log, evaluate and save when their turn comes."""
         s, t0 = self.state, time.perf_counter()
-        batch = self.task.batch(s.epoch, s.batch_index)
-        loss, norm = self.train_step(batch)
+        batch, scale = shard(self.task.batch(s.epoch, s.batch_index), self.world,
+                             getattr(self.task, "weight", examples))
+        loss, norm = self.train_step(batch, scale)
         s.batch_index += 1
         dt = time.perf_counter() - t0
-        s.elapsed += dt
+        loss, tokens, seconds = self._agree(loss * scale, self.task.tokens(batch), dt)
+        s.elapsed += seconds
         self._fix_pace()
-        self.log.step_done(loss, self.task.tokens(batch), dt)
+        self.log.step_done(loss, tokens, dt)
         if s.step % self.cfg.log_every == 0:
             self.log.training(norm, self.opt.param_groups[-1]["lr"])
         if self._due(self.cfg.eval_every):
             t0, before = time.perf_counter(), s.best
             self.evaluate()
             s.evals_without_gain = 0 if s.best != before else s.evals_without_gain + 1
-            s.elapsed += time.perf_counter() - t0  # the budget covers periodic evaluation
+            self.unsynced += time.perf_counter() - t0  # the budget covers periodic evaluation
             self.log.restart_clock()
         if self._due(self.cfg.save_every):
             self.save()
+
+    def _agree(self, loss: float, tokens: int, dt: float) -> tuple:
+        """One sum over ranks per step: the batch's mean loss, its tokens, the seconds
+        spent (each rank's mean: the time budget's clock), and whether any rank was asked
+        to stop. Every later decision reads these, so all ranks take the same steps."""
+        received = self.signals.received
+        total = self.world.sum([loss, tokens, dt + self.unsynced, received or 0])
+        self.unsynced, n = 0.0, self.world.size
+        if total[3] > 0:
+            self.stop_asked = received or 15  # SIGTERM, when another rank was signalled
+        loss = float(total[0]) / n
+        if not math.isfinite(loss):
+            where = (f"the checkpoint of step {self.saved_step} in {self.folder.run_dir} is intact"
+                     if self.saved_step is not None else "nothing was saved")
+            raise shared(TrainingDiverged(
+                f"loss became {loss} at step {self.state.step}; lower --lr (now {self.cfg.lr}) "
+                f"or set --clip; {where}"), 0)
+        return loss, int(total[1]), float(total[2]) / n
 
     def _fix_pace(self):
         """A time budget's schedule stops reading the clock early: after PACE_AT of the
@@ -115,14 +146,15 @@ class Trainer:
             return self.state.step % every == 0
         return self.state.batch_index == self.task.num_batches(self.state.epoch)
 
-    def train_step(self, batch):
-        """One optimiser step; returns (loss value, gradient norm)."""
+    def train_step(self, batch, scale: float = 1.0):
+        """One optimiser step on this rank's share of a batch, its loss weighted by `scale`
+        (see distributed.shard); returns (loss value, gradient norm)."""
         s, c = self.state, self.cfg
         self.set_lr()
         with autocast(self.device, self.precision):
-            loss, s.carry = self.task.loss(self.model, batch, s.carry, self.device)
+            loss, s.carry = self.task.loss(self.net(), batch, s.carry, self.device)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * scale if scale != 1.0 else loss).backward()
         params = [p for g in self.opt.param_groups for p in g["params"] if p.grad is not None]
         if c.clip:
             # Gradient-norm clipping (Pascanu et al. 2013): exploding gradients get rescaled
@@ -133,11 +165,11 @@ class Trainer:
             norms = torch.stack([torch.linalg.vector_norm(p.grad.float()) for p in params])
             norm = float(torch.linalg.vector_norm(norms))  # one sync, not one per tensor
         value = loss.item()
-        if not (math.isfinite(value) and math.isfinite(norm)):
+        if not math.isfinite(norm):  # the same on every rank: DDP averaged the gradients
             where = (f"the checkpoint of step {self.saved_step} in {self.folder.run_dir} is intact"
                      if self.saved_step is not None else "nothing was saved")
-            raise TrainingDiverged(f"loss became {value} at step {s.step + 1}; lower --lr "
-                                   f"(now {c.lr}) or set --clip; {where}")
+            raise shared(TrainingDiverged(f"the gradient became {norm} at step {s.step + 1}; lower "
+                                          f"--lr (now {c.lr}) or set --clip; {where}"), 0)
         self.opt.step()
         s.step += 1
         return value, norm
@@ -177,9 +209,10 @@ class Trainer:
     def save(self):
         """Write the resume state (and the weights, if no best model exists yet)."""
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
-            raise TrainingDiverged(f"weights became NaN/inf at step {self.state.step}; not saved; "
-                                   f"lower --lr or set --clip")
+            raise shared(TrainingDiverged(f"weights became NaN/inf at step {self.state.step}; not "
+                                          "saved; lower --lr or set --clip"), 0)
         ckpt = checkpoint(self.state, self.model, self.opt, self.cfg)
+        ckpt.update(rank_states(self.world, self.state.carry))  # every rank, for --resume
         self.folder.save_state(self.model, self.state.step, ckpt)
         self.saved_step = self.state.step
 

@@ -10,17 +10,19 @@ from ..config import ModelConfig
 from ..device import resolve_device, resolve_precision
 from ..errors import CheckpointError, ConfigError
 from ..files import FolderLock
+from ..parallel import World, start
 from ..settings import check
 from ..tasks import LMTask, build_model, check_model_config, for_task, get_task
 from .checkpointer import SETTINGS_FILE
 from .config import TrainConfig
+from .distributed import same_on_every_rank
 from .loop import Trainer
 from .state import seed_everything
 
 log = logging.getLogger("textrnn")
 
 
-def check_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg) -> None:
+def check_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, world=World()) -> None:
     """Check every setting of a run before any data is read (minutes, for a large corpus)."""
     kind = get_task(task)
     check(data_cfg)
@@ -28,6 +30,9 @@ def check_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg) -> None:
         raise ConfigError("no training data: pass --data PATH_OR_HUB_ID")
     check_model_config(for_task(model_cfg, task))
     train_cfg.validate()
+    if train_cfg.batch_size % world.size:
+        raise ConfigError(f"--batch-size {train_cfg.batch_size} is the global batch and does not "
+                          f"divide among {world.size} processes; pass a multiple of {world.size}")
     if kind.name != task:
         raise ConfigError(f"TASKS[{task!r}] is named {kind.name!r}; register a task under its name")
 
@@ -69,6 +74,13 @@ def load_language_model(run_dir, tokenizer_kind=None):
     return model.train(), tokenizer
 
 
+class NoLock:
+    """What ranks other than 0 hold: only rank 0 writes, so only it locks the folder."""
+
+    def release(self, undo: bool = False):
+        pass
+
+
 @dataclass
 class Run:
     """A run ready to train: its model, tokenizer, task (holding the data) and place."""
@@ -82,37 +94,73 @@ class Run:
     precision: str
     resume: bool
     lock: FolderLock  # held from prepare_run to the end of fit
+    world: World = World()
 
     def fit(self, show_progress: bool = True) -> dict:
         """Train with the one loop; the result gains "run_dir"."""
         try:
-            trainer = Trainer(self.model, self.task, self.train_cfg, self.run_dir, self.tokenizer,
-                              self.device, self.precision, self.resume, show_progress)
+            trainer = self.world.agree(
+                Trainer, self.model, self.task, self.train_cfg, self.run_dir, self.tokenizer,
+                self.device, self.precision, self.resume, show_progress, self.world)
             trainer.folder.write_settings(self.data_cfg, self.train_cfg)
-            return dict(trainer.fit(), run_dir=str(self.run_dir))
+            result = dict(trainer.fit(), run_dir=str(self.run_dir))
+            self.world.agree(lambda: None)  # rank 0 has written the folder: all may read it
+            return result
         finally:
             self.lock.release()
 
 
 def prepare_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, resume=False,
                 overwrite=False, init_from=None) -> Run:
-    """Check the settings, then source -> tokenizer -> model -> batches for `task`."""
-    check_run(task, data_cfg, model_cfg, train_cfg)
-    kind, model_cfg = get_task(task), for_task(model_cfg, task)
+    """Check the settings, then source -> tokenizer -> model -> batches for `task`.
+
+    Under torchrun every process does this, each step agreed on by all (a step that fails
+    on one rank fails on every rank, with that rank's message); rank 0 alone locks the
+    folder, and writes the token cache before the others read it."""
     device = resolve_device(train_cfg.device)
-    precision = resolve_precision(train_cfg.precision, device)
-    run_dir = guard_run_dir(out, resume, overwrite)
-    lock = FolderLock(run_dir).acquire()  # one writer per folder, before anything is read or written
+    world = start(device, train_cfg.dist_timeout)
+    kind, model_cfg = get_task(task), for_task(model_cfg, task)
+    run_dir, lock = world.agree(_claim, task, data_cfg, model_cfg, train_cfg, out, resume,
+                                overwrite, world)
     try:
         return _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, device,
-                        precision, lock)
+                        lock, world)
     except BaseException:
         lock.release(undo=True)
         raise
 
 
-def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, device, precision,
-             lock) -> Run:
+def _claim(task, data_cfg, model_cfg, train_cfg, out, resume, overwrite, world):
+    """Check every setting and the folder; rank 0 locks it (one writer per folder, before
+    anything is read or written)."""
+    check_run(task, data_cfg, model_cfg, train_cfg, world)
+    run_dir = guard_run_dir(out, resume, overwrite)
+    return run_dir, FolderLock(run_dir).acquire() if world.main else NoLock()
+
+
+def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, device, lock,
+             world) -> Run:
+    precision = world.agree(resolve_precision, train_cfg.precision, device)
+    model, tokenizer, data = world.agree(_model_and_data, kind, data_cfg, model_cfg, train_cfg,
+                                         run_dir, resume, init_from)
+    same_on_every_rank(world, model, tokenizer)
+    if not world.main:  # rank 0 writes the token cache, then the others read it
+        world.agree(lambda: None)
+    batches = world.agree(kind.prepare, data, tokenizer, data_cfg, train_cfg, run_dir, model.cfg)
+    if world.main:
+        world.agree(lambda: None)
+    if world.rank:  # every rank draws its own dropout masks
+        seed_everything(train_cfg.seed + 1_000_003 * world.rank)
+    log.info("model: %s, %d parameters, vocabulary %d, device %s, %s%s", model.cfg.encoder.cell,
+             sum(p.numel() for p in model.parameters()), model.cfg.vocab_size, device, precision,
+             f", {world.size} processes" if world.size > 1 else "")
+    return Run(batches, model.to(device), tokenizer, data_cfg, train_cfg, run_dir, device,
+               precision, resume, lock, world)
+
+
+def _model_and_data(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from):
+    """The data, and the model with its tokenizer: a resumed run's own, one started from
+    a language model's (--init-from), or a fresh one with a tokenizer learnt from the data."""
     seed_everything(train_cfg.seed)
     # A folder to resume is checked whole (manifest included) before any data is read.
     saved = load_pretrained(run_dir) if resume else None
@@ -126,11 +174,7 @@ def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, d
         kind_name, tokenizer = kind.new_tokenizer(data, data_cfg)
         cfg = replace(model_cfg, tokenizer=kind_name, vocab_size=tokenizer.get_vocab_size())
         model = build_model(kind.complete(cfg, data))
-    batches = kind.prepare(data, tokenizer, data_cfg, train_cfg, run_dir, model.cfg)
-    log.info("model: %s, %d parameters, vocabulary %d, device %s, %s", model.cfg.encoder.cell,
-             sum(p.numel() for p in model.parameters()), model.cfg.vocab_size, device, precision)
-    return Run(batches, model.to(device), tokenizer, data_cfg, train_cfg, run_dir, device,
-               precision, resume, lock)
+    return model, tokenizer, data
 
 
 def train(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, resume=False,

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, ConfigError, first_line
+from ..parallel import World
 
 
 @dataclass
@@ -35,9 +36,11 @@ def checkpoint(state: RunState, model, optimizer, train_config) -> dict:
             "optimizer": optimizer.state_dict(), "rng": rng_state(), "train_config": asdict(train_config)}
 
 
-def restore(ckpt: dict, model, optimizer, cfg, device, run_dir) -> RunState:
-    """Load a checkpoint into `model` and `optimizer`, set the RNGs; return the run state.
-    Files of textrnn 0.1.0 kept ULMFiT's unfreezing steps in the optimizer's groups."""
+def restore(ckpt: dict, model, optimizer, cfg, device, run_dir, world=World()) -> RunState:
+    """Load a checkpoint into `model` and `optimizer`, set the RNGs (this rank's, under
+    torchrun); return the run state. Files of textrnn 0.1.0 kept ULMFiT's unfreezing steps
+    in the optimizer's groups."""
+    mine = own_part(ckpt, world, run_dir)
     saved = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
     changed = cfg.changed_on_resume(saved)
     if changed:
@@ -57,9 +60,28 @@ def restore(ckpt: dict, model, optimizer, cfg, device, run_dir) -> RunState:
     for i, group in enumerate(optimizer.param_groups):
         if "unfrozen_at" in group:
             state.unfrozen[i] = [group.pop("unfrozen_at"), group.pop("ramp_steps", 0)]
-    state.carry = to_device(state.carry, device)
-    set_rng_state(ckpt["rng"])
+    state.carry = to_device(mine.get("carry", state.carry), device)
+    set_rng_state(mine["rng"])
     return state
+
+
+def own_part(ckpt: dict, world: World, run_dir) -> dict:
+    """This rank's generators and carried state. Each rank drew its own dropout masks from
+    its own stream, and those streams cannot be dealt out again to another number of
+    processes: a run resumes with the number it was started with."""
+    size = ckpt.get("world_size", 1)
+    if size != world.size:
+        raise ConfigError(f"{run_dir} was trained by {size} process(es) and cannot resume with "
+                          f"{world.size}: start it with as many (torchrun --nnodes x "
+                          "--nproc-per-node), or begin a new run")
+    if world.size == 1:
+        return ckpt
+    ranks = ckpt.get("ranks")
+    if not (isinstance(ranks, list) and len(ranks) == size and isinstance(ranks[world.rank], dict)
+            and "rng" in ranks[world.rank]):
+        raise CheckpointError(f"{run_dir}/training_state.pt lacks the state of rank {world.rank}; "
+                              "the file was edited or damaged; restore it, or retrain")
+    return ranks[world.rank]
 
 
 def _check(s: RunState, where: str) -> None:

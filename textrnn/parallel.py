@@ -1,0 +1,131 @@
+"""Data-parallel runs under torchrun: which process this is, and the few collectives that
+training and evaluation need. Without torchrun the world is one process and every
+collective is the identity, so nothing changes.
+
+torchrun starts one process per device and tells each its place through the environment
+(RANK, WORLD_SIZE, LOCAL_RANK); PyTorch's process group (NCCL on GPUs, gloo on CPUs)
+carries the collectives.
+"""
+import atexit
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+from torch import distributed as dist
+
+from .errors import TextRNNError
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def main(self) -> bool:
+        """The process that writes the run folder and prints."""
+        return self.rank == 0
+
+    def share(self, n: int) -> slice:
+        """This rank's contiguous share of n items (shares differ by at most one; a rank
+        gets an empty share when n < size)."""
+        q, r = divmod(n, self.size)
+        start = self.rank * q + min(self.rank, r)
+        return slice(start, start + q + (self.rank < r))
+
+    def sum(self, values) -> torch.Tensor:
+        """The element-wise sum over ranks of a vector of numbers, as float64 on the CPU."""
+        t = torch.as_tensor(values, dtype=torch.float64)
+        if self.size > 1:
+            t = t.to(_collective_device())
+            dist.all_reduce(t)
+            t = t.cpu()
+        return t
+
+    def gather(self, obj) -> list:
+        """Every rank's `obj` (picklable), in rank order, on every rank."""
+        if self.size == 1:
+            return [obj]
+        out = [None] * self.size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def agree(self, fn, *args):
+        """fn(*args) on every rank; if it raised a textrnn error on any rank, every rank
+        raises the first failing rank's error. A rank that failed alone would otherwise
+        leave the others waiting in their next collective."""
+        if self.size == 1:
+            return fn(*args)
+        try:
+            result, failure = fn(*args), None
+        except TextRNNError as exc:
+            result, failure = None, exc
+        for rank, exc in enumerate(self.gather(failure)):
+            if exc is not None:
+                raise shared(exc, rank)
+        return result
+
+
+def shared(exc: TextRNNError, rank: int) -> TextRNNError:
+    """`exc`, as raised on every rank: rank 0 prints it, the others exit quietly."""
+    err = type(exc)(str(exc) if rank == 0 else f"rank {rank}: {exc}")
+    err.shared = True
+    return err
+
+
+def launched() -> bool:
+    """Started by torchrun (or a launcher like it) with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def launched_rank() -> int:
+    """This process's rank as torchrun set it (0 without torchrun), before it joins."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def joined() -> bool:
+    """This process has joined torchrun's job (its process group exists)."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def local_rank() -> int:
+    """This process's index on its machine: its GPU under torchrun."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def current() -> World:
+    if joined():
+        return World(dist.get_rank(), dist.get_world_size())
+    return World()
+
+
+def start(device: torch.device, timeout: float) -> World:
+    """Join torchrun's job once per process: NCCL for GPUs, gloo for CPUs. A collective
+    that waits `timeout` seconds for a silent rank fails instead of hanging. Processes
+    other than rank 0 print nothing but errors."""
+    if not launched() or dist.is_initialized():
+        return current()
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
+    atexit.register(_stop)
+    world = current()
+    if not world.main:  # rank 0 prints results and progress; the others, only errors
+        logging.getLogger("textrnn").setLevel(logging.ERROR)
+        sys.stdout = open(os.devnull, "w")
+    return world
+
+
+def _stop():
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _collective_device() -> torch.device:
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
