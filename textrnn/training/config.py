@@ -17,7 +17,8 @@ FIXED = "fixed"
 
 @dataclass
 class TrainConfig:
-    batch_size: int = setting(64, "sequences per batch", low=1, high=1 << 20, resume=FIXED)
+    batch_size: int = setting(64, "sequences per batch; under torchrun the global batch, split "
+                              "among the processes (so results do not depend on their number)", low=1, high=1 << 20, resume=FIXED)
     bptt: int = setting(128, "language models: tokens per truncated-BPTT window", low=1, high=1 << 20, resume=FIXED)
     lr: float = setting(3e-3, "peak learning rate", low=0, low_open=True, high=1000, resume=FIXED)
     optimizer: str = setting("adamw", "optimizer", choices=OPTIMIZERS, resume=FIXED)

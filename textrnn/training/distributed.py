@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 
 import torch
-from torch.distributed.nn.functional import all_reduce
+from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import ConfigError
@@ -60,6 +60,23 @@ class Replicated:
         return self.net
 
 
+class AllReduce(torch.autograd.Function):
+    """The sum over ranks, with its gradient: each rank's input feeds every rank's sum, so
+    its gradient is the sum of every rank's upstream gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class SyncedBatchNorm(BatchNormAnyBatch):
     """BatchNorm whose training statistics cover every rank's share of the batch, as one
     process computes them over the global batch (torch's SyncBatchNorm runs on GPUs
@@ -69,11 +86,11 @@ class SyncedBatchNorm(BatchNormAnyBatch):
         if not self.training:
             return super().forward(x)
         xf = x.float()
-        stats = all_reduce(torch.cat([xf.sum(0), xf.new_ones(1) * len(x)]))  # (F + 1,)
-        n = stats[-1]
+        stats = AllReduce.apply(torch.cat([xf.sum(0), xf.new_ones(1) * len(x)]))  # (F + 1,)
+        n = stats[-1].detach()
         mean = stats[:-1] / n
-        var = all_reduce(((xf - mean) ** 2).sum(0)) / n  # biased, as BatchNorm normalises
-        self._track(mean.detach(), var.detach(), float(n))
+        var = AllReduce.apply(((xf - mean) ** 2).sum(0)) / n  # biased, as BatchNorm normalises
+        self._track(mean.detach(), var.detach(), n.item())
         return (xf - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
 
     @torch.no_grad()

@@ -1,0 +1,207 @@
+"""Data-parallel training under torchrun, on CPU with gloo: 2 processes with a global
+batch give the weights of 1 process with that batch, resume exactly, report the figures
+`textrnn evaluate` gives, fail together on one rank's bad input, and run across two
+simulated machines."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import NEG, POS, make_text, write_csv
+from test_forecast import write_series
+from textrnn.parallel import World
+from textrnn.training.distributed import shard
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+NO_DROPOUT = ["--dropout", "0", "--embed-dropout", "0", "--weight-drop", "0"]
+
+
+def textrnn_cmd(args, launcher=("--standalone", "--nproc-per-node", "2")):
+    prefix = [sys.executable, "-m", "torch.distributed.run", *launcher] if launcher else [sys.executable]
+    return [*prefix, "-m", "textrnn", *map(str, args)]
+
+
+def run(args, launcher=("--standalone", "--nproc-per-node", "2"), timeout=240):
+    return subprocess.run(textrnn_cmd(args, launcher), capture_output=True, text=True,
+                          timeout=timeout, env=ENV)
+
+
+def one_process(args):
+    return run(args, launcher=None)
+
+
+def weights(run_dir) -> dict:
+    return torch.load(run_dir / "training_state.pt", weights_only=True)["model"]
+
+
+def assert_same_weights(a, b, atol=1e-5):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.allclose(wa[k].float(), wb[k].float(), atol=atol, rtol=1e-4), k
+
+
+def errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith(("error:", "textrnn: error"))]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ddp-data")
+    (root / "train.txt").write_text(make_text(300, seed=1))
+    (root / "val.txt").write_text(make_text(40, seed=2))
+    rows = [(t, "positive") for t in POS] + [(t, "negative") for t in NEG]
+    write_csv(root / "train.csv", rows * 4)
+    write_csv(root / "val.csv", rows)
+    write_series(root / "series.csv", n=300)
+    return root
+
+
+def lm_args(data, out, *extra):
+    return ["train-lm", "--data", data / "train.txt", "--val-data", data / "val.txt",
+            "--hidden-size", 32, "--num-layers", 2, "--batch-size", 8, "--bptt", 16,
+            "--max-steps", 12, "--eval-every", 6, "--save-every", 6, "--quiet", "--out", out,
+            *extra]
+
+
+@pytest.fixture(scope="module")
+def lm_runs(data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ddp-lm")
+    two = run(lm_args(data, root / "two", *NO_DROPOUT))
+    one = one_process(lm_args(data, root / "one", *NO_DROPOUT))
+    assert two.returncode == 0 and one.returncode == 0, two.stderr[-2000:] + one.stderr[-2000:]
+    return root
+
+
+def test_shares_cover_a_batch_and_the_scaled_losses_average_to_its_mean():
+    for size in range(1, 6):
+        for n in range(1, 10):
+            values = torch.randn(n)
+            parts = [shard((values,), World(r, size)) for r in range(size)]
+            taken = torch.cat([p[0][0] for p in parts if p[1] > 0])
+            assert torch.equal(taken, values)  # every example once, in order
+            mean = sum(p[0][0].mean() * p[1] for p in parts) / size  # what DDP's average descends
+            assert torch.isclose(mean, values.mean(), atol=1e-6)
+
+
+def test_language_model_on_two_processes_matches_one(lm_runs, data):
+    assert_same_weights(lm_runs / "one", lm_runs / "two")
+    val = json.loads((lm_runs / "two" / "metrics.json").read_text())["val"]
+    alone = json.loads((lm_runs / "one" / "metrics.json").read_text())["val"]
+    assert val["loss"] == pytest.approx(alone["loss"], rel=1e-5)
+    scored = one_process(["evaluate", lm_runs / "two", "--data", data / "val.txt", "--json"])
+    assert json.loads(scored.stdout)["loss"] == pytest.approx(val["loss"], rel=1e-6)
+    # rank 0 alone writes and prints: one report, one log line per step
+    steps = [json.loads(line)["step"] for line in (lm_runs / "two" / "log.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]
+    assert steps == sorted(set(steps))
+
+
+def test_classifier_with_unfreezing_and_batchnorm_on_two_processes_matches_one(data, tmp_path):
+    args = ["train-classifier", "--data", data / "train.csv", "--eval-data", data / "val.csv",
+            "--hidden-size", 16, "--num-layers", 2, "--head-hidden", 8, "--gradual-unfreezing",
+            "--discriminative-lr", 2.6, "--batch-size", 16, "--epochs", 4, "--eval-every", 0,
+            "--save-every", 0, "--quiet", *NO_DROPOUT]  # 4 epochs: every layer group unfreezes
+    two, one = run([*args, "--out", tmp_path / "two"]), one_process([*args, "--out", tmp_path / "one"])
+    assert two.returncode == 0 and one.returncode == 0, two.stderr[-2000:]
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
+    val = json.loads((tmp_path / "two" / "metrics.json").read_text())["val"]
+    scored = json.loads(one_process(["evaluate", tmp_path / "two", "--data", data / "val.csv",
+                                     "--json"]).stdout)
+    assert scored["accuracy"] == val["accuracy"]
+    assert scored["loss"] == pytest.approx(val["loss"], rel=1e-5)
+    assert two.stdout.count("confusion matrix") == one.stdout.count("confusion matrix")
+
+
+def test_forecaster_on_two_processes_matches_one(data, tmp_path):
+    args = ["train-forecaster", "--data", data / "series.csv", "--target", "load", "--lookback", 24,
+            "--horizon", 12, "--seg-len", 12, "--hidden-size", 16, "--batch-size", 16,
+            "--max-steps", 10, "--eval-every", 5, "--save-every", 5, "--dropout", 0, "--quiet"]
+    two, one = run([*args, "--out", tmp_path / "two"]), one_process([*args, "--out", tmp_path / "one"])
+    assert two.returncode == 0 and one.returncode == 0, two.stderr[-2000:]
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
+    m2, m1 = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("two", "one"))
+    assert m2["val"]["mse"] == pytest.approx(m1["val"]["mse"], rel=1e-5)
+    assert m2["test"]["mse"] == pytest.approx(m1["test"]["mse"], rel=1e-5)
+
+
+def test_two_processes_stopped_by_sigterm_resume_exactly(data, tmp_path):
+    # dropout on: each rank's own random stream must come back
+    args = lambda out: lm_args(data, out, "--max-steps", 300, "--log-every", 2, "--save-every", 50,
+                               "--hidden-size", 96)
+    straight = run(args(tmp_path / "straight"))
+    assert straight.returncode == 0, straight.stderr[-2000:]
+    stopped = subprocess.Popen(textrnn_cmd(args(tmp_path / "stopped")), env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "stopped" / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.is_file() and log.read_text().count("\n") >= 3):
+        time.sleep(0.05)
+    stopped.send_signal(signal.SIGTERM)
+    _, err = stopped.communicate(timeout=120)
+    state = torch.load(tmp_path / "stopped" / "training_state.pt", weights_only=True)
+    assert 0 < state["step"] < 300, err[-2000:]
+    assert state["world_size"] == 2 and len(state["ranks"]) == 2
+    resumed = run([*args(tmp_path / "stopped"), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert_same_weights(tmp_path / "straight", tmp_path / "stopped", atol=1e-6)
+
+
+def test_a_bad_input_on_one_rank_ends_both_with_one_line(data, tmp_path):
+    script = tmp_path / "one_bad_rank.py"
+    script.write_text(f"""
+import os, textrnn
+good, bad = {str(data / 'train.txt')!r}, {str(tmp_path / 'missing.txt')!r}
+given = {{"data": [good if os.environ["RANK"] == "0" else bad], "out": {str(tmp_path / 'out')!r},
+         "max_steps": 3, "hidden_size": 16, "batch_size": 4, "bptt": 8, "quiet": True}}
+textrnn.run_guarded(lambda: textrnn.settings_from("lm", given).prepare().fit(show_progress=False))
+""")
+    t0 = time.time()
+    job = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc-per-node", "2", script], capture_output=True, text=True,
+                         timeout=120, env=ENV)
+    assert job.returncode != 0 and time.time() - t0 < 60
+    lines = errors(job.stderr)
+    assert len(lines) == 1 and "rank 1" in lines[0] and "missing.txt" in lines[0], job.stderr[-2000:]
+    assert not (tmp_path / "out" / "config.json").exists()
+
+
+def test_a_batch_that_does_not_divide_among_the_processes_is_refused(data, tmp_path):
+    job = run(lm_args(data, tmp_path / "out", "--batch-size", 7))
+    assert job.returncode != 0
+    lines = errors(job.stderr)
+    assert len(lines) == 1 and "--batch-size 7" in lines[0] and "multiple of 2" in lines[0]
+
+
+def test_resuming_with_another_number_of_processes_is_refused(lm_runs, data, tmp_path):
+    shutil.copytree(lm_runs / "two", tmp_path / "run")
+    before = (tmp_path / "run" / "training_state.pt").read_bytes()
+    job = one_process(lm_args(data, tmp_path / "run", "--resume", "--max-steps", 20))
+    lines = errors(job.stderr)
+    assert job.returncode != 0 and len(lines) == 1 and "trained by 2 process" in lines[0]
+    assert (tmp_path / "run" / "training_state.pt").read_bytes() == before
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_simulated_machines_match_one_machine(lm_runs, data, tmp_path):
+    launcher = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
+                "--rdzv-endpoint", f"127.0.0.1:{free_port()}", "--rdzv-id", "textrnn-test"]
+    nodes = [subprocess.Popen(textrnn_cmd(lm_args(data, tmp_path / "run", *NO_DROPOUT),
+                                          [*launcher, "--node-rank", str(i)]),
+                              env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outs = [n.communicate(timeout=240) for n in nodes]
+    assert all(n.returncode == 0 for n in nodes), outs[0][1][-2000:] + outs[1][1][-2000:]
+    assert_same_weights(lm_runs / "two", tmp_path / "run", atol=1e-6)
