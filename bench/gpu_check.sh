@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A short end-to-end check on a CUDA machine: training in fp32 and bf16, resume, sampling,
-# a classifier, a forecaster, and the training-speed comparison. Writes logs under ${OUT:-runs/gpu-check}.
+# a classifier, a forecaster, data-parallel runs on every GPU (torchrun, NCCL), and the
+# training-speed comparisons. Writes logs under ${OUT:-runs/gpu-check}.
 #   bash bench/gpu_check.sh
 set -uo pipefail
 OUT=${OUT:-runs/gpu-check}
@@ -30,8 +31,8 @@ from textrnn.training import run
 out = sys.argv[1]
 orig = run.Trainer
 class Stop(orig):
-    def train_step(self, batch):
-        r = super().train_step(batch)
+    def train_step(self, batch, scale=1.0):
+        r = super().train_step(batch, scale)
         if self.state.step == 150:
             signal.raise_signal(signal.SIGINT)
         return r
@@ -63,6 +64,23 @@ py recipes/timeseries.py --out "$OUT/forecast" --overwrite --device cuda --preci
 check $? "timeseries recipe on cuda"
 py -m textrnn forecast "$OUT/forecast" --data data/hourly_load.csv --device cuda > /dev/null
 check $? "forecast on cuda"
+
+GPUS=$(py -c "import torch; print(torch.cuda.device_count())")
+if [ "$GPUS" -gt 1 ]; then
+  step "torchrun: $GPUS processes on $GPUS GPUs (NCCL), a language model and a classifier"
+  py -m torch.distributed.run --standalone --nproc-per-node "$GPUS" -m textrnn train-lm \
+     --data data/tiny_play.txt --out "$OUT/ddp-lm" --overwrite --device cuda --precision bf16 \
+     --batch-size $(( 16 * GPUS )) --max-steps 200 --eval-every 100 --save-every 100 --quiet | tail -2
+  check $? "torchrun train-lm cuda"
+  py -m torch.distributed.run --standalone --nproc-per-node "$GPUS" recipes/sentiment.py \
+     --out "$OUT/ddp-clf" --overwrite --device cuda --batch-size $(( 16 * GPUS )) --quiet | tail -3
+  check $? "torchrun sentiment recipe cuda"
+  step "data-parallel speed: 1 GPU against $GPUS"
+  py bench/ddp_speed.py --data data/tiny_play.txt --device cuda --procs "$GPUS" --precision bf16 --rounds 2
+  check $? "ddp_speed cuda"
+else
+  echo "one GPU: the NCCL data-parallel checks need two or more (NCCL runs one process per GPU); skipped"
+fi
 
 step "training speed on cuda"
 py bench/train_speed.py --device cuda --precision fp32,bf16 --steps 60 --rounds 3

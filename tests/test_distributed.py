@@ -154,23 +154,58 @@ def test_two_processes_stopped_by_sigterm_resume_exactly(data, tmp_path):
     assert_same_weights(tmp_path / "straight", tmp_path / "stopped", atol=1e-6)
 
 
-def test_a_bad_input_on_one_rank_ends_both_with_one_line(data, tmp_path):
-    script = tmp_path / "one_bad_rank.py"
-    script.write_text(f"""
-import os, textrnn
-good, bad = {str(data / 'train.txt')!r}, {str(tmp_path / 'missing.txt')!r}
-given = {{"data": [good if os.environ["RANK"] == "0" else bad], "out": {str(tmp_path / 'out')!r},
-         "max_steps": 3, "hidden_size": 16, "batch_size": 4, "bptt": 8, "quiet": True}}
-textrnn.run_guarded(lambda: textrnn.settings_from("lm", given).prepare().fit(show_progress=False))
-""")
+def train_in_script(tmp_path, setup: str):
+    """Run a script under torchrun (2 processes) that trains a language model with the
+    settings `given` that `setup` defines; returns the finished job and its seconds."""
+    script = tmp_path / "job.py"
+    script.write_text("import os, textrnn\n" + setup + "textrnn.run_guarded(lambda: textrnn.settings_from("
+                      "'lm', given).prepare().fit(show_progress=False))\n")
     t0 = time.time()
     job = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                           "--nproc-per-node", "2", script], capture_output=True, text=True,
                          timeout=120, env=ENV)
-    assert job.returncode != 0 and time.time() - t0 < 60
+    return job, time.time() - t0
+
+
+def test_a_bad_input_on_one_rank_ends_both_with_one_line(data, tmp_path):
+    job, seconds = train_in_script(tmp_path, f"""
+good, bad = {str(data / 'train.txt')!r}, {str(tmp_path / 'missing.txt')!r}
+given = {{"data": [good if os.environ["RANK"] == "0" else bad], "out": {str(tmp_path / 'out')!r},
+         "max_steps": 3, "hidden_size": 16, "batch_size": 4, "bptt": 8}}
+""")
+    assert job.returncode != 0 and seconds < 60
     lines = errors(job.stderr)
     assert len(lines) == 1 and "rank 1" in lines[0] and "missing.txt" in lines[0], job.stderr[-2000:]
     assert not (tmp_path / "out" / "config.json").exists()
+
+
+def test_a_crashed_rank_ends_the_job_with_one_line_from_rank_0(data, tmp_path):
+    job, seconds = train_in_script(tmp_path, f"""
+from textrnn.training import loop
+inner = loop.Trainer.train_step
+def train_step(self, batch, scale=1.0):
+    if os.environ["RANK"] == "1" and self.state.step == 3:
+        os._exit(3)  # the process vanishes mid-training, as a crash or a lost machine does
+    return inner(self, batch, scale)
+loop.Trainer.train_step = train_step
+given = {{"data": [{str(data / 'train.txt')!r}], "out": {str(tmp_path / 'out')!r},
+         "max_steps": 50, "hidden_size": 16, "batch_size": 4, "bptt": 8, "save_every": 2}}
+""")
+    assert job.returncode != 0 and seconds < 60
+    lines = errors(job.stderr)
+    assert len(lines) <= 1 and "[rank0]: Traceback" not in job.stderr, job.stderr[-3000:]
+    if lines:  # rank 0 may be stopped by torchrun before it notices the lost peer
+        assert "another process of this torchrun job failed" in lines[0]
+    state = torch.load(tmp_path / "out" / "training_state.pt", weights_only=True)
+    assert state["step"] == 2  # the last checkpoint before the crash is intact
+
+
+def test_divergence_under_two_processes_ends_with_one_line(data, tmp_path):
+    job = run(lm_args(data, tmp_path / "out", "--cell", "rnn", "--activation", "relu", "--optimizer",
+                      "sgd", "--lr", 10, "--clip", 0, "--weight-decay", 0, "--warmup-steps", 0,
+                      "--max-steps", 500, "--save-every", 1, "--eval-every", 1000))
+    lines = errors(job.stderr)
+    assert job.returncode != 0 and len(lines) == 1 and "lower --lr" in lines[0], job.stderr[-2000:]
 
 
 def test_a_batch_that_does_not_divide_among_the_processes_is_refused(data, tmp_path):

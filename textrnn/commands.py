@@ -2,6 +2,7 @@
 flags generated from a task's settings, presets resolved once, one-line errors."""
 import argparse
 import logging
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -126,22 +127,35 @@ def run_guarded(func, *args, debug: bool = False):
             quiet_exit()
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(EXIT_ERROR)
-    except DistError as exc:
-        if debug:
-            raise
+    except (DistError, RuntimeError) as exc:
+        if debug or not lost_a_process(exc):
+            raise_unless_out_of_memory(exc, debug)
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", first_line(exc, 400)).split(". ")[0][:120]
         sys.stderr.write(f"error: another process of this torchrun job failed or was lost "
-                         f"({first_line(exc, 120)}); its own message says why; the run folder "
-                         "keeps its last checkpoint, continue with --resume\n")
+                         f"({reason}); its own message says why; the run folder keeps its last "
+                         "checkpoint, continue with --resume\n")
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
-    except (MemoryError, RuntimeError) as exc:
-        # torch reports a failed allocation as a RuntimeError (OutOfMemoryError on GPUs).
-        if not _out_of_memory(exc) or debug:
-            raise
-        sys.stderr.write("error: out of memory; lower --batch-size, --hidden-size or the data size\n")
-        sys.exit(EXIT_ERROR)
+    except MemoryError as exc:
+        raise_unless_out_of_memory(exc, debug)
+
+
+def raise_unless_out_of_memory(exc, debug: bool):
+    # torch reports a failed allocation as a RuntimeError (OutOfMemoryError on GPUs).
+    if not _out_of_memory(exc) or debug:
+        raise exc
+    sys.stderr.write("error: out of memory; lower --batch-size, --hidden-size or the data size\n")
+    sys.exit(EXIT_ERROR)
+
+
+def lost_a_process(exc) -> bool:
+    """A collective failed because another process of the job died or went silent (gloo
+    and NCCL report it as a RuntimeError naming the transport)."""
+    text = str(exc).lower()
+    return joined() and (isinstance(exc, DistError) or any(
+        k in text for k in ("gloo", "nccl", "connection reset", "connection closed", "timed out")))
 
 
 def quiet_exit():
