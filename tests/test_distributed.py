@@ -29,8 +29,20 @@ def textrnn_cmd(args, launcher=("--standalone", "--nproc-per-node", "2")):
 
 
 def run(args, launcher=("--standalone", "--nproc-per-node", "2"), timeout=240):
-    return subprocess.run(textrnn_cmd(args, launcher), capture_output=True, text=True,
-                          timeout=timeout, env=ENV)
+    job = subprocess.run(textrnn_cmd(args, launcher), capture_output=True, text=True,
+                         timeout=timeout, env=ENV)
+    if job.returncode != 0 and "(SIGABRT)" in job.stderr:
+        # gloo's TCP transport now and then aborts a process from C++ (pytorch/gloo#514);
+        # Python code cannot raise SIGABRT, so such a launch is tried once more
+        job = subprocess.run(textrnn_cmd(args, launcher), capture_output=True, text=True,
+                             timeout=timeout, env=ENV)
+    return job
+
+
+def worker_lines(stderr: str) -> str:
+    """What the processes wrote, without torchrun's own warnings and report."""
+    return "\n".join(line for line in stderr.splitlines()
+                     if not line.startswith(("W1", "E1", "I1")))[-6000:]
 
 
 def one_process(args):
@@ -76,7 +88,7 @@ def lm_runs(data, tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp-lm")
     two = run(lm_args(data, root / "two", *NO_DROPOUT))
     one = one_process(lm_args(data, root / "one", *NO_DROPOUT))
-    assert two.returncode == 0 and one.returncode == 0, two.stderr[-2000:] + one.stderr[-2000:]
+    assert two.returncode == 0 and one.returncode == 0, worker_lines(two.stderr + one.stderr)
     return root
 
 
@@ -110,7 +122,7 @@ def test_classifier_with_unfreezing_and_batchnorm_on_two_processes_matches_one(d
             "--discriminative-lr", 2.6, "--batch-size", 16, "--epochs", 4, "--eval-every", 0,
             "--save-every", 0, "--quiet", *NO_DROPOUT]  # 4 epochs: every layer group unfreezes
     two, one = run([*args, "--out", tmp_path / "two"]), one_process([*args, "--out", tmp_path / "one"])
-    assert two.returncode == 0 and one.returncode == 0, two.stderr[-2000:]
+    assert two.returncode == 0 and one.returncode == 0, worker_lines(two.stderr + one.stderr)
     assert_same_weights(tmp_path / "one", tmp_path / "two")
     val = json.loads((tmp_path / "two" / "metrics.json").read_text())["val"]
     scored = json.loads(one_process(["evaluate", tmp_path / "two", "--data", data / "val.csv",
@@ -125,7 +137,7 @@ def test_forecaster_on_two_processes_matches_one(data, tmp_path):
             "--horizon", 12, "--seg-len", 12, "--hidden-size", 16, "--batch-size", 16,
             "--max-steps", 10, "--eval-every", 5, "--save-every", 5, "--dropout", 0, "--quiet"]
     two, one = run([*args, "--out", tmp_path / "two"]), one_process([*args, "--out", tmp_path / "one"])
-    assert two.returncode == 0 and one.returncode == 0, two.stderr[-2000:]
+    assert two.returncode == 0 and one.returncode == 0, worker_lines(two.stderr + one.stderr)
     assert_same_weights(tmp_path / "one", tmp_path / "two")
     m2, m1 = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("two", "one"))
     assert m2["val"]["mse"] == pytest.approx(m1["val"]["mse"], rel=1e-5)

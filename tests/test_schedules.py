@@ -41,6 +41,12 @@ def test_lr_factor_at_exact_steps(schedule, step, progress, scale, expected):
     assert factor == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("epoch,expected", [(0, 1.0), (3, 1.0), (4, 0.9), (6, 0.729)])
+def test_decay_holds_three_epochs_then_falls_a_tenth_each(epoch, expected):
+    assert lr_factor("decay", 500, 0.5, 100, 0.05, 1.0, epoch) == pytest.approx(expected)
+    assert lr_factor("decay", 49, 0.5, 100, 0.05, 1.0, epoch) == pytest.approx(expected / 2)
+
+
 def test_plateau_halves_after_two_evaluations_without_gain():
     plateau = {"scale": 1.0, "bad_evals": 0}
     scales = []

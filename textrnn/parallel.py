@@ -112,6 +112,7 @@ def start(device: torch.device, timeout: float) -> World:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
+    dist.barrier()  # creating the group does not wait for the others; everyone is here now
     atexit.register(_stop)
     world = current()
     if not world.main:  # rank 0 prints results and progress; the others, only errors

@@ -6,7 +6,7 @@ from ..errors import ConfigError
 from ..settings import check, setting
 
 OPTIMIZERS = ("adamw", "sgd")
-SCHEDULES = ("cosine", "constant", "plateau", "stlr")
+SCHEDULES = ("cosine", "constant", "plateau", "stlr", "decay")
 DEFAULT_EPOCHS = 10  # when no limit is given at all
 # On --resume a run's batches, optimiser and schedule must stay what they were, or it would
 # not continue the same run: these settings must be given as the run started (or left out:
@@ -25,7 +25,8 @@ class TrainConfig:
     weight_decay: float = setting(0.01, "decoupled weight decay", low=0, high=100, resume=FIXED)
     momentum: float = setting(0.9, "sgd momentum", low=0, high=1, high_open=True, cli=False, resume=FIXED)
     schedule: str = setting("cosine", "learning-rate schedule: cosine decay after warmup, constant, "
-                            "plateau halving, or stlr (slanted triangular)", choices=SCHEDULES, resume=FIXED)
+                            "plateau halving, stlr (slanted triangular), or decay (x0.9 each epoch "
+                            "after the third)", choices=SCHEDULES, resume=FIXED)
     warmup_steps: int = setting(100, "steps of linear warmup", low=0, high=10**9, resume=FIXED)
     final_lr_ratio: float = setting(0.05, "cosine ends at lr times this", low=0, high=1, cli=False, resume=FIXED)
     clip: float = setting(1.0, "max gradient norm; 0: off", low=0, high=1e6, resume=FIXED)

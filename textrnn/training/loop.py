@@ -177,7 +177,7 @@ class Trainer:
     def set_lr(self):
         c, s = self.cfg, self.state
         set_rates(self.opt, lr_factor(c.schedule, s.step, self.progress(), c.warmup_steps,
-                                      c.final_lr_ratio, s.schedule["scale"]), s)
+                                      c.final_lr_ratio, s.schedule["scale"], s.epoch), s)
 
     def progress(self) -> float:
         """How far the run is, 0 -> 1, by whichever limit comes first."""

@@ -22,15 +22,24 @@ def slanted_triangular(progress: float, cut: float = 0.1, ratio: float = 32.0) -
     return (1 + p * (ratio - 1)) / ratio
 
 
+def epoch_decay(epoch: int, hold: int = 3, rate: float = 0.9) -> float:
+    """The rate held for `hold` epochs, then multiplied by `rate` each epoch: the
+    schedule of the PatchTST (Nie et al. 2023) and SegRNN (Lin et al. 2023) code."""
+    return rate ** max(0, epoch - hold)
+
+
 def lr_factor(schedule: str, step: int, progress: float, warmup_steps: int, final_ratio: float,
-              plateau_scale: float) -> float:
-    """The factor on the peak rate at `step`: stlr, or warmup times cosine decay, times
-    a constant, or times the plateau halvings so far."""
+              plateau_scale: float, epoch: int = 0) -> float:
+    """The factor on the peak rate at `step` (in epoch `epoch`): stlr, or warmup times
+    cosine decay, times the epoch decay, times a constant, or times the plateau halvings
+    so far."""
     if schedule == "stlr":
         return slanted_triangular(progress)
     warm = linear_warmup(step, warmup_steps)
     if schedule == "cosine":
         return warm * cosine(progress, final_ratio)
+    if schedule == "decay":
+        return warm * epoch_decay(epoch)
     return warm * plateau_scale
 
 
