@@ -122,11 +122,7 @@ class Trainer:
             self.stop_asked = received or 15  # SIGTERM, when another rank was signalled
         loss = float(total[0]) / n
         if not math.isfinite(loss):
-            where = (f"the checkpoint of step {self.saved_step} in {self.folder.run_dir} is intact"
-                     if self.saved_step is not None else "nothing was saved")
-            raise shared(TrainingDiverged(
-                f"loss became {loss} at step {self.state.step}; lower --lr (now {self.cfg.lr}) "
-                f"or set --clip; {where}"), 0)
+            self._diverged(f"the loss became {loss} at step {self.state.step}")
         return loss, int(total[1]), float(total[2]) / n
 
     def _fix_pace(self):
@@ -166,13 +162,17 @@ class Trainer:
             norm = float(torch.linalg.vector_norm(norms))  # one sync, not one per tensor
         value = loss.item()
         if not math.isfinite(norm):  # the same on every rank: DDP averaged the gradients
-            where = (f"the checkpoint of step {self.saved_step} in {self.folder.run_dir} is intact"
-                     if self.saved_step is not None else "nothing was saved")
-            raise shared(TrainingDiverged(f"the gradient became {norm} at step {s.step + 1}; lower "
-                                          f"--lr (now {c.lr}) or set --clip; {where}"), 0)
+            self._diverged(f"the gradient became {norm} at step {s.step + 1}")
         self.opt.step()
         s.step += 1
         return value, norm
+
+    def _diverged(self, what: str):
+        """End the run on every rank alike: the figure that diverged was agreed on by all."""
+        where = (f"the checkpoint of step {self.saved_step} in {self.folder.run_dir} is intact"
+                 if self.saved_step is not None else "nothing was saved")
+        raise shared(TrainingDiverged(f"{what}; lower --lr (now {self.cfg.lr}) or set --clip; "
+                                      f"{where}"), 0)
 
     def set_lr(self):
         c, s = self.cfg, self.state
