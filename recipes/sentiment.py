@@ -25,8 +25,9 @@ def main(settings):
 
     # 4. Predictions from the saved run folder, exactly as `textrnn predict` would.
     clf = textrnn.load(result["run_dir"])
-    examples = ["what a great film, I loved every minute", "dull, and far too long",
-                "not bad at all", "good acting but the plot is a mess"]
+    examples = ["a gripping story and a superb cast", "the script was not funny",
+                "the food was not bad at all", "great visuals but the story was really dull",
+                "although the opening was slow, the ending was wonderful"]
     print(f"\nrun folder: {result['run_dir']}")
     for text, label in zip(examples, clf.predict(examples)):
         print(f"{label:>10}  {text}")
