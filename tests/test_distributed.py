@@ -32,9 +32,11 @@ def run(args, launcher=("--standalone", "--nproc-per-node", "2"), timeout=240):
     job = subprocess.run(textrnn_cmd(args, launcher), capture_output=True, text=True,
                          timeout=timeout, env=ENV)
     if job.returncode != 0 and "(SIGABRT)" in job.stderr:
-        # gloo's TCP transport now and then aborts a process from C++ (pytorch/gloo#514);
-        # Python code cannot raise SIGABRT, so such a launch is tried once more
-        job = subprocess.run(textrnn_cmd(args, launcher), capture_output=True, text=True,
+        # A C++ abort inside torch (seen at exit before textrnn freed its DDP wrapper ahead
+        # of the process group); Python code cannot raise SIGABRT, so such a launch is
+        # tried once more, from scratch
+        again = args if "--resume" in args else [*args, "--overwrite"]
+        job = subprocess.run(textrnn_cmd(again, launcher), capture_output=True, text=True,
                              timeout=timeout, env=ENV)
     return job
 

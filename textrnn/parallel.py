@@ -7,6 +7,7 @@ torchrun starts one process per device and tells each its place through the envi
 carries the collectives.
 """
 import atexit
+import gc
 import logging
 import os
 import sys
@@ -122,7 +123,11 @@ def start(device: torch.device, timeout: float) -> World:
 
 
 def _stop():
+    """At exit: free what still holds the group (a DDP wrapper caught in a reference
+    cycle) while the group lives, then the group. Freed the other way round, at the
+    interpreter's teardown, a C++ thread of the group can end the process with SIGABRT."""
     if dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 

@@ -59,6 +59,10 @@ class Replicated:
             self.trainable = trainable
         return self.net
 
+    def release(self):
+        """Drop the DDP wrapper (its reducer holds the process group) once training ends."""
+        self.net, self.trainable = self.model, None
+
 
 class AllReduce(torch.autograd.Function):
     """The sum over ranks, with its gradient: each rank's input feeds every rank's sum, so

@@ -68,9 +68,11 @@ class Trainer:
             self.log.close()
             if self.stop_asked is not None:
                 self.save()
+                self.net.release()
                 log.warning("interrupted at step %d; saved to %s; continue with --resume",
                             s.step, self.folder.run_dir)
                 return {"status": "interrupted", "signal": self.stop_asked, "step": s.step}
+        self.net.release()
         return self._finish("stopped" if self._patience_spent() else "done")
 
     def start_epoch(self, batches: int):
