@@ -127,7 +127,7 @@ def run_guarded(func, *args, debug: bool = False):
             quiet_exit()
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(EXIT_ERROR)
-    except (DistError, RuntimeError) as exc:
+    except RuntimeError as exc:  # torch.distributed.DistError among them
         if debug or not lost_a_process(exc):
             raise_unless_out_of_memory(exc, debug)
         reason = re.sub(r"^\[[^\]]*\]\s*", "", first_line(exc, 400)).split(". ")[0][:120]

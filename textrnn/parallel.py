@@ -70,6 +70,20 @@ class World:
         return result
 
 
+    def wait(self):
+        """Every rank reaches this point before any goes on (failing together if one failed)."""
+        self.agree(lambda: None)
+
+    def rank0_first(self, fn, *args):
+        """fn(*args) on rank 0, then on the others: what rank 0 writes (a cache), they read."""
+        if not self.main:
+            self.wait()
+        result = self.agree(fn, *args)
+        if self.main:
+            self.wait()
+        return result
+
+
 def shared(exc: TextRNNError, rank: int) -> TextRNNError:
     """`exc`, as raised on every rank: rank 0 prints it, the others exit quietly."""
     err = type(exc)(str(exc) if rank == 0 else f"rank {rank}: {exc}")

@@ -3,6 +3,7 @@ metrics.json, settings and plots. The best weights are also kept in memory, so t
 of a run reports (and hands on) the best model without reading it back from disk. Under
 torchrun every rank keeps the best weights, and only rank 0 (`writes`) touches files."""
 import copy
+import functools
 import json
 import math
 from dataclasses import asdict
@@ -18,6 +19,15 @@ PLOTS = ("loss.png", "confusion_val.png", "confusion_test.png", "forecast.png")
 # What a run leaves in its folder (the token cache under tokens/ is keyed by its content,
 # so a new run may reuse it).
 RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, SCALER, STATE, LOG_FILE, METRICS_FILE, SETTINGS_FILE, *PLOTS)
+
+
+def rank0_only(method):
+    """A method that only writes: a no-op where this process does not write (`writes`)."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        if self.writes:
+            method(self, *args, **kwargs)
+    return guarded
 
 
 class Checkpointer:
@@ -61,10 +71,9 @@ class Checkpointer:
         self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         self.best_metrics, self.best_step = metrics, step
 
+    @rank0_only
     def save_state(self, model, step: int, checkpoint: dict):
         """The resume state; the weights too while no evaluation has picked a best model."""
-        if not self.writes:
-            return
         if self.best_weights is None:
             save_pretrained(self.run_dir, model, self.tokenizer, step, self.run_id)
         save_training_state(self.run_dir, checkpoint)
@@ -77,22 +86,22 @@ class Checkpointer:
         best.load_state_dict(self.best_weights, strict=False)  # a tied matrix is stored once
         return best
 
+    @rank0_only
     def log(self, record: dict):
-        if self.writes:
-            append_line(self.run_dir / LOG_FILE, json.dumps(record))
+        append_line(self.run_dir / LOG_FILE, json.dumps(record))
 
+    @rank0_only
     def write_metrics(self, metrics: dict):
-        if self.writes:
-            write_json(self.run_dir / METRICS_FILE, metrics)
+        write_json(self.run_dir / METRICS_FILE, metrics)
 
+    @rank0_only
     def write_settings(self, data_cfg, train_cfg):
-        if self.writes:
-            write_json(self.run_dir / SETTINGS_FILE, {"data": asdict(data_cfg), "training": asdict(train_cfg)})
+        write_json(self.run_dir / SETTINGS_FILE, {"data": asdict(data_cfg), "training": asdict(train_cfg)})
 
+    @rank0_only
     def plot(self, name: str, draw):
-        """Save a plot: `draw(path)` writes the PNG (atomically, by rank 0 only)."""
-        if self.writes:
-            atomic_write(self.run_dir / name, draw)
+        """Save a plot: `draw(path)` writes the PNG, atomically."""
+        atomic_write(self.run_dir / name, draw)
 
     def plot_loss(self, unit: str):
         self.plot("loss.png", lambda tmp: plot_loss_curve(self.run_dir / LOG_FILE, tmp, unit))

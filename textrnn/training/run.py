@@ -104,7 +104,7 @@ class Run:
                 self.device, self.precision, self.resume, show_progress, self.world)
             trainer.folder.write_settings(self.data_cfg, self.train_cfg)
             result = dict(trainer.fit(), run_dir=str(self.run_dir))
-            self.world.agree(lambda: None)  # rank 0 has written the folder: all may read it
+            self.world.wait()  # rank 0 has written the folder: all may read it
             return result
         finally:
             self.lock.release()
@@ -144,11 +144,8 @@ def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, d
     model, tokenizer, data = world.agree(_model_and_data, kind, data_cfg, model_cfg, train_cfg,
                                          run_dir, resume, init_from)
     same_on_every_rank(world, model, tokenizer)
-    if not world.main:  # rank 0 writes the token cache, then the others read it
-        world.agree(lambda: None)
-    batches = world.agree(kind.prepare, data, tokenizer, data_cfg, train_cfg, run_dir, model.cfg)
-    if world.main:
-        world.agree(lambda: None)
+    # rank 0 writes the token cache, then the others read it
+    batches = world.rank0_first(kind.prepare, data, tokenizer, data_cfg, train_cfg, run_dir, model.cfg)
     if world.rank:  # every rank draws its own dropout masks
         seed_everything(train_cfg.seed + 1_000_003 * world.rank)
     log.info("model: %s, %d parameters, vocabulary %d, device %s, %s%s", model.cfg.encoder.cell,
