@@ -2,28 +2,35 @@
 
     python bench/sample_speed.py --length 500 --rounds 3
     python bench/sample_speed.py --length 500 --rounds 3 --prefix-tokens 100   # quicker
+    python bench/sample_speed.py --run RUN --heldout TEXT --heldout-chars 20000  # + bpc
 
 One 2-layer character LSTM (vocabulary 65, random weights: speed does not depend on
-what the weights learned) samples --length new tokens after the prompt "ROMEO:" with
-temperature 1, three ways:
+what the weights learned; or the trained model of --run) samples --length new tokens
+after the prompt "ROMEO:" with temperature 1, three ways:
 
-  a. textrnn: `LanguageModel(model, tokenizer).generate(...)`, what users call;
+  a. textrnn: `LanguageModel(model, tokenizer).generate(...)`, what users call, with its
+     weights held as fp32 (the default), bf16 and int8 (`weights=`);
   b. plain loop: nn.Embedding + nn.LSTM(num_layers=2) + nn.Linear holding the same
      weights, one token per step (B, 1) with the state carried, softmax + multinomial;
   c. prefix re-run: the same plain network re-reads the whole sequence so far at every
      step from a zero state (no state carried), batch 1 only.
 
-a and b run at batch 1 and at --batch (64 samples at once); c at batch 1. Each round
+a and b run at batch 1 and at --batch (64 samples at once); c at batch 1. With --heldout,
+each weights format also scores that text token by token through the stepper sampling
+uses (bits per character, the state carried from its start), so the speed of bf16 and
+int8 is read beside what they cost in quality (a trained --run makes that meaningful). Each round
 measures them one after another, so drift of a shared machine hits all alike; the
 ratios are the figures to read, not the absolute rates. One JSON object goes to stdout,
 progress to stderr.
 """
 import argparse
 import json
+import math
 import statistics
 import string
 import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -37,7 +44,10 @@ CHARS = "\n !&',-.:;?" + string.ascii_uppercase + string.ascii_lowercase
 # What textrnn aims for (speed-up of a over b or c); the JSON says whether it got there.
 TARGETS = {"batch_1_textrnn_over_plain_loop": 2.0,
            "batch_1_textrnn_over_prefix_rerun": 25.0,
-           "batch_large_textrnn_over_plain_loop": 1.0}
+           "batch_large_textrnn_over_plain_loop": 1.0,
+           "batch_1_int8_over_fp32": 2.0,
+           "batch_large_int8_over_fp32": 1.0}
+FORMATS = ("fp32", "bf16", "int8")
 
 
 def parse_args(argv=None):
@@ -55,6 +65,11 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run", help="a trained character-LM run folder to sample from instead of "
+                   "random weights (its own sizes replace --hidden-size and friends)")
+    p.add_argument("--heldout", help="a text file to score with each weights format (bpc)")
+    p.add_argument("--heldout-chars", type=int, default=20000,
+                   help="score this many characters from the end of --heldout")
     args = p.parse_args(argv)
     args.prefix_tokens = args.prefix_tokens or args.length
     if min(args.length, args.rounds, args.prefix_tokens) < 1 or args.batch < 2:
@@ -74,7 +89,15 @@ def sync(device: torch.device):
 
 # ---- the models --------------------------------------------------------------------------
 def textrnn_lm(args, device) -> textrnn.LanguageModel:
-    """textrnn's LSTM language model with random weights and a 65-id character tokenizer."""
+    """textrnn's LSTM language model with random weights and a 65-id character tokenizer,
+    or the model of --run."""
+    if args.run:
+        lm = textrnn.load(args.run, device)
+        enc = lm.model.cfg.encoder
+        if enc.cell != "lstm" or enc.conv_kernel or lm.model.cfg.head.adaptive_cutoffs:
+            raise SystemExit("--run must hold a plain LSTM language model (the plain loops copy one)")
+        args.hidden_size, args.embed_dim, args.num_layers = enc.hidden_size, enc.embed_dim, enc.num_layers
+        return lm
     tok = textrnn.train_tokenizer("char", [CHARS])
     torch.manual_seed(args.seed)
     model = textrnn.build_model(textrnn.ModelConfig(
@@ -124,9 +147,9 @@ def check_same_function(model, plain, ids: list[int]):
 
 
 # ---- the three ways to sample ------------------------------------------------------------
-def textrnn_generate(lm, length: int, batch: int) -> list[str]:
+def textrnn_generate(lm, length: int, batch: int, weights: str = "fp32") -> list[str]:
     texts = lm.generate(PROMPT, max_new_tokens=length, temperature=1.0, seed=0,
-                        num_samples=batch)
+                        num_samples=batch, weights=weights)
     # Every character token is one character, so this proves all tokens were made.
     assert all(len(t) == len(PROMPT) + length for t in texts)
     return texts
@@ -175,11 +198,16 @@ def cases(args, lm, plain, prompt_ids):
     """name -> (function, new tokens it makes). The large batch follows batch 1 so a
     round measures every case under similar conditions."""
     L, B, P = args.length, args.batch, args.prefix_tokens
+    ours = lambda b, w: (lambda: textrnn_generate(lm, L, b, w), L * b)  # noqa: E731
     return {
-        "textrnn_b1": (lambda: textrnn_generate(lm, L, 1), L),
+        "textrnn_b1": ours(1, "fp32"),
+        "textrnn_b1_bf16": ours(1, "bf16"),
+        "textrnn_b1_int8": ours(1, "int8"),
         "plain_loop_b1": (lambda: plain_loop(plain, prompt_ids, L, 1, args.seed), L),
         "prefix_rerun_b1": (lambda: prefix_rerun(plain, prompt_ids, P, args.seed), P),
-        "textrnn_large": (lambda: textrnn_generate(lm, L, B), L * B),
+        "textrnn_large": ours(B, "fp32"),
+        "textrnn_large_bf16": ours(B, "bf16"),
+        "textrnn_large_int8": ours(B, "int8"),
         "plain_loop_large": (lambda: plain_loop(plain, prompt_ids, L, B, args.seed), L * B),
     }
 
@@ -188,8 +216,9 @@ def warm_up(lm, plain, prompt_ids, args):
     """A short untimed run of each: first-call set-up (kernels, allocator, the
     tokenizer's piece table) is not what a user generating text waits for each time."""
     n = min(args.length, 16)
-    textrnn_generate(lm, n, 1)
-    textrnn_generate(lm, n, args.batch)
+    for weights in FORMATS:
+        textrnn_generate(lm, n, 1, weights)
+        textrnn_generate(lm, n, args.batch, weights)
     plain_loop(plain, prompt_ids, n, 1, args.seed)
     plain_loop(plain, prompt_ids, n, args.batch, args.seed)
     prefix_rerun(plain, prompt_ids, n, args.seed)
@@ -207,7 +236,7 @@ def run_rounds(args, device) -> dict:
         for name, (fn, tokens) in todo.items():
             rates[name].append(tokens_per_s(fn, tokens, device))
             log(f"round {r + 1}/{args.rounds} {name:17s} {rates[name][-1]:12,.1f} tokens/s")
-    return rates, lm.tokenizer.get_vocab_size()
+    return rates, lm.tokenizer.get_vocab_size(), lm
 
 
 def summarise(args, rates: dict) -> dict:
@@ -215,25 +244,27 @@ def summarise(args, rates: dict) -> dict:
     ratios = {"batch_1_textrnn_over_plain_loop": med["textrnn_b1"] / med["plain_loop_b1"],
               "batch_1_textrnn_over_prefix_rerun": med["textrnn_b1"] / med["prefix_rerun_b1"],
               "batch_large_textrnn_over_plain_loop":
-                  med["textrnn_large"] / med["plain_loop_large"]}
+                  med["textrnn_large"] / med["plain_loop_large"],
+              "batch_1_int8_over_fp32": med["textrnn_b1_int8"] / med["textrnn_b1"],
+              "batch_large_int8_over_fp32": med["textrnn_large_int8"] / med["textrnn_large"]}
     r4 = lambda v: round(v, 4)  # noqa: E731
-    per_round = lambda name: [round(v, 1) for v in rates[name]]  # noqa: E731
+    per_round = lambda names: {k: [round(v, 1) for v in rates[k]] for k in names}  # noqa: E731
+
+    def batch(suffix: str, extra: dict) -> dict:
+        names = [f"textrnn_{suffix}", f"textrnn_{suffix}_bf16", f"textrnn_{suffix}_int8"]
+        fp32, bf16, int8 = (med[k] for k in names)
+        return {"textrnn_tokens_per_s": round(fp32, 1), "bf16_tokens_per_s": round(bf16, 1),
+                "int8_tokens_per_s": round(int8, 1), "bf16_over_fp32": r4(bf16 / fp32),
+                "int8_over_fp32": r4(int8 / fp32),
+                "plain_loop_tokens_per_s": round(med[f"plain_loop_{suffix}"], 1),
+                "textrnn_over_plain_loop": r4(fp32 / med[f"plain_loop_{suffix}"]),
+                "int8_over_plain_loop": r4(int8 / med[f"plain_loop_{suffix}"]), **extra,
+                "per_round": per_round(names + [f"plain_loop_{suffix}"])}
     return {
-        "batch_1": {
-            "textrnn_tokens_per_s": round(med["textrnn_b1"], 1),
-            "plain_loop_tokens_per_s": round(med["plain_loop_b1"], 1),
+        "batch_1": batch("b1", {
             "prefix_rerun_tokens_per_s": round(med["prefix_rerun_b1"], 1),
-            "textrnn_over_plain_loop": r4(ratios["batch_1_textrnn_over_plain_loop"]),
-            "textrnn_over_prefix_rerun": r4(ratios["batch_1_textrnn_over_prefix_rerun"]),
-            "per_round": {k: per_round(k) for k in ("textrnn_b1", "plain_loop_b1",
-                                                     "prefix_rerun_b1")},
-        },
-        f"batch_{args.batch}": {
-            "textrnn_tokens_per_s": round(med["textrnn_large"], 1),
-            "plain_loop_tokens_per_s": round(med["plain_loop_large"], 1),
-            "textrnn_over_plain_loop": r4(ratios["batch_large_textrnn_over_plain_loop"]),
-            "per_round": {k: per_round(k) for k in ("textrnn_large", "plain_loop_large")},
-        },
+            "textrnn_over_prefix_rerun": r4(ratios["batch_1_textrnn_over_prefix_rerun"])}),
+        f"batch_{args.batch}": batch("large", {}),
         "prefix_rerun": {
             "tokens_measured": args.prefix_tokens, "length": args.length,
             "note": ("the re-run's first tokens_measured new tokens, timed in full; a step "
@@ -247,13 +278,56 @@ def summarise(args, rates: dict) -> dict:
     }
 
 
+@torch.no_grad()
+def stepwise_bpc(lm, ids: list[int], weights: str) -> float:
+    """Bits per character of `ids` (a character model's: one token per character) read
+    one token at a time by the stepper with `weights`, the state carried from the start."""
+    model = lm.model
+    device = next(model.parameters()).device
+    stepper = model.stepper(weights)
+    scores, state = model(torch.tensor([ids[:1]], device=device))  # (1, 1, V): the first token
+    scores, state = scores[:, -1], stepper.step_state(state)
+    nll = 0.0
+    for t in range(1, len(ids)):
+        nll -= torch.log_softmax(scores.float(), -1)[0, ids[t]].item()
+        scores, state = stepper.step(torch.tensor([ids[t]], device=device), state)
+    return nll / (len(ids) - 1) / math.log(2)
+
+
+def heldout_quality(args, lm) -> dict:
+    """bpc of the last --heldout-chars characters of --heldout in each weights format."""
+    text = Path(args.heldout).read_text(encoding="utf-8")[-args.heldout_chars:]
+    ids = lm.tokenizer.encode(text).ids
+    bpc = {}
+    for weights in FORMATS:
+        bpc[weights] = stepwise_bpc(lm, ids, weights)
+        log(f"held-out bpc {weights}: {bpc[weights]:.4f}")
+    return {"chars": len(ids), "bpc": {k: round(v, 4) for k, v in bpc.items()},
+            "relative_to_fp32": {k: round(v / bpc["fp32"] - 1, 5) for k, v in bpc.items()},
+            "target": "bf16 and int8 within 1% of fp32",
+            "targets_met": {k: abs(v / bpc["fp32"] - 1) <= 0.01 for k, v in bpc.items()}}
+
+
 def settings(args, device, vocab: int) -> dict:
     return {"device": str(device), "length": args.length, "rounds": args.rounds,
             "prompt": PROMPT, "vocab": vocab, "embed_dim": args.embed_dim,
             "hidden_size": args.hidden_size, "num_layers": args.num_layers,
-            "batches": [1, args.batch], "temperature": 1.0, "weights": "random",
+            "batches": [1, args.batch], "temperature": 1.0,
+            "weights": args.run or "random", "formats": list(FORMATS),
             "torch": torch.__version__, "textrnn": textrnn.__version__,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "cpu": cpu_name(),
+            "int8_engine": torch.backends.quantized.engine}
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), since speed ratios differ between CPUs."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 
 def main(argv=None):
@@ -261,9 +335,11 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    rates, vocab = run_rounds(args, device)
+    rates, vocab, lm = run_rounds(args, device)
     out = {"benchmark": "sample_speed", "settings": settings(args, device, vocab)}
     out.update(summarise(args, rates))
+    if args.heldout:
+        out["heldout"] = heldout_quality(args, lm)
     print(json.dumps(out, indent=2))
 
 

@@ -48,6 +48,15 @@ def test_sample_command_is_reproducible_with_a_seed(trained):
     assert a.stdout == b.stdout and a.stdout.startswith("ZOE:") and len(a.stdout) > 40
 
 
+@pytest.mark.parametrize("weights", ["bf16", "int8"])
+def test_sample_command_samples_with_smaller_weights(trained, weights):
+    out, _ = trained
+    args = ["sample", out, "--prompt", "ZOE:", "--length", "40", "--seed", "1", "--weights", weights]
+    a, b = textrnn(*args), textrnn(*args)
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout and a.stdout.startswith("ZOE:") and len(a.stdout) > 40
+
+
 def test_sample_command_batches_and_stops(trained):
     out, _ = trained
     res = textrnn("sample", out, "--length", "80", "--seed", "2", "--num-samples", "3",
@@ -144,7 +153,8 @@ def test_out_of_range_training_flags_give_one_line(tmp_path, flag, value):
 
 
 @pytest.mark.parametrize("flag,value", [("--temperature", "-1"), ("--top-p", "0"),
-                                        ("--top-p", "1.5"), ("--length", "0"), ("--top-k", "-1")])
+                                        ("--top-p", "1.5"), ("--length", "0"), ("--top-k", "-1"),
+                                        ("--weights", "int4")])
 def test_bad_sampling_flags_give_one_line(trained, flag, value):
     out, _ = trained
     assert_one_line_error(textrnn("sample", out, flag, value))

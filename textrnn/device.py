@@ -11,7 +11,9 @@ PRECISIONS = ("fp32", "bf16", "auto")
 
 def resolve_device(name: str = "auto") -> torch.device:
     """auto picks cuda, then mps, then cpu; an explicit device must exist. Under torchrun,
-    cuda is each process's own GPU: the one of its LOCAL_RANK."""
+    cuda is each process's own GPU: the one of its LOCAL_RANK. A torch.device is read by
+    its name."""
+    name = str(name)
     if launched() and name.startswith("cuda:"):
         raise ConfigError(f"--device {name}: under torchrun each process takes the GPU of its "
                           "LOCAL_RANK; pass --device cuda or auto")

@@ -4,6 +4,7 @@ The prompt runs through the network once; after that every new token costs exact
 recurrent step (`model.stepper()`), never a re-run of the prefix. Several samples are one
 batch.
 """
+import functools
 import math
 from dataclasses import dataclass
 
@@ -11,6 +12,8 @@ import torch
 from torch import nn
 
 from .errors import ConfigError
+from .models.step_weights import FORMATS
+from .models.stepper import fastest_stepper
 from .settings import check, setting
 from .tokenization import PAD_ID, UNK_ID
 
@@ -18,6 +21,12 @@ from .tokenization import PAD_ID, UNK_ID
 # Below this temperature sampling is greedy in effect (a logit 0.01 behind the best is
 # e^-10 times less likely than it), so it is greedy outright.
 GREEDY_BELOW = 1e-3
+
+
+@functools.cache
+def never_ids(device):
+    """Ids never emitted: padding and the unknown token (a tensor made once per device)."""
+    return torch.tensor([PAD_ID, UNK_ID], device=device)
 
 
 @dataclass
@@ -33,6 +42,9 @@ class SamplingConfig:
     seed: int | None = setting(None, "same seed, same text", low=0, high=2**32 - 1, type=int)
     stop: list = setting([], "stop string, repeatable: a sample is cut before it", nargs="append")
     prompt: str = setting("", "text to continue")
+    weights: str = setting("fp32", "format of the weights while sampling: bf16 and int8 "
+                           "(quantised dynamically) read fewer bytes per token, faster on a "
+                           "CPU; fp32 is exact", choices=tuple(FORMATS))
 
     def validate(self) -> "SamplingConfig":
         check(self)
@@ -59,9 +71,7 @@ def filter_logits(logits, top_k: int, top_p: float):
 
 def choose(logits, cfg: SamplingConfig, generator):
     """Next tokens (B,) from logits (B, V)."""
-    logits = logits.float()
-    logits[:, PAD_ID] = -math.inf  # never emit padding or the unknown token
-    logits[:, UNK_ID] = -math.inf
+    logits = logits.float().index_fill_(1, never_ids(logits.device), -math.inf)
     if cfg.greedy or cfg.temperature < GREEDY_BELOW:
         return logits.argmax(-1)
     if cfg.temperature != 1:
@@ -69,8 +79,17 @@ def choose(logits, cfg: SamplingConfig, generator):
         # temperature can push one past float32's range (inf / inf makes the probabilities NaN).
         logits = (logits - logits.amax(-1, keepdim=True)) / cfg.temperature  # (B, V)
     logits = filter_logits(logits, cfg.top_k, cfg.top_p)
-    probs = torch.softmax(logits, -1)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    return draw(torch.softmax(logits, -1), generator)
+
+
+def draw(probs, generator):
+    """One token per row of probs (B, V), each with its probability: the exponential race
+    (the Gumbel-max trick, Gumbel 1954, in exponential form): argmax p_i / q_i with q_i ~
+    Exp(1). torch.multinomial draws a single sample this very way from the same generator
+    stream (so seeds give the texts they gave), after validity checks that cost more than
+    the draw itself at batch 1; softmax of finite logits needs none."""
+    q = torch.empty_like(probs).exponential_(generator=generator)  # (B, V)
+    return (probs / q).argmax(-1)
 
 
 def _repeat_state(state, n: int):
@@ -93,11 +112,11 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     model.eval()
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
-    stepper = model.stepper()
     k = max(model.cfg.encoder.conv_kernel, 1)
+    B = cfg.num_samples
+    stepper = fastest_stepper(model, B, cfg.weights)
     prompt = torch.tensor([prompt_ids], device=device)  # (1, P)
     logits, state = model(prompt)  # the prompt is run once, as a sequence
-    B = cfg.num_samples
     state = _repeat_state(stepper.step_state(state), B)
     logits = logits[:, -1].expand(B, -1).contiguous()
     # (B, k): a conv front end needs the last k tokens; the encoder reads <pad> as zeros,

@@ -2,8 +2,9 @@
 
 - `forward(x, state)`: a whole sequence x (B, T, E) -> outputs (B, T, D*H), final state;
   the path for training and scoring;
-- `stepper()`: one token at a time, for sampling. It captures the weights once, detached,
-  in the layout a single step at batch 1 reads fastest, and offers
+- `stepper(weights)`: one token at a time, for sampling. It captures the weights once,
+  detached, in the layout and format (`fp32`, `bf16`, `int8`: step_weights.py) a single
+  step reads fastest, and offers
       input_proj(x)     x (B, E) -> gi (B, G*H): the input's share of the G gate blocks,
                         biases folded in (the encoder turns it into a table lookup for the
                         first layer, see stepper.py);
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from .elman import ACTIVATIONS, ElmanRNN, ElmanStepper, stepper_weights
+from .step_weights import Dense, dense_for
 
 
 def _options(bidirectional: bool, kwargs: dict) -> dict:
@@ -34,17 +36,16 @@ class LSTMStepper:
         c' = sigmoid(f) * c + sigmoid(i) * tanh(g)        h' = sigmoid(o) * tanh(c')
     """
 
-    def __init__(self, w_ih, w_hh, b_ih, b_hh):
-        self.w_ih_t = w_ih.t()  # (E, 4H)
-        self.w_hh_t = w_hh.t().contiguous()  # (H, 4H): row-major for h @ W
-        self.bias = b_ih + b_hh  # both biases add to the same gates: fold them once
+    def __init__(self, w_ih, w_hh, b_ih, b_hh, dense=Dense):
+        self.ih = dense(w_ih, b_ih + b_hh)  # both biases add to the same gates: fold them once
+        self.hh = dense(w_hh)
 
     def input_proj(self, x):  # x (B, E) -> (B, 4H)
-        return torch.addmm(self.bias, x, self.w_ih_t)
+        return self.ih(x)
 
     def step(self, gi, state):
         h, c = state  # (B, H) each
-        gates = torch.addmm(gi, h, self.w_hh_t)  # (B, 4H): i, f, g, o
+        gates = self.hh(h, gi)  # (B, 4H): i, f, g, o
         i, f, g, o = gates.chunk(4, 1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
@@ -58,18 +59,16 @@ class GRUStepper:
         n = tanh(W_in x + b_in + r * (W_hn h + b_hn))     h' = (1 - z) * n + z * h
     """
 
-    def __init__(self, w_ih, w_hh, b_ih, b_hh):
-        self.w_ih_t = w_ih.t()  # (E, 3H)
-        self.w_hh_t = w_hh.t().contiguous()  # (H, 3H): row-major for h @ W
+    def __init__(self, w_ih, w_hh, b_ih, b_hh, dense=Dense):
         # The new gate's hidden bias b_hn sits inside r * (.), so it cannot be folded into
         # the input bias; the hidden projection carries it.
-        self.bias, self.b_hh = b_ih, b_hh
+        self.ih, self.hh = dense(w_ih, b_ih), dense(w_hh, b_hh)
 
     def input_proj(self, x):  # x (B, E) -> (B, 3H)
-        return torch.addmm(self.bias, x, self.w_ih_t)
+        return self.ih(x)
 
     def step(self, gi, h):
-        gh = torch.addmm(self.b_hh, h, self.w_hh_t)  # (B, 3H): r, z, n
+        gh = self.hh(h)  # (B, 3H): r, z, n
         ir, iz, inn = gi.chunk(3, 1)
         hr, hz, hn = gh.chunk(3, 1)
         r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
@@ -87,8 +86,8 @@ class _GatedLayer:
                  bidirectional: bool = False, **kwargs):
         super().__init__(input_size, hidden_size, num_layers=1, **_options(bidirectional, kwargs))
 
-    def stepper(self):
-        return self.Stepper(*stepper_weights(self))
+    def stepper(self, weights: str = "fp32"):
+        return self.Stepper(*stepper_weights(self), dense_for(weights))
 
 
 class LSTM(_GatedLayer, nn.LSTM):
@@ -108,8 +107,8 @@ class RNN(nn.RNN):
         kwargs = {"nonlinearity": activation, **kwargs}
         super().__init__(input_size, hidden_size, num_layers=1, **_options(bidirectional, kwargs))
 
-    def stepper(self) -> ElmanStepper:
-        return ElmanStepper(*stepper_weights(self), ACTIVATIONS[self.nonlinearity])
+    def stepper(self, weights: str = "fp32") -> ElmanStepper:
+        return ElmanStepper(*stepper_weights(self), ACTIVATIONS[self.nonlinearity], dense_for(weights))
 
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "elman": ElmanRNN}

@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from . import step_weights
+
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
 
 
@@ -36,20 +38,21 @@ class ElmanStepper:
 
         input_proj(x) = W x + b_W + b_U   (B, H)        step(gi, h) = act(gi + U h)   (B, H)
 
-    The weights are captured once; `U` is stored transposed and contiguous (H, H), the
-    row-major layout `h @ U^T` reads fastest at batch 1. nn.RNN's stepper is this too."""
+    The weights are captured once, as `dense` holds them (step_weights.py: fp32, bf16 or
+    int8). nn.RNN's stepper is this too."""
 
-    def __init__(self, W, U, b_W, b_U, act):
-        self.W_t, self.U_t = W.t(), U.t().contiguous()  # (E, H), (H, H)
-        self.bias = b_W + b_U  # both biases add to the same pre-activation: fold them once
+    def __init__(self, W, U, b_W, b_U, act, dense=None):
+        dense = dense or step_weights.Dense
+        self.ih = dense(W, b_W + b_U)  # both biases add to the same pre-activation: fold them once
+        self.hh = dense(U)
         self.act = act
 
     def input_proj(self, x):  # x (B, E) -> (B, H)
-        return torch.addmm(self.bias, x, self.W_t)
+        return self.ih(x)
 
     def step(self, gi, h):
         """gi: input_proj of this step's input (B, H); h (B, H) -> (output h, new state h)."""
-        h = self.act(torch.addmm(gi, h, self.U_t))
+        h = self.act(self.hh(h, gi))
         return h, h
 
 
@@ -76,9 +79,10 @@ class ElmanRNN(nn.Module):
         W, U, b_W, b_U = direction_weights(self, suffix)
         return self.act(x_t @ W.T + b_W + h @ U.T + b_U)
 
-    def stepper(self) -> ElmanStepper:
-        """`step` for sampling: the forward direction, weights captured now (see ElmanStepper)."""
-        return ElmanStepper(*stepper_weights(self), self.act)
+    def stepper(self, weights: str = "fp32") -> ElmanStepper:
+        """`step` for sampling: the forward direction, weights captured now in this format
+        (see ElmanStepper)."""
+        return ElmanStepper(*stepper_weights(self), self.act, step_weights.dense_for(weights))
 
     def _direction(self, x, h, lengths, suffix, reverse):
         B, T, _ = x.shape

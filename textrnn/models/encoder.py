@@ -98,8 +98,14 @@ class RNNEncoder(nn.Module):
     def forward(self, ids, state=None, lengths=None):
         return self.recur(self.features(ids), state, lengths)
 
-    def stepper(self) -> EncoderStepper:
+    @torch.no_grad()
+    def stepper(self, weights: str = "fp32") -> EncoderStepper:
         """This encoder one token at a time, for sampling (unidirectional, eval mode), with
-        today's weights: each layer's cell stepper, plus the conv front end if there is one."""
-        return EncoderStepper([rnn.stepper() for rnn in self.layers], self.embed.weight,
-                              self.features if self.conv is not None else None)
+        today's weights held in `weights` format: each layer's cell stepper, plus the conv
+        front end if there is one, else a table of the first layer's input projection per
+        token, computed once in fp32 whatever the format (it is read, not multiplied)."""
+        layers = [rnn.stepper(weights) for rnn in self.layers]
+        if self.conv is not None:
+            return EncoderStepper(layers, features=self.features)
+        first = layers[0] if weights == "fp32" else self.layers[0].stepper()
+        return EncoderStepper(layers, table=first.input_proj(self.embed.weight.detach()))  # (vocab, G*H)

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .dropout import LockedDropout
+from .step_weights import dense_for
 
 POOLINGS = ("last", "mean", "max", "concat", "attention")
 
@@ -17,10 +18,9 @@ class LMHead(nn.Module):
         self.drop = LockedDropout(dropout)
         self.proj = nn.Linear(hidden, vocab_size)
 
-    def scorer(self):
-        """h (B, H) -> logits (B, vocab) with today's weights, for sampling."""
-        w, b = self.proj.weight.detach().t(), self.proj.bias.detach()
-        return lambda h: torch.addmm(b, h, w)
+    def scorer(self, weights: str = "fp32"):
+        """h (B, H) -> logits (B, vocab) with today's weights in `weights` format, for sampling."""
+        return dense_for(weights)(self.proj.weight.detach(), self.proj.bias.detach())
 
     def forward(self, h):
         return self.proj(self.drop(h))

@@ -51,10 +51,11 @@ class RNNLanguageModel(nn.Module):
             return self.head(h), state
         return self.head.nll(h, targets, reduction), state
 
-    def stepper(self) -> Stepper:
-        """One token at a time, for sampling (eval mode), with today's weights: build a new
-        one after they change. See stepper.py."""
-        return Stepper(self.encoder.stepper(), self.head.scorer())
+    def stepper(self, weights: str = "fp32") -> Stepper:
+        """One token at a time, for sampling (eval mode), with today's weights held in
+        `weights` format (fp32, bf16 or int8): build a new one after they change. See
+        stepper.py."""
+        return Stepper(self.encoder.stepper(weights), self.head.scorer(weights))
 
     def layer_groups(self):
         return layer_groups(self)

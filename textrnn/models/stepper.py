@@ -6,8 +6,12 @@ tricks remove most of it:
   token, so it becomes a row lookup in a (vocab, G·H) table;
 - each step is a handful of plain tensor ops (one matmul per layer, in the cells'
   steppers, cells.py), with no packing, validation or dropout branches.
-The weights are captured when the stepper is built, so build a new one after they change.
+The weights are captured when the stepper is built, so build a new one after they change;
+`weights` picks the format they are held in (step_weights.py).
 """
+import time
+import weakref
+
 import torch
 
 
@@ -15,16 +19,13 @@ class EncoderStepper:
     """An `RNNEncoder` one token at a time (unidirectional, eval mode); `RNNEncoder.stepper()`
     builds it. Call it under `torch.no_grad()` (Stepper does)."""
 
-    def __init__(self, layers, embed_weight, features=None):
-        """layers: one cell stepper per layer, bottom first; embed_weight: the embedding
-        (vocab, E); features: the encoder's ids (B, k) -> (B, k, E) when a conv front end
-        comes before the first layer, else None. It reads <pad> as zeros, the convolution's
-        own left padding, so a window left-padded with <pad> before the text starts is exact."""
-        self.layers = layers
-        self.features = features
-        if features is None:
-            with torch.no_grad():  # (vocab, G*H): first-layer input projection per token
-                self.table = layers[0].input_proj(embed_weight.detach())
+    def __init__(self, layers, table=None, features=None):
+        """layers: one cell stepper per layer, bottom first; table (vocab, G*H): the first
+        layer's input projection of every token's embedding, or None when `features`, the
+        encoder's ids (B, k) -> (B, k, E), runs a conv front end before the first layer. It
+        reads <pad> as zeros, the convolution's own left padding, so a window left-padded
+        with <pad> before the text starts is exact."""
+        self.layers, self.table, self.features = layers, table, features
 
     @staticmethod
     def step_state(state):
@@ -66,3 +67,78 @@ class Stepper:
         `step_state`. Returns next-token scores (B, vocab) and the new state."""
         h, state = self.encoder.step(ids, state)
         return self.score(h), state
+
+
+class SequenceStepper:
+    """A step as the model's own forward over a (B, 1) sequence: torch's fused recurrent
+    kernels, which at large batches beat the stepper's separate ops on some CPUs."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def step_state(self, state):
+        return state  # the model's own layout: per layer (1, B, H), (h, c) for an LSTM
+
+    @torch.no_grad()
+    def step(self, ids, state):
+        """ids (B,) newest tokens -> next-token scores (B, vocab), new state."""
+        scores, state = self.model(ids[:, None], state)  # (B, 1, vocab)
+        return scores[:, 0], state
+
+
+# Below this many samples at once the stepper's fewer calls always win; from it on, which
+# of the two paths is faster depends on the machine (measured: 0.79x to 1.8x), so it is timed.
+TIMED_FROM = 16
+_faster: dict = {}  # (model shape, batch, device, threads) -> the faster path's class
+
+
+def fastest_stepper(model, batch: int, weights: str = "fp32"):
+    """`model.stepper(weights)`, or at `batch` >= TIMED_FROM with fp32 weights and no conv
+    front end, whichever of it and `SequenceStepper` ran faster on this machine when first
+    timed in this process (a few steps each). The two agree to float rounding."""
+    stepper = cached_stepper(model, weights)
+    if weights != "fp32" or model.cfg.encoder.conv_kernel or batch < TIMED_FROM:
+        return stepper
+    device = next(model.parameters()).device
+    key = (repr(model.cfg), batch, str(device), torch.get_num_threads())
+    if key not in _faster:
+        ids = torch.zeros(batch, dtype=torch.long, device=device)  # (B,)
+        candidates = [stepper, SequenceStepper(model)]
+        _faster[key] = type(min(candidates, key=lambda s: _seconds_per_step(s, model, ids)))
+    return stepper if _faster[key] is Stepper else SequenceStepper(model)
+
+
+_steppers = weakref.WeakKeyDictionary()  # model -> {weights: (parameter versions, Stepper)}
+
+
+def cached_stepper(model, weights: str = "fp32"):
+    """`model.stepper(weights)`, built again only when a parameter changed since the last
+    call (torch counts every in-place change in `_version`): building one copies every
+    matrix, and quantising to int8 takes about as long as sampling 100 tokens."""
+    versions = tuple((id(p), p._version) for p in model.parameters())
+    built = _steppers.setdefault(model, {}).get(weights)
+    if built is None or built[0] != versions:
+        built = (versions, model.stepper(weights))
+        _steppers[model][weights] = built
+    return built[1]
+
+
+@torch.no_grad()
+def _seconds_per_step(stepper, model, ids, steps: int = 5) -> float:
+    """Median seconds of one step of `stepper` at batch ids.size(0), after a warm-up step."""
+    _, state = model(ids[:, None])  # a real state in the model's layout
+    state = stepper.step_state(state)
+    _, state = stepper.step(ids, state)
+    times = []
+    for _ in range(steps):
+        _sync(ids.device)
+        t0 = time.perf_counter()
+        _, state = stepper.step(ids, state)
+        _sync(ids.device)
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[steps // 2]
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,93 @@
+"""Sampling with bf16 or int8 weights (models/step_weights.py) and the two step paths of
+batched sampling (models/stepper.py): each follows the exact fp32 model."""
+import pytest
+import torch
+
+from textrnn import ConfigError, LanguageModel
+from textrnn.models.step_weights import INT8_FROM, BF16Dense, Dense, Int8Dense, dense_for
+from textrnn.models.stepper import TIMED_FROM, SequenceStepper, Stepper, fastest_stepper
+
+from conftest import tiny_lm
+
+CELLS = ["lstm", "gru", "rnn", "elman"]
+HELD = {"fp32": Dense, "bf16": BF16Dense, "int8": Int8Dense}
+
+
+def stepped(model, stepper, ids):
+    """Scores (B, T, V) of ids (B, T) read one token at a time by `stepper`."""
+    first, state = model(ids[:, :1])
+    state, out = stepper.step_state(state), [first[:, 0]]
+    for t in range(1, ids.size(1)):
+        scores, state = stepper.step(ids[:, t], state)
+        out.append(scores)
+    return torch.stack(out, 1)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("weights", ["bf16", "int8"])
+def test_a_stepper_with_smaller_weights_follows_the_exact_model(cell, weights):
+    # Wide enough that every recurrent matrix is large enough for int8 (INT8_FROM entries).
+    model = tiny_lm(20, cell, hidden_size=768, embed_dim=32).eval()
+    ids = torch.randint(2, 20, (3, 12))
+    full, _ = model(ids)  # (B, T, V)
+    stepper = model.stepper(weights)
+    # The recurrent matrices are held in the format asked for; a small output layer (20 x
+    # 768) stays fp32 under int8, which is faster for a matrix that small.
+    assert all(type(layer.hh) is HELD[weights] for layer in stepper.encoder.layers)
+    assert type(stepper.score) is (Dense if weights == "int8" else HELD[weights])
+    got = stepped(model, stepper, ids)
+    err = (got - full).abs().max() / full.abs().max()
+    assert err < 0.03, f"{weights} strays {err:.4f} of the logits' scale"
+
+
+@pytest.mark.parametrize("dense", [BF16Dense, Int8Dense])
+def test_a_smaller_matrix_product_stays_within_a_percent(dense):
+    w, b = torch.randn(512, 256) * 0.05, torch.randn(512) * 0.1
+    x, add = torch.rand(8, 256) * 2 - 1, torch.randn(8, 512)
+    exact = x @ w.T + b + add
+    got = dense(w, b)(x, add)
+    assert ((got - exact).norm() / exact.norm()) < 0.01
+
+
+def test_int8_holds_only_matrices_large_enough_to_gain():
+    int8 = dense_for("int8")
+    assert type(int8(torch.randn(INT8_FROM // 512, 512))) is Int8Dense
+    assert type(int8(torch.randn(INT8_FROM // 512 - 1, 512))) is Dense
+
+
+def test_an_unknown_weights_format_is_one_line(char_tok):
+    with pytest.raises(ConfigError, match="fp32, bf16, int8"):
+        dense_for("int4")
+    lm = LanguageModel(tiny_lm(char_tok.get_vocab_size()).eval(), char_tok)
+    with pytest.raises(ConfigError, match="weights must be one of"):
+        lm.generate("ANNA:", max_new_tokens=5, weights="fp8")
+
+
+@pytest.mark.parametrize("weights", ["bf16", "int8"])
+def test_sampling_with_smaller_weights_is_reproducible(char_tok, weights):
+    lm = LanguageModel(tiny_lm(char_tok.get_vocab_size()).eval(), char_tok)
+    a = lm.generate("ANNA:", max_new_tokens=30, seed=1, num_samples=3, weights=weights)
+    assert a == lm.generate("ANNA:", max_new_tokens=30, seed=1, num_samples=3, weights=weights)
+    assert all(t.startswith("ANNA:") and len(t) == 35 for t in a)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_sequence_path_steps_as_the_stepper_does(cell):
+    model = tiny_lm(20, cell).eval()
+    ids = torch.randint(2, 20, (TIMED_FROM, 10))
+    torch.testing.assert_close(stepped(model, SequenceStepper(model), ids),
+                               stepped(model, model.stepper(), ids), atol=1e-5, rtol=1e-4)
+
+
+def test_the_faster_path_is_timed_only_where_both_apply(char_tok):
+    model = tiny_lm(char_tok.get_vocab_size()).eval()
+    assert type(fastest_stepper(model, TIMED_FROM - 1)) is Stepper  # small batches: the stepper
+    assert type(fastest_stepper(model, TIMED_FROM, "int8")) is Stepper  # only it holds int8
+    conv = tiny_lm(char_tok.get_vocab_size(), conv_kernel=3).eval()
+    assert type(fastest_stepper(conv, TIMED_FROM)) is Stepper  # it reads a window of tokens
+    first = type(fastest_stepper(model, TIMED_FROM))
+    assert first in (Stepper, SequenceStepper)
+    assert type(fastest_stepper(model, TIMED_FROM)) is first  # timed once, then kept
+    lm = LanguageModel(model, char_tok)
+    a = lm.generate("ANNA:", max_new_tokens=20, seed=2, num_samples=TIMED_FROM)
+    assert a == lm.generate("ANNA:", max_new_tokens=20, seed=2, num_samples=TIMED_FROM)
