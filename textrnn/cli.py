@@ -1,5 +1,5 @@
 """The `textrnn` command: a training command per task (train-lm, train-classifier, ...),
-then sample, predict, forecast and evaluate on any run folder.
+then sample, predict, forecast, evaluate and export on any run folder.
 
 Bad input ends with one line on stderr and a non-zero exit; `--debug` shows tracebacks.
 """
@@ -15,6 +15,7 @@ from .generation import SamplingConfig
 from .settings import add_flags, resolve
 from .tasks import TASKS, Classifier, Forecaster, LanguageModel
 from .data.series import FILLS, read_frame
+from .export import FORMATS as EXPORT_FORMATS, check_exportable, export_onnx
 from .files import write_text
 
 SAMPLE_DEFAULTS = {"max_new_tokens": 500, "temperature": 0.8}
@@ -106,6 +107,16 @@ def cmd_sample(args):
         print(text)
 
 
+def cmd_export(args):
+    """A language model's recurrent step as an ONNX graph (export.py says its inputs)."""
+    lm = load(args.run_dir, "cpu")
+    check_exportable(lm)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "step.onnx"
+    if not out.resolve().parent.is_dir():
+        raise ConfigError(f"the folder of {out} does not exist; create it or choose another --out")
+    print(f"wrote {export_onnx(lm, out)}")
+
+
 def build_parser():
     p = Parser(prog="textrnn", description="Recurrent neural text models.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -140,6 +151,13 @@ def build_parser():
     fc.add_argument("--fill", choices=FILLS, help="fill empty cells (default: refuse)")
     _add_use_args(fc)
     fc.set_defaults(func=cmd_forecast)
+
+    ex = sub.add_parser("export", help="write a language model's recurrent step as an ONNX graph")
+    ex.add_argument("run_dir")
+    ex.add_argument("--format", choices=EXPORT_FORMATS, default="onnx")
+    ex.add_argument("--out", help="the file to write (default: RUN_DIR/step.onnx)")
+    ex.add_argument("--debug", action="store_true")
+    ex.set_defaults(func=cmd_export)
 
     ev = sub.add_parser("evaluate", help="score a run folder on data: a classifier's report, a "
                         "language model's loss and bits per character, a forecaster's MSE and MAE")
