@@ -91,3 +91,22 @@ def test_the_faster_path_is_timed_only_where_both_apply(char_tok):
     lm = LanguageModel(model, char_tok)
     a = lm.generate("ANNA:", max_new_tokens=20, seed=2, num_samples=TIMED_FROM)
     assert a == lm.generate("ANNA:", max_new_tokens=20, seed=2, num_samples=TIMED_FROM)
+
+
+def test_the_path_timed_faster_is_the_one_sampling_takes(char_tok, monkeypatch):
+    import textrnn.models.stepper as stepper_module
+
+    model = tiny_lm(char_tok.get_vocab_size(), hidden_size=24).eval()  # a shape no other test times
+    calls = []
+
+    def timed(stepper, model, ids):
+        calls.append(type(stepper))
+        return 1.0 if type(stepper) is Stepper else 0.5  # the sequence path "faster"
+
+    monkeypatch.setattr(stepper_module, "_seconds_per_step", timed)
+    assert type(fastest_stepper(model, 32)) is SequenceStepper
+    assert sorted(c.__name__ for c in calls) == ["SequenceStepper", "Stepper"]
+    lm = LanguageModel(model, char_tok)
+    texts = lm.generate("ANNA:", max_new_tokens=15, seed=0, num_samples=32)
+    assert len(calls) == 2  # timed once, then kept
+    assert len(texts) == 32 and all(len(t) == 20 for t in texts)
