@@ -6,8 +6,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from textrnn import ConfigError, DataError, LabelledDataConfig, TrainConfig, build_model, load, train
+from textrnn import (ConfigError, DataError, LabelledDataConfig, TrainConfig, build_model, load,
+                     prepare_run, settings_from, train)
 from textrnn.checkpoint import load_training_state
+from textrnn.presets import (CLASSIFIER_COMMAND_DEFAULTS, CLASSIFIER_SMALL_DATA, SMALL_DATA,
+                             fit_classifier_to_size)
+from textrnn.tokenization import UNK_ID, encode
 from textrnn.data import Labelled, bucketed_batches, collate, label_ids, label_names, load_labelled
 
 from conftest import NEG, POS, make_hub_layout, model_config, write_csv
@@ -252,3 +256,43 @@ def test_a_csv_whose_labels_are_all_minus_one_is_refused(tmp_path):
     # Where -1 sits beside other values it is a class of its own (-1/+1 data).
     signed = load_labelled(write_csv(tmp_path / "signed.csv", [("bad", -1), ("good", 1)]))
     assert label_names(signed) == ["-1", "1"]
+
+
+# ---- settings fitted to the data's size -------------------------------------------------
+def prepared(reviews, tmp_path, *typed, name="r"):
+    """A classifier run prepared as `textrnn train-classifier` prepares it, `typed` the flags."""
+    given = dict(data=str(reviews), out=str(tmp_path / name), quiet=True)
+    flags = iter(typed)
+    for flag, value in zip(flags, flags):
+        given[flag.lstrip("-").replace("-", "_")] = value
+    run = settings_from("classifier", given, CLASSIFIER_COMMAND_DEFAULTS).prepare()
+    run.lock.release()
+    return run
+
+
+def test_a_small_set_gets_the_small_data_settings_except_those_typed(tmp_path):
+    rows = [(t, "pos") for t in POS] + [(t, "neg") for t in NEG]
+    rows = rows * 2 + [("a uniquely dull tale", "neg")]
+    train_file = write_csv(tmp_path / "train.csv", rows)
+    val_file = write_csv(tmp_path / "val.csv", rows[:len(POS) + len(NEG)])
+    run = prepared(train_file, tmp_path, "--hidden-size", 12, "--patience", 4, "--eval-data", val_file)
+    enc = run.model.cfg.encoder
+    assert (enc.hidden_size, run.train_cfg.patience) == (12, 4)  # typed: kept
+    small = CLASSIFIER_SMALL_DATA
+    assert (enc.embed_dim, enc.embed_dropout) == (small["embed_dim"], small["embed_dropout"])
+    assert run.train_cfg.epochs == small["epochs"] and run.data_cfg.min_frequency == 2
+    # A word the training texts hold once reads as <unk>; one they hold twice has its id.
+    unique, twice = encode(run.tokenizer, "uniquely moving")
+    assert unique == UNK_ID and twice != UNK_ID
+
+
+def test_the_size_rule_can_be_switched_off_and_leaves_large_sets_and_the_python_api_alone(tmp_path, reviews):
+    off = prepared(reviews, tmp_path, "--fit-to-size", False, name="off")  # --no-fit-to-size
+    assert off.model.cfg.encoder.embed_dim == CLASSIFIER_COMMAND_DEFAULTS["embed_dim"]
+    assert off.train_cfg.epochs == CLASSIFIER_COMMAND_DEFAULTS["epochs"]
+    assert fit_classifier_to_size(SMALL_DATA) == {} and fit_classifier_to_size(SMALL_DATA - 1)
+    api = prepare_run("classifier", LabelledDataConfig(data=str(reviews)),
+                      model_config("classifier", embed_dim=20, hidden_size=8),
+                      TrainConfig(epochs=2), tmp_path / "api")  # no typed flags: all as given
+    api.lock.release()
+    assert api.model.cfg.encoder.embed_dim == 20 and api.train_cfg.epochs == 2

@@ -50,6 +50,7 @@ class RunSettings:
     training: TrainConfig
     run: RunOptions
     sampling: SamplingConfig | None = None
+    typed: frozenset = frozenset()  # the settings the user typed (a preset's are not)
 
     def check(self) -> "RunSettings":
         """Every setting, before any data is read; `prepare` checks them again."""
@@ -63,7 +64,7 @@ class RunSettings:
         if self.sampling is not None:
             self.sampling.validate()  # before, not after, training
         return prepare_run(self.task, self.data, self.model, self.training, self.run.out,
-                           self.run.resume, self.run.overwrite, self.run.init_from)
+                           self.run.resume, self.run.overwrite, self.run.init_from, self.typed)
 
 
 def add_training_flags(parser, task: str, shown: dict | None = None):
@@ -87,7 +88,7 @@ def settings_from(task: str, given: dict, preset: dict | None = None,
     model = ModelConfig(task=task, encoder=resolve(EncoderConfig, values), head=resolve(kind.Head, values))
     sampling = resolve(SamplingConfig, values) if sampling else None
     return RunSettings(task, resolve(kind.Data, values), model, resolve(TrainConfig, values),
-                       resolve(RunOptions, values), sampling)
+                       resolve(RunOptions, values), sampling, frozenset(given))
 
 
 def parse_settings(task: str, argv=None, description: str = "", preset=None,

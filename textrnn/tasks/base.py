@@ -56,6 +56,10 @@ class Task(Protocol):
     def from_language_model(lm: nn.Module, tokenizer, data, data_cfg, model_cfg: ModelConfig):
         """(model, tokenizer) for --init-from a language-model run (or ConfigError)."""
 
+    # Optional: `fit_to_size(data, data_cfg) -> dict`, settings by flag name (data, encoder
+    # or training) that suit this much data; the commands use them wherever the user typed
+    # no value (training/run.py `fit_to_size`). The classifier's are in presets.py.
+
     @classmethod
     def prepare(cls, data, tokenizer, data_cfg, train_cfg, run_dir, model_cfg: ModelConfig) -> "Task":
         """The task with its data as token ids (or scaled values), ready to hand out

@@ -14,7 +14,7 @@ from ..metrics import classification_metrics, format_report
 from ..models import RNNClassifier
 from ..models.heads import POOLINGS
 from ..parallel import World, current
-from ..presets import CLASSIFIER_COMMAND_DEFAULTS
+from ..presets import CLASSIFIER_COMMAND_DEFAULTS, SMALL_DATA, fit_classifier_to_size
 from ..settings import setting
 from ..tokenization import KINDS, train_tokenizer, truncate, with_leading_space
 from ..transfer import classifier_from_lm
@@ -39,6 +39,8 @@ class LabelledDataConfig(SourceSettings):
     tokenizer: str | None = setting(None, "word (default) for a new model; --init-from reuses "
                                     "its own", choices=KINDS)
     vocab_size: int = setting(20000, "word/bpe vocabulary size", low=3, high=10_000_000)
+    min_frequency: int = setting(1, "a word seen fewer times than this in training reads as "
+                                 "<unk>", low=1, high=10_000_000)
     lowercase: bool = setting(True, "keep upper case (lowercased by default)", flag="--no-lowercase")
     strip_html: bool = setting(True, "keep <br /> tags (stripped by default)", flag="--keep-html")
     max_length: int = setting(400, "tokens kept per text", low=1, high=10_000_000)
@@ -47,6 +49,10 @@ class LabelledDataConfig(SourceSettings):
                              "verdict)", flag="--keep-start")
     class_weights: bool = setting(False, "weight the loss by inverse class frequency (imbalanced "
                                   "data)", flag="--class-weights")
+    fit_to_size: bool = setting(True, f"keep the defaults whatever the data's size (by default, "
+                                f"fewer than {SMALL_DATA:,} training examples get a narrower "
+                                "model, word dropout and a run ended by patience; a flag typed "
+                                "always wins)", flag="--no-fit-to-size")
 
 
 @dataclass
@@ -157,13 +163,18 @@ class ClassifierTask:
     def new_tokenizer(data: Splits, data_cfg: LabelledDataConfig):
         kind = data_cfg.tokenizer or "word"
         return kind, train_tokenizer(kind, data.train.texts, data_cfg.vocab_size,
-                                     lowercase=data_cfg.lowercase, strip_html=data_cfg.strip_html,
+                                     data_cfg.min_frequency, lowercase=data_cfg.lowercase, strip_html=data_cfg.strip_html,
                                      max_length=data_cfg.max_length, leading_space=True,
                                      keep_end=data_cfg.keep_end)
 
     @staticmethod
     def complete(cfg: ModelConfig, data: Splits) -> ModelConfig:
         return replace(cfg, head=replace(cfg.head, labels=list(data.names)))
+
+    @staticmethod
+    def fit_to_size(data: Splits, data_cfg: LabelledDataConfig) -> dict:
+        """Settings for this many training examples, in place of defaults (see presets)."""
+        return fit_classifier_to_size(len(data.train.texts)) if data_cfg.fit_to_size else {}
 
     @staticmethod
     def from_language_model(lm, tokenizer, data: Splits, data_cfg, model_cfg: ModelConfig):

@@ -111,8 +111,11 @@ class Run:
 
 
 def prepare_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, resume=False,
-                overwrite=False, init_from=None) -> Run:
+                overwrite=False, init_from=None, typed=None) -> Run:
     """Check the settings, then source -> tokenizer -> model -> batches for `task`.
+
+    `typed`: the settings a user typed, which the task's settings for the data's size
+    (`fit_to_size`) never replace; None (the Python API) keeps every setting as given.
 
     Under torchrun every process does this, each step agreed on by all (a step that fails
     on one rank fails on every rank, with that rank's message); rank 0 alone locks the
@@ -124,7 +127,7 @@ def prepare_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, res
                                 overwrite, world)
     try:
         return _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, device,
-                        lock, world)
+                        lock, world, typed)
     except BaseException:
         lock.release(undo=True)
         raise
@@ -139,10 +142,10 @@ def _claim(task, data_cfg, model_cfg, train_cfg, out, resume, overwrite, world):
 
 
 def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, device, lock,
-             world) -> Run:
+             world, typed) -> Run:
     precision = world.agree(resolve_precision, train_cfg.precision, device)
-    model, tokenizer, data = world.agree(_model_and_data, kind, data_cfg, model_cfg, train_cfg,
-                                         run_dir, resume, init_from)
+    model, tokenizer, data, data_cfg, train_cfg = world.agree(
+        _model_and_data, kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, typed)
     same_on_every_rank(world, model, tokenizer)
     # rank 0 writes the token cache, then the others read it
     batches = world.rank0_first(kind.prepare, data, tokenizer, data_cfg, train_cfg, run_dir, model.cfg)
@@ -155,13 +158,15 @@ def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, d
                precision, resume, lock, world)
 
 
-def _model_and_data(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from):
-    """The data, and the model with its tokenizer: a resumed run's own, one started from
-    a language model's (--init-from), or a fresh one with a tokenizer learnt from the data."""
+def _model_and_data(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, typed):
+    """The data, the model with its tokenizer (a resumed run's own, one started from a
+    language model's (--init-from), or a fresh one with a tokenizer learnt from the data)
+    and the training settings, fitted to the data's size."""
     seed_everything(train_cfg.seed)
     # A folder to resume is checked whole (manifest included) before any data is read.
     saved = load_pretrained(run_dir) if resume else None
     data = kind.read_data(data_cfg, train_cfg.seed, saved[0].cfg if saved else None)
+    data_cfg, model_cfg, train_cfg = fit_to_size(kind, data, data_cfg, model_cfg, train_cfg, typed)
     if saved:  # the saved model and vocabulary win: ids and shapes must not change
         model, tokenizer = saved[0].train(), saved[1]
     elif init_from:
@@ -171,7 +176,23 @@ def _model_and_data(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_
         kind_name, tokenizer = kind.new_tokenizer(data, data_cfg)
         cfg = replace(model_cfg, tokenizer=kind_name, vocab_size=tokenizer.get_vocab_size())
         model = build_model(kind.complete(cfg, data))
-    return model, tokenizer, data
+    return model, tokenizer, data, data_cfg, train_cfg
+
+
+def fit_to_size(kind, data, data_cfg, model_cfg: ModelConfig, train_cfg, typed):
+    """The task's settings for this much data (its `fit_to_size`, if it has one) in place
+    of every one the user did not type: (data_cfg, model_cfg, train_cfg)."""
+    rule = getattr(kind, "fit_to_size", None)
+    chosen = {} if typed is None or rule is None else rule(data, data_cfg)
+    chosen = {k: v for k, v in chosen.items() if k not in typed}
+    if not chosen:
+        return data_cfg, model_cfg, train_cfg
+    log.info("data of this size: %s (a flag typed wins; --no-fit-to-size keeps the defaults)",
+             ", ".join(f"{k.replace('_', '-')} {v}" for k, v in chosen.items()))
+    part = lambda cfg: {k: v for k, v in chosen.items() if hasattr(cfg, k)}  # noqa: E731
+    return (replace(data_cfg, **part(data_cfg)),
+            replace(model_cfg, encoder=replace(model_cfg.encoder, **part(model_cfg.encoder))),
+            replace(train_cfg, **part(train_cfg)))
 
 
 def train(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, resume=False,
