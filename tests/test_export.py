@@ -89,6 +89,19 @@ def test_the_graph_says_what_it_holds(exported):
     assert session.get_inputs()[0].shape == ["batch"]  # any batch size
 
 
+def test_an_adaptive_softmax_exports_its_log_probabilities(tmp_path):
+    from conftest import make_text
+    from textrnn import train_tokenizer
+
+    tok = train_tokenizer("word", [make_text()], 40)
+    lm = LanguageModel(tiny_lm(tok.get_vocab_size(), adaptive_cutoffs=[10, 20]).eval(), tok)
+    session = ort.InferenceSession(str(export_onnx(lm, tmp_path / "adaptive.onnx")))
+    ids, h = torch.tensor([3, 4]), torch.randn(2, 2, 16) * 0.5
+    c = torch.randn_like(h)
+    scores, _ = lm.model.stepper().step(ids, [(h[i], c[i]) for i in range(2)])
+    assert torch.allclose(run_graph(session, ids, h, c)[0], scores, atol=1e-5)
+
+
 def test_a_conv_front_end_is_refused_in_one_line(char_tok, tmp_path):
     lm = LanguageModel(tiny_lm(char_tok.get_vocab_size(), conv_kernel=3).eval(), char_tok)
     with pytest.raises(ConfigError, match="conv"):
@@ -105,7 +118,7 @@ def test_the_export_command_writes_the_graph_and_refuses_bad_input_in_one_line(c
     run = tmp_path / "run"
     save_pretrained(run, tiny_lm(char_tok.get_vocab_size(), cell="gru"), char_tok)
     res = textrnn("export", run, "--format", "onnx")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 0 and res.stderr == "", res.stderr  # the exporter's chatter stays out
     session = ort.InferenceSession(str(run / "step.onnx"))
     assert [o.name for o in session.get_outputs()] == ["logits", "h_out"]
     for args in (["--out", tmp_path / "missing" / "x.onnx"], ["--format", "tflite"]):
@@ -121,3 +134,14 @@ def test_a_classifier_run_folder_is_refused_in_one_line(char_tok, tmp_path):
     res = textrnn("export", tmp_path / "clf")
     assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "language-model run folder" in res.stderr and not (tmp_path / "clf" / "step.onnx").exists()
+
+
+def test_an_exporter_failure_is_one_line(char_tok, tmp_path, monkeypatch):
+    def fails(*args, **kwargs):
+        raise RuntimeError("unsupported operator aten::something\nmore detail")
+
+    monkeypatch.setattr(torch.onnx, "export", fails)
+    lm = LanguageModel(tiny_lm(char_tok.get_vocab_size()).eval(), char_tok)
+    with pytest.raises(ConfigError, match=r"could not export this model \(unsupported operator aten::something\)"):
+        export_onnx(lm, tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()

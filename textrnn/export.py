@@ -9,6 +9,8 @@ exporter, so it computes what `generate` computes:
              c   (L, B, H) float32     an LSTM's cell states (LSTMs only)
     outputs  logits (B, vocab) float32, h_out (L, B, H), c_out (L, B, H) (LSTMs only)
 
+(With an adaptive softmax the "logits" are log-probabilities; either way the larger, the
+likelier.)
 B is free (a dynamic axis). A text starts from zero states; its prompt goes through the
 same graph one token at a time, and the last prompt token's logits choose the first new
 token. The graph's metadata holds the cell, the sizes and the <pad>/<unk> ids, which a
@@ -17,13 +19,14 @@ sampler must never choose.
 import contextlib
 import importlib.util
 import io
+import logging
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from .errors import ConfigError, first_line
 from .files import atomic_write
 from .tokenization import PAD_ID, UNK_ID
 
@@ -47,6 +50,20 @@ class StepGraph(nn.Module):
         if not self.lstm:
             return logits, torch.stack(state)  # (L, B, H)
         return logits, torch.stack([s[0] for s in state]), torch.stack([s[1] for s in state])
+
+
+@contextlib.contextmanager
+def _quiet(*names):
+    """The loggers of these names report errors only, inside the block."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def check_exportable(lm) -> None:
@@ -79,12 +96,18 @@ def export_onnx(lm, out) -> Path:
     names = ["ids", "h", "c"][: len(args)]
     batch = torch.export.Dim("batch", min=1)
     shapes = {"ids": {0: batch}, "h": {1: batch}, **({"c": {1: batch}} if graph.lstm else {})}
-    # The exporter reports its stages on stdout and warns about its own internals; the
-    # command prints the one line that matters.
-    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    # The exporter reports its stages on stdout and warns about its own internals (in
+    # warnings and in torch's log); the command prints the one line that matters.
+    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()), _quiet("torch.onnx", "onnxscript", "onnx_ir"):
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(graph, args, dynamo=True, dynamic_shapes=shapes, opset_version=OPSET,
-                                    input_names=names, output_names=["logits", "h_out", "c_out"][: len(args)])
+        try:
+            program = torch.onnx.export(graph, args, dynamo=True, dynamic_shapes=shapes,
+                                        opset_version=OPSET, input_names=names,
+                                        output_names=["logits", "h_out", "c_out"][: len(args)])
+        except Exception as exc:  # the exporter raises many kinds; each is one line here
+            raise ConfigError(f"torch's ONNX exporter could not export this model "
+                              f"({first_line(exc, 200)}); run with --debug for details") from exc
     proto = program.model_proto
     meta = {"textrnn_cell": enc.cell, "num_layers": enc.num_layers, "hidden_size": enc.hidden_size,
             "vocab_size": lm.model.cfg.vocab_size, "pad_id": PAD_ID, "unk_id": UNK_ID,
