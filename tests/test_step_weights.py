@@ -5,7 +5,7 @@ import torch
 
 from textrnn import ConfigError, LanguageModel
 from textrnn.models.step_weights import INT8_FROM, BF16Dense, Dense, Int8Dense, dense_for
-from textrnn.models.stepper import TIMED_FROM, SequenceStepper, Stepper, fastest_stepper
+from textrnn.models.stepper import TIMED_FROM, SequenceStepper, Stepper, cached_stepper, fastest_stepper
 
 from conftest import tiny_lm
 
@@ -110,3 +110,19 @@ def test_the_path_timed_faster_is_the_one_sampling_takes(char_tok, monkeypatch):
     texts = lm.generate("ANNA:", max_new_tokens=15, seed=0, num_samples=32)
     assert len(calls) == 2  # timed once, then kept
     assert len(texts) == 32 and all(len(t) == 20 for t in texts)
+
+
+def test_a_kept_stepper_is_built_again_once_a_weight_changes(char_tok):
+    model = tiny_lm(char_tok.get_vocab_size()).eval()
+    first = cached_stepper(model)
+    assert cached_stepper(model) is first
+    with torch.no_grad():
+        model.head.proj.bias.add_(1.0)  # an optimizer step changes weights in place like this
+    second = cached_stepper(model)
+    assert second is not first
+    ids = torch.tensor([3])
+    _, state = model(ids[None])
+    torch.testing.assert_close(second.step(ids, second.step_state(state))[0],
+                               model.stepper().step(ids, model.stepper().step_state(state))[0])
+    model.double()  # new storage, same parameter objects
+    assert cached_stepper(model) is not second

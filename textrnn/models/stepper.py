@@ -113,9 +113,10 @@ _steppers = weakref.WeakKeyDictionary()  # model -> {weights: (parameter version
 
 def cached_stepper(model, weights: str = "fp32"):
     """`model.stepper(weights)`, built again only when a parameter changed since the last
-    call (torch counts every in-place change in `_version`): building one copies every
-    matrix, and quantising to int8 takes about as long as sampling 100 tokens."""
-    versions = tuple((id(p), p._version) for p in model.parameters())
+    call (torch counts every in-place change in `_version`; a move to another device or
+    dtype gives new storage): building one copies every matrix, and quantising to int8
+    takes about as long as sampling 100 tokens."""
+    versions = tuple((p.data_ptr(), p._version) for p in model.parameters())
     built = _steppers.setdefault(model, {}).get(weights)
     if built is None or built[0] != versions:
         built = (versions, model.stepper(weights))
