@@ -168,3 +168,13 @@ def test_evaluate_reports_loss_bpc_and_perplexity(lm, text):
     assert m["tokens"] == 499 and m["chars"] == 500
     assert m["perplexity"] == pytest.approx(torch.tensor(m["loss"]).exp().item(), rel=1e-6)
     assert m["bpc"] == pytest.approx(m["loss"] * 499 / 500 / 0.6931471805599453, rel=1e-6)
+
+
+def test_a_model_with_nan_weights_is_one_line_not_garbage(char_tok):
+    from textrnn import CheckpointError
+
+    model = tiny_lm(char_tok.get_vocab_size()).eval()
+    with torch.no_grad():
+        model.head.proj.bias[5] = float("nan")
+    with pytest.raises(CheckpointError, match="NaN"):
+        LanguageModel(model, char_tok).generate("ANNA:", max_new_tokens=5, seed=0)

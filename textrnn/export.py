@@ -81,34 +81,10 @@ def check_exportable(lm) -> None:
 def export_onnx(lm, out) -> Path:
     """Write `lm`'s step graph (see the module docstring) to `out`, atomically."""
     check_exportable(lm)
-    if tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 6):
-        raise ConfigError(f"ONNX export needs torch 2.6 or newer (this is {torch.__version__}); "
-                          "upgrade torch")
-    if not all(importlib.util.find_spec(name) for name in ("onnx", "onnxscript")):
-        raise ConfigError("ONNX export needs the onnx and onnxscript packages: "
-                          "pip install 'textrnn[export]'")
+    _require_exporter()
     enc = lm.model.cfg.encoder
     graph = StepGraph(lm.model.cpu().eval())
-    B = 2  # an example batch; the axis is exported as dynamic
-    ids = torch.full((B,), PAD_ID + 2, dtype=torch.long)
-    h = torch.zeros(enc.num_layers, B, enc.hidden_size)  # (L, B, H)
-    args = (ids, h, torch.zeros_like(h)) if graph.lstm else (ids, h)
-    names = ["ids", "h", "c"][: len(args)]
-    batch = torch.export.Dim("batch", min=1)
-    shapes = {"ids": {0: batch}, "h": {1: batch}, **({"c": {1: batch}} if graph.lstm else {})}
-    # The exporter reports its stages on stdout and warns about its own internals (in
-    # warnings and in torch's log); the command prints the one line that matters.
-    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()), _quiet("torch.onnx", "onnxscript", "onnx_ir"):
-        warnings.simplefilter("ignore")
-        try:
-            program = torch.onnx.export(graph, args, dynamo=True, dynamic_shapes=shapes,
-                                        opset_version=OPSET, input_names=names,
-                                        output_names=["logits", "h_out", "c_out"][: len(args)])
-        except Exception as exc:  # the exporter raises many kinds; each is one line here
-            raise ConfigError(f"torch's ONNX exporter could not export this model "
-                              f"({first_line(exc, 200)}); run with --debug for details") from exc
-    proto = program.model_proto
+    proto = _trace(graph, enc.num_layers, enc.hidden_size)
     meta = {"textrnn_cell": enc.cell, "num_layers": enc.num_layers, "hidden_size": enc.hidden_size,
             "vocab_size": lm.model.cfg.vocab_size, "pad_id": PAD_ID, "unk_id": UNK_ID,
             "state": "h, c" if graph.lstm else "h"}
@@ -117,3 +93,34 @@ def export_onnx(lm, out) -> Path:
     out = Path(out)
     atomic_write(out, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()))
     return out
+
+
+def _require_exporter() -> None:
+    if tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 6):
+        raise ConfigError(f"ONNX export needs torch 2.6 or newer (this is {torch.__version__}); "
+                          "upgrade torch")
+    if not all(importlib.util.find_spec(name) for name in ("onnx", "onnxscript")):
+        raise ConfigError("ONNX export needs the onnx and onnxscript packages: "
+                          "pip install 'textrnn[export]'")
+
+
+def _trace(graph: StepGraph, layers: int, hidden: int):
+    """The graph as an ONNX ModelProto, its batch axis dynamic."""
+    B = 2  # an example batch; the axis is exported as dynamic
+    ids = torch.full((B,), PAD_ID + 2, dtype=torch.long)
+    h = torch.zeros(layers, B, hidden)  # (L, B, H)
+    args = (ids, h, torch.zeros_like(h)) if graph.lstm else (ids, h)
+    batch = torch.export.Dim("batch", min=1)
+    shapes = {"ids": {0: batch}, "h": {1: batch}, **({"c": {1: batch}} if graph.lstm else {})}
+    # The exporter reports its stages on stdout and warns about its own internals (in
+    # warnings and in torch's log); the command prints the one line that matters.
+    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()), _quiet("torch.onnx", "onnxscript", "onnx_ir"):
+        warnings.simplefilter("ignore")
+        try:
+            return torch.onnx.export(graph, args, dynamo=True, dynamic_shapes=shapes,
+                                     opset_version=OPSET, input_names=["ids", "h", "c"][: len(args)],
+                                     output_names=["logits", "h_out", "c_out"][: len(args)]).model_proto
+        except Exception as exc:  # the exporter raises many kinds; each is one line here
+            raise ConfigError(f"torch's ONNX exporter could not export this model "
+                              f"({first_line(exc, 200)}); run with --debug for details") from exc

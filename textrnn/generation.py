@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 from .models.step_weights import FORMATS
 from .models.stepper import fastest_stepper
 from .settings import check, setting
@@ -117,6 +117,9 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     stepper = fastest_stepper(model, B, cfg.weights)
     prompt = torch.tensor([prompt_ids], device=device)  # (1, P)
     logits, state = model(prompt)  # the prompt is run once, as a sequence
+    if torch.isnan(logits).any():  # checked once here; `draw` checks nothing per token
+        raise CheckpointError("the model's scores are NaN: its weights are damaged; load "
+                              "another checkpoint or retrain")
     state = _repeat_state(stepper.step_state(state), B)
     logits = logits[:, -1].expand(B, -1).contiguous()
     # (B, k): a conv front end needs the last k tokens; the encoder reads <pad> as zeros,
