@@ -31,9 +31,12 @@ def test_a_stepper_with_smaller_weights_follows_the_exact_model(cell, weights):
     ids = torch.randint(2, 20, (3, 12))
     full, _ = model(ids)  # (B, T, V)
     stepper = model.stepper(weights)
-    # The recurrent matrices are held in the format asked for; a small output layer (20 x
-    # 768) stays fp32 under int8, which is faster for a matrix that small.
-    assert all(type(layer.hh) is HELD[weights] for layer in stepper.encoder.layers)
+    # The recurrent matrices are held in the format asked for, the upper layer's input and
+    # recurrent halves as one matrix except in a GRU; a small output layer (20 x 768) stays
+    # fp32 under int8, which is faster for a matrix that small.
+    bottom, top = stepper.encoder.layers
+    assert type(bottom.hh) is HELD[weights] and bottom.ihh is None
+    assert type(top.hh if cell == "gru" else top.ihh) is HELD[weights]
     assert type(stepper.score) is (Dense if weights == "int8" else HELD[weights])
     got = stepped(model, stepper, ids)
     err = (got - full).abs().max() / full.abs().max()
@@ -126,3 +129,15 @@ def test_a_kept_stepper_is_built_again_once_a_weight_changes(char_tok):
                                model.stepper().step(ids, model.stepper().step_state(state))[0])
     model.double()  # new storage, same parameter objects
     assert cached_stepper(model) is not second
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_fused_step_equals_the_two_products(cell):
+    model = tiny_lm(20, cell).eval()
+    layer = model.encoder.layers[1]
+    apart, fused = layer.stepper(), layer.stepper(fuse=True)
+    x, h = torch.rand(3, 16) * 2 - 1, torch.rand(3, 16) * 2 - 1
+    state = (h, torch.randn(3, 16)) if cell == "lstm" else h
+    out_apart, _ = apart.step_from(x, state)
+    out_fused, _ = fused.step_from(x, state)
+    torch.testing.assert_close(out_fused, out_apart, atol=1e-6, rtol=1e-5)

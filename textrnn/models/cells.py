@@ -8,7 +8,9 @@
       input_proj(x)     x (B, E) -> gi (B, G*H): the input's share of the G gate blocks,
                         biases folded in (the encoder turns it into a table lookup for the
                         first layer, see stepper.py);
-      step(gi, state)   -> (h (B, H), new state): (h, c) for an LSTM, h otherwise, each (B, H).
+      step(gi, state)   -> (h (B, H), new state): (h, c) for an LSTM, h otherwise, each (B, H);
+      step_from(x, state)  the same from x itself, in one product over [x, h] when built
+                        with `fuse` (elman.py's AffineStepper says when that pays).
   Build a new stepper after the weights change.
 
 The torch kinds subclass nn.LSTM / nn.GRU / nn.RNN with one layer, so `forward` is torch's
@@ -19,7 +21,7 @@ with `forward` and `stepper()` plus one `CELLS` entry.
 import torch
 from torch import nn
 
-from .elman import ACTIVATIONS, ElmanRNN, ElmanStepper, stepper_weights
+from .elman import ACTIVATIONS, AffineStepper, ElmanRNN, ElmanStepper, stepper_weights
 from .step_weights import Dense, dense_for
 
 
@@ -29,25 +31,25 @@ def _options(bidirectional: bool, kwargs: dict) -> dict:
     return {"batch_first": True, "bidirectional": bidirectional, **kwargs}
 
 
-class LSTMStepper:
+class LSTMStepper(AffineStepper):
     """One LSTM step (Hochreiter & Schmidhuber 1997; forget gate, Gers et al. 2000), in
     torch's gate order i, f, g, o:
 
         c' = sigmoid(f) * c + sigmoid(i) * tanh(g)        h' = sigmoid(o) * tanh(c')
     """
 
-    def __init__(self, w_ih, w_hh, b_ih, b_hh, dense=Dense):
-        self.ih = dense(w_ih, b_ih + b_hh)  # both biases add to the same gates: fold them once
-        self.hh = dense(w_hh)
+    def __init__(self, w_ih, w_hh, b_ih, b_hh, dense=Dense, fuse: bool = False):
+        # both biases add to the same gates: fold them once
+        super().__init__(w_ih, w_hh, b_ih + b_hh, dense, fuse)
 
-    def input_proj(self, x):  # x (B, E) -> (B, 4H)
-        return self.ih(x)
+    @staticmethod
+    def hidden(state):
+        return state[0]
 
-    def step(self, gi, state):
-        h, c = state  # (B, H) each
-        gates = self.hh(h, gi)  # (B, 4H): i, f, g, o
-        i, f, g, o = gates.chunk(4, 1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    @staticmethod
+    def update(gates, state):
+        i, f, g, o = gates.chunk(4, 1)  # gates (B, 4H)
+        c = torch.sigmoid(f) * state[1] + torch.sigmoid(i) * torch.tanh(g)  # (B, H)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, (h, c)
 
@@ -59,13 +61,17 @@ class GRUStepper:
         n = tanh(W_in x + b_in + r * (W_hn h + b_hn))     h' = (1 - z) * n + z * h
     """
 
-    def __init__(self, w_ih, w_hh, b_ih, b_hh, dense=Dense):
+    def __init__(self, w_ih, w_hh, b_ih, b_hh, dense=Dense, fuse: bool = False):
         # The new gate's hidden bias b_hn sits inside r * (.), so it cannot be folded into
-        # the input bias; the hidden projection carries it.
-        self.ih, self.hh = dense(w_ih, b_ih), dense(w_hh, b_hh)
+        # the input bias; the hidden projection carries it. For the same reason the two
+        # products stay apart: `fuse` changes nothing here.
+        self.ih, self.hh, self.ihh = dense(w_ih, b_ih), dense(w_hh, b_hh), None
 
     def input_proj(self, x):  # x (B, E) -> (B, 3H)
         return self.ih(x)
+
+    def step_from(self, x, h):
+        return self.step(self.input_proj(x), h)
 
     def step(self, gi, h):
         gh = self.hh(h)  # (B, 3H): r, z, n
@@ -86,8 +92,8 @@ class _GatedLayer:
                  bidirectional: bool = False, **kwargs):
         super().__init__(input_size, hidden_size, num_layers=1, **_options(bidirectional, kwargs))
 
-    def stepper(self, weights: str = "fp32"):
-        return self.Stepper(*stepper_weights(self), dense_for(weights))
+    def stepper(self, weights: str = "fp32", fuse: bool = False):
+        return self.Stepper(*stepper_weights(self), dense_for(weights), fuse)
 
 
 class LSTM(_GatedLayer, nn.LSTM):
@@ -107,8 +113,9 @@ class RNN(nn.RNN):
         kwargs = {"nonlinearity": activation, **kwargs}
         super().__init__(input_size, hidden_size, num_layers=1, **_options(bidirectional, kwargs))
 
-    def stepper(self, weights: str = "fp32") -> ElmanStepper:
-        return ElmanStepper(*stepper_weights(self), ACTIVATIONS[self.nonlinearity], dense_for(weights))
+    def stepper(self, weights: str = "fp32", fuse: bool = False) -> ElmanStepper:
+        return ElmanStepper(*stepper_weights(self), ACTIVATIONS[self.nonlinearity], dense_for(weights),
+                            fuse)
 
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "elman": ElmanRNN}

@@ -104,7 +104,10 @@ class RNNEncoder(nn.Module):
         today's weights held in `weights` format: each layer's cell stepper, plus the conv
         front end if there is one, else a table of the first layer's input projection per
         token, computed once in fp32 whatever the format (it is read, not multiplied)."""
-        layers = [rnn.stepper(weights) for rnn in self.layers]
+        # A layer above another takes one product over [input, state] in a smaller format
+        # (see elman.py's AffineStepper); fp32 keeps torch's two, and its rounding.
+        layers = [rnn.stepper(weights, fuse=i > 0 and weights != "fp32")
+                  for i, rnn in enumerate(self.layers)]
         if self.conv is not None:
             return EncoderStepper(layers, features=self.features)
         first = layers[0] if weights == "fp32" else self.layers[0].stepper()

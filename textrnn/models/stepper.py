@@ -40,11 +40,10 @@ class EncoderStepper:
             gi = self.layers[0].input_proj(self.features(ids)[:, -1])  # newest position (B, E)
         else:
             gi = self.table[ids]  # (B, G*H)
-        new_state = []
-        for i, (layer, s) in enumerate(zip(self.layers, state)):
-            if i:
-                gi = layer.input_proj(h)  # the layer below's output (B, H)
-            h, s = layer.step(gi, s)  # h: (B, H)
+        h, s = self.layers[0].step(gi, state[0])  # h: (B, H)
+        new_state = [s]
+        for layer, s in zip(self.layers[1:], state[1:]):
+            h, s = layer.step_from(h, s)  # from the layer below's output (B, H)
             new_state.append(s)
         return h, new_state
 
