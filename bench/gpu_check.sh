@@ -53,6 +53,11 @@ check $? "resume on cuda"
 step "sample on cuda"
 py -m textrnn sample "$OUT/lm-bf16" --device cuda --prompt "ZOE:" --length 200 --seed 1 --num-samples 2 --top-k 40
 check $? "sample on cuda"
+py -m textrnn sample "$OUT/lm-bf16" --device cuda --prompt "ZOE:" --length 200 --seed 1 \
+  --num-samples 64 --weights bf16 --no-stream > /dev/null
+check $? "64 samples with bf16 weights on cuda (the batch path timed on the GPU)"
+py -m textrnn sample "$OUT/lm-bf16" --device cuda --weights int8 --length 5 2>&1 | grep -q "CPU only"
+check $? "int8 weights on cuda refused in one line"
 
 step "classifier on cuda (bf16)"
 py recipes/sentiment.py --out "$OUT/clf" --overwrite --device cuda --precision bf16 --quiet \

@@ -56,6 +56,8 @@ def test_int8_holds_only_matrices_large_enough_to_gain():
     int8 = dense_for("int8")
     assert type(int8(torch.randn(INT8_FROM // 512, 512))) is Int8Dense
     assert type(int8(torch.randn(INT8_FROM // 512 - 1, 512))) is Dense
+    with pytest.raises(ConfigError, match="CPU only"):  # even a small matrix, off the CPU
+        int8(torch.empty(4, 4, device="meta"))
 
 
 def test_an_unknown_weights_format_is_one_line(char_tok):

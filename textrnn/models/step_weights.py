@@ -79,8 +79,11 @@ INT8_FROM = 1 << 19  # entries: 1024 x 512, a 2 MB fp32 matrix
 
 
 def int8_if_large(w, bias=None):
-    """Int8Dense for a matrix of INT8_FROM entries or more, else Dense (see the docstring)."""
-    return Int8Dense(w, bias) if w.numel() >= INT8_FROM else Dense(w, bias)
+    """Int8Dense for a matrix of INT8_FROM entries or more, else Dense (see the docstring);
+    off the CPU, one line whatever the size."""
+    if w.numel() >= INT8_FROM or w.device.type != "cpu":
+        return Int8Dense(w, bias)
+    return Dense(w, bias)
 
 
 def _sum(a, b):
