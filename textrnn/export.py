@@ -66,7 +66,7 @@ def _quiet(*names):
             logger.setLevel(level)
 
 
-def check_exportable(lm) -> None:
+def _check_exportable(lm) -> None:
     """One line for what the step graph cannot hold."""
     from .tasks import LanguageModel  # tasks import the models; this module stays below them
     if not isinstance(lm, LanguageModel):
@@ -80,7 +80,7 @@ def check_exportable(lm) -> None:
 
 def export_onnx(lm, out) -> Path:
     """Write `lm`'s step graph (see the module docstring) to `out`, atomically."""
-    check_exportable(lm)
+    _check_exportable(lm)
     _require_exporter()
     enc = lm.model.cfg.encoder
     graph = StepGraph(lm.model.cpu().eval())

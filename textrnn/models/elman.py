@@ -42,7 +42,6 @@ class AffineStepper:
     rounding, so fp32 steppers keep them apart. Subclasses give `hidden(state)`, `update`."""
 
     def __init__(self, w_ih, w_hh, bias, dense, fuse: bool = False):
-        dense = dense or step_weights.Dense
         if fuse:  # (G*H, E + H)
             self.ihh, self.ih, self.hh = dense(torch.cat([w_ih, w_hh], 1), bias), None, None
         else:
@@ -71,7 +70,7 @@ class ElmanStepper(AffineStepper):
     The weights are captured once, as `dense` holds them (step_weights.py: fp32, bf16 or
     int8). nn.RNN's stepper is this too."""
 
-    def __init__(self, W, U, b_W, b_U, act, dense=None, fuse: bool = False):
+    def __init__(self, W, U, b_W, b_U, act, dense=step_weights.Dense, fuse: bool = False):
         # both biases add to the same pre-activation: fold them once
         super().__init__(W, U, b_W + b_U, dense, fuse)
         self.act = act

@@ -163,7 +163,8 @@ class ClassifierTask:
     def new_tokenizer(data: Splits, data_cfg: LabelledDataConfig):
         kind = data_cfg.tokenizer or "word"
         return kind, train_tokenizer(kind, data.train.texts, data_cfg.vocab_size,
-                                     data_cfg.min_frequency, lowercase=data_cfg.lowercase, strip_html=data_cfg.strip_html,
+                                     data_cfg.min_frequency, lowercase=data_cfg.lowercase,
+                                     strip_html=data_cfg.strip_html,
                                      max_length=data_cfg.max_length, leading_space=True,
                                      keep_end=data_cfg.keep_end)
 
