@@ -191,7 +191,7 @@ ZERO_OK = {"--epochs", "--max-steps", "--time-budget", "--warmup-steps", "--pati
            "--eval-every", "--save-every",
            "--weight-decay", "--dropout", "--embed-dropout", "--weight-drop", "--conv-kernel",
            "--head-hidden", "--seed", "--top-k", "--temperature", "--val-fraction", "--unfreeze-warmup",
-           "--classifier-weight-drop", "--lm-drop-mult"}
+           "--classifier-weight-drop", "--lm-drop-mult", "--port", "--max-waiting"}
 HUGE_OK = {"--epochs", "--max-steps", "--eval-every", "--save-every", "--log-every", "--patience",
            "--top-k"}
 
@@ -209,6 +209,7 @@ def command_cases(lm, clf, reviews, out):
         "finetune": ["--out", out, "--quiet"],
         "train-forecaster": ["--data", SERIES, "--target", "load", "--out", out, "--epochs", "1", "--quiet"],
         "timeseries": ["--out", out, "--epochs", "1", "--quiet"],
+        "serve": [lm, "--port", "0"],
     }
 
 
@@ -243,7 +244,7 @@ def test_commands_without_numeric_flags(monkeypatch, command):
 
 
 @pytest.mark.parametrize("command", ["train-lm", "train-classifier", "train-forecaster", "sample",
-                                     *RECIPES])
+                                     "serve", *RECIPES])
 def test_every_numeric_flag_out_of_range(capsys, monkeypatch, tmp_path, lm, clf, saved, command):
     out = tmp_path / "out"
     base = command_cases(lm, clf, saved["reviews"], out)[command]
@@ -285,6 +286,7 @@ def test_a_damaged_run_folder_for_every_reading_command(capsys, tmp_path, saved,
     lm, clf = damaged_copy(saved["lm"], tmp_path, name, how), damaged_copy(saved["clf"], tmp_path, name, how)
     for command, args in [("sample", [lm, "--length", "3"]), ("evaluate", [lm, "--data", PLAY]),
                           ("predict", [clf, "good"]), ("evaluate", [clf, "--data", saved["reviews"]]),
+                          ("serve", [clf, lm, "--port", "0"]),
                           ("sentiment", ["--init-from", lm, "--out", tmp_path / "o", "--epochs", "1", "--quiet"]),
                           ("finetune", ["--skip-pretrain", "--init-from", lm, "--out", tmp_path / "o", "--quiet"])]:
         assert name.split(".")[0] in one_line_error(capsys, command, *args)

@@ -1,5 +1,5 @@
 """The `textrnn` command: a training command per task (train-lm, train-classifier, ...),
-then sample, predict, forecast, evaluate and export on any run folder.
+then sample, predict, forecast, evaluate, export and serve on run folders.
 
 Bad input ends with one line on stderr and a non-zero exit; `--debug` shows tracebacks.
 """
@@ -12,11 +12,12 @@ from .commands import Parser, add_training_flags, exit_if_interrupted, run_guard
 from .data import read_text_file
 from .errors import ConfigError, DataError
 from .generation import SamplingConfig
-from .settings import add_flags, resolve
+from .settings import add_flags, check, resolve
 from .tasks import TASKS, Classifier, Forecaster, LanguageModel
 from .data.series import FILLS, read_frame
 from .export import FORMATS as EXPORT_FORMATS, export_onnx
 from .files import write_text
+from .serve import ServeConfig, serve
 
 SAMPLE_DEFAULTS = {"max_new_tokens": 500, "temperature": 0.8}
 USE = {LanguageModel: "sample", Classifier: "predict", Forecaster: "forecast"}  # a run's own command
@@ -116,6 +117,12 @@ def cmd_export(args):
     print(f"wrote {export_onnx(lm, out)}")
 
 
+def cmd_serve(args):
+    """A page and a JSON API for the run folders, until Ctrl+C."""
+    cfg = check(resolve(ServeConfig, vars(args)))
+    serve(args.run_dirs, cfg, announce=lambda line: print(line, flush=True))
+
+
 def build_parser():
     p = Parser(prog="textrnn", description="Recurrent neural text models.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -157,6 +164,13 @@ def build_parser():
     ex.add_argument("--out", help="the file to write (default: RUN_DIR/step.onnx)")
     ex.add_argument("--debug", action="store_true")
     ex.set_defaults(func=cmd_export)
+
+    sv = sub.add_parser("serve", help="a web page and JSON API for run folders (pip install "
+                        "'textrnn[serve]')")
+    sv.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    add_flags(sv, ServeConfig, "server")
+    sv.add_argument("--debug", action="store_true")
+    sv.set_defaults(func=cmd_serve)
 
     ev = sub.add_parser("evaluate", help="score a run folder on data: a classifier's report, a "
                         "language model's loss and bits per character, a forecaster's MSE and MAE")

@@ -69,17 +69,30 @@ def filter_logits(logits, top_k: int, top_p: float):
     return logits
 
 
-def choose(logits, cfg: SamplingConfig, generator):
-    """Next tokens (B,) from logits (B, V)."""
-    logits = logits.float().index_fill_(1, never_ids(logits.device), -math.inf)
-    if cfg.greedy or cfg.temperature < GREEDY_BELOW:
-        return logits.argmax(-1)
+def is_greedy(cfg: SamplingConfig) -> bool:
+    return cfg.greedy or cfg.temperature < GREEDY_BELOW
+
+
+def allowed(logits):
+    """logits (B, V) as float, with the ids never emitted at -inf."""
+    return logits.float().index_fill_(1, never_ids(logits.device), -math.inf)
+
+
+def probabilities(logits, cfg: SamplingConfig):
+    """Sampling probabilities (B, V) from `allowed` logits: temperature, then top-k and top-p."""
     if cfg.temperature != 1:
         # Subtract the max first: the best logit becomes 0 and the rest <= 0, so no
         # temperature can push one past float32's range (inf / inf makes the probabilities NaN).
         logits = (logits - logits.amax(-1, keepdim=True)) / cfg.temperature  # (B, V)
-    logits = filter_logits(logits, cfg.top_k, cfg.top_p)
-    return draw(torch.softmax(logits, -1), generator)
+    return torch.softmax(filter_logits(logits, cfg.top_k, cfg.top_p), -1)
+
+
+def choose(logits, cfg: SamplingConfig, generator):
+    """Next tokens (B,) from logits (B, V)."""
+    logits = allowed(logits)
+    if is_greedy(cfg):
+        return logits.argmax(-1)
+    return draw(probabilities(logits, cfg), generator)
 
 
 def draw(probs, generator):
@@ -102,6 +115,24 @@ def _repeat_state(state, n: int):
 
 
 @torch.no_grad()
+def prefill(model, stepper, prompt_ids: list[int]):
+    """Run the prompt once, as a sequence. Returns its next-token logits (1, V), the state
+    `stepper` takes, and the last k tokens (1, k) that a conv front end reads (k = 1 without
+    one)."""
+    device = next(model.parameters()).device
+    prompt = torch.tensor([prompt_ids], device=device)  # (1, P)
+    logits, state = model(prompt)
+    if torch.isnan(logits).any():  # checked once here; `draw` checks nothing per token
+        raise CheckpointError("the model's scores are NaN: its weights are damaged; load "
+                              "another checkpoint or retrain")
+    k = max(model.cfg.encoder.conv_kernel, 1)
+    # A conv front end needs the last k tokens; the encoder reads <pad> as zeros, exactly
+    # the convolution's own left padding (RNNEncoder.features).
+    window = nn.functional.pad(prompt[:, -k:], (k - min(k, prompt.size(1)), 0), value=PAD_ID)
+    return logits[:, -1], stepper.step_state(state), window
+
+
+@torch.no_grad()
 def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str], on_token=None):
     """Generate continuations of `prompt_ids`; returns a list of `num_samples` strings
     (continuations only). `pieces[i]` is token i's text; `on_token(text)` streams sample 0,
@@ -112,28 +143,22 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     model.eval()
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
-    k = max(model.cfg.encoder.conv_kernel, 1)
     B = cfg.num_samples
     stepper = fastest_stepper(model, B, cfg.weights)
-    prompt = torch.tensor([prompt_ids], device=device)  # (1, P)
-    logits, state = model(prompt)  # the prompt is run once, as a sequence
-    if torch.isnan(logits).any():  # checked once here; `draw` checks nothing per token
-        raise CheckpointError("the model's scores are NaN: its weights are damaged; load "
-                              "another checkpoint or retrain")
-    state = _repeat_state(stepper.step_state(state), B)
-    logits = logits[:, -1].expand(B, -1).contiguous()
-    # (B, k): a conv front end needs the last k tokens; the encoder reads <pad> as zeros,
-    # exactly the convolution's own left padding (RNNEncoder.features).
-    window = nn.functional.pad(prompt[:, -k:], (k - min(k, prompt.size(1)), 0), value=PAD_ID).expand(B, -1)
+    logits, state, window = prefill(model, stepper, prompt_ids)
+    state = _repeat_state(state, B)
+    logits = logits.expand(B, -1).contiguous()  # (B, V)
+    window = window.expand(B, -1)  # (B, k)
+    k = window.size(1)
     texts, done = [""] * B, [False] * B
-    stream = _Stream(on_token, cfg.stop) if on_token is not None else None
+    stream = TextStream(on_token, cfg.stop) if on_token is not None else None
     track = bool(cfg.stop) or stream is not None
     out = torch.empty(B, cfg.max_new_tokens, dtype=torch.long, device=device)
     for t in range(cfg.max_new_tokens):
         nxt = choose(logits, cfg, generator)  # (B,)
         out[:, t] = nxt
         if track:
-            finished = _track(nxt.tolist(), pieces, texts, done, cfg.stop)
+            finished = track_pieces(nxt.tolist(), pieces, texts, done, cfg.stop)
             if stream is not None:
                 stream.update(texts[0], ended=done[0])
             if finished:
@@ -148,10 +173,10 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
         stream.update(texts[0], ended=True)
     if not track:
         texts = ["".join(pieces[i] for i in row) for row in out.tolist()]
-    return [_cut(t, cfg.stop) for t in texts]
+    return [cut_at_stop(t, cfg.stop) for t in texts]
 
 
-def _track(ids, pieces, texts, done, stops) -> bool:
+def track_pieces(ids, pieces, texts, done, stops) -> bool:
     """Append each sample's new piece; return True when every sample hit a stop string."""
     longest = max((len(s) for s in stops), default=0)
     for b, i in enumerate(ids):
@@ -164,12 +189,12 @@ def _track(ids, pieces, texts, done, stops) -> bool:
     return bool(stops) and all(done)
 
 
-def _cut(text: str, stops) -> str:
+def cut_at_stop(text: str, stops) -> str:
     cuts = [text.find(s) for s in stops if s in text]
     return text[: min(cuts)] if cuts else text
 
 
-class _Stream:
+class TextStream:
     """Sends sample 0 to `on_token` as it grows, and only text the returned sample will
     hold: nothing from a stop string on, and a tail that may still grow into a stop string
     waits for the pieces that settle it (or for the end)."""
@@ -182,14 +207,14 @@ class _Stream:
         """`text`: the sample so far; `ended`: it hit a stop string or has all its tokens."""
         if self.closed:
             return
-        end = len(_cut(text, self.stops)) if ended else len(text) - _open_stop(text, self.stops)
+        end = len(cut_at_stop(text, self.stops)) if ended else len(text) - open_stop(text, self.stops)
         if end > self.sent:
             self.on_token(text[self.sent:end])
             self.sent = end
         self.closed = ended
 
 
-def _open_stop(text: str, stops) -> int:
+def open_stop(text: str, stops) -> int:
     """Length of the longest end of `text` that begins a stop string (and so may still
     become one); 0 if none does."""
     longest = max((len(s) for s in stops), default=0)

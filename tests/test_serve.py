@@ -1,0 +1,307 @@
+"""`textrnn serve`: the API through the framework's test client, and the step batcher."""
+import json
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+import textrnn  # noqa: E402
+from textrnn import SamplingConfig, SeriesDataConfig, TrainConfig, save_pretrained  # noqa: E402
+from textrnn.serve import ServeConfig, create_app  # noqa: E402
+from textrnn.serve.batcher import Busy, Job, StepBatcher  # noqa: E402
+from textrnn.tokenization import UNK_ID  # noqa: E402
+
+from conftest import make_text, tiny_lm  # noqa: E402
+from test_forecast import forecaster_config, write_series  # noqa: E402
+
+CLASSIFIER = Path(__file__).parent / "fixtures" / "v0_1_0" / "classifier"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("served")
+    tok = textrnn.train_tokenizer("char", [make_text()])
+    torch.manual_seed(0)
+    save_pretrained(root / "play", tiny_lm(tok.get_vocab_size(), hidden_size=48), tok)
+    series = write_series(root / "series.csv")
+    textrnn.train("forecaster", SeriesDataConfig(data=str(series), target=["all"]), forecaster_config(),
+                  TrainConfig(epochs=1, batch_size=16, eval_every=0, save_every=0, seed=0),
+                  root / "load", show_progress=False)
+    return {"lm": root / "play", "classifier": CLASSIFIER, "forecaster": root / "load", "series": series}
+
+
+@pytest.fixture(scope="module")
+def client(runs):
+    cfg = ServeConfig(max_tokens=300, max_prompt_chars=100, max_texts=4, max_explain_tokens=12,
+                      max_rows=500, max_body_kb=8)
+    app = create_app([runs["lm"], runs["classifier"], runs["forecaster"]], cfg)
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def lm(runs):
+    return textrnn.load(runs["lm"])
+
+
+def events(raw: str) -> list[tuple[str, dict]]:
+    """(event, data) for each server-sent event in a response body."""
+    out = []
+    for block in raw.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        out.append((fields.get("event", "message"), json.loads(fields["data"])))
+    return out
+
+
+def assert_one_line_error(response, status):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert list(body) == ["error"] and "\n" not in body["error"] and "Traceback" not in body["error"]
+    return body["error"]
+
+
+# ---- what the server holds, and the page -----------------------------------------------------
+
+def test_models_lists_every_run_with_its_task_and_config(client):
+    models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+    assert {n: m["task"] for n, m in models.items()} == {"play": "lm", "classifier": "classifier",
+                                                         "load": "forecaster"}
+    assert models["play"]["endpoint"] == "/v1/generate" and models["play"]["config"]["encoder"]["cell"] == "lstm"
+    assert models["classifier"]["labels"] == textrnn.load(CLASSIFIER).labels
+    assert models["load"]["columns"] == ["load", "temp"] and models["load"]["lookback"] == 24
+
+
+def test_the_page_is_served_whole_with_nothing_from_elsewhere(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    for name in ("app.js", "style.css"):
+        assert f"/static/{name}" in page.text
+        assert client.get(f"/static/{name}").status_code == 200
+    for text in (page.text, client.get("/static/app.js").text, client.get("/static/style.css").text):
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text
+
+
+def test_openapi_documents_every_endpoint(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/models", "/v1/generate", "/v1/classify", "/v1/forecast", "/v1/health"} <= set(paths)
+    assert client.get("/docs").status_code == 200
+
+
+# ---- generation -------------------------------------------------------------------------------
+SETTINGS = [dict(), dict(temperature=0.7, top_k=5), dict(top_p=0.8, stop=["\n\n"]), dict(greedy=True),
+            dict(temperature=0)]
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_generate_gives_the_library_s_text_for_a_seed(client, lm, settings):
+    body = {"prompt": "ANNA:", "max_tokens": 120, "seed": 7, **settings}
+    got = client.post("/v1/generate", json=body).json()
+    want = lm.generate("ANNA:", 120, seed=7, **settings)[0]
+    assert got["prompt"] + got["text"] == want and got["seed"] == 7
+    assert got["finish_reason"] == ("stop" if len(got["text"]) + 5 < len(want) or got["tokens"] < 120 else "length")
+
+
+def test_streamed_pieces_join_to_the_whole_text(client):
+    body = {"prompt": "The sea", "max_tokens": 80, "seed": 3, "stop": ["\n\n"]}
+    whole = client.post("/v1/generate", json=body).json()
+    with client.stream("POST", "/v1/generate", json={**body, "stream": True}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        got = events(r.read().decode())
+    pieces = [d["text"] for e, d in got if e == "message"]
+    assert len(pieces) > 5 and got[-1][0] == "done"
+    assert "".join(pieces) == got[-1][1]["text"] == whole["text"]
+
+
+def test_an_unseeded_request_reports_the_seed_that_gives_its_text_again(client):
+    first = client.post("/v1/generate", json={"max_tokens": 60}).json()
+    again = client.post("/v1/generate", json={"max_tokens": 60, "seed": first["seed"]}).json()
+    assert again["text"] == first["text"]
+
+
+def test_concurrent_requests_give_the_texts_they_give_alone(client, lm):
+    bodies = [{"prompt": p, "max_tokens": 250, "seed": s, "temperature": t}
+              for p, s, t in [("ANNA:", 1, 1.0), ("BORIS:", 2, 0.6), ("", 3, 1.3), ("CL", 4, 0.9)]]
+    got = [None] * len(bodies)
+
+    def ask(i):
+        got[i] = client.post("/v1/generate", json=bodies[i]).json()
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for body, g in zip(bodies, got):
+        assert g["text"] == lm.generate(body["prompt"], 250, seed=body["seed"],
+                                        temperature=body["temperature"])[0][len(body["prompt"]):]
+
+
+# ---- the batcher: streams join and leave between steps ---------------------------------------
+
+def alone(lm, cfg: SamplingConfig) -> str:
+    return lm.sample(cfg)[0][len(cfg.prompt):]
+
+
+def test_streams_stepped_together_give_the_texts_they_give_alone(lm):
+    published = []
+    batcher = StepBatcher(lm, published.extend)
+    cfgs = [SamplingConfig(prompt="ANNA:", max_new_tokens=90, seed=1),
+            SamplingConfig(prompt="The sea", max_new_tokens=40, seed=2, temperature=0.7, top_k=5),
+            SamplingConfig(prompt="", max_new_tokens=70, seed=3, greedy=True),
+            SamplingConfig(prompt="B", max_new_tokens=100, seed=4, top_p=0.9, stop=["\n\n"])]
+    jobs = [Job(c, lm.encode_prompt(c.prompt)) for c in cfgs]
+    batcher.submit(jobs[0])
+    batcher.submit(jobs[1])
+    for _ in range(10):
+        batcher.step()
+    batcher.submit(jobs[2])  # joins a running batch
+    batcher.step()
+    batcher.submit(jobs[3])
+    while batcher.active or batcher.counts()["waiting"]:
+        batcher.step()
+    assert batcher.peak == 4
+    for job, cfg in zip(jobs, cfgs):
+        assert job.result["text"] == alone(lm, cfg)
+        assert "".join(p for j, p, _ in published if j is job) == job.result["text"]
+        assert [r for j, _, r in published if j is job and r is not None] == [job.result]
+
+
+def test_a_cancelled_stream_leaves_and_the_others_go_on(lm):
+    batcher = StepBatcher(lm, lambda events: None)
+    cfgs = [SamplingConfig(prompt="ANNA:", max_new_tokens=60, seed=s) for s in (5, 6, 7)]
+    jobs = [Job(c, lm.encode_prompt(c.prompt)) for c in cfgs]
+    for job in jobs:
+        batcher.submit(job)
+    for _ in range(5):
+        batcher.step()
+    batcher.cancel(jobs[1])
+    batcher.step()
+    assert batcher.counts()["active"] == 2
+    assert jobs[1].result["finish_reason"] == "cancelled" and jobs[1].result["tokens"] == 5
+    while batcher.active:
+        batcher.step()
+    assert [jobs[0].result["text"], jobs[2].result["text"]] == [alone(lm, cfgs[0]), alone(lm, cfgs[2])]
+
+
+def test_a_full_batcher_refuses_more_than_it_can_hold(lm):
+    batcher = StepBatcher(lm, lambda events: None, max_streams=2, max_waiting=1)
+    for _ in range(3):
+        batcher.submit(Job(SamplingConfig(max_new_tokens=5), [UNK_ID]))
+    with pytest.raises(Busy):
+        batcher.submit(Job(SamplingConfig(max_new_tokens=5), [UNK_ID]))
+    batcher.step()  # two start; one waits
+    assert batcher.counts() == {"active": 2, "waiting": 1, "peak": 2}
+
+
+def test_a_busy_server_answers_503(runs):
+    app = create_app([runs["lm"]], ServeConfig(max_streams=1, max_waiting=0))
+    with TestClient(app) as c:
+        batcher = app.state.runs.batchers["play"]
+        batcher.close()  # nothing leaves the line now
+        batcher.submit(Job(SamplingConfig(max_new_tokens=5), [UNK_ID]))  # the one slot
+        assert "try again" in assert_one_line_error(c.post("/v1/generate", json={}), 503)
+
+
+# ---- classification and forecasting ---------------------------------------------------------
+
+def test_classify_gives_the_library_s_probabilities(client):
+    texts = ["a great film", "boring and long"]
+    got = client.post("/v1/classify", json={"texts": texts}).json()["results"]
+    clf = textrnn.load(CLASSIFIER)
+    for r, p in zip(got, clf.predict_proba(texts)):
+        assert [r["probabilities"][label] for label in clf.labels] == pytest.approx(p.tolist(), abs=1e-6)
+        assert r["label"] == clf.labels[int(p.argmax())] and "explanation" not in r
+
+
+def test_token_contributions_are_the_label_s_drop_when_each_token_is_unknown(client):
+    text = "a great film, truly fun"
+    r = client.post("/v1/classify", json={"texts": [text], "explain": True}).json()["results"][0]
+    e = r["explanation"]
+    clf = textrnn.load(CLASSIFIER)
+    ids = clf.tokenizer.encode(text, add_special_tokens=False).ids
+    assert len(e["tokens"]) == len(ids) > 3 and "occlusion" in e["method"] and e["label"] == r["label"]
+    c = clf.labels.index(r["label"])
+    for i in (0, 2):
+        occluded = ids[:i] + [UNK_ID] + ids[i + 1:]
+        p = textrnn.tasks.classify.classify(clf.model, [ids, occluded], clf.device)[:, c]
+        assert e["tokens"][i]["contribution"] == pytest.approx(float(p[0] - p[1]), abs=1e-6)
+    for t in e["tokens"]:
+        assert text[t["start"]:t["end"]] == t["text"] and t["text"].strip()
+
+
+def test_forecast_gives_the_library_s_forecast(client, runs):
+    rows = np.loadtxt(runs["series"], delimiter=",", skiprows=1, usecols=(1, 2))[-30:]
+    got = client.post("/v1/forecast", json={"rows": rows.tolist()}).json()
+    want = textrnn.load(runs["forecaster"]).forecast(rows)
+    assert np.allclose(got["forecast"], want, atol=1e-5) and len(got["forecast"]) == 12
+    assert np.allclose(got["history"], rows[-24:]) and got["targets"] == ["load", "temp"]
+
+
+# ---- limits and bad requests: a 4xx with one line of JSON ------------------------------------
+BAD = [
+    ("/v1/generate", {"max_tokens": 301}, 413, "max-tokens"),
+    ("/v1/generate", {"prompt": "x" * 101}, 413, "max-prompt-chars"),
+    ("/v1/generate", {"temperature": "hot"}, 422, "temperature"),
+    ("/v1/generate", {"max_tokens": 1.5}, 422, "max_tokens"),
+    ("/v1/generate", {"top_p": 0}, 422, "top-p"),
+    ("/v1/generate", {"temperature": -1}, 422, "temperature"),
+    ("/v1/generate", {"stop": [""]}, 422, "stop"),
+    ("/v1/generate", {"path": "/etc/passwd"}, 422, "unknown key"),
+    ("/v1/generate", {"model": "nope"}, 404, "no model 'nope'"),
+    ("/v1/generate", {"model": "classifier"}, 422, "/v1/classify"),
+    ("/v1/generate", [1, 2], 422, "body"),
+    ("/v1/classify", {"texts": []}, 422, "texts"),
+    ("/v1/classify", {"texts": [""]}, 422, "empty"),
+    ("/v1/classify", {"texts": ["good"] * 5}, 413, "max-texts"),
+    ("/v1/classify", {"texts": ["good " * 15], "explain": True}, 422, "tokens"),
+    ("/v1/forecast", {"rows": [[1.0, 2.0]] * 10}, 422, "24"),
+    ("/v1/forecast", {"rows": [[1.0]] * 30}, 422, "one per column"),
+    ("/v1/forecast", {"rows": [[1.0, 2.0]] * 501}, 413, "max-rows"),
+]
+
+
+@pytest.mark.parametrize("path,body,status,says", BAD)
+def test_bad_requests_get_one_line(client, path, body, status, says):
+    assert says in assert_one_line_error(client.post(path, json=body), status)
+
+
+def test_unreadable_and_oversized_bodies_get_one_line(client):
+    headers = {"content-type": "application/json"}
+    assert "JSON" in assert_one_line_error(client.post("/v1/generate", content=b"{oops", headers=headers), 422)
+    big = json.dumps({"texts": ["a" * 9000]}).encode()
+    assert "max-body-kb" in assert_one_line_error(client.post("/v1/classify", content=big, headers=headers), 413)
+    rows = "[" + ",".join(["[1.0, NaN]"] * 30) + "]"
+    said = assert_one_line_error(client.post("/v1/forecast", content=f'{{"rows": {rows}}}', headers=headers), 422)
+    assert "NaN" in said
+    assert_one_line_error(client.get("/v1/nothing"), 404)
+    assert_one_line_error(client.get("/v1/generate"), 405)
+
+
+def test_a_missing_extra_is_one_line(monkeypatch, runs):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    with pytest.raises(textrnn.ConfigError, match=r"pip install 'textrnn\[serve\]'"):
+        create_app([runs["lm"]])
+
+
+def test_a_run_folder_of_no_servable_kind_or_none_at_all_is_refused(tmp_path):
+    with pytest.raises(textrnn.ConfigError, match="no run folder"):
+        create_app([])
+    with pytest.raises(textrnn.TextRNNError, match="not a folder"):
+        create_app([tmp_path / "missing"])
+
+
+def test_nan_scores_end_the_request_with_one_line(runs, tmp_path):
+    lm = textrnn.load(runs["lm"])
+    with torch.no_grad():
+        lm.model.head.proj.weight.fill_(math.nan)
+    save_pretrained(tmp_path / "broken", lm.model, lm.tokenizer)
+    with TestClient(create_app([tmp_path / "broken"])) as c:
+        assert "NaN" in assert_one_line_error(c.post("/v1/generate", json={"max_tokens": 5}), 500)

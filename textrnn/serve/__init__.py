@@ -1,0 +1,64 @@
+"""`textrnn serve`: a page and a JSON API for run folders (the `serve` extra: FastAPI and
+uvicorn). app.py is the web app, api.py its routes, batcher.py the step-by-step batching of
+generation requests, explain.py a classifier's token contributions."""
+import socket
+
+from ..errors import ConfigError
+from .config import ServeConfig
+
+
+def _need_extra():
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as e:
+        raise ConfigError(f"textrnn serve needs the serve extra ({e.name} is missing): "
+                          "pip install 'textrnn[serve]'") from None
+
+
+def create_app(run_dirs, cfg: ServeConfig | None = None):
+    """The FastAPI app for run folders (e.g. for uvicorn or a test client)."""
+    _need_extra()
+    from .app import create_app as make
+    from .runs import load_runs
+
+    cfg = cfg or ServeConfig()
+    return make(load_runs(run_dirs, cfg.device), cfg)
+
+
+def serve(run_dirs, cfg: ServeConfig, announce=print) -> None:
+    """Load the run folders, bind, say where, and serve until interrupted."""
+    import uvicorn
+
+    app = create_app(run_dirs, cfg)
+    sock = _bind(cfg.host, cfg.port)
+    host, port = sock.getsockname()[:2]
+    names = ", ".join(app.state.runs.runs)
+    announce(f"serving {names} at http://{host}:{port}/ (JSON API under /v1, its docs at "
+             f"/docs); Ctrl+C stops")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
+    server.run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket, bound before the server starts so a taken port is one line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise ConfigError(f"cannot listen on {host!r} ({e.strerror}); pass --host with an "
+                          "address of this machine, e.g. 127.0.0.1") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror}); pass another --port "
+                          "(0 picks a free one)") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+__all__ = ["ServeConfig", "create_app", "serve"]

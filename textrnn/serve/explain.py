@@ -1,0 +1,31 @@
+"""Which tokens pushed a classifier to its label: occlusion (Zeiler and Fergus 2014).
+
+Each token in turn is read as <unk>, the token every unseen word becomes, and its
+contribution is how much the chosen label's probability falls: positive for a token that
+supports the label, negative for one that argues against it. One batched pass over
+n + 1 copies of the text; exact for the model, with no gradients involved."""
+from ..data.ids import encode_texts
+from ..errors import DataError
+from ..tasks.classify import classify
+from ..tokenization import PAD_ID, UNK_ID
+
+METHOD = ("occlusion: each token's contribution is how much the label's probability falls "
+          "when that token is read as an unknown word")
+
+
+def contributions(clf, text: str, max_tokens: int) -> dict:
+    """The label's probability and every token's span (character offsets into `text`) and
+    contribution."""
+    enc = clf.tokenizer.encode(text, add_special_tokens=False)
+    ids = encode_texts(clf.tokenizer, [text])[0]  # as the classifier reads it (truncated)
+    if len(ids) > max_tokens:
+        raise DataError(f"the text has {len(ids)} tokens; token contributions are computed "
+                        f"for at most {max_tokens}; shorten it or ask without explain")
+    occluded = [ids[:i] + [UNK_ID] + ids[i + 1:] for i in range(len(ids))]
+    proba = classify(clf.model, [ids] + occluded, clf.device)  # (n + 1, C)
+    best = int(proba[0].argmax())
+    drop = (proba[0, best] - proba[1:, best]).tolist()
+    spans = [] if ids == [PAD_ID] else enc.offsets[: len(ids)]
+    return {"label": clf.labels[best], "method": METHOD,
+            "tokens": [{"text": text[s:e], "start": s, "end": e, "contribution": d}
+                       for (s, e), d in zip(spans, drop)]}
