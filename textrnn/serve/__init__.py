@@ -1,6 +1,7 @@
 """`textrnn serve`: a page and a JSON API for run folders (the `serve` extra: FastAPI and
 uvicorn). app.py is the web app, api.py its routes, batcher.py the step-by-step batching of
 generation requests, explain.py a classifier's token contributions."""
+import importlib
 import socket
 
 from ..errors import ConfigError
@@ -9,8 +10,8 @@ from .config import ServeConfig
 
 def _need_extra():
     try:
-        import fastapi  # noqa: F401
-        import uvicorn  # noqa: F401
+        for name in ("fastapi", "uvicorn"):
+            importlib.import_module(name)
     except ImportError as e:
         raise ConfigError(f"textrnn serve needs the serve extra ({e.name} is missing): "
                           "pip install 'textrnn[serve]'") from None
