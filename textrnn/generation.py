@@ -115,12 +115,12 @@ def _repeat_state(state, n: int):
 
 
 @torch.no_grad()
-def prefill(model, stepper, prompt_ids: list[int]):
-    """Run the prompt once, as a sequence. Returns its next-token logits (1, V), the state
-    `stepper` takes, and the last k tokens (1, k) that a conv front end reads (k = 1 without
-    one)."""
+def prefill(model, stepper, prompts: list[list[int]]):
+    """Run prompts of one length once, as a batch of sequences. Returns their next-token
+    logits (B, V), the state `stepper` takes, and the last k tokens (B, k) that a conv front
+    end reads (k = 1 without one)."""
     device = next(model.parameters()).device
-    prompt = torch.tensor([prompt_ids], device=device)  # (1, P)
+    prompt = torch.tensor(prompts, device=device)  # (B, P)
     logits, state = model(prompt)
     if torch.isnan(logits).any():  # checked once here; `draw` checks nothing per token
         raise CheckpointError("the model's scores are NaN: its weights are damaged; load "
@@ -145,7 +145,7 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
     B = cfg.num_samples
     stepper = fastest_stepper(model, B, cfg.weights)
-    logits, state, window = prefill(model, stepper, prompt_ids)
+    logits, state, window = prefill(model, stepper, [prompt_ids])
     state = _repeat_state(state, B)
     logits = logits.expand(B, -1).contiguous()  # (B, V)
     window = window.expand(B, -1)  # (B, k)

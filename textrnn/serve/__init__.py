@@ -3,9 +3,13 @@ uvicorn). app.py is the web app, api.py its routes, batcher.py the step-by-step 
 generation requests, explain.py a classifier's token contributions."""
 import importlib
 import socket
+import sys
 
 from ..errors import ConfigError
 from .config import ServeConfig
+
+
+SWITCH_INTERVAL = 2e-4  # seconds
 
 
 def _need_extra():
@@ -37,6 +41,10 @@ def serve(run_dirs, cfg: ServeConfig, announce=print) -> None:
     names = ", ".join(app.state.runs.runs)
     announce(f"serving {names} at http://{host}:{port}/ (JSON API under /v1, its docs at "
              f"/docs); Ctrl+C stops")
+    # The batcher's thread and the event loop's share the GIL; at Python's default 5 ms
+    # switch interval a streamed token can wait that long for its turn to be sent
+    # (measured: a third more tokens/s, alone and under load, at 0.2 ms).
+    sys.setswitchinterval(SWITCH_INTERVAL)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
     server.run(sockets=[sock])
 

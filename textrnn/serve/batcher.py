@@ -161,19 +161,23 @@ class StepBatcher:
             self.publish(events)
 
     def _admit(self, events) -> None:
+        """Take in waiting jobs while there is room; prompts of one length run as one batch."""
         with self._wake:
             room = self.max_streams - len(self.active)
             joining = [self._waiting.popleft() for _ in range(min(room, len(self._waiting)))]
+        by_length: dict[int, list[Job]] = {}
         for job in joining:
-            if job.cancelled:
-                continue
+            if not job.cancelled:
+                by_length.setdefault(len(job.prompt_ids), []).append(job)
+        for jobs in by_length.values():
             try:
-                logits, state, window = prefill(self.model, self.stepper, job.prompt_ids)
+                logits, state, window = prefill(self.model, self.stepper, [j.prompt_ids for j in jobs])
             except TextRNNError as e:
-                job.end("error", str(e))
-                events.append((job, "", job.result))
+                for job in jobs:
+                    job.end("error", str(e))
+                    events.append((job, "", job.result))
                 continue
-            self.active.append(job)
+            self.active += jobs
             self.logits, self.state, self.window = (
                 _join(self.logits, logits), _join(self.state, state), _join(self.window, window))
 
