@@ -105,6 +105,17 @@ def test_the_page_streams_text_and_classifies_in_a_real_browser(server):
         assert len(arrivals) >= 100 and arrivals == sorted(arrivals) and arrivals[-1] > arrivals[0]
         assert "3000 tokens" in browser.find_element("id", "lm-status").text and len(final) > 1000
 
+        length.clear()
+        length.send_keys("1000000")  # minutes of text: the stop button ends it
+        browser.find_element("id", "generate").click()
+        wait("document.getElementById('generated').textContent.length > 100")
+        browser.find_element("id", "stop").click()
+        wait("document.getElementById('output').dataset.state == 'stopped'")
+        deadline = time.time() + 10
+        while active_streams(server) and time.time() < deadline:  # its slot is freed
+            time.sleep(0.05)
+        assert active_streams(server) == 0
+
         browser.find_elements("css selector", "#models button")[1].click()
         browser.find_element("id", "text").send_keys("a great film, truly fun")
         browser.find_element("id", "classify").click()

@@ -179,16 +179,26 @@ function drawTokens(text, explanation) {
 
 // ---- forecaster: history and forecast, a chart per target ----
 
-function parseRows(csv) {
-  return csv.trim().split(/\r?\n/).map((l) => l.split(",").map((c) => c.trim()))
-    .filter((cells) => cells.some((c) => c !== "") && cells.every((c) => c !== "" && !isNaN(Number(c))))
-    .map((cells) => cells.map(Number));
+function parseRows(csv, columns) {
+  // A header row names the columns (others, a time column say, are left out); without
+  // one, each row holds the model's columns in order.
+  const lines = csv.trim().split(/\r?\n/).filter((l) => l.trim() !== "")
+    .map((l) => l.split(",").map((c) => c.trim()));
+  let pick = columns.map((_, i) => i);
+  if (lines.length && lines[0].some((c) => c === "" || isNaN(Number(c)))) {
+    const header = lines.shift();
+    pick = columns.map((name) => header.indexOf(name));
+    const missing = columns.filter((_, i) => pick[i] < 0);
+    if (missing.length) throw new Error("the header lacks column " + missing.join(", ") +
+                                        "; this model reads " + columns.join(", "));
+  }
+  return lines.map((cells) => pick.map((i) => Number(cells[i])));
 }
 
 async function forecast() {
   showError("");
   try {
-    const rows = parseRows($("series").value);
+    const rows = parseRows($("series").value, current.columns);
     const res = await postJSON("/v1/forecast", {model: current.name, rows});
     const out = await res.json();
     $("charts").textContent = "";
