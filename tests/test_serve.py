@@ -104,7 +104,7 @@ def test_generate_gives_the_library_s_text_for_a_seed(client, lm, settings):
     got = client.post("/v1/generate", json=body).json()
     want = lm.generate("ANNA:", 120, seed=7, **settings)[0]
     assert got["prompt"] + got["text"] == want and got["seed"] == 7
-    assert got["finish_reason"] == ("stop" if len(got["text"]) + 5 < len(want) or got["tokens"] < 120 else "length")
+    assert got["finish_reason"] == ("length" if got["tokens"] == 120 else "stop")
 
 
 def test_streamed_pieces_join_to_the_whole_text(client):
@@ -305,3 +305,14 @@ def test_nan_scores_end_the_request_with_one_line(runs, tmp_path):
     save_pretrained(tmp_path / "broken", lm.model, lm.tokenizer)
     with TestClient(create_app([tmp_path / "broken"])) as c:
         assert "NaN" in assert_one_line_error(c.post("/v1/generate", json={"max_tokens": 5}), 500)
+
+
+def test_contributions_of_a_cut_text_are_those_of_the_tokens_the_classifier_reads():
+    from textrnn.serve.explain import contributions
+    from textrnn.tokenization import truncate
+
+    clf = textrnn.load(CLASSIFIER)
+    text = "i hated it but the ending was great fun"
+    truncate(clf.tokenizer, 4, keep_end=True)  # the classifier reads the last 4 tokens
+    e = contributions(clf, text, max_tokens=10)
+    assert [t["text"].strip() for t in e["tokens"]] == text.split()[-4:]

@@ -86,6 +86,8 @@ def describe_invalid(errors) -> str:
     """pydantic's errors as one line: "temperature: Input should be a valid number"."""
     parts = []
     for e in errors[:3]:
+        if e.get("type") == "json_invalid":
+            return "the body is not valid JSON; send one JSON object, see /docs"
         where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
         what = "unknown key" if e.get("type") == "extra_forbidden" else e.get("msg", "invalid")
         parts.append(f"{where}: {what}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import TextRNNError
+from ..errors import TextRNNError, first_line
 from ..generation import (SamplingConfig, TextStream, allowed, cut_at_stop, is_greedy, prefill,
                           probabilities, track_pieces)
 from ..models.stepper import cached_stepper
@@ -139,7 +139,7 @@ class StepBatcher:
                 self.step()
             except Exception as e:  # a broken round ends its streams, not the server
                 log.exception("a generation step failed")
-                self._fail_all(f"generation failed: {e}")
+                self._fail_all(f"generation failed: {first_line(e)}")
 
     @torch.no_grad()
     def step(self) -> None:
@@ -172,9 +172,12 @@ class StepBatcher:
         for jobs in by_length.values():
             try:
                 logits, state, window = prefill(self.model, self.stepper, [j.prompt_ids for j in jobs])
-            except TextRNNError as e:
+            except Exception as e:  # these jobs end with the reason; the others go on
+                if not isinstance(e, TextRNNError):
+                    log.exception("a prompt failed")
                 for job in jobs:
-                    job.end("error", str(e))
+                    job.end("error", str(e) if isinstance(e, TextRNNError)
+                            else f"generation failed: {first_line(e)}")
                     events.append((job, "", job.result))
                 continue
             self.active += jobs

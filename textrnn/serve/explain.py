@@ -4,7 +4,6 @@ Each token in turn is read as <unk>, the token every unseen word becomes, and it
 contribution is how much the chosen label's probability falls: positive for a token that
 supports the label, negative for one that argues against it. One batched pass over
 n + 1 copies of the text; exact for the model, with no gradients involved."""
-from ..data.ids import encode_texts
 from ..errors import DataError
 from ..tasks.classify import classify
 from ..tokenization import PAD_ID, UNK_ID
@@ -16,8 +15,10 @@ METHOD = ("occlusion: each token's contribution is how much the label's probabil
 def contributions(clf, text: str, max_tokens: int) -> dict:
     """The label's probability and every token's span (character offsets into `text`) and
     contribution."""
+    # As the classifier reads it: cut to the tokenizer's length, from its start or its end;
+    # the offsets are those of the tokens kept.
     enc = clf.tokenizer.encode(text, add_special_tokens=False)
-    ids = encode_texts(clf.tokenizer, [text])[0]  # as the classifier reads it (truncated)
+    ids = enc.ids or [PAD_ID]
     if len(ids) > max_tokens:
         raise DataError(f"the text has {len(ids)} tokens; token contributions are computed "
                         f"for at most {max_tokens}; shorten it or ask without explain")
@@ -25,7 +26,7 @@ def contributions(clf, text: str, max_tokens: int) -> dict:
     proba = classify(clf.model, [ids] + occluded, clf.device)  # (n + 1, C)
     best = int(proba[0].argmax())
     drop = (proba[0, best] - proba[1:, best]).tolist()
-    spans = [] if ids == [PAD_ID] else enc.offsets[: len(ids)]
+    spans = enc.offsets
     return {"label": clf.labels[best], "method": METHOD,
             "tokens": [{"text": text[s:e], "start": s, "end": e, "contribution": d}
                        for (s, e), d in zip(spans, drop)]}
