@@ -1,11 +1,12 @@
 import random
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
 
-from textrnn import build_model, config_from_dict, train_tokenizer
+from textrnn import build_model, config_from_dict, save_pretrained, train_tokenizer
 
 
 def make_text(n_lines=200, seed=0) -> str:
@@ -48,6 +49,19 @@ def tiny_lm(vocab_size, cell="lstm", **kw):
                        hidden_size=kw.pop("hidden_size", 16), num_layers=kw.pop("num_layers", 2),
                        dropout=kw.pop("dropout", 0.0), **kw)
     return build_model(cfg)
+
+
+# A classifier run folder written by textrnn 0.1.0 (fixtures/v0_1_0/README.md), read-only.
+CLASSIFIER_RUN = Path(__file__).parent / "fixtures" / "v0_1_0" / "classifier"
+
+
+def save_play_lm(folder):
+    """A small character LSTM over `make_text()`'s characters (random weights), saved as a
+    run folder; returns the folder."""
+    tok = train_tokenizer("char", [make_text()])
+    torch.manual_seed(0)
+    save_pretrained(folder, tiny_lm(tok.get_vocab_size(), hidden_size=48), tok)
+    return folder
 
 
 POS = ["a great film", "i loved it", "wonderful and moving", "not bad at all", "truly great fun",

@@ -2,7 +2,6 @@
 import json
 import math
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,18 +16,13 @@ from textrnn.serve import ServeConfig, create_app  # noqa: E402
 from textrnn.serve.batcher import Busy, Job, StepBatcher  # noqa: E402
 from textrnn.tokenization import UNK_ID  # noqa: E402
 
-from conftest import make_text, tiny_lm  # noqa: E402
+from conftest import CLASSIFIER_RUN as CLASSIFIER, save_play_lm  # noqa: E402
 from test_forecast import forecaster_config, write_series  # noqa: E402
-
-CLASSIFIER = Path(__file__).parent / "fixtures" / "v0_1_0" / "classifier"
-
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
-    tok = textrnn.train_tokenizer("char", [make_text()])
-    torch.manual_seed(0)
-    save_pretrained(root / "play", tiny_lm(tok.get_vocab_size(), hidden_size=48), tok)
+    save_play_lm(root / "play")
     series = write_series(root / "series.csv")
     textrnn.train("forecaster", SeriesDataConfig(data=str(series), target=["all"]), forecaster_config(),
                   TrainConfig(epochs=1, batch_size=16, eval_every=0, save_every=0, seed=0),

@@ -7,27 +7,19 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-import torch
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-import textrnn  # noqa: E402
-from conftest import make_text, tiny_lm  # noqa: E402
-
-CLASSIFIER = Path(__file__).parent / "fixtures" / "v0_1_0" / "classifier"
-
+from conftest import CLASSIFIER_RUN as CLASSIFIER, save_play_lm  # noqa: E402
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The base URL of `textrnn serve LM CLASSIFIER --port 0`, running until the module ends."""
     root = tmp_path_factory.mktemp("live")
-    tok = textrnn.train_tokenizer("char", [make_text()])
-    torch.manual_seed(0)
-    textrnn.save_pretrained(root / "play", tiny_lm(tok.get_vocab_size(), hidden_size=48), tok)
+    save_play_lm(root / "play")
     proc = subprocess.Popen([sys.executable, "-m", "textrnn", "serve", str(root / "play"), str(CLASSIFIER),
                              "--port", "0", "--max-tokens", "1000000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
