@@ -71,16 +71,7 @@ def router(runs: Runs, cfg) -> APIRouter:
               "token's contribution (occlusion)")
     def classify(body: ClassifyRequest):
         name, clf = runs.pick(body.model, "classifier")
-        cap("the number of texts", len(body.texts), cfg.max_texts, "max-texts")
-        for text in body.texts:
-            cap("a text's length in characters", len(text), cfg.max_prompt_chars, "max-prompt-chars")
-        proba = clf.predict_proba(body.texts)
-        results = [{"label": clf.labels[int(p.argmax())],
-                    "probabilities": dict(zip(clf.labels, map(float, p)))} for p in proba]
-        if body.explain:
-            for text, r in zip(body.texts, results):
-                r["explanation"] = contributions(clf, text, cfg.max_explain_tokens)
-        return {"model": name, "results": results}
+        return {"model": name, "results": labelled(clf, body, cfg)}
 
     @api.post("/forecast", summary="the next horizon rows of a forecaster's targets")
     def forecast(body: ForecastRequest):
@@ -93,6 +84,20 @@ def router(runs: Runs, cfg) -> APIRouter:
                 "forecast": pred.tolist()}
 
     return api
+
+
+def labelled(clf, body: ClassifyRequest, cfg) -> list[dict]:
+    """Each text's label and probabilities, and with `explain` its token contributions."""
+    cap("the number of texts", len(body.texts), cfg.max_texts, "max-texts")
+    for text in body.texts:
+        cap("a text's length in characters", len(text), cfg.max_prompt_chars, "max-prompt-chars")
+    proba = clf.predict_proba(body.texts)  # (n, classes)
+    results = [{"label": clf.labels[int(p.argmax())],
+                "probabilities": dict(zip(clf.labels, map(float, p)))} for p in proba]
+    if body.explain:
+        for text, r in zip(body.texts, results):
+            r["explanation"] = contributions(clf, text, cfg.max_explain_tokens)
+    return results
 
 
 async def _result(job: Job) -> dict:
