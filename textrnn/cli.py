@@ -1,5 +1,5 @@
 """The `textrnn` command: a training command per task (train-lm, train-classifier, ...),
-then sample, predict, forecast, evaluate, export and serve on run folders.
+then sample, predict, forecast, translate, evaluate, export and serve on run folders.
 
 Bad input ends with one line on stderr and a non-zero exit; `--debug` shows tracebacks.
 """
@@ -13,14 +13,15 @@ from .data import read_text_file
 from .errors import ConfigError, DataError
 from .generation import SamplingConfig
 from .settings import add_flags, check, resolve
-from .tasks import TASKS, Classifier, Forecaster, LanguageModel
+from .tasks import TASKS, Classifier, Forecaster, LanguageModel, Translator
 from .data.series import FILLS, read_frame
 from .export import FORMATS as EXPORT_FORMATS, export_onnx
 from .files import write_text
 from .serve import ServeConfig, serve
 
 SAMPLE_DEFAULTS = {"max_new_tokens": 500, "temperature": 0.8}
-USE = {LanguageModel: "sample", Classifier: "predict", Forecaster: "forecast"}  # a run's own command
+USE = {LanguageModel: "sample", Classifier: "predict", Forecaster: "forecast",
+       Translator: "translate"}  # a run's own command
 
 
 def train_command(task: str, given: dict) -> dict:
@@ -65,8 +66,8 @@ def cmd_forecast(args):
         sys.stdout.write(table.to_csv(index=False))
 
 
-def cmd_predict(args):
-    clf = _load(args.run_dir, args.device, Classifier)
+def _texts(args, doing: str) -> list[str]:
+    """The texts given as arguments, then each non-empty line of --input."""
     texts = list(args.texts)
     if args.input:
         # "\n" only: str.splitlines() would also break at U+0085, U+2028 and friends.
@@ -75,7 +76,13 @@ def cmd_predict(args):
         if not texts:
             raise DataError(f"{args.input} holds no text; pass a UTF-8 file with one text per line")
     if not texts:
-        raise ConfigError("no text to classify; pass texts as arguments or --input FILE")
+        raise ConfigError(f"no text to {doing}; pass texts as arguments or --input FILE")
+    return texts
+
+
+def cmd_predict(args):
+    clf = _load(args.run_dir, args.device, Classifier)
+    texts = _texts(args, "classify")
     proba = clf.predict_proba(texts, progress=len(texts) > 1000 and not args.quiet)
     for text, p in zip(texts, proba):
         best = int(p.argmax())
@@ -86,10 +93,29 @@ def cmd_predict(args):
             print(f"{clf.labels[best]}\t{p[best]:.4f}\t{text}")
 
 
+def cmd_translate(args):
+    if args.plot_attention and not Path(args.plot_attention).resolve().parent.is_dir():
+        raise ConfigError(f"the folder of {args.plot_attention} does not exist; create it or "
+                          "choose another path")
+    tr = _load(args.run_dir, args.device, Translator)
+    texts = _texts(args, "translate")
+    out = tr.translate(texts, beam=args.beam, length_penalty=args.length_penalty,
+                       temperature=args.temperature, seed=args.seed)
+    for text, translation in zip(texts, out):
+        print(json.dumps({"source": text, "translation": translation}, ensure_ascii=False)
+              if args.json else translation)
+    if args.plot_attention:
+        tr.plot_attention(texts[0], args.plot_attention)
+
+
 def cmd_evaluate(args):
-    """The run's own task scores the data: a classifier's report, an LM's loss and bpc."""
+    """The run's own task scores the data: a classifier's report, an LM's loss and bpc, a
+    translator's BLEU and chrF."""
     model = load(args.run_dir, args.device)
-    m = model.evaluate_source(args.data, args.text_column, args.label_column, args.split,
+    if not isinstance(model, Translator) and len(args.data) != 1:
+        raise ConfigError(f"--data takes one source for a {model.noun}, got {len(args.data)}")
+    data = args.data if isinstance(model, Translator) else args.data[0]
+    m = model.evaluate_source(data, args.text_column, args.label_column, args.split,
                               progress=not args.quiet)
     print(json.dumps(m) if args.json else model.describe(m))
 
@@ -172,10 +198,26 @@ def build_parser():
     sv.add_argument("--debug", action="store_true")
     sv.set_defaults(func=cmd_serve)
 
+    tr = sub.add_parser("translate", help="translate texts with a translator run folder")
+    tr.add_argument("run_dir")
+    tr.add_argument("texts", nargs="*", help="texts to translate")
+    tr.add_argument("--input", help="a UTF-8 file with one text per line")
+    tr.add_argument("--beam", type=int, default=5, help="beam size; 1: greedy (default: 5)")
+    tr.add_argument("--length-penalty", type=float, default=0.6,
+                    help="alpha of Wu et al. (2016)'s length penalty (default: 0.6)")
+    tr.add_argument("--temperature", type=float, default=0.0,
+                    help="sample at this temperature instead (with --beam 1); 0: off")
+    tr.add_argument("--seed", type=int, help="seed for sampling")
+    tr.add_argument("--json", action="store_true", help="one JSON object per line")
+    tr.add_argument("--plot-attention", metavar="PNG", help="save the first text's attention map")
+    _add_use_args(tr)
+    tr.set_defaults(func=cmd_translate)
+
     ev = sub.add_parser("evaluate", help="score a run folder on data: a classifier's report, a "
                         "language model's loss and bits per character, a forecaster's MSE and MAE")
     ev.add_argument("run_dir")
-    ev.add_argument("--data", required=True, help="labelled file, class folder, text, series or Hub id")
+    ev.add_argument("--data", required=True, nargs="+", help="labelled file, class folder, text, "
+                    "series or Hub id; for a translator also two text files (source, target)")
     ev.add_argument("--text-column")
     ev.add_argument("--label-column")
     ev.add_argument("--split", default="test", help="split for Hub ids (default test)")

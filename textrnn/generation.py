@@ -13,7 +13,8 @@ from torch import nn
 
 from .errors import CheckpointError, ConfigError
 from .models.step_weights import FORMATS
-from .models.stepper import fastest_stepper
+from .decoding import beam_search, take
+from .models.stepper import cached_stepper, fastest_stepper
 from .settings import check, setting
 from .tokenization import PAD_ID, UNK_ID
 
@@ -42,6 +43,9 @@ class SamplingConfig:
     seed: int | None = setting(None, "same seed, same text", low=0, high=2**32 - 1, type=int)
     stop: list = setting([], "stop string, repeatable: a sample is cut before it", nargs="append")
     prompt: str = setting("", "text to continue")
+    beam: int = setting(1, "beam search with this many beams: the likeliest continuation "
+                        "found, not a sample (temperature, top-k and top-p are not used); 1: off",
+                        low=1, high=1000)
     weights: str = setting("fp32", "format of the weights while sampling: bf16 and int8 "
                            "(quantised dynamically) read fewer bytes per token, faster on a "
                            "CPU; fp32 is exact", choices=tuple(FORMATS))
@@ -50,6 +54,9 @@ class SamplingConfig:
         check(self)
         if any(not s for s in self.stop):
             raise ConfigError("a stop string must not be empty")
+        if self.beam > 1 and self.num_samples > 1:
+            raise ConfigError("beam search gives one text, the likeliest it finds; use "
+                              "--num-samples 1 with --beam")
         return self
 
 
@@ -139,6 +146,8 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     in pieces that join to exactly what is returned for it.
     """
     cfg.validate()
+    if cfg.beam > 1:
+        return [beam_continuation(model, prompt_ids, cfg, pieces, on_token)]
     device = next(model.parameters()).device
     model.eval()
     generator = torch.Generator(device=device)
@@ -174,6 +183,34 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     if not track:
         texts = ["".join(pieces[i] for i in row) for row in out.tolist()]
     return [cut_at_stop(t, cfg.stop) for t in texts]
+
+
+@torch.no_grad()
+def beam_continuation(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
+                      on_token=None) -> str:
+    """The likeliest continuation of `cfg.max_new_tokens` tokens that a beam of `cfg.beam`
+    finds (decoding.beam_search; every candidate has the same length, so no length
+    penalty), cut at a stop string. Sent to `on_token` whole, once found."""
+    model.eval()
+    stepper = cached_stepper(model, cfg.weights)
+    logits, state, window = prefill(model, stepper, [prompt_ids])
+    rows = torch.zeros(cfg.beam, dtype=torch.long, device=logits.device)
+    first = [torch.log_softmax(allowed(logits), -1)]  # (1, V): the prompt's own next step
+
+    def step(y, carry):
+        if first:  # the prompt already gave the first scores
+            return first.pop().expand(y.size(0), -1), carry
+        state, window = carry
+        window = torch.cat([window[:, 1:], y[:, None]], 1)  # (K, k)
+        logits, state = stepper.step(window if window.size(1) > 1 else y, state)
+        return torch.log_softmax(allowed(logits), -1), (state, window)
+
+    start = torch.tensor(prompt_ids[-1:], device=logits.device)  # (1,)
+    ids = beam_search(step, take((state, window), rows), start, cfg.beam, [cfg.max_new_tokens])[0]
+    text = cut_at_stop("".join(pieces[i] for i in ids), cfg.stop)
+    if on_token is not None and text:
+        on_token(text)
+    return text
 
 
 def track_pieces(ids, pieces, texts, done, stops) -> bool:

@@ -1,4 +1,5 @@
-"""PNG plots of a run: the loss curve, a classifier's confusion matrix, a forecast against truth."""
+"""PNG plots of a run: the loss curve, a classifier's confusion matrix, a forecast against truth,
+a translation's attention."""
 import json
 from pathlib import Path
 
@@ -74,6 +75,21 @@ def plot_forecast(history, forecast, truth, names, out_path: Path, times=None) -
         ax.set_ylabel(str(names[k]))
         ax.grid(alpha=0.3)
     axes[0, 0].legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_attention(source: list[str], target: list[str], weights, out_path: Path) -> None:
+    """A translation's attention as a heatmap: a row per target token, a column per source
+    token; weights (T, S), each row summing to one."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(1.5 + 0.4 * len(source), 1.2 + 0.35 * len(target)))
+    ax.imshow(weights, cmap="Greys", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(source)), source, rotation=60, ha="right")
+    ax.set_yticks(range(len(target)), target)
+    ax.set_xlabel("source")
+    ax.set_ylabel("translation")
     fig.tight_layout()
     fig.savefig(out_path, dpi=100, format="png")
     plt.close(fig)

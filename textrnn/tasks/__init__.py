@@ -10,8 +10,11 @@ from .base import SourceSettings, Task
 from .classify import Classifier, ClassifierHeadConfig, ClassifierTask, LabelledDataConfig
 from .forecast import ForecastHeadConfig, ForecastTask, Forecaster, SeriesDataConfig
 from .lm import DataConfig, LanguageModel, LMTask, LMHeadConfig
+from .translate import ParallelDataConfig, TranslateTask, TranslatorHeadConfig
+from .translator import Translator
 
-TASKS: dict[str, type] = {"lm": LMTask, "classifier": ClassifierTask, "forecaster": ForecastTask}
+TASKS: dict[str, type] = {"lm": LMTask, "classifier": ClassifierTask, "forecaster": ForecastTask,
+                          "translator": TranslateTask}
 
 
 def get_task(name) -> type:
@@ -57,4 +60,5 @@ __all__ = ["TASKS", "Task", "SourceSettings", "get_task", "build_model", "config
            "check_model_config", "for_task", "DataConfig", "LabelledDataConfig",
            "LMHeadConfig", "ClassifierHeadConfig", "LanguageModel", "Classifier",
            "LMTask", "ClassifierTask", "ForecastTask", "Forecaster", "ForecastHeadConfig",
-           "SeriesDataConfig"]
+           "SeriesDataConfig", "ParallelDataConfig", "TranslateTask", "Translator",
+           "TranslatorHeadConfig"]

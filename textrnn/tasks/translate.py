@@ -1,0 +1,229 @@
+"""Translation: an RNN encoder-decoder with attention (models/seq2seq.py), trained with
+teacher forcing on sentence pairs in length-bucketed batches; validation BLEU (greedy)
+keeps the best weights. One tokenizer covers both languages (a joint vocabulary), with
+<s> and </s> added to start and end every target sentence."""
+import logging
+import random
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..config import ModelConfig
+from ..data import bucketed_batches, collate, encode_texts
+from ..data.parallel import Pairs, load_pairs
+from ..device import autocast
+from ..errors import ConfigError
+from ..models.attention import KINDS as ATTENTIONS
+from ..models.seq2seq import Seq2Seq
+from ..parallel import current
+from ..settings import setting
+from ..tokenization import KINDS, PAD_ID, train_tokenizer
+from .base import SourceSettings
+from .translator import BOS, EOS, Translator, bleu_chrf, detokenize, special_ids, translate_ids
+
+log = logging.getLogger("textrnn")
+
+TRANSLATOR_COMMAND_DEFAULTS = dict(
+    cell="gru", embed_dim=256, hidden_size=256, num_layers=1, dropout=0.3, lr=1e-3, batch_size=64,
+    epochs=10, patience=3, eval_every=0, save_every=0, warmup_steps=0, weight_decay=0.0,
+    schedule="constant", clip=1.0)
+REPORT_BEAM = 5  # the test report gives greedy and beam-5 scores
+
+
+@dataclass
+class ParallelDataConfig(SourceSettings):
+    """Where sentence pairs come from and how they are tokenized."""
+    data: list = setting([], "training pairs: two text files (source, then target), a "
+                         "csv/tsv/jsonl/parquet table, or a Hub dataset id", nargs="+")
+    eval_data: list = setting([], "validation pairs, as --data (default: --val-fraction of --data)",
+                              nargs="+")
+    test_data: list = setting([], "test pairs, scored after training", nargs="+")
+    val_fraction: float = setting(0.05, "fraction of --data held out for validation", low=0, high=1,
+                                  low_open=True, high_open=True)
+    source_column: str | None = setting(None, "a table's source column")
+    target_column: str | None = setting(None, "a table's target column")
+    source_lang: str | None = setting(None, "source language of a Hub dataset's translation dicts")
+    target_lang: str | None = setting(None, "target language of a Hub dataset's translation dicts")
+    eval_split: str = setting("validation", "split of --eval-data for Hub ids")
+    test_split: str = setting("test", "split of --test-data for Hub ids")
+    tokenizer: str = setting("bpe", "one vocabulary for both languages", choices=KINDS)
+    vocab_size: int = setting(8000, "word/bpe vocabulary size", low=5, high=10_000_000)
+    min_frequency: int = setting(2, "a word or merge seen fewer times is not learnt", low=1)
+    lowercase: bool = setting(False, "lowercase both sides", flag="--lowercase")
+    max_length: int = setting(100, "pairs with more tokens on a side are left out of training "
+                              "(and counted in the log); a longer source is cut when translated",
+                              low=1, high=100000)
+
+    def pairs(self, which: str) -> Pairs:
+        paths = {"train": self.data, "eval": self.eval_data, "test": self.test_data}[which]
+        split = {"train": self.split, "eval": self.eval_split, "test": self.test_split}[which]
+        return load_pairs(paths, self.source_column, self.target_column, self.source_lang,
+                          self.target_lang, split, self.data_config)
+
+
+@dataclass
+class TranslatorHeadConfig:
+    attention: str = setting("bahdanau", "attention scores: bahdanau (additive), general or dot "
+                             "(Luong)", choices=ATTENTIONS)
+    decoder_size: int = setting(512, "decoder state width", low=1, high=1 << 16)
+    decoder_layers: int = setting(1, "stacked decoder cells", low=1, high=16)
+    input_feeding: bool = setting(True, "do not feed each step's attentional vector to the next "
+                                  "(Luong et al. 2015's input feeding is on by default)",
+                                  flag="--no-input-feeding")
+    tie_embeddings: bool = setting(False, "the output layer shares the decoder's embedding",
+                                   flag="--tie-embeddings")
+    label_smoothing: float = setting(0.1, "label smoothing of the training loss", low=0, high=1,
+                                     high_open=True)
+    max_length: int = setting(100, "the data's --max-length, kept for translating", cli=False)
+    source_lang: str | None = setting(None, "the source language's name, if known", cli=False)
+    target_lang: str | None = setting(None, "the target language's name, if known", cli=False)
+
+
+@dataclass
+class Parallel:
+    train: Pairs
+    val: Pairs
+    test: Pairs | None
+    settings: ParallelDataConfig  # what the model keeps of them: max length, languages
+
+
+class TranslateTask:
+    name, command, Head, Data, Loaded = ("translator", "train-translator", TranslatorHeadConfig,
+                                         ParallelDataConfig, Translator)
+    command_defaults, encoder_flags_skip = TRANSLATOR_COMMAND_DEFAULTS, ("bidirectional",)
+    metric, mode, sampled_eval, loss_unit = "bleu", "max", False, "nats per target token"
+
+    @staticmethod
+    def check_model(cfg: ModelConfig):
+        enc, head = cfg.encoder, cfg.head
+        if enc.cell in ("rnn", "elman") and enc.activation == "sigmoid":
+            raise ConfigError("a translator's decoder has no sigmoid cell; use tanh or relu")
+        if head.attention == "dot" and head.decoder_size != 2 * enc.hidden_size:
+            raise ConfigError(f"dot attention needs --decoder-size equal to twice --hidden-size "
+                              f"(the encoder reads both ways): {2 * enc.hidden_size}, got "
+                              f"{head.decoder_size}; or use --attention general")
+
+    @staticmethod
+    def build_model(cfg: ModelConfig):
+        return Seq2Seq(cfg)
+
+    @staticmethod
+    def read_data(data_cfg: ParallelDataConfig, seed: int, saved=None) -> Parallel:
+        train = data_cfg.pairs("train")
+        if data_cfg.eval_data:
+            val = data_cfg.pairs("eval")
+        else:
+            order = list(range(len(train)))
+            random.Random(seed).shuffle(order)
+            n = max(1, int(len(train) * data_cfg.val_fraction))
+            if n >= len(train):
+                raise ConfigError(f"{len(train)} pairs leave none to train on; pass --eval-data")
+            train, val = train.subset(sorted(order[n:])), train.subset(sorted(order[:n]))
+        return Parallel(train, val, data_cfg.pairs("test") if data_cfg.test_data else None, data_cfg)
+
+    @staticmethod
+    def new_tokenizer(data: Parallel, data_cfg: ParallelDataConfig):
+        # Every word as "▁word", the first of a sentence too (a decoder that may put any
+        # word first needs one token per word, not two); translator.detokenize drops the
+        # one space this puts before a translation.
+        tok = train_tokenizer(data_cfg.tokenizer, data.train.sources + data.train.targets,
+                              data_cfg.vocab_size, data_cfg.min_frequency, lowercase=data_cfg.lowercase,
+                              leading_space=True)
+        tok.add_special_tokens([BOS, EOS])
+        return data_cfg.tokenizer, tok
+
+    @staticmethod
+    def complete(cfg: ModelConfig, data: Parallel) -> ModelConfig:
+        d = data.settings
+        return replace(cfg, head=replace(cfg.head, max_length=d.max_length, source_lang=d.source_lang,
+                                         target_lang=d.target_lang))
+
+    @staticmethod
+    def from_language_model(lm, tokenizer, data, data_cfg, model_cfg):
+        raise ConfigError("a translator cannot start from a language model yet; leave out --init-from")
+
+    @classmethod
+    def prepare(cls, data: Parallel, tokenizer, data_cfg, train_cfg, run_dir, model_cfg):
+        bos, eos = special_ids(tokenizer)
+        if bos is None or eos is None:
+            raise ConfigError("this tokenizer has no <s> and </s>; it was not made for translation")
+        src, tgt = encode_texts(tokenizer, data.train.sources), encode_texts(tokenizer, data.train.targets)
+        keep = [i for i in range(len(src)) if max(len(src[i]), len(tgt[i]) + 1) <= data_cfg.max_length]
+        log.info("pairs: %d train (%d longer than %d tokens left out), %d validation%s", len(keep),
+                 len(src) - len(keep), data_cfg.max_length, len(data.val),
+                 f", {len(data.test)} test" if data.test else "")
+        return cls([src[i] for i in keep], [tgt[i] for i in keep], data.val, data.test, tokenizer,
+                   train_cfg.batch_size, train_cfg.seed, (bos, eos))
+
+    def __init__(self, src, tgt, val: Pairs, test, tokenizer, batch_size: int, seed: int, specials):
+        self.src, self.tgt, self.val, self.test, self.tokenizer = src, tgt, val, test, tokenizer
+        self.batch_size, self.seed, (self.bos, self.eos) = batch_size, seed, specials
+        self.val_src = encode_texts(tokenizer, val.sources)
+        self.val_tgt = encode_texts(tokenizer, val.targets)
+        self._epoch, self._batches = None, None
+
+    def batches(self, epoch: int):
+        if self._epoch != epoch:  # a fresh order each epoch, fixed by (seed, epoch)
+            self._epoch = epoch
+            lengths = [len(s) + len(t) for s, t in zip(self.src, self.tgt)]
+            self._batches = bucketed_batches(lengths, self.batch_size, self.seed * 1000 + epoch)
+        return self._batches
+
+    def num_batches(self, epoch: int) -> int:
+        return len(self.batches(epoch))
+
+    def batch(self, epoch: int, i: int):
+        idx = self.batches(epoch)[i]
+        return self.collate([self.src[j] for j in idx], [self.tgt[j] for j in idx])
+
+    def collate(self, sources, targets):
+        """(src (B, S), lengths (B,), decoder inputs <s> y (B, T + 1), targets y </s> (B, T + 1))."""
+        src, lengths = collate(sources)
+        tgt_in, _ = collate([[self.bos] + t for t in targets])
+        out, _ = collate([t + [self.eos] for t in targets])
+        return src, lengths, tgt_in, out
+
+    @staticmethod
+    def tokens(batch) -> int:
+        return int((batch[3] != PAD_ID).sum())
+
+    def weight(self, batch) -> float:
+        """A batch's weight in the global mean loss: its target tokens."""
+        return float((batch[3] != PAD_ID).sum())
+
+    def loss(self, model, batch, carry, device):
+        src, lengths, tgt_in, out = (t.to(device, non_blocking=True) for t in batch)
+        return model(src, lengths, tgt_in, targets=out), None
+
+    @torch.no_grad()
+    def val_loss(self, model, device, precision) -> float:
+        total, count = 0.0, 0
+        model.eval()
+        for idx in bucketed_batches([len(s) for s in self.val_src], 128, seed=0, shuffle=False):
+            batch = self.collate([self.val_src[i] for i in idx], [self.val_tgt[i] for i in idx])
+            n = self.tokens(batch)
+            with autocast(device, precision):
+                total += float(self.loss(model, batch, None, device)[0]) * n
+            count += n
+        return total / max(count, 1)
+
+    def evaluate(self, model, device, precision, final=False):
+        """Validation loss (teacher-forced) and BLEU and chrF of greedy translations."""
+        was_training = model.training
+        loss = self.val_loss(model, device, precision)
+        hyps = [detokenize(self.tokenizer, s) for s in translate_ids(model, self.val_src, self.bos, self.eos)]
+        model.train(was_training)
+        return {"loss": loss, **bleu_chrf(hyps, self.val.targets), "sentences": len(hyps)}
+
+    def report(self, model, metrics, folder, device, precision) -> dict:
+        """The kept model's test scores, greedy and with beam search, if test pairs were given."""
+        if self.test is None or current().rank != 0:
+            return {}
+        src = encode_texts(self.tokenizer, self.test.sources)
+        test = {}
+        for name, beam in (("greedy", 1), (f"beam_{REPORT_BEAM}", REPORT_BEAM)):
+            hyps = [detokenize(self.tokenizer, s) for s in translate_ids(model, src, self.bos, self.eos, beam)]
+            test[name] = {**bleu_chrf(hyps, self.test.targets), "sentences": len(hyps), "beam": beam}
+        return {"test": test}
+
+

@@ -1,0 +1,160 @@
+"""A trained translator: translate (greedy, beam search or sampling), attention maps, and
+sacreBLEU and chrF (Post 2018; Popović 2015) on detokenised, cased output."""
+import logging
+import math
+
+import torch
+
+from ..data import bucketed_batches, collate, encode_texts
+from ..data.parallel import Pairs, load_pairs
+from ..decoding import beam_search, sample, take
+from ..errors import ConfigError, DataError
+from ..tokenization import PAD_ID, UNK_ID, decode
+from .base import LoadedRun
+
+log = logging.getLogger("textrnn")
+BOS, EOS = "<s>", "</s>"
+# A translation may run to this multiple of its source's tokens, plus a few.
+MAX_RATIO, MAX_EXTRA = 1.5, 10
+
+
+def special_ids(tok) -> tuple[int, int]:
+    return tok.token_to_id(BOS), tok.token_to_id(EOS)
+
+
+def detokenize(tok, ids) -> str:
+    """A translation's text: its tokens decoded, without the space the tokenizer reads
+    before every sentence (tokenization.with_leading_space)."""
+    text = decode(tok, ids)
+    return text[1:] if text.startswith(" ") else text
+
+
+def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict:
+    """Corpus BLEU and chrF with their sacreBLEU signatures."""
+    from sacrebleu.metrics import BLEU, CHRF
+
+    bleu, chrf = BLEU(force=True), CHRF()  # force: no warning about periods; same scores
+    return {"bleu": bleu.corpus_score(hypotheses, [references]).score,
+            "chrf": chrf.corpus_score(hypotheses, [references]).score,
+            "signature": {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}}
+
+
+@torch.no_grad()
+def translate_ids(model, sources: list[list[int]], bos: int, eos: int, beam: int = 1,
+                  alpha: float = 0.6, temperature: float = 0.0, generator=None,
+                  batch_size: int = 64) -> list[list[int]]:
+    """Target ids (</s> left out) for source ids, in their order; sentences of similar
+    length go together."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    never = torch.tensor([PAD_ID, UNK_ID, bos], device=device)
+    out = [None] * len(sources)
+    for idx in bucketed_batches([len(s) for s in sources], batch_size, seed=0, shuffle=False):
+        src, lengths = collate([sources[i] for i in idx])
+        memory, state, feed = model.encode(src.to(device), lengths.to(device))
+        limits = [math.ceil(MAX_RATIO * n) + MAX_EXTRA for n in lengths.tolist()]
+        start = torch.full((len(idx),), bos, device=device)
+        if beam > 1:
+            memory = memory.repeat(beam)
+            carry = take((state, feed), torch.arange(len(idx), device=device).repeat_interleave(beam))
+        else:
+            carry = (state, feed)
+
+        def step(y, carry):
+            feed, state, _ = model.step(y, carry[0], carry[1], memory)
+            logp = torch.log_softmax(model.scores(feed).float(), -1)
+            return logp.index_fill_(1, never, -math.inf), (state, feed)
+
+        found = (beam_search(step, carry, start, beam, limits, eos, alpha) if beam > 1
+                 else sample(step, carry, start, limits, eos, temperature, generator))
+        for i, seq in zip(idx, found):
+            out[i] = seq
+    model.train(was_training)
+    return out
+
+
+class Translator(LoadedRun):
+    """A trained encoder-decoder with its tokenizer (one vocabulary for both sides)."""
+    noun = "translator"
+
+    def _source_ids(self, texts) -> list[list[int]]:
+        if isinstance(texts, str):
+            raise TypeError("pass a list of texts, e.g. translate([text])")
+        for i, t in enumerate(texts):
+            if not isinstance(t, str) or not t.strip():
+                raise DataError(f"text {i + 1} is empty; every text needs some words")
+        ids = encode_texts(self.tokenizer, list(texts))
+        most = self.config.head.max_length
+        if any(len(s) > most for s in ids):
+            n = sum(len(s) > most for s in ids)
+            log.warning("%d text(s) have more than %d tokens, the longest this model learnt from; "
+                        "each is cut there", n, most)
+        return [s[:most] for s in ids]
+
+    def translate(self, texts, beam: int = 1, length_penalty: float = 0.6, temperature: float = 0.0,
+                  seed: int | None = None) -> list[str]:
+        """Translations of `texts`: greedy (beam 1), beam search with Wu et al.'s length
+        penalty (alpha), or sampled at `temperature` > 0 (with beam 1)."""
+        vocab = self.tokenizer.get_vocab_size()
+        if not isinstance(beam, int) or not 1 <= beam <= vocab:
+            raise ConfigError(f"beam must be a whole number from 1 to the vocabulary's size "
+                              f"({vocab}), got {beam!r}")
+        if temperature < 0 or (temperature > 0 and beam > 1):
+            raise ConfigError("temperature must be >= 0, and sampling (temperature > 0) takes beam 1")
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(seed if seed is not None else torch.seed())
+        bos, eos = special_ids(self.tokenizer)
+        ids = translate_ids(self.model, self._source_ids(texts), bos, eos, beam, length_penalty,
+                            temperature, generator)
+        return [detokenize(self.tokenizer, s) for s in ids]
+
+    @torch.no_grad()
+    def attention(self, text: str):
+        """The greedy translation of `text` with its attention: (source tokens, target
+        tokens, weights (T, S)), each row of weights summing to one."""
+        src = self._source_ids([text])[0]
+        bos, eos = special_ids(self.tokenizer)
+        self.model.eval()
+        memory, state, feed = self.model.encode(torch.tensor([src], device=self.device),
+                                                torch.tensor([len(src)], device=self.device))
+        y, tokens, rows = torch.tensor([bos], device=self.device), [], []
+        for _ in range(math.ceil(MAX_RATIO * len(src)) + MAX_EXTRA):
+            feed, state, weights = self.model.step(y, state, feed, memory)
+            logits = self.model.scores(feed).float()
+            logits[:, [PAD_ID, UNK_ID, bos]] = -math.inf
+            y = logits.argmax(-1)
+            rows.append(weights[0].cpu())
+            if int(y) == eos:
+                break
+            tokens.append(int(y))
+        pieces = lambda ids: [decode(self.tokenizer, [i]) for i in ids]  # noqa: E731
+        return pieces(src), pieces(tokens) + [EOS][: len(rows) - len(tokens)], torch.stack(rows).numpy()
+
+    def plot_attention(self, text: str, path) -> None:
+        from ..plots import plot_attention
+        plot_attention(*self.attention(text), path)
+
+    def evaluate(self, data, beam: int = 1, source_column=None, target_column=None, source_lang=None,
+                 target_lang=None, split: str = "test") -> dict:
+        """BLEU and chrF of the translations of parallel data (see data/parallel.py) or `Pairs`."""
+        pairs = data if isinstance(data, Pairs) else load_pairs(
+            data, source_column, target_column, source_lang or self.config.head.source_lang,
+            target_lang or self.config.head.target_lang, split)
+        hyps = self.translate(pairs.sources, beam=beam)
+        return {**bleu_chrf(hyps, pairs.targets), "sentences": len(pairs), "beam": beam}
+
+    def evaluate_source(self, source, text_column=None, label_column=None, split="test",
+                        progress=False) -> dict:
+        """What `textrnn evaluate` calls: greedy and beam-5 scores."""
+        return {"greedy": self.evaluate(source, 1, split=split),
+                "beam_5": self.evaluate(source, 5, split=split)}
+
+    @staticmethod
+    def describe(metrics: dict) -> str:
+        """Scores as text: one set (validation), or several by decoding (greedy, beam_5)."""
+        parts = [("", metrics)] if "bleu" in metrics else metrics.items()
+        return "\n".join(f"{name + ': ' if name else ''}BLEU {m['bleu']:.2f}  chrF {m['chrf']:.2f}"
+                         + (f"  loss {m['loss']:.4f}" if "loss" in m else "")
+                         + f"  ({m['sentences']} sentences; {m['signature']['bleu']})"
+                         for name, m in parts if isinstance(m, dict) and "bleu" in m)
