@@ -13,6 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from textrnn import Parser, cli, commands, stages
@@ -23,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PLAY = ROOT / "data" / "tiny_play.txt"
 SERIES = ROOT / "data" / "hourly_load.csv"
 RECIPES = ("generate", "sentiment", "finetune", "timeseries")
+PAIRS = (ROOT / "data" / "dates_test.words", ROOT / "data" / "dates_test.iso")
 SMALL = ["--embed-dim", "8", "--hidden-size", "8", "--batch-size", "4", "--quiet", "--precision", "fp32"]
 
 
@@ -86,10 +89,12 @@ def saved(tmp_path_factory):
               "--bptt", "16", "--eval-every", "3", "--save-every", "3", *SMALL])
     cli.main(["train-classifier", "--data", str(reviews), "--out", str(root / "clf"),
               "--epochs", "1", "--eval-every", "2", "--save-every", "2", *SMALL])
-    runs = {"lm": root / "lm", "clf": root / "clf", "reviews": reviews}
-    before = {k: digest(runs[k]) for k in ("lm", "clf")}
+    cli.main(["train-translator", "--data", *map(str, PAIRS), "--out", str(root / "tr"), "--max-steps", "2",
+              "--tokenizer", "char", "--decoder-size", "8", *SMALL])
+    runs = {"lm": root / "lm", "clf": root / "clf", "tr": root / "tr", "reviews": reviews}
+    before = {k: digest(runs[k]) for k in ("lm", "clf", "tr")}
     yield runs
-    assert {k: digest(runs[k]) for k in ("lm", "clf")} == before
+    assert {k: digest(runs[k]) for k in ("lm", "clf", "tr")} == before
 
 
 @pytest.fixture
@@ -191,12 +196,13 @@ ZERO_OK = {"--epochs", "--max-steps", "--time-budget", "--warmup-steps", "--pati
            "--eval-every", "--save-every",
            "--weight-decay", "--dropout", "--embed-dropout", "--weight-drop", "--conv-kernel",
            "--head-hidden", "--seed", "--top-k", "--temperature", "--val-fraction", "--unfreeze-warmup",
-           "--classifier-weight-drop", "--lm-drop-mult", "--port", "--max-waiting"}
+           "--classifier-weight-drop", "--lm-drop-mult", "--port", "--max-waiting",
+           "--label-smoothing", "--length-penalty"}
 HUGE_OK = {"--epochs", "--max-steps", "--eval-every", "--save-every", "--log-every", "--patience",
            "--top-k"}
 
 
-def command_cases(lm, clf, reviews, out):
+def command_cases(lm, clf, reviews, out, tr=None):
     """Every command with the arguments that make it valid (and quick to refuse a bad flag)."""
     return {
         "train-lm": ["--data", PLAY, "--out", out, "--max-steps", "2", "--quiet"],
@@ -210,6 +216,8 @@ def command_cases(lm, clf, reviews, out):
         "train-forecaster": ["--data", SERIES, "--target", "load", "--out", out, "--epochs", "1", "--quiet"],
         "timeseries": ["--out", out, "--epochs", "1", "--quiet"],
         "serve": [lm, "--port", "0"],
+        "train-translator": ["--data", *PAIRS, "--out", out, "--epochs", "1", "--quiet"],
+        "translate": [tr, "eins"],
     }
 
 
@@ -244,10 +252,10 @@ def test_commands_without_numeric_flags(monkeypatch, command):
 
 
 @pytest.mark.parametrize("command", ["train-lm", "train-classifier", "train-forecaster", "sample",
-                                     "serve", *RECIPES])
+                                     "serve", "train-translator", "translate", *RECIPES])
 def test_every_numeric_flag_out_of_range(capsys, monkeypatch, tmp_path, lm, clf, saved, command):
     out = tmp_path / "out"
-    base = command_cases(lm, clf, saved["reviews"], out)[command]
+    base = command_cases(lm, clf, saved["reviews"], out, saved["tr"])[command]
     flags = numeric_flags(command, monkeypatch)
     capsys.readouterr()  # the --help text
     tried = 0
@@ -428,3 +436,33 @@ def test_a_resume_that_would_change_the_run_gets_one_line(capsys, tmp_path, save
     line = one_line_error(capsys, "train-lm", "--data", PLAY, "--out", run, "--resume",
                           "--max-steps", "6", flag, value, "--quiet")
     assert flag in line and digest(run) == before
+
+
+# ---- translation ---------------------------------------------------------------------------
+def test_parallel_data_that_does_not_pair_up(capsys, tmp_path, saved):
+    (tmp_path / "a.txt").write_text("eins\nzwei\ndrei\n")
+    (tmp_path / "b.txt").write_text("one\ntwo\n")
+    (tmp_path / "c.txt").write_text("one\n\nthree\n")
+    out = tmp_path / "out"
+    cases = {("a.txt", "b.txt"): "3 lines", ("a.txt", "c.txt"): "1 of 3 pairs have an empty side",
+             ("a.txt",): "one text file", ("a.txt", "missing.txt"): "does not exist"}
+    for files, says in cases.items():
+        line = one_line_error(capsys, "train-translator", "--data", *(tmp_path / f for f in files),
+                              "--out", out, "--quiet")
+        assert says in line, line
+    assert not out.exists()
+    for beam in ("0", "100000"):
+        assert "beam" in one_line_error(capsys, "translate", saved["tr"], "eins", "--beam", beam)
+    assert "text 1 is empty" in one_line_error(capsys, "translate", saved["tr"], " ")
+
+
+def test_a_hub_dataset_without_the_named_languages(capsys, tmp_path):
+    hub = tmp_path / "hub"
+    (hub / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"translation": [{"de": "eins", "en": "one"}] * 3}),
+                   hub / "data" / "train-00000-of-00001.parquet")
+    line = one_line_error(capsys, "train-translator", "--data", hub, "--source-lang", "fr",
+                          "--target-lang", "en", "--out", tmp_path / "o", "--quiet")
+    assert "no language 'fr'" in line and "de, en" in line
+    line = one_line_error(capsys, "train-translator", "--data", hub, "--out", tmp_path / "o", "--quiet")
+    assert "--source-lang" in line

@@ -5,6 +5,7 @@ from .commands import (Parser, RunOptions, RunSettings, exit_if_interrupted, par
                        run_guarded, settings_from)
 from .config import EncoderConfig, ModelConfig
 from .data import Corpus, encode_stream, load_corpus, load_table, open_corpus, split_tail
+from .data.parallel import Pairs, load_pairs
 from .errors import CheckpointError, ConfigError, DataError, TextRNNError, TrainingDiverged
 from .generation import SamplingConfig
 from .metrics import format_report
@@ -12,8 +13,8 @@ from .models import ElmanRNN, RNNClassifier, RNNEncoder, RNNLanguageModel
 from .settings import add_flags, setting
 from .tasks import (TASKS, Classifier, ClassifierHeadConfig, ClassifierTask, DataConfig,
                     ForecastHeadConfig, Forecaster, ForecastTask, LabelledDataConfig, LanguageModel,
-                    LMHeadConfig, LMTask, SeriesDataConfig, SourceSettings, Task, build_model,
-                    config_from_dict)
+                    LMHeadConfig, LMTask, ParallelDataConfig, SeriesDataConfig, SourceSettings, Task,
+                    TranslateTask, Translator, TranslatorHeadConfig, build_model, config_from_dict)
 from .tokenization import load_tokenizer, train_tokenizer
 from .training import Run, TrainConfig, Trainer, prepare_run, train
 from .version import __version__
@@ -23,10 +24,11 @@ __all__ = [
     "Corpus", "DataConfig", "DataError", "ForecastHeadConfig", "ForecastTask", "Forecaster",
     "SeriesDataConfig", "ElmanRNN", "EncoderConfig", "LMHeadConfig", "LMTask",
     "LabelledDataConfig", "LanguageModel", "ModelConfig", "Parser", "RNNClassifier", "RNNEncoder",
-    "RNNLanguageModel", "Run", "RunOptions", "RunSettings", "SamplingConfig", "SourceSettings",
+    "Pairs", "ParallelDataConfig", "RNNLanguageModel", "Run", "TranslateTask", "Translator",
+    "TranslatorHeadConfig", "RunOptions", "RunSettings", "SamplingConfig", "SourceSettings",
     "TASKS", "Task", "TextRNNError", "TrainConfig", "Trainer", "TrainingDiverged", "__version__",
     "add_flags", "build_model", "config_from_dict", "encode_stream", "exit_if_interrupted",
-    "format_report", "load", "load_corpus", "load_pretrained", "load_table", "load_tokenizer",
+    "format_report", "load", "load_corpus", "load_pairs", "load_pretrained", "load_table", "load_tokenizer",
     "open_corpus", "parse_settings", "prepare_run", "presets", "run_guarded",
     "save_pretrained", "setting", "settings_from", "split_tail", "stages", "train",
     "train_tokenizer",

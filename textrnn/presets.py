@@ -111,5 +111,23 @@ def timeseries_recipe(given: dict) -> dict:
     return dict(preset, out=_timestamped("timeseries"))
 
 
+# The bundled dates (data/make_dates.py): dates in words to ISO digits, a character at a
+# time; a small bidirectional GRU encoder and a GRU decoder with additive attention.
+TRANSLATOR_SAMPLE = dict(tokenizer="char", cell="gru", embed_dim=64, hidden_size=128, num_layers=1,
+                         decoder_size=256, dropout=0.1, label_smoothing=0.0, lr=3e-3, batch_size=64,
+                         epochs=30, patience=3, eval_every=0, save_every=0, warmup_steps=0,
+                         weight_decay=0.0, schedule="constant", clip=1.0, time_budget=240.0,
+                         data=[str(SAMPLE_DATA / f"dates_train.{s}") for s in ("words", "iso")],
+                         test_data=[str(SAMPLE_DATA / f"dates_test.{s}") for s in ("words", "iso")])
+
+
+def translator_recipe(given: dict) -> dict:
+    """recipes/translate.py: the bundled dates, or parallel text of your own."""
+    from .tasks.translate import TRANSLATOR_COMMAND_DEFAULTS
+
+    preset = TRANSLATOR_SAMPLE if "data" not in given else TRANSLATOR_COMMAND_DEFAULTS
+    return dict(preset, out=_timestamped("translate"))
+
+
 def _timestamped(name: str) -> str:
     return f"runs/{name}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -48,7 +48,8 @@ class ParallelDataConfig(SourceSettings):
     test_split: str = setting("test", "split of --test-data for Hub ids")
     tokenizer: str = setting("bpe", "one vocabulary for both languages", choices=KINDS)
     vocab_size: int = setting(8000, "word/bpe vocabulary size", low=5, high=10_000_000)
-    min_frequency: int = setting(2, "a word or merge seen fewer times is not learnt", low=1)
+    min_frequency: int = setting(2, "a word or merge seen fewer times is not learnt", low=1,
+                                 high=10_000_000)
     lowercase: bool = setting(False, "lowercase both sides", flag="--lowercase")
     max_length: int = setting(100, "pairs with more tokens on a side are left out of training "
                               "(and counted in the log); a longer source is cut when translated",
@@ -123,12 +124,12 @@ class TranslateTask:
 
     @staticmethod
     def new_tokenizer(data: Parallel, data_cfg: ParallelDataConfig):
-        # Every word as "▁word", the first of a sentence too (a decoder that may put any
-        # word first needs one token per word, not two); translator.detokenize drops the
-        # one space this puts before a translation.
+        # Words and merges as "▁word", the first of a sentence too (a decoder that may put
+        # any word first needs one token per word, not two); translator.detokenize drops the
+        # one space this puts before a translation. Characters need no such thing.
         tok = train_tokenizer(data_cfg.tokenizer, data.train.sources + data.train.targets,
                               data_cfg.vocab_size, data_cfg.min_frequency, lowercase=data_cfg.lowercase,
-                              leading_space=True)
+                              leading_space=data_cfg.tokenizer != "char")
         tok.add_special_tokens([BOS, EOS])
         return data_cfg.tokenizer, tok
 
@@ -153,11 +154,13 @@ class TranslateTask:
                  len(src) - len(keep), data_cfg.max_length, len(data.val),
                  f", {len(data.test)} test" if data.test else "")
         return cls([src[i] for i in keep], [tgt[i] for i in keep], data.val, data.test, tokenizer,
-                   train_cfg.batch_size, train_cfg.seed, (bos, eos))
+                   model_cfg.tokenizer, train_cfg.batch_size, train_cfg.seed, (bos, eos))
 
-    def __init__(self, src, tgt, val: Pairs, test, tokenizer, batch_size: int, seed: int, specials):
+    def __init__(self, src, tgt, val: Pairs, test, tokenizer, kind: str, batch_size: int, seed: int,
+                 specials):
         self.src, self.tgt, self.val, self.test, self.tokenizer = src, tgt, val, test, tokenizer
         self.batch_size, self.seed, (self.bos, self.eos) = batch_size, seed, specials
+        self.kind = kind
         self.val_src = encode_texts(tokenizer, val.sources)
         self.val_tgt = encode_texts(tokenizer, val.targets)
         self._epoch, self._batches = None, None
@@ -211,7 +214,7 @@ class TranslateTask:
         """Validation loss (teacher-forced) and BLEU and chrF of greedy translations."""
         was_training = model.training
         loss = self.val_loss(model, device, precision)
-        hyps = [detokenize(self.tokenizer, s) for s in translate_ids(model, self.val_src, self.bos, self.eos)]
+        hyps = [detokenize(self.tokenizer, s, self.kind) for s in translate_ids(model, self.val_src, self.bos, self.eos)]
         model.train(was_training)
         return {"loss": loss, **bleu_chrf(hyps, self.val.targets), "sentences": len(hyps)}
 
@@ -222,7 +225,7 @@ class TranslateTask:
         src = encode_texts(self.tokenizer, self.test.sources)
         test = {}
         for name, beam in (("greedy", 1), (f"beam_{REPORT_BEAM}", REPORT_BEAM)):
-            hyps = [detokenize(self.tokenizer, s) for s in translate_ids(model, src, self.bos, self.eos, beam)]
+            hyps = [detokenize(self.tokenizer, s, self.kind) for s in translate_ids(model, src, self.bos, self.eos, beam)]
             test[name] = {**bleu_chrf(hyps, self.test.targets), "sentences": len(hyps), "beam": beam}
         return {"test": test}
 

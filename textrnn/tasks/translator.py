@@ -8,7 +8,7 @@ import torch
 from ..data import bucketed_batches, collate, encode_texts
 from ..data.parallel import Pairs, load_pairs
 from ..decoding import beam_search, sample, take
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, check_range
 from ..tokenization import PAD_ID, UNK_ID, decode
 from .base import LoadedRun
 
@@ -22,11 +22,11 @@ def special_ids(tok) -> tuple[int, int]:
     return tok.token_to_id(BOS), tok.token_to_id(EOS)
 
 
-def detokenize(tok, ids) -> str:
-    """A translation's text: its tokens decoded, without the space the tokenizer reads
-    before every sentence (tokenization.with_leading_space)."""
+def detokenize(tok, ids, kind: str) -> str:
+    """A translation's text: its tokens decoded, without the space that a word or BPE
+    tokenizer (`kind`) reads before every sentence (tokenization.with_leading_space)."""
     text = decode(tok, ids)
-    return text[1:] if text.startswith(" ") else text
+    return text[1:] if kind != "char" and text.startswith(" ") else text
 
 
 def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict:
@@ -100,14 +100,18 @@ class Translator(LoadedRun):
         if not isinstance(beam, int) or not 1 <= beam <= vocab:
             raise ConfigError(f"beam must be a whole number from 1 to the vocabulary's size "
                               f"({vocab}), got {beam!r}")
-        if temperature < 0 or (temperature > 0 and beam > 1):
-            raise ConfigError("temperature must be >= 0, and sampling (temperature > 0) takes beam 1")
+        check_range("length-penalty", length_penalty, 0, 10)
+        check_range("temperature", temperature, 0, 100)
+        if seed is not None:
+            check_range("seed", seed, 0, 2**32 - 1)
+        if temperature > 0 and beam > 1:
+            raise ConfigError("sampling (temperature > 0) takes --beam 1")
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed if seed is not None else torch.seed())
         bos, eos = special_ids(self.tokenizer)
         ids = translate_ids(self.model, self._source_ids(texts), bos, eos, beam, length_penalty,
                             temperature, generator)
-        return [detokenize(self.tokenizer, s) for s in ids]
+        return [detokenize(self.tokenizer, s, self.config.tokenizer) for s in ids]
 
     @torch.no_grad()
     def attention(self, text: str):
