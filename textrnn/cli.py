@@ -166,13 +166,18 @@ def build_parser():
     s.add_argument("--debug", action="store_true")
     s.set_defaults(func=cmd_sample)
 
-    pr = sub.add_parser("predict", help="label texts with a classifier run folder")
-    pr.add_argument("run_dir")
-    pr.add_argument("texts", nargs="*", help="texts to classify")
-    pr.add_argument("--input", help="a UTF-8 file with one text per line")
-    pr.add_argument("--json", action="store_true", help="one JSON object per line")
-    _add_use_args(pr)
+    pr = _text_command(sub, "predict", "label texts with a classifier run folder", "classify")
     pr.set_defaults(func=cmd_predict)
+
+    tr = _text_command(sub, "translate", "translate texts with a translator run folder", "translate")
+    tr.add_argument("--beam", type=int, default=5, help="beam size; 1: greedy (default: 5)")
+    tr.add_argument("--length-penalty", type=float, default=0.6,
+                    help="alpha of Wu et al. (2016)'s length penalty (default: 0.6)")
+    tr.add_argument("--temperature", type=float, default=0.0,
+                    help="sample at this temperature instead (with --beam 1); 0: off")
+    tr.add_argument("--seed", type=int, help="seed for sampling")
+    tr.add_argument("--plot-attention", metavar="PNG", help="save the first text's attention map")
+    tr.set_defaults(func=cmd_translate)
 
     fc = sub.add_parser("forecast", help="forecast the next rows with a forecaster run folder")
     fc.add_argument("run_dir")
@@ -184,6 +189,24 @@ def build_parser():
     _add_use_args(fc)
     fc.set_defaults(func=cmd_forecast)
 
+    _add_deploy_commands(sub)
+    ev = sub.add_parser("evaluate", help="score a run folder on data: a classifier's report, a "
+                        "language model's loss and bits per character, a forecaster's MSE and "
+                        "MAE, a translator's BLEU and chrF")
+    ev.add_argument("run_dir")
+    ev.add_argument("--data", required=True, nargs="+", help="labelled file, class folder, text, "
+                    "series or Hub id; for a translator also two text files (source, target)")
+    ev.add_argument("--text-column")
+    ev.add_argument("--label-column")
+    ev.add_argument("--split", default="test", help="split for Hub ids (default test)")
+    ev.add_argument("--json", action="store_true")
+    _add_use_args(ev)
+    ev.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def _add_deploy_commands(sub):
+    """export and serve: a run folder taken elsewhere, or shown."""
     ex = sub.add_parser("export", help="write a language model's recurrent step as an ONNX graph")
     ex.add_argument("run_dir")
     ex.add_argument("--format", choices=EXPORT_FORMATS, default="onnx")
@@ -198,32 +221,15 @@ def build_parser():
     sv.add_argument("--debug", action="store_true")
     sv.set_defaults(func=cmd_serve)
 
-    tr = sub.add_parser("translate", help="translate texts with a translator run folder")
-    tr.add_argument("run_dir")
-    tr.add_argument("texts", nargs="*", help="texts to translate")
-    tr.add_argument("--input", help="a UTF-8 file with one text per line")
-    tr.add_argument("--beam", type=int, default=5, help="beam size; 1: greedy (default: 5)")
-    tr.add_argument("--length-penalty", type=float, default=0.6,
-                    help="alpha of Wu et al. (2016)'s length penalty (default: 0.6)")
-    tr.add_argument("--temperature", type=float, default=0.0,
-                    help="sample at this temperature instead (with --beam 1); 0: off")
-    tr.add_argument("--seed", type=int, help="seed for sampling")
-    tr.add_argument("--json", action="store_true", help="one JSON object per line")
-    tr.add_argument("--plot-attention", metavar="PNG", help="save the first text's attention map")
-    _add_use_args(tr)
-    tr.set_defaults(func=cmd_translate)
 
-    ev = sub.add_parser("evaluate", help="score a run folder on data: a classifier's report, a "
-                        "language model's loss and bits per character, a forecaster's MSE and MAE")
-    ev.add_argument("run_dir")
-    ev.add_argument("--data", required=True, nargs="+", help="labelled file, class folder, text, "
-                    "series or Hub id; for a translator also two text files (source, target)")
-    ev.add_argument("--text-column")
-    ev.add_argument("--label-column")
-    ev.add_argument("--split", default="test", help="split for Hub ids (default test)")
-    ev.add_argument("--json", action="store_true")
-    _add_use_args(ev)
-    ev.set_defaults(func=cmd_evaluate)
+def _text_command(sub, name: str, help_: str, verb: str):
+    """A command over a run folder and texts: as arguments, or --input FILE's lines."""
+    p = sub.add_parser(name, help=help_)
+    p.add_argument("run_dir")
+    p.add_argument("texts", nargs="*", help=f"texts to {verb}")
+    p.add_argument("--input", help="a UTF-8 file with one text per line")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_use_args(p)
     return p
 
 

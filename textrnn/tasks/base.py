@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Protocol
 from torch import nn
 
 from ..config import ModelConfig
+from ..errors import DataError
 from ..settings import setting
 
 
@@ -84,6 +85,16 @@ class Task(Protocol):
     def report(self, model: nn.Module, metrics: dict, folder, device, precision: str) -> dict:
         """Extra results of the kept model (e.g. {"test": {...}}), drawn with `folder`'s
         plot methods; merged into metrics.json and the run's result."""
+
+
+def check_texts(texts) -> list[str]:
+    """A list of non-empty texts, or the reason it is not (for predict, translate)."""
+    if isinstance(texts, str):
+        raise TypeError("pass a list of texts, e.g. [text]")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str) or not t.strip():
+            raise DataError(f"text {i + 1} is empty; every text needs some words")
+    return list(texts)
 
 
 class LoadedRun:

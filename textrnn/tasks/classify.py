@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from ..config import ModelConfig
 from ..data import Labelled, bucketed_batches, collate, encode_texts, label_ids, load_labelled
 from ..device import autocast
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..metrics import classification_metrics, format_report
 from ..models import RNNClassifier
 from ..models.heads import POOLINGS
@@ -18,7 +18,7 @@ from ..presets import CLASSIFIER_COMMAND_DEFAULTS, SMALL_DATA, fit_classifier_to
 from ..settings import setting
 from ..tokenization import KINDS, train_tokenizer, truncate, with_leading_space
 from ..transfer import classifier_from_lm
-from .base import LoadedRun, SourceSettings
+from .base import LoadedRun, SourceSettings, check_texts
 from .labelled_splits import Splits, class_weights, load_splits
 
 log = logging.getLogger("textrnn")
@@ -109,12 +109,7 @@ class Classifier(LoadedRun):
         return list(self.model.cfg.head.labels)
 
     def _encode(self, texts) -> list[list[int]]:
-        if isinstance(texts, str):
-            raise TypeError("pass a list of texts, e.g. predict([text])")
-        for i, t in enumerate(texts):
-            if not isinstance(t, str) or not t.strip():
-                raise DataError(f"text {i + 1} is empty; every text needs some words")
-        return encode_texts(self.tokenizer, list(texts))
+        return encode_texts(self.tokenizer, check_texts(texts))
 
     def predict_proba(self, texts, progress: bool = False):
         """Probabilities, a numpy array (n, classes) with columns in `labels` order."""

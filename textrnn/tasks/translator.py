@@ -8,9 +8,9 @@ import torch
 from ..data import bucketed_batches, collate, encode_texts
 from ..data.parallel import Pairs, load_pairs
 from ..decoding import beam_search, sample, take
-from ..errors import ConfigError, DataError, check_range
+from ..errors import ConfigError, check_range
 from ..tokenization import PAD_ID, UNK_ID, decode
-from .base import LoadedRun
+from .base import LoadedRun, check_texts
 
 log = logging.getLogger("textrnn")
 BOS, EOS = "<s>", "</s>"
@@ -79,12 +79,7 @@ class Translator(LoadedRun):
     noun = "translator"
 
     def _source_ids(self, texts) -> list[list[int]]:
-        if isinstance(texts, str):
-            raise TypeError("pass a list of texts, e.g. translate([text])")
-        for i, t in enumerate(texts):
-            if not isinstance(t, str) or not t.strip():
-                raise DataError(f"text {i + 1} is empty; every text needs some words")
-        ids = encode_texts(self.tokenizer, list(texts))
+        ids = encode_texts(self.tokenizer, check_texts(texts))
         most = self.config.head.max_length
         if any(len(s) > most for s in ids):
             n = sum(len(s) > most for s in ids)
