@@ -18,6 +18,7 @@ from textrnn.tokenization import UNK_ID  # noqa: E402
 
 from conftest import CLASSIFIER_RUN as CLASSIFIER, save_play_lm  # noqa: E402
 from test_forecast import forecaster_config, write_series  # noqa: E402
+from test_translate import train_small  # noqa: E402
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
@@ -27,14 +28,16 @@ def runs(tmp_path_factory):
     textrnn.train("forecaster", SeriesDataConfig(data=str(series), target=["all"]), forecaster_config(),
                   TrainConfig(epochs=1, batch_size=16, eval_every=0, save_every=0, seed=0),
                   root / "load", show_progress=False)
-    return {"lm": root / "play", "classifier": CLASSIFIER, "forecaster": root / "load", "series": series}
+    translator = train_small(root, out="trans", epochs=3)["run_dir"]
+    return {"lm": root / "play", "classifier": CLASSIFIER, "forecaster": root / "load", "series": series,
+            "translator": translator}
 
 
 @pytest.fixture(scope="module")
 def client(runs):
     cfg = ServeConfig(max_tokens=300, max_prompt_chars=100, max_texts=4, max_explain_tokens=12,
                       max_rows=500, max_body_kb=8)
-    app = create_app([runs["lm"], runs["classifier"], runs["forecaster"]], cfg)
+    app = create_app([runs["lm"], runs["classifier"], runs["forecaster"], runs["translator"]], cfg)
     with TestClient(app) as c:
         yield c
 
@@ -65,7 +68,8 @@ def assert_one_line_error(response, status):
 def test_models_lists_every_run_with_its_task_and_config(client):
     models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
     assert {n: m["task"] for n, m in models.items()} == {"play": "lm", "classifier": "classifier",
-                                                         "load": "forecaster"}
+                                                         "load": "forecaster", "trans": "translator"}
+    assert models["trans"]["endpoint"] == "/v1/translate"
     assert models["play"]["endpoint"] == "/v1/generate" and models["play"]["config"]["encoder"]["cell"] == "lstm"
     assert models["classifier"]["labels"] == textrnn.load(CLASSIFIER).labels
     assert models["load"]["columns"] == ["load", "temp"] and models["load"]["lookback"] == 24
@@ -83,7 +87,8 @@ def test_the_page_is_served_whole_with_nothing_from_elsewhere(client):
 
 def test_openapi_documents_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/models", "/v1/generate", "/v1/classify", "/v1/forecast", "/v1/health"} <= set(paths)
+    assert {"/v1/models", "/v1/generate", "/v1/classify", "/v1/forecast", "/v1/translate",
+            "/v1/health"} <= set(paths)
     assert client.get("/docs").status_code == 200
 
 
@@ -237,6 +242,17 @@ def test_forecast_gives_the_library_s_forecast(client, runs):
     assert np.allclose(got["history"], rows[-24:]) and got["targets"] == ["load", "temp"]
 
 
+def test_translate_gives_the_library_s_translations_and_an_attention_map(client, runs):
+    texts = ["zwei hund rennt .", "eins katze schläft ."]
+    got = client.post("/v1/translate", json={"texts": texts, "beam": 3, "attention": True}).json()
+    tr = textrnn.load(runs["translator"])
+    assert got["translations"] == tr.translate(texts, beam=3)
+    a = got["attention"]
+    source, target, weights = tr.attention(texts[0])
+    assert (a["source"], a["target"]) == (source, target)
+    assert np.allclose(a["weights"], weights) and np.allclose(np.sum(a["weights"], 1), 1)
+
+
 # ---- limits and bad requests: a 4xx with one line of JSON ------------------------------------
 BAD = [
     ("/v1/generate", {"max_tokens": 301}, 413, "max-tokens"),
@@ -257,6 +273,9 @@ BAD = [
     ("/v1/forecast", {"rows": [[1.0, 2.0]] * 10}, 422, "24"),
     ("/v1/forecast", {"rows": [[1.0]] * 30}, 422, "one per column"),
     ("/v1/forecast", {"rows": [[1.0, 2.0]] * 501}, 413, "max-rows"),
+    ("/v1/translate", {"texts": ["zwei"], "beam": 0}, 422, "beam"),
+    ("/v1/translate", {"texts": ["zwei"], "beam": 17}, 413, "max-beam"),
+    ("/v1/translate", {"texts": ["zwei"], "model": "play"}, 422, "/v1/generate"),
 ]
 
 

@@ -10,7 +10,7 @@ from ..generation import SamplingConfig
 from .batcher import Job
 from .explain import contributions
 from .runs import ApiError, Runs
-from .schemas import ClassifyRequest, ForecastRequest, GenerateRequest
+from .schemas import ClassifyRequest, ForecastRequest, GenerateRequest, TranslateRequest
 
 
 def deliver(events) -> None:
@@ -83,14 +83,18 @@ def router(runs: Runs, cfg) -> APIRouter:
         return {"model": name, "targets": fc.targets, "history": values[-fc.lookback:, :k].tolist(),
                 "forecast": pred.tolist()}
 
+    @api.post("/translate", summary="translate texts with a translator, optionally with the "
+              "attention map of the first text's greedy translation")
+    def translate(body: TranslateRequest):
+        name, tr = runs.pick(body.model, "translator")
+        return {"model": name, **translated(tr, body, cfg)}
+
     return api
 
 
 def labelled(clf, body: ClassifyRequest, cfg) -> list[dict]:
     """Each text's label and probabilities, and with `explain` its token contributions."""
-    cap("the number of texts", len(body.texts), cfg.max_texts, "max-texts")
-    for text in body.texts:
-        cap("a text's length in characters", len(text), cfg.max_prompt_chars, "max-prompt-chars")
+    cap_texts(body.texts, cfg)
     proba = clf.predict_proba(body.texts)  # (n, classes)
     results = [{"label": clf.labels[int(p.argmax())],
                 "probabilities": dict(zip(clf.labels, map(float, p)))} for p in proba]
@@ -98,6 +102,23 @@ def labelled(clf, body: ClassifyRequest, cfg) -> list[dict]:
         for text, r in zip(body.texts, results):
             r["explanation"] = contributions(clf, text, cfg.max_explain_tokens)
     return results
+
+
+def translated(tr, body: TranslateRequest, cfg) -> dict:
+    """The translations, and with `attention` the first text's map: weights (T, S)."""
+    cap_texts(body.texts, cfg)
+    cap("the beam", body.beam, cfg.max_beam, "max-beam")
+    result = {"translations": tr.translate(body.texts, beam=body.beam)}
+    if body.attention:
+        source, target, weights = tr.attention(body.texts[0])
+        result["attention"] = {"source": source, "target": target, "weights": weights.tolist()}
+    return result
+
+
+def cap_texts(texts: list[str], cfg) -> None:
+    cap("the number of texts", len(texts), cfg.max_texts, "max-texts")
+    for text in texts:
+        cap("a text's length in characters", len(text), cfg.max_prompt_chars, "max-prompt-chars")
 
 
 async def _result(job: Job) -> dict:

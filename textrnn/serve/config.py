@@ -24,5 +24,6 @@ class ServeConfig:
     max_texts: int = setting(64, "most texts in one classify request", low=1, high=100000)
     max_explain_tokens: int = setting(400, "longest text whose token contributions are "
                                       "computed (one extra pass per token)", low=1, high=100000)
+    max_beam: int = setting(16, "widest beam a translate request may ask for", low=1, high=1000)
     max_rows: int = setting(10000, "most rows in one forecast request", low=1, high=10**7)
     max_body_kb: int = setting(1024, "largest request body, in KiB", low=1, high=10**6)

@@ -6,7 +6,8 @@ from ..errors import ConfigError
 from .batcher import StepBatcher
 
 # A task's endpoint under /v1; a new task served is one entry here plus its route.
-ENDPOINTS = {"lm": "generate", "classifier": "classify", "forecaster": "forecast"}
+ENDPOINTS = {"lm": "generate", "classifier": "classify", "forecaster": "forecast",
+             "translator": "translate"}
 
 
 class ApiError(Exception):

@@ -32,3 +32,10 @@ class ForecastRequest(Body):
     rows: list[list[float]] = Field(min_length=1, description="the most recent rows, oldest "
                                     "first, one value per column in the model's column order "
                                     "(GET /v1/models); at least its lookback")
+
+
+class TranslateRequest(Body):
+    texts: list[str] = Field(min_length=1, description="texts to translate")
+    beam: int = Field(5, description="beam size; 1: greedy")
+    attention: bool = Field(False, description="also the attention map of the first text's "
+                            "greedy translation")

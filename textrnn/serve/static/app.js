@@ -28,7 +28,9 @@ function showError(message) {
 function choose(model) {
   current = model;
   for (const b of $("models").children) b.setAttribute("aria-pressed", b.dataset.name === model.name);
-  for (const task of ["lm", "classifier", "forecaster"]) $("panel-" + task).hidden = model.task !== task;
+  for (const task of ["lm", "classifier", "forecaster", "translator"]) {
+    $("panel-" + task).hidden = model.task !== task;
+  }
   showError("");
   if (model.task === "forecaster" && !$("series").value) {
     $("series").placeholder = model.columns.join(",") + "\n(at least " + model.lookback + " rows)";
@@ -238,8 +240,45 @@ function chart(name, history, future) {
   return svg;
 }
 
+// ---- translator: the translation and the attention map of its greedy version ----
+
+async function translate() {
+  showError("");
+  try {
+    const res = await postJSON("/v1/translate", {model: current.name, texts: [$("source").value],
+                                                 beam: number("beam"), attention: true});
+    const out = await res.json();
+    $("translation").textContent = out.translations[0];
+    drawAttention(out.attention);
+    $("tr-note").textContent = "Attention of the greedy translation: a row per output token, " +
+      "a column per source token; darker is more weight.";
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+function drawAttention(a) {
+  const table = document.createElement("table");
+  table.className = "attention";
+  const head = table.insertRow();
+  head.insertCell();
+  for (const s of a.source) head.insertCell().textContent = s;
+  a.weights.forEach((row, i) => {
+    const tr = table.insertRow();
+    tr.insertCell().textContent = a.target[i];
+    for (const w of row) {
+      const cell = tr.insertCell();
+      cell.style.background = `rgba(29,35,48,${w.toFixed(3)})`;
+      cell.title = w.toFixed(3);
+    }
+  });
+  $("attention").textContent = "";
+  $("attention").appendChild(table);
+}
+
 $("generate").onclick = generate;
 $("stop").onclick = () => running && running.abort();
 $("classify").onclick = classify;
 $("forecast").onclick = forecast;
+$("translate").onclick = translate;
 start();
