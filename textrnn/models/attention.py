@@ -35,11 +35,15 @@ class Attention(nn.Module):
         return values if self.kind == "dot" else self.key(values)
 
     def forward(self, h, keys, values, mask):
-        """h (B, Hd), keys from `keys`, values (B, S, He), mask (B, S) True at real tokens.
-        Returns the context (B, He) and the weights (B, S), zero at padding."""
+        """h (B, Hd) one query each, or (B, T, Hd) a query per target position; keys from
+        `keys`, values (B, S, He), mask (B, S) True at real tokens. Returns the context
+        (B, He) and the weights (B, S), zero at padding; or (B, T, He) and (B, T, S)."""
+        one = h.dim() == 2
+        q = h[:, None] if one else h  # (B, T, Hd)
         if self.kind == "bahdanau":
-            scores = self.v(torch.tanh(keys + self.query(h)[:, None])).squeeze(-1)  # (B, S)
+            scores = self.v(torch.tanh(keys[:, None] + self.query(q)[:, :, None])).squeeze(-1)  # (B, T, S)
         else:
-            scores = torch.bmm(keys, h[:, :, None]).squeeze(-1)  # (B, S)
-        weights = torch.softmax(scores.float().masked_fill(~mask, -torch.inf), -1).to(values.dtype)
-        return torch.bmm(weights[:, None], values).squeeze(1), weights  # (B, He), (B, S)
+            scores = torch.bmm(q, keys.transpose(1, 2))  # (B, T, S)
+        weights = torch.softmax(scores.float().masked_fill(~mask[:, None], -torch.inf), -1).to(values.dtype)
+        context = torch.bmm(weights, values)  # (B, T, He)
+        return (context[:, 0], weights[:, 0]) if one else (context, weights)

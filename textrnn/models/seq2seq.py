@@ -86,6 +86,18 @@ class Seq2Seq(nn.Module):
         context, weights = self.attention(h, memory.keys, memory.values, memory.mask)
         return torch.tanh(self.combine(torch.cat([context, h], -1))), new, weights
 
+    def attend_all(self, tgt_in, state, memory: Memory):
+        """Without input feeding the decoder's states do not depend on attention, so the
+        cells run over the whole target at once in torch's fused kernels, and attention
+        reads every position in one batched product: the attentional vectors (B, T, Hd),
+        the same as `step` gives one position at a time."""
+        x = self.drop(self.embed(tgt_in))  # (B, T, E)
+        for cell, s in zip(self.cells, state):
+            h = _over_sequence(cell, x, s)  # (B, T, Hd)
+            x = self.drop(h)
+        context, _ = self.attention(h, memory.keys, memory.values, memory.mask)  # (B, T, He)
+        return torch.tanh(self.combine(torch.cat([context, h], -1)))
+
     def scores(self, feed):
         """Attentional vectors (..., Hd) -> next-token logits (..., V)."""
         x = self.drop(feed)
@@ -96,12 +108,29 @@ class Seq2Seq(nn.Module):
         Returns logits (B, T, V), or with targets (B, T) (ending with </s>, <pad> after) the
         mean cross-entropy per real target token, label-smoothed (Szegedy et al. 2016)."""
         memory, state, feed = self.encode(src, src_lengths)
-        feeds = []
-        for t in range(tgt_in.size(1)):
-            feed, state, _ = self.step(tgt_in[:, t], state, feed, memory)
-            feeds.append(feed)
-        logits = self.scores(torch.stack(feeds, 1))  # (B, T, V)
+        if self.cfg.head.input_feeding:  # each step needs the last one's attentional vector
+            feeds = []
+            for t in range(tgt_in.size(1)):
+                feed, state, _ = self.step(tgt_in[:, t], state, feed, memory)
+                feeds.append(feed)
+            feeds = torch.stack(feeds, 1)  # (B, T, Hd)
+        else:
+            feeds = self.attend_all(tgt_in, state, memory)
+        logits = self.scores(feeds)  # (B, T, V)
         if targets is None:
             return logits
         return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=PAD_ID,
                                label_smoothing=self.cfg.head.label_smoothing)
+
+
+def _over_sequence(cell, x, state):
+    """A decoder cell over a whole sequence x (B, T, in) from `state`, by the fused kernel
+    of nn.LSTM / nn.GRU / nn.RNN: the same parameters, in the same gate order."""
+    params = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
+    args = (params, True, 1, 0.0, False, False, True)  # biases, layers, dropout, train, bidir, batch first
+    if isinstance(cell, nn.LSTMCell):
+        return torch.lstm(x, (state[0][None], state[1][None]), *args)[0]
+    if isinstance(cell, nn.GRUCell):
+        return torch.gru(x, state[None], *args)[0]
+    run = torch.rnn_tanh if cell.nonlinearity == "tanh" else torch.rnn_relu
+    return run(x, state[None], *args)[0]
