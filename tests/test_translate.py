@@ -107,6 +107,20 @@ def test_attention_sums_to_one_over_real_tokens_and_padding_changes_nothing(atte
     assert together[0] == alone[0]
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
+def test_without_input_feeding_the_whole_target_at_once_equals_step_by_step(cell):
+    torch.manual_seed(0)
+    model = build_model(model_config(cell=cell, input_feeding=False, decoder_layers=2)).eval()
+    src, lengths = torch.randint(4, 30, (3, 7)), torch.tensor([7, 5, 2])
+    tgt = torch.randint(4, 30, (3, 6))
+    memory, state, feed = model.encode(src, lengths)
+    feeds = []
+    for t in range(tgt.size(1)):
+        feed, state, _ = model.step(tgt[:, t], state, feed, memory)
+        feeds.append(feed)
+    assert torch.allclose(model(src, lengths, tgt), model.scores(torch.stack(feeds, 1)), atol=1e-6)
+
+
 def test_dot_attention_needs_matching_widths():
     with pytest.raises(textrnn.ConfigError, match="dot attention"):
         build_model(model_config(attention="dot", decoder_size=48))
