@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .decoding import beam_search, take
 from .errors import CheckpointError, ConfigError
 from .models.step_weights import FORMATS
-from .decoding import beam_search, take
 from .models.stepper import cached_stepper, fastest_stepper
 from .settings import check, setting
 from .tokenization import PAD_ID, UNK_ID
