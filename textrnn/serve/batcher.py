@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..decoding import take
 from ..errors import TextRNNError, first_line
 from ..generation import (SamplingConfig, TextStream, allowed, cut_at_stop, is_greedy, prefill,
                           probabilities, track_pieces)
@@ -221,10 +222,9 @@ class StepBatcher:
                 job.end("cancelled")
                 events.append((job, "", job.result))
         self.active = [j for j, k in zip(self.active, keep) if k]
-        idx = torch.tensor(keep)
         if self.active:
-            self.logits, self.state, self.window = (
-                _rows(self.logits, idx), _rows(self.state, idx), _rows(self.window, idx))
+            rows = torch.tensor(keep, device=self.logits.device).nonzero().squeeze(1)
+            self.logits, self.state, self.window = take((self.logits, self.state, self.window), rows)
         else:
             self.logits = self.state = self.window = None
 
@@ -236,13 +236,6 @@ class StepBatcher:
         self.active = []
         self.logits = self.state = self.window = None
         self.publish(events)
-
-
-def _rows(x, keep):
-    """The rows `keep` (a bool mask) of a batch-first tensor, or of each in a nested state."""
-    if isinstance(x, torch.Tensor):
-        return x[keep]
-    return type(x)(_rows(t, keep) for t in x)
 
 
 def _join(a, b):
