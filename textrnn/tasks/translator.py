@@ -7,7 +7,7 @@ import torch
 
 from ..data import bucketed_batches, collate, encode_texts
 from ..data.parallel import Pairs, load_pairs
-from ..decoding import beam_search, sample, take
+from ..decoding import beam_search, greedy, sample, take
 from ..errors import ConfigError, check_range
 from ..tokenization import PAD_ID, UNK_ID, decode
 from .base import LoadedRun, check_texts
@@ -39,6 +39,19 @@ def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict:
             "signature": {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}}
 
 
+def decoder_step(model, memory, never, weights: list | None = None):
+    """The decoder as decoding.py's step: (previous tokens, (state, feed)) -> log-probabilities
+    with the `never` ids at -inf, and the new carry; each step's attention weights (B, S) are
+    appended to `weights` if given."""
+    def step(y, carry):
+        feed, state, attention = model.step(y, carry[0], carry[1], memory)
+        if weights is not None:
+            weights.append(attention)
+        logp = torch.log_softmax(model.scores(feed).float(), -1)
+        return logp.index_fill_(1, never, -math.inf), (state, feed)
+    return step
+
+
 @torch.no_grad()
 def translate_ids(model, sources: list[list[int]], bos: int, eos: int, beam: int = 1,
                   alpha: float = 0.6, temperature: float = 0.0, generator=None,
@@ -61,11 +74,7 @@ def translate_ids(model, sources: list[list[int]], bos: int, eos: int, beam: int
         else:
             carry = (state, feed)
 
-        def step(y, carry):
-            feed, state, _ = model.step(y, carry[0], carry[1], memory)
-            logp = torch.log_softmax(model.scores(feed).float(), -1)
-            return logp.index_fill_(1, never, -math.inf), (state, feed)
-
+        step = decoder_step(model, memory, never)
         found = (beam_search(step, carry, start, beam, limits, eos, alpha) if beam > 1
                  else sample(step, carry, start, limits, eos, temperature, generator))
         for i, seq in zip(idx, found):
@@ -117,16 +126,11 @@ class Translator(LoadedRun):
         self.model.eval()
         memory, state, feed = self.model.encode(torch.tensor([src], device=self.device),
                                                 torch.tensor([len(src)], device=self.device))
-        y, tokens, rows = torch.tensor([bos], device=self.device), [], []
-        for _ in range(math.ceil(MAX_RATIO * len(src)) + MAX_EXTRA):
-            feed, state, weights = self.model.step(y, state, feed, memory)
-            logits = self.model.scores(feed).float()
-            logits[:, [PAD_ID, UNK_ID, bos]] = -math.inf
-            y = logits.argmax(-1)
-            rows.append(weights[0].cpu())
-            if int(y) == eos:
-                break
-            tokens.append(int(y))
+        never, rows = torch.tensor([PAD_ID, UNK_ID, bos], device=self.device), []
+        tokens = greedy(decoder_step(self.model, memory, never, rows), (state, feed),
+                        torch.tensor([bos], device=self.device),
+                        [math.ceil(MAX_RATIO * len(src)) + MAX_EXTRA], eos)[0]
+        rows = [w[0].cpu() for w in rows]  # one per step: the tokens, then </s> if it came
         pieces = lambda ids: [decode(self.tokenizer, [i]) for i in ids]  # noqa: E731
         return pieces(src), pieces(tokens) + [EOS][: len(rows) - len(tokens)], torch.stack(rows).numpy()
 
