@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .checkpoint import load
 from .commands import Parser, add_training_flags, exit_if_interrupted, run_guarded, settings_from
-from .data import read_text_file
+from .data.text_files import read_lines
 from .errors import ConfigError, DataError
 from .generation import SamplingConfig
 from .settings import add_flags, check, resolve
@@ -70,9 +70,7 @@ def _texts(args, doing: str) -> list[str]:
     """The texts given as arguments, then each non-empty line of --input."""
     texts = list(args.texts)
     if args.input:
-        # "\n" only: str.splitlines() would also break at U+0085, U+2028 and friends.
-        lines = read_text_file(Path(args.input)).split("\n")
-        texts += [line.rstrip("\r") for line in lines if line.strip()]
+        texts += [line for line in read_lines(Path(args.input)) if line.strip()]
         if not texts:
             raise DataError(f"{args.input} holds no text; pass a UTF-8 file with one text per line")
     if not texts:

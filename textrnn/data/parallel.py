@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from .tables import TABLE_FORMATS, load_table
-from .text_files import read_text_file
+from .text_files import read_lines
 
 
 @dataclass
@@ -49,20 +49,12 @@ def load_pairs(data, source_column=None, target_column=None, source_lang=None, t
     return _checked(pairs, str(paths[0]))
 
 
-def _lines(path: Path) -> list[str]:
-    text = read_text_file(path)
-    lines = text.split("\n")  # "\n" only: splitlines() would also break at U+2028 and friends
-    if lines and lines[-1] == "":  # the newline that ends the file's last line
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
-
-
 def _line_pairs(source: Path, target: Path) -> Pairs:
     for p in (source, target):
         if not p.is_file():
             raise DataError(f"{p} does not exist; pass two text files, source then target, one "
                             "sentence per line")
-    src, tgt = _lines(source), _lines(target)
+    src, tgt = read_lines(source), read_lines(target)
     if len(src) != len(tgt):
         raise DataError(f"{source} has {len(src):,} lines and {target} has {len(tgt):,}; line i of "
                         "one must translate line i of the other")

@@ -42,6 +42,15 @@ def read_text_file(path: Path) -> str:
     return "".join(iter_text_file(Path(path)))
 
 
+def read_lines(path: Path) -> list[str]:
+    """A UTF-8 text file's lines, without their line ends ("\n" or "\r\n"); the newline
+    that ends the last line starts no line of its own."""
+    lines = read_text_file(path).split("\n")  # "\n" only: splitlines() also breaks at U+2028
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
 def check_text_file(path: Path) -> None:
     """Refuse a binary or non-UTF-8 file before a table reader chokes on it, reading it
     in blocks (a table may be far larger than memory allows as one string)."""
