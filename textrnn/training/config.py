@@ -30,6 +30,9 @@ class TrainConfig:
     warmup_steps: int = setting(100, "steps of linear warmup", low=0, high=10**9, resume=FIXED)
     final_lr_ratio: float = setting(0.05, "cosine ends at lr times this", low=0, high=1, cli=False, resume=FIXED)
     clip: float = setting(1.0, "max gradient norm; 0: off", low=0, high=1e6, resume=FIXED)
+    ema: float = setting(0.0, "validate, keep and save an exponential moving average of the "
+                         "weights with this decay per step (e.g. 0.99); 0: off", low=0, high=1,
+                         high_open=True, resume=FIXED)
     epochs: int = setting(0, f"passes over the data; 0: no limit (with no limit at all, "
                           f"{DEFAULT_EPOCHS})", low=0)
     max_steps: int = setting(0, "optimiser steps; 0: no limit", low=0)

@@ -11,6 +11,7 @@ from ..checkpoint import load_training_state
 from ..device import autocast
 from ..errors import TrainingDiverged
 from ..parallel import World, shared
+from .averaging import WeightAverage
 from .checkpointer import Checkpointer
 from .distributed import Replicated, examples, rank_states, shard
 from .runlog import RunLog
@@ -43,11 +44,12 @@ class Trainer:
         self.folder = Checkpointer(run_dir, tokenizer, writes=world.main)
         self.opt = make_optimizer(model, cfg)
         self.net = Replicated(model, world, device)
+        self.average = WeightAverage(model, cfg.ema) if cfg.ema else None
         self.state, self.saved_step, self.last_eval = RunState(), None, None
         self.unsynced, self.stop_asked = 0.0, None  # seconds not yet summed over ranks; a signal
         if resume:
-            self.state = restore(load_training_state(run_dir), model, self.opt, cfg, device,
-                                 run_dir, world)
+            ckpt = load_training_state(run_dir)
+            self.state = restore(ckpt, model, self.opt, cfg, device, run_dir, world, self.average)
             self.saved_step = self.state.step
             self.state.run_id = self.folder.resume(self.state)
         else:
@@ -166,6 +168,8 @@ class Trainer:
         if not math.isfinite(norm):  # the same on every rank: DDP averaged the gradients
             self._diverged(f"the gradient became {norm} at step {s.step + 1}")
         self.opt.step()
+        if self.average is not None:
+            self.average.update(self.model)
         s.step += 1
         return value, norm
 
@@ -193,15 +197,20 @@ class Trainer:
             parts.append((s.step * s.pace if s.pace else s.elapsed) / c.time_budget)
         return max(parts)
 
+    @property
+    def evaluated(self):
+        """The weights that are validated, kept and saved: the average under --ema."""
+        return self.model if self.average is None else self.average.model
+
     def evaluate(self) -> dict:
         """Evaluate, keep the weights if they are the best so far, and log it."""
         s = self.state
-        metrics = self.task.evaluate(self.model, self.device, self.precision)
+        metrics = self.task.evaluate(self.evaluated, self.device, self.precision)
         value = metrics[self.task.metric]
         improved = s.best is None or (value < s.best if self.task.mode == "min" else value > s.best)
         if improved:
             s.best = value
-            self.folder.keep_best(self.model, s.step, metrics)
+            self.folder.keep_best(self.evaluated, s.step, metrics)
         if self.cfg.schedule == "plateau":
             on_plateau(s.schedule, improved)
         self.log.evaluation(metrics)
@@ -213,14 +222,14 @@ class Trainer:
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise shared(TrainingDiverged(f"weights became NaN/inf at step {self.state.step}; not "
                                           "saved; lower --lr or set --clip"), 0)
-        ckpt = checkpoint(self.state, self.model, self.opt, self.cfg)
+        ckpt = checkpoint(self.state, self.model, self.opt, self.cfg, self.average)
         ckpt.update(rank_states(self.world, self.state.carry))  # every rank, for --resume
-        self.folder.save_state(self.model, self.state.step, ckpt)
+        self.folder.save_state(self.evaluated, self.state.step, ckpt)
         self.saved_step = self.state.step
 
     def best_model(self):
         """The kept model: the final weights, or those of an earlier, better evaluation."""
-        return self.folder.best_model(self.model, self.state.step)
+        return self.folder.best_model(self.evaluated, self.state.step)
 
     def _finish(self, status: str) -> dict:
         """Evaluate the final weights (unless the last step just did), save, and report the

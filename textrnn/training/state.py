@@ -29,17 +29,23 @@ class RunState:
     pace: float | None = None         # seconds per step, fixed early in a --time-budget run
 
 
-def checkpoint(state: RunState, model, optimizer, train_config) -> dict:
-    """What training_state.pt holds: the run state's fields, weights, optimizer, RNGs."""
-    return {**{f.name: getattr(state, f.name) for f in fields(state)},
+def checkpoint(state: RunState, model, optimizer, train_config, average=None) -> dict:
+    """What training_state.pt holds: the run state's fields, weights, optimizer, RNGs, and
+    under --ema the weight average."""
+    ckpt = {**{f.name: getattr(state, f.name) for f in fields(state)},
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizer": optimizer.state_dict(), "rng": rng_state(), "train_config": asdict(train_config)}
+    if average is not None:
+        ckpt["ema"] = average.state_dict()
+    return ckpt
 
 
-def restore(ckpt: dict, model, optimizer, cfg, device, run_dir, world=World()) -> RunState:
-    """Load a checkpoint into `model` and `optimizer`, set the RNGs (this rank's, under
-    torchrun); return the run state. Files of textrnn 0.1.0 kept ULMFiT's unfreezing steps
-    in the optimizer's groups."""
+def restore(ckpt: dict, model, optimizer, cfg, device, run_dir, world=World(),
+            average=None) -> RunState:
+    """Load a checkpoint into `model`, `optimizer` and the weight `average` (--ema), set the
+    RNGs (this rank's, under torchrun); return the run state. Files of textrnn 0.1.0 kept
+    ULMFiT's unfreezing steps in the optimizer's groups. A run saved without --ema that
+    resumes with it starts its average from the saved weights."""
     mine = own_part(ckpt, world, run_dir)
     saved = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
     changed = cfg.changed_on_resume(saved)
@@ -51,7 +57,9 @@ def restore(ckpt: dict, model, optimizer, cfg, device, run_dir, world=World()) -
     try:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-    except (KeyError, RuntimeError, ValueError) as exc:
+        if average is not None:
+            average.load_state_dict(ckpt.get("ema") or {"updates": 0, "weights": ckpt["model"]})
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise CheckpointError(f"training_state.pt in {run_dir} does not fit this model "
                               f"({first_line(exc, 150)}); resume with the settings "
                               "the run was started with") from None
