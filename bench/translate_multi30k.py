@@ -35,6 +35,7 @@ from torch import nn
 import textrnn
 from textrnn.data import bucketed_batches, collate, encode_texts
 from textrnn.tasks.translator import bleu_chrf, detokenize, special_ids
+from textrnn.tokenizer_pair import sides
 
 sys.path.insert(0, str(Path(__file__).parent))
 from recipe_run import read_run, run_command  # noqa: E402
@@ -133,17 +134,18 @@ class Decoder(nn.Module):
         return torch.log_softmax(self.out(out), -1), hidden  # (B, 1, V)
 
 
-def tutorial(args, tok) -> dict:
+def tutorial(args, translator) -> dict:
     d = Path(args.data_dir)
     train = textrnn.load_pairs(files(d, "train"))
     test = textrnn.load_pairs(files(d, "test_2016_flickr"))
-    bos, eos = special_ids(tok)
-    src, tgt = encode_texts(tok, train.sources), encode_texts(tok, train.targets)
+    source, target, kind = sides(translator.tokenizer, translator.config.tokenizer)
+    bos, eos = special_ids(target)
+    src, tgt = encode_texts(source, train.sources), encode_texts(target, train.targets)
     keep = [i for i in range(len(src)) if max(len(src[i]), len(tgt[i]) + 1) <= 100]
     src, tgt = [src[i] for i in keep], [tgt[i] for i in keep]
     torch.manual_seed(0)
-    V, H = tok.get_vocab_size(), args.tutorial_hidden
-    enc, dec = Encoder(V, H), Decoder(V, H)
+    H = args.tutorial_hidden
+    enc, dec = Encoder(source.get_vocab_size(), H), Decoder(target.get_vocab_size(), H)
     opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=1e-3)
     loss_fn = nn.NLLLoss(ignore_index=PAD)
     start, tokens, epoch, steps = time.perf_counter(), 0, 0, 0
@@ -167,8 +169,8 @@ def tutorial(args, tok) -> dict:
             steps += 1
         epoch += 1
     seconds = time.perf_counter() - start
-    hyps = tutorial_greedy(enc.eval(), dec.eval(), encode_texts(tok, test.sources), bos, eos)
-    scores = bleu_chrf([detokenize(tok, h, "bpe") for h in hyps], test.targets)
+    hyps = tutorial_greedy(enc.eval(), dec.eval(), encode_texts(source, test.sources), bos, eos)
+    scores = bleu_chrf([detokenize(target, h, kind) for h in hyps], test.targets)
     return {"train_seconds": round(seconds, 1), "steps": steps, "epochs": round(steps / math.ceil(len(src) / 64), 2),
             "target_tokens_per_s": round(tokens / seconds), "hidden": H,
             "greedy": {"bleu": round(scores["bleu"], 2), "chrf": round(scores["chrf"], 2)}}
@@ -197,8 +199,7 @@ def main():
     result = {"cpu": cpu(), "budget_s": args.budget, "textrnn": train_textrnn(args)}
     result["textrnn"]["decoding"] = decoding_speed(args)
     if not args.skip_tutorial:
-        tok = textrnn.load(args.out).tokenizer
-        result["tutorial"] = tutorial(args, tok)
+        result["tutorial"] = tutorial(args, textrnn.load(args.out))
         result["textrnn_greedy_minus_tutorial_greedy"] = round(
             result["textrnn"]["greedy"]["bleu"] - result["tutorial"]["greedy"]["bleu"], 2)
     print(json.dumps(result, indent=1))

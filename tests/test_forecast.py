@@ -251,15 +251,19 @@ def test_cli_trains_forecasts_and_evaluates(tmp_path, capsys, series_csv):
 
 
 @pytest.mark.parametrize("last", [False, True])
-def test_revin_maps_back_exactly(last):
+@pytest.mark.parametrize("scale", [True, False])
+def test_revin_maps_back_exactly(last, scale):
     from textrnn.models.forecasters import RevIN
-    revin = RevIN(3, last=last)
+    revin = RevIN(3, last=last, scale=scale)
     x = torch.randn(4, 10, 3) * 5 + 2
     z, stats = revin.normalise(x)
     if last:
         assert torch.allclose(z[:, -1], torch.zeros(4, 3), atol=1e-6)
     else:
         assert torch.allclose(z.mean(1), torch.zeros(4, 3), atol=1e-5)
+    if not scale:  # only centred: SegRNN's own x - x_last when `last`
+        centre = x[:, -1:] if last else x.mean(1, keepdim=True)
+        assert torch.allclose(z, x - centre, atol=1e-5)
     assert torch.allclose(revin.denormalise(z, stats), x, atol=1e-4)
 
 

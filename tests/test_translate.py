@@ -24,13 +24,14 @@ WORDS = {"one": "eins", "two": "zwei", "three": "drei", "dog": "hund", "cat": "k
          "runs": "rennt", "sleeps": "schläft", "big": "große", "small": "kleine"}
 
 
-def write_pairs(folder, n=300, seed=0):
-    """German-like source and English target files, word for word, shuffled order."""
+def write_pairs(folder, n=300, seed=0, target_prefix=""):
+    """German-like source and English target files, word for word (each target after
+    `target_prefix`), shuffled order."""
     rng = random.Random(seed)
     en = [" ".join(rng.choice(list(WORDS)) for _ in range(rng.randint(2, 6))) + " ." for _ in range(n)]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "src.txt").write_text("".join(" ".join(WORDS.get(w, w) for w in s.split()) + "\n" for s in en))
-    (folder / "tgt.txt").write_text("".join(s + "\n" for s in en))
+    (folder / "tgt.txt").write_text("".join(target_prefix + s + "\n" for s in en))
     return folder / "src.txt", folder / "tgt.txt"
 
 
@@ -40,15 +41,16 @@ def model_config(vocab=30, attention="bahdanau", cell="gru", **head) -> ModelCon
                        head=TranslatorHeadConfig(attention=attention, **{"decoder_size": 32, **head}))
 
 
-def train_small(tmp_path, out="run", resume=False, **train):
-    src, tgt = write_pairs(tmp_path / "pairs")
+def train_small(tmp_path, out="run", resume=False, separate=False, target_prefix="", **train):
+    src, tgt = write_pairs(tmp_path / "pairs", target_prefix=target_prefix)
     settings = dict(epochs=2, batch_size=16, lr=3e-3, eval_every=0, save_every=0, warmup_steps=0, seed=0,
                     schedule="constant")
     head = TranslatorHeadConfig(decoder_size=32)
     cfg = ModelConfig(task="translator", encoder=EncoderConfig(cell="gru", embed_dim=16, hidden_size=16,
                                                                 num_layers=1, dropout=0.2), head=head)
     return textrnn.train("translator", ParallelDataConfig(data=[str(src), str(tgt)], tokenizer="word",
-                                                          vocab_size=50, min_frequency=1),
+                                                          vocab_size=50, min_frequency=1,
+                                                          separate_vocab=separate),
                          cfg, TrainConfig(**{**settings, **train}), tmp_path / out, resume=resume,
                          show_progress=False)
 
@@ -248,3 +250,48 @@ def test_special_tokens_sit_in_the_run_s_tokenizer(trained):
     tr, _ = trained
     bos, eos = special_ids(tr.tokenizer)
     assert bos is not None and eos is not None and bos != eos
+
+
+# ---- one tokenizer per language --------------------------------------------------------------
+
+def test_separate_vocabularies_train_save_and_translate(tmp_path):
+    from textrnn.tokenizer_pair import PAIR_FILE, TokenizerPair
+    src, tgt = write_pairs(tmp_path / "pairs", target_prefix="so ")
+    result = train_small(tmp_path, epochs=40, separate=True, target_prefix="so ")
+    run = Path(result["run_dir"])
+    cfg = json.loads((run / "config.json").read_text())
+    pair = TokenizerPair.from_file(run / PAIR_FILE)
+    assert not (run / "tokenizer.json").exists() and cfg["tokenizer"] == "pair"
+    # each side knows only its own language's words, plus the specials
+    assert pair.source.token_to_id("▁hund") is not None and pair.source.token_to_id("▁dog") is None
+    assert pair.target.token_to_id("▁dog") is not None and pair.target.token_to_id("▁hund") is None
+    assert cfg["vocab_size"] == pair.source.get_vocab_size()
+    assert cfg["head"]["target_vocab_size"] == pair.target.get_vocab_size()
+    assert pair.target.get_vocab_size() == pair.source.get_vocab_size() + 1  # "▁so"
+    tr = textrnn.load(run)
+    sources, targets = src.read_text().splitlines()[:20], tgt.read_text().splitlines()[:20]
+    out = tr.translate(sources, beam=3)
+    assert sum(o == t for o, t in zip(out, targets)) >= 18
+    src_tokens, tgt_tokens, _ = tr.attention(sources[0])
+    assert "▁" + sources[0].split()[0] in src_tokens[0] or src_tokens[0].strip() == sources[0].split()[0]
+    assert textrnn.load(run).translate(sources, beam=3) == out
+
+
+def test_a_pair_whose_target_side_does_not_fit_the_model_is_refused(tmp_path):
+    from textrnn.tokenizer_pair import PAIR_FILE
+    run = Path(train_small(tmp_path, epochs=1, separate=True)["run_dir"])
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["head"]["target_vocab_size"] += 1
+    (run / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(textrnn.CheckpointError):
+        textrnn.load(run)
+    (run / PAIR_FILE).write_text("{}")
+    with pytest.raises(textrnn.CheckpointError):
+        textrnn.load(run)
+
+
+def test_a_language_model_config_cannot_name_a_pair():
+    from textrnn.errors import ConfigError
+    from textrnn.tasks import check_model_config, for_task
+    with pytest.raises(ConfigError, match="not a pair"):
+        check_model_config(for_task(ModelConfig(tokenizer="pair", vocab_size=10), "lm"))

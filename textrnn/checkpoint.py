@@ -3,7 +3,8 @@
 config.json        ModelConfig (task, tokenizer kind, vocabulary, encoder, head) + textrnn version
 model.safetensors  weights (never a pickle); metadata records the training step
 tokenizer.json     readable by `tokenizers.Tokenizer.from_file` (a forecaster's is scaler.json:
-                   its channels, their training mean and spread, its time column)
+                   its channels, their training mean and spread, its time column; a
+                   translator with one tokenizer per language has tokenizer_pair.json)
 training_state.pt  resume state, read with `torch.load(weights_only=True)`
 manifest.json      the run's id, and the step, size and SHA-256 of each file above
 
@@ -28,6 +29,7 @@ from .files import atomic_write, write_text
 from .manifest import new_run_id, read_count, read_run_id, record_files, run_id_of, verify_file
 from .tasks import TASKS, build_model, config_from_dict
 from .tokenization import load_tokenizer
+from .tokenizer_pair import PAIR_FILE, TokenizerPair
 from .version import __version__
 
 CONFIG, WEIGHTS, TOKENIZER, STATE = "config.json", "model.safetensors", "tokenizer.json", "training_state.pt"
@@ -35,14 +37,17 @@ SCALER = "scaler.json"
 
 
 def encoding_file(cfg: ModelConfig) -> str:
-    """The file that turns data into the model's inputs: tokenizer.json, or scaler.json."""
-    return SCALER if cfg.tokenizer == "scaler" else TOKENIZER
+    """The file that turns data into the model's inputs: tokenizer.json, scaler.json or
+    tokenizer_pair.json."""
+    return {"scaler": SCALER, "pair": PAIR_FILE}.get(cfg.tokenizer, TOKENIZER)
 
 
 def _load_encoding(path: Path, kind: str):
     if kind == "scaler":
         from .data.series import Scaler
         return Scaler.from_file(path)
+    if kind == "pair":
+        return TokenizerPair.from_file(path)
     return load_tokenizer(path)
 
 
@@ -181,6 +186,10 @@ def load_pretrained(run_dir, device="cpu"):
     if tokenizer.get_vocab_size() != cfg.vocab_size:
         raise CheckpointError(f"{tok_path} has {tokenizer.get_vocab_size()} entries but the model "
                               f"expects {cfg.vocab_size}; the folder mixes files of different runs")
+    if isinstance(tokenizer, TokenizerPair) and tokenizer.target.get_vocab_size() != cfg.head.target_vocab_size:
+        raise CheckpointError(f"{tok_path}'s target side has {tokenizer.target.get_vocab_size()} entries "
+                              f"but the model expects {cfg.head.target_vocab_size}; the folder mixes "
+                              "files of different runs")
     shapes, step, _ = weights_header(run_dir)  # the file is hashed and checked once, here
     with torch.device("meta"):  # sizes only: a crafted config.json allocates nothing
         check_shapes(run_dir, build_model(cfg), shapes)

@@ -40,10 +40,12 @@ class EncoderConfig:
 class ModelConfig:
     """Architecture of an embedding -> RNN -> head model; what config.json holds."""
     task: str = "lm"                  # a key of textrnn.TASKS
-    # A text model's tokenizer.json, or a forecaster's scaler.json: the data's encoding.
-    tokenizer: str = setting("char", "kind of tokenizer.json (or scaler)", choices=(*KINDS, "scaler"),
-                             cli=False)
-    vocab_size: int = setting(0, "the tokenizer's size, or the input channels (derived)", low=0,
+    # A text model's tokenizer.json, a forecaster's scaler.json, or a translator's
+    # tokenizer_pair.json (one tokenizer per language): the data's encoding.
+    tokenizer: str = setting("char", "kind of tokenizer.json (or scaler, or pair)",
+                             choices=(*KINDS, "scaler", "pair"), cli=False)
+    vocab_size: int = setting(0, "the tokenizer's size (a pair's source side), or the input "
+                              "channels (derived)", low=0,
                               high=10_000_000, cli=False)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     head: Any = None                  # the task's head settings (TASKS[task].Head)

@@ -178,10 +178,11 @@ def _char_vocab(texts: Iterable[str], norm) -> dict:
     return {t: i for i, t in enumerate(SPECIAL_TOKENS + sorted(chars - set(SPECIAL_TOKENS)))}
 
 
-def load_tokenizer(path) -> Tokenizer:
-    """Read a tokenizer.json and check it has the special tokens textrnn relies on."""
+def load_tokenizer(path, text: str | None = None) -> Tokenizer:
+    """Read a tokenizer.json (or its `text`, read from `path`) and check it has the special
+    tokens textrnn relies on."""
     try:
-        tok = Tokenizer.from_file(str(path))
+        tok = Tokenizer.from_str(text) if text is not None else Tokenizer.from_file(str(path))
     except Exception as exc:  # the Rust side raises a bare Exception
         raise CheckpointError(f"{path} is not a readable tokenizer.json ({exc}); "
                               "retrain or copy the file from the original run") from None

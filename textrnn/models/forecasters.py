@@ -20,16 +20,19 @@ class RevIN(nn.Module):
     a learnt per-channel affine; a shift of level between training and test then needs no
     learning."""
 
-    def __init__(self, channels: int, eps: float = 1e-5, last: bool = False):
+    def __init__(self, channels: int, eps: float = 1e-5, last: bool = False, scale: bool = True):
         super().__init__()
-        self.eps, self.last = eps, last
+        self.eps, self.last, self.scale = eps, last, scale
         self.weight, self.bias = nn.Parameter(torch.ones(channels)), nn.Parameter(torch.zeros(channels))
 
     def normalise(self, x):  # x (B, L, C) -> (B, L, C), stats ((B, 1, C), (B, 1, C))
         # `last`: centre on the window's last row instead of its mean (RevIN's subtract_last;
         # SegRNN's own normalisation does the same), which suits series that drift.
+        # Without `scale` the window keeps its spread, as SegRNN's code does: with series
+        # already standardised as a whole, a quiet window then stays quiet.
         mean = (x[:, -1:] if self.last else x.mean(1, keepdim=True)).detach()
-        std = torch.sqrt(x.var(1, keepdim=True, unbiased=False) + self.eps).detach()
+        std = (torch.sqrt(x.var(1, keepdim=True, unbiased=False) + self.eps).detach() if self.scale
+               else torch.ones_like(mean))
         return (x - mean) / std * self.weight + self.bias, (mean, std)
 
     def denormalise(self, y, stats):  # y (B, H, K): the first K channels
@@ -101,7 +104,7 @@ class StackedRegressor(nn.Module):
         self.cfg = cfg
         e, h = cfg.encoder, cfg.head
         self.C, self.K, self.H = len(h.inputs), len(h.targets), h.horizon
-        self.revin = RevIN(self.C, last=h.revin_last) if h.revin else None
+        self.revin = RevIN(self.C, last=h.revin_last, scale=h.revin_scale) if h.revin else None
         self.rnn = StackedCells(e.cell, self.C, e.hidden_size, e.num_layers, e.activation, e.dropout)
         self.drop = nn.Dropout(e.dropout)
         width = self.H * self.K if h.decoding == "direct" else self.C
@@ -146,7 +149,7 @@ class SegmentRNN(nn.Module):
         d, w = e.hidden_size, h.seg_len
         self.C, self.H, self.w = len(h.targets), h.horizon, w
         self.n_out = math.ceil(h.horizon / w)
-        self.revin = RevIN(self.C, last=h.revin_last) if h.revin else None
+        self.revin = RevIN(self.C, last=h.revin_last, scale=h.revin_scale) if h.revin else None
         self.embed = nn.Sequential(nn.Linear(w, d), nn.ReLU())
         self.rnn = StackedCells(e.cell, d, d, e.num_layers, e.activation, e.dropout)
         self.position = nn.Parameter(torch.randn(self.n_out, d // 2))

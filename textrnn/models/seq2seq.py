@@ -10,7 +10,8 @@ each choice knows where attention went before; its top state scores the source
 layer reads. Training is teacher-forced: the true previous token goes in.
 
 Shapes: B sentences, S source tokens, T target tokens, E embedding, He = 2 x encoder
-hidden (both directions), Hd decoder width, V vocabulary (joint: one for both sides).
+hidden (both directions), Hd decoder width, V the target vocabulary (the joint one, or
+the target side's own under --separate-vocab).
 """
 from dataclasses import replace
 from typing import NamedTuple
@@ -43,7 +44,8 @@ class Seq2Seq(nn.Module):
         self.cfg, head, enc = cfg, cfg.head, cfg.encoder
         self.encoder = RNNEncoder(replace(enc, bidirectional=True), cfg.vocab_size)
         He, Hd, E = self.encoder.output_size, head.decoder_size, enc.embed_dim
-        self.embed = nn.Embedding(cfg.vocab_size, E, padding_idx=PAD_ID)
+        V = head.target_vocab_size or cfg.vocab_size  # the target side's own, or the joint one
+        self.embed = nn.Embedding(V, E, padding_idx=PAD_ID)
         self.bridge = nn.Linear(He, Hd * head.decoder_layers)
         cell = DECODER_CELLS[enc.cell]
         first = E + (Hd if head.input_feeding else 0)
@@ -54,7 +56,7 @@ class Seq2Seq(nn.Module):
         # Tied: the output layer is the decoder's embedding (Press & Wolf 2017), read through
         # a projection to its width.
         self.to_embed = nn.Linear(Hd, E, bias=False) if head.tie_embeddings else None
-        self.out = nn.Linear(E if head.tie_embeddings else Hd, cfg.vocab_size)
+        self.out = nn.Linear(E if head.tie_embeddings else Hd, V)
         if head.tie_embeddings:
             self.out.weight = self.embed.weight
 

@@ -29,6 +29,9 @@ def check_model_config(cfg: ModelConfig) -> ModelConfig:
     if not isinstance(cfg.head, task.Head):
         raise ConfigError(f"a {cfg.task} model needs head settings of type {task.Head.__name__}")
     check(cfg)
+    if cfg.tokenizer == "pair" and not getattr(task, "reads_pairs", False):
+        raise ConfigError(f"a {cfg.task} reads one tokenizer, not a pair (one per language); "
+                          "use the files saved with the run")
     task.check_model(cfg)
     return cfg
 

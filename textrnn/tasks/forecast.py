@@ -57,6 +57,9 @@ class ForecastHeadConfig:
                           flag="--no-revin")
     revin_last: bool = setting(False, "RevIN centred on each window's last row, not its mean",
                                flag="--revin-last")
+    revin_scale: bool = setting(True, "RevIN only centres each window, without dividing by its "
+                                "spread (with --revin-last: SegRNN's own normalisation)",
+                                flag="--no-revin-scale")
     loss: str = setting("mae", "training loss (the best epoch is still picked by validation MSE)",
                         choices=tuple(LOSSES))
     inputs: list = setting([], "input channel names (targets first)", cli=False)

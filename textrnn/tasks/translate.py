@@ -1,7 +1,8 @@
 """Translation: an RNN encoder-decoder with attention (models/seq2seq.py), trained with
 teacher forcing on sentence pairs in length-bucketed batches; validation BLEU (greedy)
-keeps the best weights. One tokenizer covers both languages (a joint vocabulary), with
-<s> and </s> added to start and end every target sentence."""
+keeps the best weights. One tokenizer covers both languages (a joint vocabulary), or
+with --separate-vocab each language has its own (tokenizer_pair.py); <s> and </s> start
+and end every target sentence."""
 import logging
 import random
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from ..models.seq2seq import Seq2Seq
 from ..parallel import current
 from ..settings import setting
 from ..tokenization import KINDS, PAD_ID, train_tokenizer
+from ..tokenizer_pair import TokenizerPair, sides
 from .base import SourceSettings
 from .translator import BOS, EOS, Translator, bleu_chrf, detokenize, special_ids, translate_ids
 
@@ -46,7 +48,9 @@ class ParallelDataConfig(SourceSettings):
     target_lang: str | None = setting(None, "target language of a Hub dataset's translation dicts")
     eval_split: str = setting("validation", "split of --eval-data for Hub ids")
     test_split: str = setting("test", "split of --test-data for Hub ids")
-    tokenizer: str = setting("bpe", "one vocabulary for both languages", choices=KINDS)
+    tokenizer: str = setting("bpe", "kind of tokenizer", choices=KINDS)
+    separate_vocab: bool = setting(False, "one tokenizer per language, each of --vocab-size "
+                                   "(default: one joint vocabulary for both)", flag="--separate-vocab")
     vocab_size: int = setting(8000, "word/bpe vocabulary size", low=5, high=10_000_000)
     min_frequency: int = setting(2, "a word or merge seen fewer times is not learnt", low=1,
                                  high=10_000_000)
@@ -75,6 +79,8 @@ class TranslatorHeadConfig:
                                    flag="--tie-embeddings")
     label_smoothing: float = setting(0.1, "label smoothing of the training loss", low=0, high=1,
                                      high_open=True)
+    target_vocab_size: int = setting(0, "the target side's vocabulary under --separate-vocab "
+                                     "(0: the joint one)", low=0, high=10_000_000, cli=False)
     max_length: int = setting(100, "the data's --max-length, kept for translating", cli=False)
     source_lang: str | None = setting(None, "the source language's name, if known", cli=False)
     target_lang: str | None = setting(None, "the target language's name, if known", cli=False)
@@ -86,6 +92,7 @@ class Parallel:
     val: Pairs
     test: Pairs | None
     settings: ParallelDataConfig  # what the model keeps of them: max length, languages
+    target_vocab: int = 0  # the target side's own vocabulary size (new_tokenizer; 0: joint)
 
 
 class TranslateTask:
@@ -93,6 +100,7 @@ class TranslateTask:
                                          ParallelDataConfig, Translator)
     command_defaults, encoder_flags_skip = TRANSLATOR_COMMAND_DEFAULTS, ("bidirectional",)
     metric, mode, sampled_eval, loss_unit = "bleu", "max", False, "nats per target token"
+    reads_pairs = True  # its tokenizer may be a TokenizerPair (--separate-vocab)
 
     @staticmethod
     def check_model(cfg: ModelConfig):
@@ -103,6 +111,10 @@ class TranslateTask:
             raise ConfigError(f"dot attention needs --decoder-size equal to twice --hidden-size "
                               f"(the encoder reads both ways): {2 * enc.hidden_size}, got "
                               f"{head.decoder_size}; or use --attention general")
+        if (cfg.tokenizer == "pair") != bool(head.target_vocab_size):
+            raise ConfigError("config.json's tokenizer and target_vocab_size disagree: a translator's "
+                              "target side has a vocabulary of its own exactly when its tokenizer "
+                              "is a pair; use the files saved with the run")
 
     @staticmethod
     def build_model(cfg: ModelConfig):
@@ -127,17 +139,24 @@ class TranslateTask:
         # Words and merges as "▁word", the first of a sentence too (a decoder that may put
         # any word first needs one token per word, not two); translator.detokenize drops the
         # one space this puts before a translation. Characters need no such thing.
-        tok = train_tokenizer(data_cfg.tokenizer, data.train.sources + data.train.targets,
-                              data_cfg.vocab_size, data_cfg.min_frequency, lowercase=data_cfg.lowercase,
-                              leading_space=data_cfg.tokenizer != "char")
-        tok.add_special_tokens([BOS, EOS])
-        return data_cfg.tokenizer, tok
+        def learn(texts):
+            tok = train_tokenizer(data_cfg.tokenizer, texts, data_cfg.vocab_size, data_cfg.min_frequency,
+                                  lowercase=data_cfg.lowercase, leading_space=data_cfg.tokenizer != "char")
+            tok.add_special_tokens([BOS, EOS])
+            return tok
+
+        if not data_cfg.separate_vocab:
+            return data_cfg.tokenizer, learn(data.train.sources + data.train.targets)
+        kind = data_cfg.tokenizer
+        pair = TokenizerPair(learn(data.train.sources), learn(data.train.targets), kind, kind)
+        data.target_vocab = pair.target.get_vocab_size()  # for `complete`: the decoder's size
+        return "pair", pair
 
     @staticmethod
     def complete(cfg: ModelConfig, data: Parallel) -> ModelConfig:
         d = data.settings
         return replace(cfg, head=replace(cfg.head, max_length=d.max_length, source_lang=d.source_lang,
-                                         target_lang=d.target_lang))
+                                         target_lang=d.target_lang, target_vocab_size=data.target_vocab))
 
     @staticmethod
     def from_language_model(lm, tokenizer, data, data_cfg, model_cfg):
@@ -145,24 +164,27 @@ class TranslateTask:
 
     @classmethod
     def prepare(cls, data: Parallel, tokenizer, data_cfg, train_cfg, run_dir, model_cfg):
-        bos, eos = special_ids(tokenizer)
+        source, target, kind = sides(tokenizer, model_cfg.tokenizer)
+        bos, eos = special_ids(target)
         if bos is None or eos is None:
             raise ConfigError("this tokenizer has no <s> and </s>; it was not made for translation")
-        src, tgt = encode_texts(tokenizer, data.train.sources), encode_texts(tokenizer, data.train.targets)
+        src, tgt = encode_texts(source, data.train.sources), encode_texts(target, data.train.targets)
         keep = [i for i in range(len(src)) if max(len(src[i]), len(tgt[i]) + 1) <= data_cfg.max_length]
         log.info("pairs: %d train (%d longer than %d tokens left out), %d validation%s", len(keep),
                  len(src) - len(keep), data_cfg.max_length, len(data.val),
                  f", {len(data.test)} test" if data.test else "")
-        return cls([src[i] for i in keep], [tgt[i] for i in keep], data.val, data.test, tokenizer,
-                   model_cfg.tokenizer, train_cfg.batch_size, train_cfg.seed, (bos, eos))
+        return cls([src[i] for i in keep], [tgt[i] for i in keep], data.val, data.test, (source, target),
+                   kind, train_cfg.batch_size, train_cfg.seed, (bos, eos))
 
-    def __init__(self, src, tgt, val: Pairs, test, tokenizer, kind: str, batch_size: int, seed: int,
+    def __init__(self, src, tgt, val: Pairs, test, tokenizers, kind: str, batch_size: int, seed: int,
                  specials):
-        self.src, self.tgt, self.val, self.test, self.tokenizer = src, tgt, val, test, tokenizer
+        """`tokenizers`: (source side's, target side's), the same one twice when joint;
+        `kind`: the target side's."""
+        self.src, self.tgt, self.val, self.test = src, tgt, val, test
+        (self.source_tok, self.target_tok), self.kind = tokenizers, kind
         self.batch_size, self.seed, (self.bos, self.eos) = batch_size, seed, specials
-        self.kind = kind
-        self.val_src = encode_texts(tokenizer, val.sources)
-        self.val_tgt = encode_texts(tokenizer, val.targets)
+        self.val_src = encode_texts(self.source_tok, val.sources)
+        self.val_tgt = encode_texts(self.target_tok, val.targets)
         self._epoch, self._batches = None, None
 
     def batches(self, epoch: int):
@@ -214,7 +236,7 @@ class TranslateTask:
         """Validation loss (teacher-forced) and BLEU and chrF of greedy translations."""
         was_training = model.training
         loss = self.val_loss(model, device, precision)
-        hyps = [detokenize(self.tokenizer, s, self.kind) for s in translate_ids(model, self.val_src, self.bos, self.eos)]
+        hyps = self.detokenized(translate_ids(model, self.val_src, self.bos, self.eos))
         model.train(was_training)
         return {"loss": loss, **bleu_chrf(hyps, self.val.targets), "sentences": len(hyps)}
 
@@ -222,11 +244,12 @@ class TranslateTask:
         """The kept model's test scores, greedy and with beam search, if test pairs were given."""
         if self.test is None or current().rank != 0:
             return {}
-        src = encode_texts(self.tokenizer, self.test.sources)
+        src = encode_texts(self.source_tok, self.test.sources)
         test = {}
         for name, beam in (("greedy", 1), (f"beam_{REPORT_BEAM}", REPORT_BEAM)):
-            hyps = [detokenize(self.tokenizer, s, self.kind) for s in translate_ids(model, src, self.bos, self.eos, beam)]
+            hyps = self.detokenized(translate_ids(model, src, self.bos, self.eos, beam))
             test[name] = {**bleu_chrf(hyps, self.test.targets), "sentences": len(hyps), "beam": beam}
         return {"test": test}
 
-
+    def detokenized(self, ids: list[list[int]]) -> list[str]:
+        return [detokenize(self.target_tok, s, self.kind) for s in ids]

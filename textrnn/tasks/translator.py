@@ -10,6 +10,7 @@ from ..data.parallel import Pairs, load_pairs
 from ..decoding import beam_search, greedy, sample, take
 from ..errors import ConfigError, check_range
 from ..tokenization import PAD_ID, UNK_ID, decode
+from ..tokenizer_pair import sides
 from .base import LoadedRun, check_texts
 
 log = logging.getLogger("textrnn")
@@ -84,11 +85,17 @@ def translate_ids(model, sources: list[list[int]], bos: int, eos: int, beam: int
 
 
 class Translator(LoadedRun):
-    """A trained encoder-decoder with its tokenizer (one vocabulary for both sides)."""
+    """A trained encoder-decoder with its tokenizer: one vocabulary for both sides, or a
+    TokenizerPair (one per language)."""
     noun = "translator"
 
+    @property
+    def sides(self) -> tuple:
+        """(source tokenizer, target tokenizer, the target's kind)."""
+        return sides(self.tokenizer, self.config.tokenizer)
+
     def _source_ids(self, texts) -> list[list[int]]:
-        ids = encode_texts(self.tokenizer, check_texts(texts))
+        ids = encode_texts(self.sides[0], check_texts(texts))
         most = self.config.head.max_length
         if any(len(s) > most for s in ids):
             n = sum(len(s) > most for s in ids)
@@ -100,7 +107,8 @@ class Translator(LoadedRun):
                   seed: int | None = None) -> list[str]:
         """Translations of `texts`: greedy (beam 1), beam search with Wu et al.'s length
         penalty (alpha), or sampled at `temperature` > 0 (with beam 1)."""
-        vocab = self.tokenizer.get_vocab_size()
+        _, target, kind = self.sides
+        vocab = target.get_vocab_size()
         if not isinstance(beam, int) or not 1 <= beam <= vocab:
             raise ConfigError(f"beam must be a whole number from 1 to the vocabulary's size "
                               f"({vocab}), got {beam!r}")
@@ -112,17 +120,18 @@ class Translator(LoadedRun):
             raise ConfigError("sampling (temperature > 0) takes --beam 1")
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed if seed is not None else torch.seed())
-        bos, eos = special_ids(self.tokenizer)
+        bos, eos = special_ids(target)
         ids = translate_ids(self.model, self._source_ids(texts), bos, eos, beam, length_penalty,
                             temperature, generator)
-        return [detokenize(self.tokenizer, s, self.config.tokenizer) for s in ids]
+        return [detokenize(target, s, kind) for s in ids]
 
     @torch.no_grad()
     def attention(self, text: str):
         """The greedy translation of `text` with its attention: (source tokens, target
         tokens, weights (T, S)), each row of weights summing to one."""
         src = self._source_ids([text])[0]
-        bos, eos = special_ids(self.tokenizer)
+        source, target, _ = self.sides
+        bos, eos = special_ids(target)
         self.model.eval()
         memory, state, feed = self.model.encode(torch.tensor([src], device=self.device),
                                                 torch.tensor([len(src)], device=self.device))
@@ -131,8 +140,9 @@ class Translator(LoadedRun):
                         torch.tensor([bos], device=self.device),
                         [math.ceil(MAX_RATIO * len(src)) + MAX_EXTRA], eos)[0]
         rows = [w[0].cpu() for w in rows]  # one per step: the tokens, then </s> if it came
-        pieces = lambda ids: [decode(self.tokenizer, [i]) for i in ids]  # noqa: E731
-        return pieces(src), pieces(tokens) + [EOS][: len(rows) - len(tokens)], torch.stack(rows).numpy()
+        pieces = lambda tok, ids: [decode(tok, [i]) for i in ids]  # noqa: E731
+        return (pieces(source, src), pieces(target, tokens) + [EOS][: len(rows) - len(tokens)],
+                torch.stack(rows).numpy())
 
     def plot_attention(self, text: str, path) -> None:
         from ..plots import plot_attention

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..checkpoint import CONFIG, SCALER, STATE, TOKENIZER, WEIGHTS, read_weights, save_pretrained, save_training_state
+from ..tokenizer_pair import PAIR_FILE
 from ..files import append_line, atomic_write, remove, write_json, write_text
 from ..manifest import new_run_id, run_id_of, start_run
 from ..plots import plot_confusion_matrix, plot_loss_curve
@@ -18,7 +19,7 @@ LOG_FILE, METRICS_FILE, SETTINGS_FILE = "log.jsonl", "metrics.json", "training_c
 PLOTS = ("loss.png", "confusion_val.png", "confusion_test.png", "forecast.png")
 # What a run leaves in its folder (the token cache under tokens/ is keyed by its content,
 # so a new run may reuse it).
-RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, SCALER, STATE, LOG_FILE, METRICS_FILE, SETTINGS_FILE, *PLOTS)
+RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, SCALER, PAIR_FILE, STATE, LOG_FILE, METRICS_FILE, SETTINGS_FILE, *PLOTS)
 
 
 def rank0_only(method):
