@@ -9,8 +9,10 @@ cased output (their signatures are printed).
 
   a. textrnn: `textrnn train-translator` with its defaults (joint BPE 8,000, a bidirectional
      GRU encoder 2x256, a GRU decoder 512 with additive attention and input feeding,
-     label smoothing 0.1, Adam 1e-3, batch 64), --time-budget seconds of training, the best
-     validation-BLEU weights kept; test BLEU greedy and with beam 5.
+     label smoothing 0.1, Adam 1e-3 warmed up over 200 steps then cosine-decayed to the
+     end of the budget, a moving average of the weights (0.998) validated and kept, batch
+     64), --time-budget seconds of training, the best validation-BLEU weights kept; test
+     BLEU greedy and with beam 5.
   b. the tutorial's model (PyTorch's "NLP From Scratch: Translation with a Sequence to
      Sequence Network and Attention"): an embedding and a one-way GRU encoder, a GRU
      decoder fed [embedding; Bahdanau context] with no attention mask, a linear output,

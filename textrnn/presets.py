@@ -30,13 +30,15 @@ LM_LARGE = dict(hidden_size=768, embed_dim=128, num_layers=2, dropout=0.3, batch
                 bptt=128, lr=3e-3, warmup_steps=200, time_budget=900.0, eval_every=250,
                 save_every=250, precision="auto")
 
-# `textrnn train-forecaster`: SegRNN as its paper trains it on ETT (Lin et al. 2023): one
-# GRU layer of 512 over 24-row segments, dropout 0.5, Adam at 1e-3, batch 256, 30 epochs,
-# the best validation epoch kept, stopping after 10 without gain.
+# `textrnn train-forecaster`: SegRNN as its code trains it on ETT at lookback 96 (Lin et
+# al. 2023): one GRU layer of 512 over 24-row segments, dropout 0.5, each window centred on
+# its last row and not rescaled, MSE, Adam at 1e-3 decayed x0.9 per epoch after the third,
+# batch 256, 30 epochs, the best validation epoch kept, stopping after 10 without gain.
+# (RevIN's mean and spread with MAE gave 0.371 on ETTh1 at horizon 96; this gives 0.364.)
 FORECASTER_COMMAND_DEFAULTS = dict(
     cell="gru", hidden_size=512, num_layers=1, dropout=0.5, lr=1e-3, batch_size=256, epochs=30,
     patience=10, eval_every=0, save_every=0, warmup_steps=0, weight_decay=0.0,
-    schedule="constant", clip=0.0)
+    schedule="decay", clip=0.0, loss="mse", revin_last=True, revin_scale=False)
 
 # Fewer training examples than SMALL_DATA (SST-2's 6,920 sentences, say): the BiLSTM above
 # overfits them within four or five epochs while its validation accuracy, a point or two

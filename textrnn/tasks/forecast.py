@@ -55,11 +55,10 @@ class ForecastHeadConfig:
     seg_len: int = setting(24, "segrnn: rows per segment; must divide --lookback", low=1, high=LIMIT)
     revin: bool = setting(True, "no reversible instance normalisation (Kim et al. 2022)",
                           flag="--no-revin")
-    revin_last: bool = setting(False, "RevIN centred on each window's last row, not its mean",
-                               flag="--revin-last")
-    revin_scale: bool = setting(True, "RevIN only centres each window, without dividing by its "
-                                "spread (with --revin-last: SegRNN's own normalisation)",
-                                flag="--no-revin-scale")
+    revin_last: bool = setting(False, "RevIN centres each window on its last row, or on its mean "
+                               "(--no-revin-last)")
+    revin_scale: bool = setting(True, "RevIN divides each window by its spread, or only centres it "
+                                "(--no-revin-scale; with --revin-last: SegRNN's own normalisation)")
     loss: str = setting("mae", "training loss (the best epoch is still picked by validation MSE)",
                         choices=tuple(LOSSES))
     inputs: list = setting([], "input channel names (targets first)", cli=False)

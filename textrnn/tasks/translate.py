@@ -25,10 +25,13 @@ from .translator import BOS, EOS, Translator, bleu_chrf, detokenize, special_ids
 
 log = logging.getLogger("textrnn")
 
+# A rate that decays to the end of the run (by epochs or by --time-budget) and validation
+# of a moving average of the weights: on Multi30k in 30 minutes this took test BLEU from
+# 31.3 to 33.7 greedy and 32.6 to 36.6 with beam 5 against a constant rate (README).
 TRANSLATOR_COMMAND_DEFAULTS = dict(
     cell="gru", embed_dim=256, hidden_size=256, num_layers=1, dropout=0.3, lr=1e-3, batch_size=64,
-    epochs=10, patience=3, eval_every=0, save_every=0, warmup_steps=0, weight_decay=0.0,
-    schedule="constant", clip=1.0)
+    epochs=10, patience=3, eval_every=0, save_every=0, warmup_steps=200, weight_decay=0.0,
+    schedule="cosine", clip=1.0, ema=0.998)
 REPORT_BEAM = 5  # the test report gives greedy and beam-5 scores
 
 

@@ -48,8 +48,8 @@ class Trainer:
         self.state, self.saved_step, self.last_eval = RunState(), None, None
         self.unsynced, self.stop_asked = 0.0, None  # seconds not yet summed over ranks; a signal
         if resume:
-            ckpt = load_training_state(run_dir)
-            self.state = restore(ckpt, model, self.opt, cfg, device, run_dir, world, self.average)
+            self.state = restore(load_training_state(run_dir), model, self.opt, cfg, device,
+                                 run_dir, world, self.average)
             self.saved_step = self.state.step
             self.state.run_id = self.folder.resume(self.state)
         else:
