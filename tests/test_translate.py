@@ -272,8 +272,8 @@ def test_separate_vocabularies_train_save_and_translate(tmp_path):
     sources, targets = src.read_text().splitlines()[:20], tgt.read_text().splitlines()[:20]
     out = tr.translate(sources, beam=3)
     assert sum(o == t for o, t in zip(out, targets)) >= 18
-    src_tokens, tgt_tokens, _ = tr.attention(sources[0])
-    assert "▁" + sources[0].split()[0] in src_tokens[0] or src_tokens[0].strip() == sources[0].split()[0]
+    src_tokens, tgt_tokens, _ = tr.attention(sources[0])  # each side read by its own tokenizer
+    assert src_tokens[0].strip() == sources[0].split()[0] and tgt_tokens[0].strip() == "so"
     assert textrnn.load(run).translate(sources, beam=3) == out
 
 

@@ -40,7 +40,7 @@ def fast_bf16(device: torch.device) -> bool:
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
         # oneDNN's own check passes on any AVX-512 CPU, where bf16 is emulated and slower than
-        # fp32 (a SegRNN epoch took 3x as long); torch 2.1+ can ask for the instructions.
+        # fp32 (a SegRNN epoch took 3x as long); recent torch can ask for the instructions.
         checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported",
                                                               "_is_amx_tile_supported")]
         if all(check is not None for check in checks):
