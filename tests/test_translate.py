@@ -295,3 +295,12 @@ def test_a_language_model_config_cannot_name_a_pair():
     from textrnn.tasks import check_model_config, for_task
     with pytest.raises(ConfigError, match="not a pair"):
         check_model_config(for_task(ModelConfig(tokenizer="pair", vocab_size=10), "lm"))
+
+
+@pytest.mark.parametrize("tokenizer, target_vocab", [("word", 12), ("pair", 0)])
+def test_a_tokenizer_kind_and_target_vocabulary_that_disagree_are_refused(tokenizer, target_vocab):
+    from textrnn.errors import ConfigError
+    cfg = model_config(target_vocab_size=target_vocab)
+    with pytest.raises(ConfigError, match="disagree"):
+        build_model(ModelConfig(task="translator", tokenizer=tokenizer, vocab_size=30,
+                                encoder=cfg.encoder, head=cfg.head))
