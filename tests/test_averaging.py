@@ -22,7 +22,7 @@ def test_the_average_follows_its_warmed_up_decay():
             for p in model.parameters():
                 p.add_(torch.randn_like(p))
             model[1].running_mean.add_(1.0)
-        average.update(model)
+        average.update()
         d = min(0.9, (1 + t) / (10 + t))
         expected = [d * e + (1 - d) * p.detach() for e, p in zip(expected, model.parameters())]
     for e, a in zip(expected, average.model.parameters()):
@@ -38,7 +38,7 @@ def test_a_tied_matrix_stays_one_matrix_in_the_average():
     average = WeightAverage(model, 0.5)
     with torch.no_grad():
         model.embed.weight.add_(1.0)
-    average.update(model)
+    average.update()
     assert average.model.out.weight is average.model.embed.weight
     assert not torch.equal(average.model.embed.weight, model.embed.weight)
 

@@ -40,10 +40,12 @@ def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict:
             "signature": {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}}
 
 
-def decoder_step(model, memory, never, weights: list | None = None):
+def decoder_step(model, memory, bos: int, weights: list | None = None):
     """The decoder as decoding.py's step: (previous tokens, (state, feed)) -> log-probabilities
-    with the `never` ids at -inf, and the new carry; each step's attention weights (B, S) are
-    appended to `weights` if given."""
+    with <pad>, <unk> and <s> (never a translation's token) at -inf, and the new carry; each
+    step's attention weights (B, S) are appended to `weights` if given."""
+    never = torch.tensor([PAD_ID, UNK_ID, bos], device=memory.values.device)
+
     def step(y, carry):
         feed, state, attention = model.step(y, carry[0], carry[1], memory)
         if weights is not None:
@@ -62,7 +64,6 @@ def translate_ids(model, sources: list[list[int]], bos: int, eos: int, beam: int
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    never = torch.tensor([PAD_ID, UNK_ID, bos], device=device)
     out = [None] * len(sources)
     for idx in bucketed_batches([len(s) for s in sources], batch_size, seed=0, shuffle=False):
         src, lengths = collate([sources[i] for i in idx])
@@ -75,7 +76,7 @@ def translate_ids(model, sources: list[list[int]], bos: int, eos: int, beam: int
         else:
             carry = (state, feed)
 
-        step = decoder_step(model, memory, never)
+        step = decoder_step(model, memory, bos)
         found = (beam_search(step, carry, start, beam, limits, eos, alpha) if beam > 1
                  else sample(step, carry, start, limits, eos, temperature, generator))
         for i, seq in zip(idx, found):
@@ -135,8 +136,8 @@ class Translator(LoadedRun):
         self.model.eval()
         memory, state, feed = self.model.encode(torch.tensor([src], device=self.device),
                                                 torch.tensor([len(src)], device=self.device))
-        never, rows = torch.tensor([PAD_ID, UNK_ID, bos], device=self.device), []
-        tokens = greedy(decoder_step(self.model, memory, never, rows), (state, feed),
+        rows = []
+        tokens = greedy(decoder_step(self.model, memory, bos, rows), (state, feed),
                         torch.tensor([bos], device=self.device),
                         [math.ceil(MAX_RATIO * len(src)) + MAX_EXTRA], eos)[0]
         rows = [w[0].cpu() for w in rows]  # one per step: the tokens, then </s> if it came

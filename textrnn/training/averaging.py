@@ -20,17 +20,20 @@ class WeightAverage:
         self.model = copy.deepcopy(model)  # same class, device and dtypes as `model`
         self.model.requires_grad_(False)
         self.updates = 0
+        # The pairs are fixed for the run (the optimiser steps `model`'s tensors in place),
+        # so they are matched by name once, not at every step.
+        mine = dict(self.model.named_parameters())
+        self.pairs = [(mine[name], p) for name, p in model.named_parameters()]
+        self.buffers = list(zip(self.model.buffers(), model.buffers()))
 
-    def update(self, model):
-        """Move the average towards `model`'s weights; buffers (a BatchNorm's running
+    def update(self):
+        """Move the average towards the model's weights; buffers (a BatchNorm's running
         statistics) are copied, as they are averages already."""
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        mine = dict(self.model.named_parameters())
-        pairs = [(mine[name], p.detach()) for name, p in model.named_parameters()]
         with torch.no_grad():
-            torch._foreach_lerp_([a for a, _ in pairs], [p for _, p in pairs], 1.0 - d)
-            for a, b in zip(self.model.buffers(), model.buffers()):
+            torch._foreach_lerp_([a for a, _ in self.pairs], [p.detach() for _, p in self.pairs], 1.0 - d)
+            for a, b in self.buffers:
                 a.copy_(b)
 
     def state_dict(self) -> dict:

@@ -169,7 +169,7 @@ class Trainer:
             self._diverged(f"the gradient became {norm} at step {s.step + 1}")
         self.opt.step()
         if self.average is not None:
-            self.average.update(self.model)
+            self.average.update()
         s.step += 1
         return value, norm
 
