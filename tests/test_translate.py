@@ -41,7 +41,8 @@ def model_config(vocab=30, attention="bahdanau", cell="gru", **head) -> ModelCon
                        head=TranslatorHeadConfig(attention=attention, **{"decoder_size": 32, **head}))
 
 
-def train_small(tmp_path, out="run", resume=False, separate=False, target_prefix="", **train):
+def train_small(tmp_path, out="run", resume=False, separate=False, target_prefix="", target_vocab=0,
+                **train):
     src, tgt = write_pairs(tmp_path / "pairs", target_prefix=target_prefix)
     settings = dict(epochs=2, batch_size=16, lr=3e-3, eval_every=0, save_every=0, warmup_steps=0, seed=0,
                     schedule="constant")
@@ -50,7 +51,8 @@ def train_small(tmp_path, out="run", resume=False, separate=False, target_prefix
                                                                 num_layers=1, dropout=0.2), head=head)
     return textrnn.train("translator", ParallelDataConfig(data=[str(src), str(tgt)], tokenizer="word",
                                                           vocab_size=50, min_frequency=1,
-                                                          separate_vocab=separate),
+                                                          separate_vocab=separate,
+                                                          target_vocab=target_vocab),
                          cfg, TrainConfig(**{**settings, **train}), tmp_path / out, resume=resume,
                          show_progress=False)
 
@@ -110,9 +112,12 @@ def test_attention_sums_to_one_over_real_tokens_and_padding_changes_nothing(atte
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
-def test_without_input_feeding_the_whole_target_at_once_equals_step_by_step(cell):
+@pytest.mark.parametrize("feeding", [False, True])
+def test_the_teacher_forced_forward_equals_decoding_step_by_step(cell, feeding):
+    # Without input feeding the whole target runs at once; with it, one embedding lookup
+    # serves every position: either way the step that decoding takes gives the same scores.
     torch.manual_seed(0)
-    model = build_model(model_config(cell=cell, input_feeding=False, decoder_layers=2)).eval()
+    model = build_model(model_config(cell=cell, input_feeding=feeding, decoder_layers=2)).eval()
     src, lengths = torch.randint(4, 30, (3, 7)), torch.tensor([7, 5, 2])
     tgt = torch.randint(4, 30, (3, 6))
     memory, state, feed = model.encode(src, lengths)
@@ -275,6 +280,29 @@ def test_separate_vocabularies_train_save_and_translate(tmp_path):
     src_tokens, tgt_tokens, _ = tr.attention(sources[0])  # each side read by its own tokenizer
     assert src_tokens[0].strip() == sources[0].split()[0] and tgt_tokens[0].strip() == "so"
     assert textrnn.load(run).translate(sources, beam=3) == out
+
+
+def test_the_target_side_takes_its_own_vocabulary_size(tmp_path):
+    from textrnn.tokenizer_pair import PAIR_FILE, TokenizerPair
+    run = Path(train_small(tmp_path, epochs=1, separate=True, target_vocab=6)["run_dir"])
+    pair = TokenizerPair.from_file(run / PAIR_FILE)
+    assert pair.target.get_vocab_size() == 6 + 2  # the 6 asked for, then <s> and </s>
+    assert pair.source.get_vocab_size() == 14  # --vocab-size 50 holds every source word
+    model = textrnn.load(run).model
+    assert model.out.out_features == 8 and model.embed.num_embeddings == 8
+    assert model.encoder.embed.num_embeddings == pair.source.get_vocab_size()
+
+
+@pytest.mark.parametrize("flag, files", [("--separate-vocab", {"tokenizer_pair.json"}),
+                                         ("--no-separate-vocab", {"tokenizer.json"})])
+def test_the_command_learns_one_vocabulary_per_language_unless_told(tmp_path, flag, files):
+    src, tgt = write_pairs(tmp_path / "pairs")
+    cli.main(["train-translator", "--data", str(src), str(tgt), "--out", str(tmp_path / "r"), flag,
+              "--max-steps", "1", "--tokenizer", "word", "--target-vocab-size", "8", "--hidden-size", "8",
+              "--embed-dim", "8", "--decoder-size", "8", "--quiet"])
+    assert files <= {p.name for p in (tmp_path / "r").iterdir()}
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["head"]["target_vocab_size"] == (10 if flag == "--separate-vocab" else 0)
 
 
 def test_a_pair_whose_target_side_does_not_fit_the_model_is_refused(tmp_path):

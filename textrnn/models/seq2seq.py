@@ -75,7 +75,10 @@ class Seq2Seq(nn.Module):
     def step(self, y, state, feed, memory: Memory):
         """One target position: y (B,) the previous tokens -> the attentional vector (B, Hd),
         the new state, and the attention weights (B, S)."""
-        x = self.embed(y)  # (B, E)
+        return self.step_embedded(self.embed(y), state, feed, memory)
+
+    def step_embedded(self, x, state, feed, memory: Memory):
+        """`step` from the previous tokens' embeddings x (B, E)."""
         if self.cfg.head.input_feeding:
             x = torch.cat([x, feed], -1)
         x = self.drop(x)
@@ -111,9 +114,12 @@ class Seq2Seq(nn.Module):
         mean cross-entropy per real target token, label-smoothed (Szegedy et al. 2016)."""
         memory, state, feed = self.encode(src, src_lengths)
         if self.cfg.head.input_feeding:  # each step needs the last one's attentional vector
+            # One lookup for the whole target: the embedding's gradient is then one dense
+            # (V, E) matrix per batch, not one per position added up.
+            # (unbind, not [:, t]: slicing's backward writes a whole (B, T, E) of zeros per step)
             feeds = []
-            for t in range(tgt_in.size(1)):
-                feed, state, _ = self.step(tgt_in[:, t], state, feed, memory)
+            for x in self.embed(tgt_in).unbind(1):  # each (B, E)
+                feed, state, _ = self.step_embedded(x, state, feed, memory)
                 feeds.append(feed)
             feeds = torch.stack(feeds, 1)  # (B, T, Hd)
         else:
