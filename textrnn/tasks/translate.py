@@ -62,8 +62,8 @@ class ParallelDataConfig(SourceSettings):
     # A smaller target vocabulary makes the output layer, the decoder's largest product,
     # cheaper: on Multi30k a joint 8,000 gives English only 4,380 of its entries.
     target_vocab: int = setting(0, "the target side's word/bpe vocabulary size under --separate-vocab "
-                                "(0: --vocab-size; a joint vocabulary has --vocab-size only)", low=0, high=10_000_000, flag="--target-vocab-size",
-                                metavar="N")
+                                "(0: --vocab-size; a joint vocabulary has --vocab-size only)",
+                                low=0, high=10_000_000, flag="--target-vocab-size", metavar="N")
     min_frequency: int = setting(2, "a word or merge seen fewer times is not learnt", low=1,
                                  high=10_000_000)
     lowercase: bool = setting(False, "lowercase both sides", flag="--lowercase")

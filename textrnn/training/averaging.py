@@ -20,10 +20,13 @@ class WeightAverage:
         self.model = copy.deepcopy(model)  # same class, device and dtypes as `model`
         self.model.requires_grad_(False)
         self.updates = 0
-        # The pairs are fixed for the run (the optimiser steps `model`'s tensors in place),
-        # so they are matched by name once, not at every step.
+        # The tensors are fixed for the run (the optimiser steps `model`'s in place, and a
+        # detached view sees that), so they are matched by name and listed once, not at
+        # every step.
         mine = dict(self.model.named_parameters())
-        self.pairs = [(mine[name], p) for name, p in model.named_parameters()]
+        named = list(model.named_parameters())
+        self.averaged = [mine[name] for name, _ in named]
+        self.current = [p.detach() for _, p in named]
         self.buffers = list(zip(self.model.buffers(), model.buffers()))
 
     def update(self):
@@ -32,7 +35,7 @@ class WeightAverage:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
         with torch.no_grad():
-            torch._foreach_lerp_([a for a, _ in self.pairs], [p.detach() for _, p in self.pairs], 1.0 - d)
+            torch._foreach_lerp_(self.averaged, self.current, 1.0 - d)
             for a, b in self.buffers:
                 a.copy_(b)
 
