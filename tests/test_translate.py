@@ -15,6 +15,8 @@ from textrnn import ParallelDataConfig, TrainConfig, cli
 from textrnn.config import EncoderConfig, ModelConfig
 from textrnn.decoding import beam_search, greedy, length_penalty, take
 from textrnn.tasks import TranslatorHeadConfig, build_model
+from textrnn.tasks import translator
+from textrnn.tasks.translate import LENGTH_PENALTIES, TranslateTask
 from textrnn.tasks.translator import special_ids, translate_ids
 from textrnn.tokenization import PAD_ID
 
@@ -194,6 +196,27 @@ def test_a_model_learns_the_toy_language_and_loads_back_the_same(trained):
     assert torch.allclose(torch.from_numpy(weights).sum(-1), torch.ones(len(tgt_tokens)))
     metrics = json.loads((Path(tr.run_dir) / "metrics.json").read_text())
     assert metrics["val"]["bleu"] > 80 and metrics["val"]["signature"]["bleu"].startswith("nrefs:1|case:mixed")
+
+
+def test_the_length_penalty_is_chosen_on_validation_and_saved_with_the_model(trained, monkeypatch):
+    tr, _ = trained
+    chosen = json.loads((Path(tr.run_dir) / "metrics.json").read_text())["length_penalty"]
+    on_val = chosen["val_bleu_beam_5"]
+    assert set(on_val) == {str(a) for a in LENGTH_PENALTIES}
+    assert on_val[str(chosen["chosen"])] == max(on_val.values())
+    assert textrnn.load(tr.run_dir).config.head.length_penalty == chosen["chosen"]
+    used = []  # translate() without a penalty uses the model's; one given wins
+    monkeypatch.setattr(translator, "translate_ids", lambda *a: used.append(a[5]) or [[]])
+    tr.translate(["eins"], beam=3)
+    tr.translate(["eins"], beam=3, length_penalty=2.5)
+    assert used == [chosen["chosen"], 2.5]
+
+
+def test_a_chosen_length_penalty_is_saved_and_the_run_still_loads(tmp_path, monkeypatch):
+    monkeypatch.setattr(TranslateTask, "choose_length_penalty", lambda self, model: (1.5, {"1.5": 0.0}))
+    run_dir = train_small(tmp_path, max_steps=3, epochs=0)["run_dir"]
+    assert json.loads((Path(run_dir) / "config.json").read_text())["head"]["length_penalty"] == 1.5
+    assert textrnn.load(run_dir).config.head.length_penalty == 1.5  # the manifest vouches for it
 
 
 def test_resume_is_exact(tmp_path):

@@ -169,8 +169,9 @@ def build_parser():
 
     tr = _text_command(sub, "translate", "translate texts with a translator run folder", "translate")
     tr.add_argument("--beam", type=int, default=5, help="beam size; 1: greedy (default: 5)")
-    tr.add_argument("--length-penalty", type=float, default=0.6,
-                    help="alpha of Wu et al. (2016)'s length penalty (default: 0.6)")
+    tr.add_argument("--length-penalty", type=float, default=None,
+                    help="alpha of Wu et al. (2016)'s length penalty (default: the one chosen "
+                         "on validation after training; 0.6 for a run that chose none)")
     tr.add_argument("--temperature", type=float, default=0.0,
                     help="sample at this temperature instead (with --beam 1); 0: off")
     tr.add_argument("--seed", type=int, help="seed for sampling")

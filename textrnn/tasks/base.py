@@ -84,7 +84,9 @@ class Task(Protocol):
 
     def report(self, model: nn.Module, metrics: dict, folder, device, precision: str) -> dict:
         """Extra results of the kept model (e.g. {"test": {...}}), drawn with `folder`'s
-        plot methods; merged into metrics.json and the run's result."""
+        plot methods; merged into metrics.json and the run's result. A decoding setting
+        chosen here on validation goes into the model's config and `folder.save_kept(model)`
+        writes it (a translator's length penalty)."""
 
 
 def check_texts(texts) -> list[str]:

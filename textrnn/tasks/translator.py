@@ -104,15 +104,18 @@ class Translator(LoadedRun):
                         "each is cut there", n, most)
         return [s[:most] for s in ids]
 
-    def translate(self, texts, beam: int = 1, length_penalty: float = 0.6, temperature: float = 0.0,
-                  seed: int | None = None) -> list[str]:
+    def translate(self, texts, beam: int = 1, length_penalty: float | None = None,
+                  temperature: float = 0.0, seed: int | None = None) -> list[str]:
         """Translations of `texts`: greedy (beam 1), beam search with Wu et al.'s length
-        penalty (alpha), or sampled at `temperature` > 0 (with beam 1)."""
+        penalty (alpha; None: the one chosen on validation when the model was trained), or
+        sampled at `temperature` > 0 (with beam 1)."""
         _, target, kind = self.sides
         vocab = target.get_vocab_size()
         if not isinstance(beam, int) or not 1 <= beam <= vocab:
             raise ConfigError(f"beam must be a whole number from 1 to the vocabulary's size "
                               f"({vocab}), got {beam!r}")
+        if length_penalty is None:
+            length_penalty = self.config.head.length_penalty
         check_range("length-penalty", length_penalty, 0, 10)
         check_range("temperature", temperature, 0, 100)
         if seed is not None:
