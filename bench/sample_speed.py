@@ -13,9 +13,11 @@ after the prompt "ROMEO:" with temperature 1, three ways:
   b. plain loop: nn.Embedding + nn.LSTM(num_layers=2) + nn.Linear holding the same
      weights, one token per step (B, 1) with the state carried, softmax + multinomial;
   c. prefix re-run: the same plain network re-reads the whole sequence so far at every
-     step from a zero state (no state carried), batch 1 only.
+     step from a zero state (no state carried), batch 1 only;
+  d. products only: the fp32 and int8 steppers' matrix products for as many steps and
+     nothing else, the bound that fewer calls around them could approach.
 
-a and b run at batch 1 and at --batch (64 samples at once); c at batch 1. With --heldout,
+a and b run at batch 1 and at --batch (64 samples at once); c and d at batch 1. With --heldout,
 each weights format also scores that text token by token through the stepper sampling
 uses (bits per character, the state carried from its start), so the speed of bf16 and
 int8 is read beside what they cost in quality (a trained --run makes that meaningful). Each round
@@ -37,6 +39,7 @@ from torch import nn
 
 import textrnn
 from textrnn.device import resolve_device
+from textrnn.models.stepper import cached_stepper
 
 PROMPT = "ROMEO:"
 # 63 characters of a small English play -> a vocabulary of 65 with <pad> and <unk>.
@@ -185,6 +188,24 @@ def prefix_rerun(plain, prompt_ids: list[int], length: int, seed: int):
     return seq
 
 
+@torch.no_grad()
+def products_only(lm, length: int, weights: str):
+    """The matrix products of `length` batch-1 steps of the sampling stepper and nothing
+    else (no gate functions, no sampling, the same inputs every time): the speed a step
+    could reach if every other call cost nothing. int8 over fp32 here is the most that
+    cutting those calls could give int8's speed-up."""
+    stepper = cached_stepper(lm.model, weights)  # built once: quantising is not timed
+    first, *upper = stepper.encoder.layers
+    device = next(lm.model.parameters()).device
+    h = torch.zeros(1, lm.model.cfg.encoder.hidden_size, device=device)  # (1, H)
+    ids = torch.zeros(1, dtype=torch.long, device=device)
+    for _ in range(length):
+        first.hh(h, stepper.encoder.table[ids])  # (1, G*H): the table row plus W_hh h
+        for layer in upper:  # one product over [x, h] when fused, else two
+            layer.ihh(torch.cat([h, h], 1)) if layer.ihh is not None else layer.hh(h, layer.ih(h))
+        stepper.score(h)  # (1, V)
+
+
 def tokens_per_s(fn, tokens: int, device) -> float:
     sync(device)
     t0 = time.perf_counter()
@@ -203,6 +224,8 @@ def cases(args, lm, plain, prompt_ids):
         "textrnn_b1": ours(1, "fp32"),
         "textrnn_b1_bf16": ours(1, "bf16"),
         "textrnn_b1_int8": ours(1, "int8"),
+        "products_only_b1": (lambda: products_only(lm, L, "fp32"), L),
+        "products_only_b1_int8": (lambda: products_only(lm, L, "int8"), L),
         "plain_loop_b1": (lambda: plain_loop(plain, prompt_ids, L, 1, args.seed), L),
         "prefix_rerun_b1": (lambda: prefix_rerun(plain, prompt_ids, P, args.seed), P),
         "textrnn_large": ours(B, "fp32"),
@@ -219,6 +242,8 @@ def warm_up(lm, plain, prompt_ids, args):
     for weights in FORMATS:
         textrnn_generate(lm, n, 1, weights)
         textrnn_generate(lm, n, args.batch, weights)
+    for weights in ("fp32", "int8"):
+        products_only(lm, n, weights)
     plain_loop(plain, prompt_ids, n, 1, args.seed)
     plain_loop(plain, prompt_ids, n, args.batch, args.seed)
     prefix_rerun(plain, prompt_ids, n, args.seed)
@@ -262,6 +287,9 @@ def summarise(args, rates: dict) -> dict:
                 "per_round": per_round(names + [f"plain_loop_{suffix}"])}
     return {
         "batch_1": batch("b1", {
+            "products_only_tokens_per_s": {"fp32": round(med["products_only_b1"], 1),
+                                           "int8": round(med["products_only_b1_int8"], 1)},
+            "products_only_int8_over_fp32": r4(med["products_only_b1_int8"] / med["products_only_b1"]),
             "prefix_rerun_tokens_per_s": round(med["prefix_rerun_b1"], 1),
             "textrnn_over_prefix_rerun": r4(ratios["batch_1_textrnn_over_prefix_rerun"])}),
         f"batch_{args.batch}": batch("large", {}),

@@ -265,6 +265,8 @@ def test_recipe_and_cli_end_to_end(tmp_path, capsys):
     cli.main(["evaluate", str(tmp_path / "r"), "--data", str(src), str(tgt), "--json"])
     scores = json.loads(capsys.readouterr().out)
     assert set(scores) == {"greedy", "beam_5"} and scores["beam_5"]["sentences"] == 120
+    chosen = json.loads((tmp_path / "r" / "metrics.json").read_text())["length_penalty"]["chosen"]
+    assert scores["beam_5"]["length_penalty"] == chosen and "length_penalty" not in scores["greedy"]
 
 
 def test_a_long_source_is_cut_with_a_warning(trained, caplog):

@@ -275,7 +275,8 @@ class TranslateTask:
         test = {}
         for name, beam in (("greedy", 1), (f"beam_{REPORT_BEAM}", REPORT_BEAM)):
             hyps = self.detokenized(translate_ids(model, src, self.bos, self.eos, beam, alpha))
-            test[name] = {**bleu_chrf(hyps, self.test.targets), "sentences": len(hyps), "beam": beam}
+            test[name] = {**bleu_chrf(hyps, self.test.targets), "sentences": len(hyps), "beam": beam,
+                          **({"length_penalty": alpha} if beam > 1 else {})}
         return {**chosen, "test": test}
 
     def choose_length_penalty(self, model) -> tuple[float, dict]:
@@ -283,8 +284,8 @@ class TranslateTask:
         (the first of equals), and each one's BLEU."""
         on_val = {}
         for alpha in LENGTH_PENALTIES:
-            hyps = self.detokenized(translate_ids(model, self.val_src, self.bos, self.eos, REPORT_BEAM, alpha))
-            on_val[str(alpha)] = bleu_chrf(hyps, self.val.targets)["bleu"]
+            ids = translate_ids(model, self.val_src, self.bos, self.eos, REPORT_BEAM, alpha)
+            on_val[str(alpha)] = bleu_chrf(self.detokenized(ids), self.val.targets)["bleu"]
         best = max(LENGTH_PENALTIES, key=lambda a: on_val[str(a)])
         return best, on_val
 

@@ -159,7 +159,8 @@ class Translator(LoadedRun):
             data, source_column, target_column, source_lang or self.config.head.source_lang,
             target_lang or self.config.head.target_lang, split)
         hyps = self.translate(pairs.sources, beam=beam)
-        return {**bleu_chrf(hyps, pairs.targets), "sentences": len(pairs), "beam": beam}
+        alpha = {"length_penalty": self.config.head.length_penalty} if beam > 1 else {}
+        return {**bleu_chrf(hyps, pairs.targets), "sentences": len(pairs), "beam": beam, **alpha}
 
     def evaluate_source(self, source, text_column=None, label_column=None, split="test",
                         progress=False) -> dict:
@@ -173,5 +174,6 @@ class Translator(LoadedRun):
         parts = [("", metrics)] if "bleu" in metrics else metrics.items()
         return "\n".join(f"{name + ': ' if name else ''}BLEU {m['bleu']:.2f}  chrF {m['chrf']:.2f}"
                          + (f"  loss {m['loss']:.4f}" if "loss" in m else "")
+                         + (f"  length penalty {m['length_penalty']}" if "length_penalty" in m else "")
                          + f"  ({m['sentences']} sentences; {m['signature']['bleu']})"
                          for name, m in parts if isinstance(m, dict) and "bleu" in m)
