@@ -73,12 +73,13 @@ def train_textrnn(args) -> dict:
            "--overwrite", "--quiet"]
     seconds = run_command(cmd)
     run = read_run(args.out)
-    test = run["metrics"]["test"]
+    test, chosen = run["metrics"]["test"], run["metrics"]["length_penalty"]
     return {"command": "textrnn " + " ".join(cmd), "total_seconds": round(seconds, 1),
             "train_seconds": run["train_seconds"], "steps": run["steps"],
             "epochs": run["log"][-1].get("epoch"), "target_tokens_per_s": run["median_tokens_per_s"],
             "val_bleu": round(run["metrics"]["val"]["bleu"], 2),
-            "length_penalty": run["metrics"]["length_penalty"],
+            "length_penalty": {**chosen, "val_bleu_beam_5": {a: round(b, 2) for a, b in
+                                                             chosen["val_bleu_beam_5"].items()}},
             **{name: {"bleu": round(m["bleu"], 2), "chrf": round(m["chrf"], 2)} for name, m in test.items()},
             "signature": test["greedy"]["signature"]}
 
