@@ -10,7 +10,7 @@ cased output (their signatures are printed).
   a. textrnn: `textrnn train-translator` with its defaults (BPE, 8,000 German and 4,000
      English, a bidirectional GRU encoder 2x256, a GRU decoder 512 with additive attention
      and input feeding, label smoothing 0.1, Adam 2e-3 warmed up over 200 steps then cosine-decayed to the
-     end of the budget, a moving average of the weights (0.998) validated and kept, batch
+     end of the budget, a moving average of the weights (0.999) validated and kept, batch
      64), --time-budget seconds of training, the best validation-BLEU weights kept; test
      BLEU greedy and with beam 5, at the length penalty (0.6, 1.0 or 1.5) that the run
      chose on validation after training.
