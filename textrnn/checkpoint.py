@@ -78,18 +78,25 @@ def _cpu_state_dict(model) -> dict:
     return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items() if k not in shared}
 
 
+def save_config(run_dir, model, tokenizer, step: int, run_id: str) -> str:
+    """Write config.json and tokenizer.json (or scaler.json) for `model` where they changed,
+    and list them in the manifest; returns the tokenizer's file name."""
+    config_text = json.dumps(dict(model.cfg.to_dict(), textrnn_version=__version__), indent=2) + "\n"
+    encoding = encoding_file(model.cfg)
+    changed = [_write_if_changed(run_dir / encoding, tokenizer.to_str(pretty=True)),
+               _write_if_changed(run_dir / CONFIG, config_text)]
+    if any(changed):  # listed before any weights come: a kill in between leaves them vouched for
+        record_files(run_dir, step, [encoding, CONFIG], run_id)
+    return encoding
+
+
 def save_pretrained(run_dir, model, tokenizer, step: int = 0, run_id: str | None = None) -> None:
     """Write config.json, model.safetensors and tokenizer.json (or scaler.json) for `model`, as files of run
     `run_id` (by default the folder's own run, or a new one)."""
     run_dir = Path(run_dir)
     run_id = run_id or run_id_of(run_dir) or new_run_id()
-    config_text = json.dumps(dict(model.cfg.to_dict(), textrnn_version=__version__), indent=2) + "\n"
-    encoding = encoding_file(model.cfg)
     # The weights go last, so whenever they exist their tokenizer and config do too.
-    changed = [_write_if_changed(run_dir / encoding, tokenizer.to_str(pretty=True)),
-               _write_if_changed(run_dir / CONFIG, config_text)]
-    if any(changed):  # listed before the weights come: a kill in between leaves them vouched for
-        record_files(run_dir, step, [encoding, CONFIG], run_id)
+    encoding = save_config(run_dir, model, tokenizer, step, run_id)
     weights = _cpu_state_dict(model)
     meta = {"step": str(step), "run_id": run_id}
     atomic_write(run_dir / WEIGHTS, lambda tmp: save_file(weights, tmp, metadata=meta))

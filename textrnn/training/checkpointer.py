@@ -9,8 +9,8 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from ..checkpoint import (CONFIG, SCALER, STATE, TOKENIZER, WEIGHTS, read_weights, save_pretrained,
-                          save_training_state, weights_header)
+from ..checkpoint import (CONFIG, SCALER, STATE, TOKENIZER, WEIGHTS, read_weights, save_config,
+                          save_pretrained, save_training_state, weights_header)
 from ..tokenizer_pair import PAIR_FILE
 from ..files import append_line, atomic_write, remove, write_json, write_text
 from ..manifest import new_run_id, run_id_of, start_run
@@ -82,10 +82,10 @@ class Checkpointer:
 
     @rank0_only
     def save_kept(self, model):
-        """Write the kept model's files again after a setting chosen at the end of training
-        changed its config (a translator's length penalty): the same weights, of the same step."""
+        """Write the kept model's config again after a setting chosen at the end of training
+        changed it (a translator's length penalty); its weights stay as saved."""
         _, step, _ = weights_header(self.run_dir)
-        save_pretrained(self.run_dir, model, self.tokenizer, step, self.run_id)
+        save_config(self.run_dir, model, self.tokenizer, step, self.run_id)
 
     def best_model(self, model, step: int):
         """`model` if its weights are the best, else a copy holding the best weights."""
