@@ -9,7 +9,10 @@ what the weights learned; or the trained model of --run) samples --length new to
 after the prompt "ROMEO:" with temperature 1, three ways:
 
   a. textrnn: `LanguageModel(model, tokenizer).generate(...)`, what users call, with its
-     weights held as fp32 (the default), bf16 and int8 (`weights=`);
+     weights held as fp32 (the default), bf16 and int8 (`weights=`), each step run by
+     torch (the default) and, for fp32 and int8, by onnxruntime (`engine=`), each of
+     those in a process of its own (engine_worker.py says why; skipped where
+     onnxruntime is not installed);
   b. plain loop: nn.Embedding + nn.LSTM(num_layers=2) + nn.Linear holding the same
      weights, one token per step (B, 1) with the state carried, softmax + multinomial;
   c. prefix re-run: the same plain network re-reads the whole sequence so far at every
@@ -18,14 +21,16 @@ after the prompt "ROMEO:" with temperature 1, three ways:
      nothing else, the bound that fewer calls around them could approach.
 
 a and b run at batch 1 and at --batch (64 samples at once); c and d at batch 1. With --heldout,
-each weights format also scores that text token by token through the stepper sampling
-uses (bits per character, the state carried from its start), so the speed of bf16 and
-int8 is read beside what they cost in quality (a trained --run makes that meaningful). Each round
+each weights format and engine also scores that text token by token through the stepper
+sampling uses (bits per character, the state carried from its start), so the speed of
+bf16 and int8 is read beside what they cost in quality (a trained --run makes that
+meaningful). The int8 targets hold each engine against torch's fp32 stepper, the default. Each round
 measures them one after another, so drift of a shared machine hits all alike; the
 ratios are the figures to read, not the absolute rates. One JSON object goes to stdout,
 progress to stderr.
 """
 import argparse
+import importlib.util
 import json
 import math
 import statistics
@@ -35,11 +40,13 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 import textrnn
 from textrnn.device import resolve_device
 from textrnn.models.stepper import cached_stepper
+
+from engine_worker import CaseProcess
+from plain_sampling import check_same_function, plain_copy, plain_loop, prefix_rerun
 
 PROMPT = "ROMEO:"
 # 63 characters of a small English play -> a vocabulary of 65 with <pad> and <unk>.
@@ -49,8 +56,14 @@ TARGETS = {"batch_1_textrnn_over_plain_loop": 2.0,
            "batch_1_textrnn_over_prefix_rerun": 25.0,
            "batch_large_textrnn_over_plain_loop": 1.0,
            "batch_1_int8_over_fp32": 2.0,
-           "batch_large_int8_over_fp32": 1.0}
+           "batch_large_int8_over_fp32": 1.0,
+           "batch_1_int8_onnxruntime_over_fp32": 2.0,
+           "batch_large_int8_onnxruntime_over_fp32": 1.0}
 FORMATS = ("fp32", "bf16", "int8")
+ORT_FORMATS = ("fp32", "int8")  # what --engine onnxruntime runs, each in a worker process
+# (engine_worker.py says why); its threads spin on briefly after its last step, so the
+# next case waits this long, untimed.
+SETTLE_S = 0.5
 
 
 def parse_args(argv=None):
@@ -68,13 +81,19 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-onnxruntime", action="store_true",
+                   help="leave out the onnxruntime engine (left out anyway off the CPU, or "
+                        "without the export extra)")
     p.add_argument("--run", help="a trained character-LM run folder to sample from instead of "
                    "random weights (its own sizes replace --hidden-size and friends)")
     p.add_argument("--heldout", help="a text file to score with each weights format (bpc)")
     p.add_argument("--heldout-chars", type=int, default=20000,
                    help="score this many characters from the end of --heldout")
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the worker processes
     args.prefix_tokens = args.prefix_tokens or args.length
+    args.onnxruntime = args.device == "cpu" and not args.no_onnxruntime and all(
+        importlib.util.find_spec(m) for m in ("onnxruntime", "onnxscript"))
     if min(args.length, args.rounds, args.prefix_tokens) < 1 or args.batch < 2:
         p.error("--length, --rounds and --prefix-tokens must be at least 1, --batch at least 2")
     return args
@@ -110,82 +129,14 @@ def textrnn_lm(args, device) -> textrnn.LanguageModel:
     return textrnn.LanguageModel(model.to(device).eval(), tok)
 
 
-class PlainLM(nn.Module):
-    """ids (B, T), state -> logits (B, T, V), (h, c) each (L, B, H)."""
-
-    def __init__(self, vocab: int, embed_dim: int, hidden: int, layers: int):
-        super().__init__()
-        self.embed = nn.Embedding(vocab, embed_dim)
-        self.lstm = nn.LSTM(embed_dim, hidden, num_layers=layers, batch_first=True)
-        self.proj = nn.Linear(hidden, vocab)
-
-    def forward(self, ids, state=None):
-        h, state = self.lstm(self.embed(ids), state)  # (B, T, H)
-        return self.proj(h), state
-
-
-@torch.no_grad()
-def plain_copy(model) -> PlainLM:
-    """A PlainLM computing the same function as textrnn's model (one nn.LSTM per layer
-    there, one multi-layer nn.LSTM here)."""
-    cfg = model.cfg
-    enc = cfg.encoder
-    plain = PlainLM(cfg.vocab_size, enc.embed_dim, enc.hidden_size, enc.num_layers)
-    plain.embed.weight.copy_(model.encoder.embed.weight)
-    for i, layer in enumerate(model.encoder.layers):
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(plain.lstm, f"{name}_l{i}").copy_(getattr(layer, f"{name}_l0"))
-    plain.proj.load_state_dict(model.head.proj.state_dict())
-    return plain.to(next(model.parameters()).device).eval()
-
-
-@torch.no_grad()
-def check_same_function(model, plain, ids: list[int]):
-    """Refuse to compare networks that do not compute the same logits."""
-    x = torch.tensor([ids], device=next(model.parameters()).device)  # (1, P)
-    ours, _ = model(x)
-    theirs, _ = plain(x)
-    if not torch.allclose(ours, theirs, atol=1e-4, rtol=1e-4):
-        raise SystemExit("the plain copy does not reproduce textrnn's logits")
-
-
-# ---- the three ways to sample ------------------------------------------------------------
-def textrnn_generate(lm, length: int, batch: int, weights: str = "fp32") -> list[str]:
+# ---- the ways to sample (the plain loops in plain_sampling.py) ---------------------------
+def textrnn_generate(lm, length: int, batch: int, weights: str = "fp32",
+                     engine: str = "torch") -> list[str]:
     texts = lm.generate(PROMPT, max_new_tokens=length, temperature=1.0, seed=0,
-                        num_samples=batch, weights=weights)
+                        num_samples=batch, weights=weights, engine=engine)
     # Every character token is one character, so this proves all tokens were made.
     assert all(len(t) == len(PROMPT) + length for t in texts)
     return texts
-
-
-@torch.no_grad()
-def plain_loop(plain, prompt_ids: list[int], length: int, batch: int, seed: int):
-    """Stateful sampling: the prompt once, then one (B, 1) step per token."""
-    device = plain.proj.weight.device
-    gen = torch.Generator(device=device).manual_seed(seed)
-    logits, (h, c) = plain(torch.tensor([prompt_ids], device=device))  # (1, P, V)
-    state = (h.repeat(1, batch, 1), c.repeat(1, batch, 1))  # (L, B, H): every sample alike
-    logits = logits[:, -1].expand(batch, -1)  # (B, V)
-    out = torch.empty(batch, length, dtype=torch.long, device=device)
-    for t in range(length):
-        nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen)  # (B, 1)
-        out[:, t] = nxt[:, 0]
-        logits, state = plain(nxt, state)  # (B, 1, V)
-        logits = logits[:, -1]
-    return out
-
-
-@torch.no_grad()
-def prefix_rerun(plain, prompt_ids: list[int], length: int, seed: int):
-    """Stateless sampling: step t runs all P + t tokens so far again, batch 1."""
-    device = plain.proj.weight.device
-    gen = torch.Generator(device=device).manual_seed(seed)
-    seq = torch.tensor([prompt_ids], device=device)  # (1, P)
-    for _ in range(length):
-        logits, _ = plain(seq)  # (1, P + t, V), from a zero state every time
-        nxt = torch.multinomial(torch.softmax(logits[:, -1], -1), 1, generator=gen)  # (1, 1)
-        seq = torch.cat([seq, nxt], 1)
-    return seq
 
 
 @torch.no_grad()
@@ -215,31 +166,42 @@ def tokens_per_s(fn, tokens: int, device) -> float:
 
 
 # ---- rounds and summary ------------------------------------------------------------------
-def cases(args, lm, plain, prompt_ids):
-    """name -> (function, new tokens it makes). The large batch follows batch 1 so a
-    round measures every case under similar conditions."""
+def cases(args, lm, plain, prompt_ids, device):
+    """name -> a function that times one run and returns its tokens/s. The large batch
+    follows batch 1 so a round measures every case under similar conditions."""
     L, B, P = args.length, args.batch, args.prefix_tokens
-    ours = lambda b, w: (lambda: textrnn_generate(lm, L, b, w), L * b)  # noqa: E731
+    timed = lambda fn, tokens: lambda: tokens_per_s(fn, tokens, device)  # noqa: E731
+    ours = lambda b, w: timed(lambda: textrnn_generate(lm, L, b, w), L * b)  # noqa: E731
+    ort = lambda b, size: {f"textrnn_{size}_{w}_ort": CaseProcess(args.argv, w, b)  # noqa: E731
+                           for w in ORT_FORMATS if args.onnxruntime}
     return {
         "textrnn_b1": ours(1, "fp32"),
         "textrnn_b1_bf16": ours(1, "bf16"),
         "textrnn_b1_int8": ours(1, "int8"),
-        "products_only_b1": (lambda: products_only(lm, L, "fp32"), L),
-        "products_only_b1_int8": (lambda: products_only(lm, L, "int8"), L),
-        "plain_loop_b1": (lambda: plain_loop(plain, prompt_ids, L, 1, args.seed), L),
-        "prefix_rerun_b1": (lambda: prefix_rerun(plain, prompt_ids, P, args.seed), P),
+        **ort(1, "b1"),
+        "products_only_b1": timed(lambda: products_only(lm, L, "fp32"), L),
+        "products_only_b1_int8": timed(lambda: products_only(lm, L, "int8"), L),
+        "plain_loop_b1": timed(lambda: plain_loop(plain, prompt_ids, L, 1, args.seed), L),
+        "prefix_rerun_b1": timed(lambda: prefix_rerun(plain, prompt_ids, P, args.seed), P),
         "textrnn_large": ours(B, "fp32"),
         "textrnn_large_bf16": ours(B, "bf16"),
         "textrnn_large_int8": ours(B, "int8"),
-        "plain_loop_large": (lambda: plain_loop(plain, prompt_ids, L, B, args.seed), L * B),
+        **ort(B, "large"),
+        "plain_loop_large": timed(lambda: plain_loop(plain, prompt_ids, L, B, args.seed), L * B),
     }
+
+
+def formats(args) -> list[tuple[str, str]]:
+    """(weights, engine) of every textrnn case."""
+    ort = [(w, "onnxruntime") for w in ORT_FORMATS if args.onnxruntime]
+    return [(w, "torch") for w in FORMATS] + ort
 
 
 def warm_up(lm, plain, prompt_ids, args):
     """A short untimed run of each: first-call set-up (kernels, allocator, the
     tokenizer's piece table) is not what a user generating text waits for each time."""
     n = min(args.length, 16)
-    for weights in FORMATS:
+    for weights in FORMATS:  # the onnxruntime workers warm up on their own
         textrnn_generate(lm, n, 1, weights)
         textrnn_generate(lm, n, args.batch, weights)
     for weights in ("fp32", "int8"):
@@ -255,12 +217,17 @@ def run_rounds(args, device) -> dict:
     prompt_ids = lm.encode_prompt(PROMPT)
     check_same_function(lm.model, plain, prompt_ids)
     warm_up(lm, plain, prompt_ids, args)
-    todo = cases(args, lm, plain, prompt_ids)
+    todo = cases(args, lm, plain, prompt_ids, device)
     rates = {name: [] for name in todo}
     for r in range(args.rounds):
-        for name, (fn, tokens) in todo.items():
-            rates[name].append(tokens_per_s(fn, tokens, device))
+        for name, rate in todo.items():
+            rates[name].append(rate())
+            if isinstance(rate, CaseProcess):
+                time.sleep(SETTLE_S)
             log(f"round {r + 1}/{args.rounds} {name:17s} {rates[name][-1]:12,.1f} tokens/s")
+    for rate in todo.values():
+        if isinstance(rate, CaseProcess):
+            rate.close()
     return rates, lm.tokenizer.get_vocab_size(), lm
 
 
@@ -272,12 +239,26 @@ def summarise(args, rates: dict) -> dict:
                   med["textrnn_large"] / med["plain_loop_large"],
               "batch_1_int8_over_fp32": med["textrnn_b1_int8"] / med["textrnn_b1"],
               "batch_large_int8_over_fp32": med["textrnn_large_int8"] / med["textrnn_large"]}
+    if args.onnxruntime:
+        for size in ("1", "large"):
+            key = "b1" if size == "1" else "large"
+            ratios[f"batch_{size}_int8_onnxruntime_over_fp32"] = (
+                med[f"textrnn_{key}_int8_ort"] / med[f"textrnn_{key}"])
     r4 = lambda v: round(v, 4)  # noqa: E731
     per_round = lambda names: {k: [round(v, 1) for v in rates[k]] for k in names}  # noqa: E731
 
     def batch(suffix: str, extra: dict) -> dict:
         names = [f"textrnn_{suffix}", f"textrnn_{suffix}_bf16", f"textrnn_{suffix}_int8"]
         fp32, bf16, int8 = (med[k] for k in names)
+        if args.onnxruntime:
+            names += [f"textrnn_{suffix}_{w}_ort" for w in ORT_FORMATS]
+            ort32, ort8 = (med[f"textrnn_{suffix}_{w}_ort"] for w in ORT_FORMATS)
+            extra = {"onnxruntime": {
+                "fp32_tokens_per_s": round(ort32, 1), "int8_tokens_per_s": round(ort8, 1),
+                "int8_over_fp32": r4(ort8 / fp32), "int8_over_onnxruntime_fp32": r4(ort8 / ort32),
+                "fp32_over_fp32": r4(ort32 / fp32),
+                "note": "each engine's rate over torch's fp32 stepper (textrnn_tokens_per_s), "
+                        "and int8 over fp32 within onnxruntime"}, **extra}
         return {"textrnn_tokens_per_s": round(fp32, 1), "bf16_tokens_per_s": round(bf16, 1),
                 "int8_tokens_per_s": round(int8, 1), "bf16_over_fp32": r4(bf16 / fp32),
                 "int8_over_fp32": r4(int8 / fp32),
@@ -300,19 +281,21 @@ def summarise(args, rates: dict) -> dict:
                      "its speed" if args.prefix_tokens < args.length else
                      "all length new tokens, timed in full"),
         },
-        "targets": {k.replace("large", str(args.batch)): v for k, v in TARGETS.items()},
+        "targets": {k.replace("large", str(args.batch)): v for k, v in TARGETS.items()
+                    if k in ratios},
         "targets_met": {k.replace("large", str(args.batch)): ratios[k] >= v
-                        for k, v in TARGETS.items()},
+                        for k, v in TARGETS.items() if k in ratios},
     }
 
 
 @torch.no_grad()
-def stepwise_bpc(lm, ids: list[int], weights: str) -> float:
+def stepwise_bpc(lm, ids: list[int], weights: str, engine: str) -> float:
     """Bits per character of `ids` (a character model's: one token per character) read
-    one token at a time by the stepper with `weights`, the state carried from the start."""
+    one token at a time by the stepper with `weights` on `engine`, the state carried from
+    the start."""
     model = lm.model
     device = next(model.parameters()).device
-    stepper = model.stepper(weights)
+    stepper = cached_stepper(model, weights, engine)
     scores, state = model(torch.tensor([ids[:1]], device=device))  # (1, 1, V): the first token
     scores, state = scores[:, -1], stepper.step_state(state)
     nll = 0.0
@@ -327,12 +310,13 @@ def heldout_quality(args, lm) -> dict:
     text = Path(args.heldout).read_text(encoding="utf-8")[-args.heldout_chars:]
     ids = lm.tokenizer.encode(text).ids
     bpc = {}
-    for weights in FORMATS:
-        bpc[weights] = stepwise_bpc(lm, ids, weights)
-        log(f"held-out bpc {weights}: {bpc[weights]:.4f}")
+    for weights, engine in formats(args):
+        name = weights if engine == "torch" else f"{weights}_{engine}"
+        bpc[name] = stepwise_bpc(lm, ids, weights, engine)
+        log(f"held-out bpc {name}: {bpc[name]:.4f}")
     return {"chars": len(ids), "bpc": {k: round(v, 4) for k, v in bpc.items()},
             "relative_to_fp32": {k: round(v / bpc["fp32"] - 1, 5) for k, v in bpc.items()},
-            "target": "bf16 and int8 within 1% of fp32",
+            "target": "every format within 1% of fp32 (torch's)",
             "targets_met": {k: abs(v / bpc["fp32"] - 1) <= 0.01 for k, v in bpc.items()}}
 
 
@@ -344,7 +328,13 @@ def settings(args, device, vocab: int) -> dict:
             "weights": args.run or "random", "formats": list(FORMATS),
             "torch": torch.__version__, "textrnn": textrnn.__version__,
             "threads": torch.get_num_threads(), "cpu": cpu_name(),
-            "int8_engine": torch.backends.quantized.engine}
+            "int8_engine": torch.backends.quantized.engine,
+            "onnxruntime": ort_version() if args.onnxruntime else "not run"}
+
+
+def ort_version() -> str:
+    import onnxruntime
+    return onnxruntime.__version__
 
 
 def cpu_name() -> str:

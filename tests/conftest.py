@@ -1,3 +1,4 @@
+import os
 import random
 from pathlib import Path
 
@@ -20,6 +21,19 @@ def make_text(n_lines=200, seed=0) -> str:
         lines.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 9))).capitalize() + ".")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_folder(tmp_path_factory):
+    """Graphs that `--engine onnxruntime` keeps go to a folder of the test run's own (the
+    CLI tests' subprocesses inherit it), never the user's cache."""
+    old = os.environ.get("TEXTRNN_CACHE")
+    os.environ["TEXTRNN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("TEXTRNN_CACHE")
+    else:
+        os.environ["TEXTRNN_CACHE"] = old
 
 
 @pytest.fixture(autouse=True)

@@ -106,6 +106,14 @@ def test_generate_gives_the_library_s_text_for_a_seed(client, lm, settings):
     assert got["finish_reason"] == ("length" if got["tokens"] == 120 else "stop")
 
 
+def test_a_server_on_onnxruntime_gives_the_library_s_text(runs, lm):
+    pytest.importorskip("onnxscript", reason="the export extra installs onnxscript")
+    with TestClient(create_app([runs["lm"]], ServeConfig(engine="onnxruntime"))) as c:
+        got = [c.post("/v1/generate", json={"prompt": "ANNA:", "max_tokens": 60, "seed": s}).json()
+               for s in (7, 8)]
+    assert [g["prompt"] + g["text"] for g in got] == [lm.generate("ANNA:", 60, seed=s)[0] for s in (7, 8)]
+
+
 def test_streamed_pieces_join_to_the_whole_text(client):
     body = {"prompt": "The sea", "max_tokens": 80, "seed": 3, "stop": ["\n\n"]}
     whole = client.post("/v1/generate", json=body).json()

@@ -122,9 +122,14 @@ def cmd_sample(args):
     lm = _load(args.run_dir, args.device, LanguageModel)
     cfg = resolve(SamplingConfig, {**SAMPLE_DEFAULTS, **vars(args)})
     if cfg.num_samples == 1 and not args.no_stream:
-        sys.stdout.write(cfg.prompt)
-        lm.sample(cfg, on_token=lambda piece: (sys.stdout.write(piece), sys.stdout.flush()))
-        sys.stdout.write("\n")
+        started = []  # the prompt is written with the first new text, once nothing can fail
+
+        def show(piece):
+            sys.stdout.write(("" if started else cfg.prompt) + piece)
+            sys.stdout.flush()
+            started.append(True)
+        lm.sample(cfg, on_token=show)
+        sys.stdout.write(("" if started else cfg.prompt) + "\n")
         return
     for i, text in enumerate(lm.sample(cfg)):
         if cfg.num_samples > 1:

@@ -16,22 +16,17 @@ same graph one token at a time, and the last prompt token's logits choose the fi
 token. The graph's metadata holds the cell, the sizes and the <pad>/<unk> ids, which a
 sampler must never choose.
 """
-import contextlib
-import importlib.util
-import io
-import logging
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .errors import ConfigError, first_line
+from .errors import ConfigError
 from .files import atomic_write
+from .models.onnx_step import require_exporter, trace
 from .tokenization import PAD_ID, UNK_ID
 
 FORMATS = ("onnx",)
-OPSET = 18  # below torch 2.13's default (20), so runtimes from onnxruntime 1.14 on read it
 
 
 class StepGraph(nn.Module):
@@ -52,20 +47,6 @@ class StepGraph(nn.Module):
         return logits, torch.stack([s[0] for s in state]), torch.stack([s[1] for s in state])
 
 
-@contextlib.contextmanager
-def _quiet(*names):
-    """The loggers of these names report errors only, inside the block."""
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-
-
 def _check_exportable(lm) -> None:
     """One line for what the step graph cannot hold."""
     from .tasks import LanguageModel  # tasks import the models; this module stays below them
@@ -81,7 +62,7 @@ def _check_exportable(lm) -> None:
 def export_onnx(lm, out) -> Path:
     """Write `lm`'s step graph (see the module docstring) to `out`, atomically."""
     _check_exportable(lm)
-    _require_exporter()
+    require_exporter()
     enc = lm.model.cfg.encoder
     graph = StepGraph(lm.model.cpu().eval())
     proto = _trace(graph, enc.num_layers, enc.hidden_size)
@@ -95,15 +76,6 @@ def export_onnx(lm, out) -> Path:
     return out
 
 
-def _require_exporter() -> None:
-    if tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 6):
-        raise ConfigError(f"ONNX export needs torch 2.6 or newer (this is {torch.__version__}); "
-                          "upgrade torch")
-    if not all(importlib.util.find_spec(name) for name in ("onnx", "onnxscript")):
-        raise ConfigError("ONNX export needs the onnx and onnxscript packages: "
-                          "pip install 'textrnn[export]'")
-
-
 def _trace(graph: StepGraph, layers: int, hidden: int):
     """The graph as an ONNX ModelProto, its batch axis dynamic."""
     B = 2  # an example batch; the axis is exported as dynamic
@@ -112,15 +84,5 @@ def _trace(graph: StepGraph, layers: int, hidden: int):
     args = (ids, h, torch.zeros_like(h)) if graph.lstm else (ids, h)
     batch = torch.export.Dim("batch", min=1)
     shapes = {"ids": {0: batch}, "h": {1: batch}, **({"c": {1: batch}} if graph.lstm else {})}
-    # The exporter reports its stages on stdout and warns about its own internals (in
-    # warnings and in torch's log); the command prints the one line that matters.
-    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()), _quiet("torch.onnx", "onnxscript", "onnx_ir"):
-        warnings.simplefilter("ignore")
-        try:
-            return torch.onnx.export(graph, args, dynamo=True, dynamic_shapes=shapes,
-                                     opset_version=OPSET, input_names=["ids", "h", "c"][: len(args)],
-                                     output_names=["logits", "h_out", "c_out"][: len(args)]).model_proto
-        except Exception as exc:  # the exporter raises many kinds; each is one line here
-            raise ConfigError(f"torch's ONNX exporter could not export this model "
-                              f"({first_line(exc, 200)}); run with --debug for details") from exc
+    return trace(graph, args, ["ids", "h", "c"][: len(args)],
+                 ["logits", "h_out", "c_out"][: len(args)], shapes)

@@ -13,8 +13,9 @@ from torch import nn
 
 from .decoding import beam_search, take
 from .errors import CheckpointError, ConfigError
+from .models.onnx_step import check_weights
 from .models.step_weights import FORMATS
-from .models.stepper import cached_stepper, fastest_stepper
+from .models.stepper import ENGINES, cached_stepper, fastest_stepper
 from .settings import check, setting
 from .tokenization import PAD_ID, UNK_ID
 
@@ -49,11 +50,18 @@ class SamplingConfig:
     weights: str = setting("fp32", "format of the weights while sampling: bf16 and int8 "
                            "(quantised dynamically) read fewer bytes per token, faster on a "
                            "CPU; fp32 is exact", choices=tuple(FORMATS))
+    engine: str = setting("torch", "what runs each step: torch, or onnxruntime (CPU, fp32 or "
+                          "int8 weights; pip install 'textrnn[export]'), fastest with --weights "
+                          "int8; its graph is built once per model and kept in $TEXTRNN_CACHE "
+                          "(default ~/.cache/textrnn)",
+                          choices=tuple(ENGINES))
 
     def validate(self) -> "SamplingConfig":
         check(self)
         if any(not s for s in self.stop):
             raise ConfigError("a stop string must not be empty")
+        if self.engine == "onnxruntime":
+            check_weights(self.weights)
         if self.beam > 1 and self.num_samples > 1:
             raise ConfigError("beam search gives one text, the likeliest it finds; use "
                               "--num-samples 1 with --beam")
@@ -153,7 +161,7 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
     B = cfg.num_samples
-    stepper = fastest_stepper(model, B, cfg.weights)
+    stepper = fastest_stepper(model, B, cfg.weights, cfg.engine)
     logits, state, window = prefill(model, stepper, [prompt_ids])
     state = _repeat_state(state, B)
     logits = logits.expand(B, -1).contiguous()  # (B, V)
@@ -192,7 +200,7 @@ def beam_continuation(model, prompt_ids: list[int], cfg: SamplingConfig, pieces:
     finds (decoding.beam_search; every candidate has the same length, so no length
     penalty), cut at a stop string. Sent to `on_token` whole, once found."""
     model.eval()
-    stepper = cached_stepper(model, cfg.weights)
+    stepper = cached_stepper(model, cfg.weights, cfg.engine)
     logits, state, window = prefill(model, stepper, [prompt_ids])
     rows = torch.zeros(cfg.beam, dtype=torch.long, device=logits.device)
     first = [torch.log_softmax(allowed(logits), -1)]  # (1, V): the prompt's own next step

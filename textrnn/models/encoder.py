@@ -99,15 +99,16 @@ class RNNEncoder(nn.Module):
         return self.recur(self.features(ids), state, lengths)
 
     @torch.no_grad()
-    def stepper(self, weights: str = "fp32") -> EncoderStepper:
+    def stepper(self, weights: str = "fp32", fuse: bool | None = None) -> EncoderStepper:
         """This encoder one token at a time, for sampling (unidirectional, eval mode), with
         today's weights held in `weights` format: each layer's cell stepper, plus the conv
         front end if there is one, else a table of the first layer's input projection per
-        token, computed once in fp32 whatever the format (it is read, not multiplied)."""
-        # A layer above another takes one product over [input, state] in a smaller format
-        # (see elman.py's AffineStepper); fp32 keeps torch's two, and its rounding.
-        layers = [rnn.stepper(weights, fuse=i > 0 and weights != "fp32")
-                  for i, rnn in enumerate(self.layers)]
+        token, computed once in fp32 whatever the format (it is read, not multiplied).
+        `fuse`: whether layers above the first take one product over [input, state]."""
+        # By default a smaller format fuses (see elman.py's AffineStepper); fp32 keeps
+        # torch's two products, and its rounding.
+        fuse = weights != "fp32" if fuse is None else fuse
+        layers = [rnn.stepper(weights, fuse=i > 0 and fuse) for i, rnn in enumerate(self.layers)]
         if self.conv is not None:
             return EncoderStepper(layers, features=self.features)
         first = layers[0] if weights == "fp32" else self.layers[0].stepper()

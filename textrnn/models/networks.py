@@ -51,11 +51,11 @@ class RNNLanguageModel(nn.Module):
             return self.head(h), state
         return self.head.nll(h, targets, reduction), state
 
-    def stepper(self, weights: str = "fp32") -> Stepper:
+    def stepper(self, weights: str = "fp32", fuse: bool | None = None) -> Stepper:
         """One token at a time, for sampling (eval mode), with today's weights held in
         `weights` format (fp32, bf16 or int8): build a new one after they change. See
-        stepper.py."""
-        return Stepper(self.encoder.stepper(weights), self.head.scorer(weights))
+        stepper.py (and encoder.py's `stepper` for `fuse`)."""
+        return Stepper(self.encoder.stepper(weights, fuse), self.head.scorer(weights))
 
     def layer_groups(self):
         return layer_groups(self)

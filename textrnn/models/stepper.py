@@ -91,12 +91,13 @@ TIMED_FROM = 16
 _faster: dict = {}  # (model shape, batch, device, threads) -> the faster path's class
 
 
-def fastest_stepper(model, batch: int, weights: str = "fp32"):
-    """`model.stepper(weights)`, or at `batch` >= TIMED_FROM with fp32 weights and no conv
-    front end, whichever of it and `SequenceStepper` ran faster on this machine when first
-    timed in this process (a few steps each). The two agree to float rounding."""
-    stepper = cached_stepper(model, weights)
-    if weights != "fp32" or model.cfg.encoder.conv_kernel or batch < TIMED_FROM:
+def fastest_stepper(model, batch: int, weights: str = "fp32", engine: str = "torch"):
+    """`cached_stepper(model, weights, engine)`, or on torch at `batch` >= TIMED_FROM with
+    fp32 weights and no conv front end, whichever of it and `SequenceStepper` ran faster on
+    this machine when first timed in this process (a few steps each). The two agree to
+    float rounding."""
+    stepper = cached_stepper(model, weights, engine)
+    if engine != "torch" or weights != "fp32" or model.cfg.encoder.conv_kernel or batch < TIMED_FROM:
         return stepper
     device = next(model.parameters()).device
     key = (repr(model.cfg), batch, str(device), torch.get_num_threads())
@@ -107,19 +108,27 @@ def fastest_stepper(model, batch: int, weights: str = "fp32"):
     return stepper if _faster[key] is Stepper else SequenceStepper(model)
 
 
-_steppers = weakref.WeakKeyDictionary()  # model -> {weights: (parameter versions, Stepper)}
+def _onnx_stepper(model, weights: str):
+    from .onnx_step import onnx_stepper  # onnxruntime is an optional extra: loaded on use
+    return onnx_stepper(model, weights)
 
 
-def cached_stepper(model, weights: str = "fp32"):
-    """`model.stepper(weights)`, built again only when a parameter changed since the last
-    call (torch counts every in-place change in `_version`; a move to another device or
-    dtype gives new storage): building one copies every matrix, and quantising to int8
-    takes about as long as sampling 100 tokens."""
+# What runs each step (`--engine`): model -> stepper with `weights`; onnx_step.py says why
+# onnxruntime.
+ENGINES = {"torch": lambda model, weights: model.stepper(weights), "onnxruntime": _onnx_stepper}
+_steppers = weakref.WeakKeyDictionary()  # model -> {(weights, engine): (parameter versions, stepper)}
+
+
+def cached_stepper(model, weights: str = "fp32", engine: str = "torch"):
+    """The model's stepper on `engine` with `weights`, built again only when a parameter
+    changed since the last call (torch counts every in-place change in `_version`; a move
+    to another device or dtype gives new storage): building one copies every matrix, and
+    quantising to int8 takes about as long as sampling 100 tokens."""
     versions = tuple((p.data_ptr(), p._version) for p in model.parameters())
-    built = _steppers.setdefault(model, {}).get(weights)
+    built = _steppers.setdefault(model, {}).get((weights, engine))
     if built is None or built[0] != versions:
-        built = (versions, model.stepper(weights))
-        _steppers[model][weights] = built
+        built = (versions, ENGINES[engine](model, weights))
+        _steppers[model][(weights, engine)] = built
     return built[1]
 
 

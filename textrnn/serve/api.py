@@ -30,7 +30,8 @@ def sampling_config(body: GenerateRequest, cfg) -> SamplingConfig:
     cap("max_tokens", body.max_tokens, cfg.max_tokens, "max-tokens")
     return SamplingConfig(max_new_tokens=body.max_tokens, temperature=body.temperature,
                           top_k=body.top_k, top_p=body.top_p, greedy=body.greedy, seed=body.seed,
-                          stop=list(body.stop), prompt=body.prompt, weights=cfg.weights).validate()
+                          stop=list(body.stop), prompt=body.prompt, weights=cfg.weights,
+                          engine=cfg.engine).validate()
 
 
 def router(runs: Runs, cfg) -> APIRouter:

@@ -87,9 +87,9 @@ class StepBatcher:
     (job, new text, result or None); it must return quickly."""
 
     def __init__(self, lm, publish, weights: str = "fp32", max_streams: int = 64,
-                 max_waiting: int = 256):
+                 max_waiting: int = 256, engine: str = "torch"):
         self.model, self.pieces = lm.model.eval(), lm.pieces()
-        self.stepper = cached_stepper(self.model, weights)
+        self.stepper = cached_stepper(self.model, weights, engine)
         self.publish, self.max_streams, self.max_waiting = publish, max_streams, max_waiting
         self.active: list[Job] = []
         self.logits = self.state = self.window = None  # (B, V), per layer (B, H), (B, k)

@@ -4,6 +4,7 @@ machine."""
 from dataclasses import dataclass
 
 from ..models.step_weights import FORMATS
+from ..models.stepper import ENGINES
 from ..settings import setting
 
 
@@ -14,6 +15,8 @@ class ServeConfig:
     device: str = setting("cpu", "where the models run: cpu, cuda, cuda:1, mps")
     weights: str = setting("fp32", "language models' weights while generating (as `textrnn "
                            "sample --weights`)", choices=tuple(FORMATS))
+    engine: str = setting("torch", "what runs language models' steps (as `textrnn sample "
+                          "--engine`)", choices=tuple(ENGINES))
     max_streams: int = setting(64, "generation streams stepped together, per language model; "
                                "more requests wait their turn", low=1, high=4096)
     max_waiting: int = setting(256, "requests waiting for a stream slot, per language model, "

@@ -47,7 +47,7 @@ class Runs:
         for name, run in self.runs.items():
             if run.config.task == "lm":
                 self.batchers[name] = StepBatcher(run, publish, self.cfg.weights, self.cfg.max_streams,
-                                                  self.cfg.max_waiting).start()
+                                                  self.cfg.max_waiting, self.cfg.engine).start()
 
     def close(self) -> None:
         for b in self.batchers.values():

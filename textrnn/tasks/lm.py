@@ -113,17 +113,19 @@ class LanguageModel(LoadedRun):
     def generate(self, prompt: str = "", max_new_tokens: int = 200, temperature: float = 1.0,
                  top_k: int = 0, top_p: float = 1.0, seed=None, num_samples: int = 1,
                  greedy: bool = False, stop=(), on_token=None, weights: str = "fp32",
-                 beam: int = 1) -> list[str]:
+                 beam: int = 1, engine: str = "torch") -> list[str]:
         """`num_samples` texts, each the prompt followed by its continuation.
 
         temperature 0 or greedy=True picks the most likely token; `stop` strings end a
         sample (cut before the stop string); `on_token(text)` streams sample 0 as it grows;
-        `weights` "bf16" or "int8" samples faster on a CPU from smaller weights; `beam` > 1
-        returns the likeliest continuation a beam search of that width finds.
+        `weights` "bf16" or "int8" samples faster on a CPU from smaller weights, and
+        `engine` "onnxruntime" with int8 faster still; `beam` > 1 returns the likeliest
+        continuation a beam search of that width finds.
         """
         cfg = SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                              top_p=top_p, greedy=greedy, num_samples=num_samples, seed=seed,
-                             stop=list(stop), prompt=prompt, weights=weights, beam=beam)
+                             stop=list(stop), prompt=prompt, weights=weights, beam=beam,
+                             engine=engine)
         return self.sample(cfg, on_token)
 
     def sample(self, cfg: SamplingConfig, on_token=None) -> list[str]:

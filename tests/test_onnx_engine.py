@@ -1,0 +1,163 @@
+"""`--engine onnxruntime`: the stepper's graph run by onnxruntime steps as torch's stepper
+does, for every cell, samples the same texts, keeps its graph on disk, and refuses what it
+cannot run in one line."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from textrnn import ConfigError, LanguageModel, save_pretrained
+from textrnn.models import onnx_step
+from textrnn.models.onnx_step import OnnxStepper, cache_dir, onnx_stepper, unwiden, widen
+from textrnn.models.stepper import cached_stepper
+
+from conftest import make_text, tiny_lm
+
+pytest.importorskip("onnxruntime", reason="the test extra installs onnxruntime")
+pytest.importorskip("onnxscript", reason="the export extra installs onnxscript")
+
+CELLS = ["lstm", "gru", "rnn", "elman"]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    from textrnn import train_tokenizer
+    return train_tokenizer("char", [make_text()])
+
+
+@pytest.fixture(scope="module")
+def lms(tok):
+    """cell -> a small LanguageModel (random weights, 2 layers)."""
+    out = {}
+    for cell in CELLS:
+        torch.manual_seed(0)
+        out[cell] = LanguageModel(tiny_lm(tok.get_vocab_size(), cell=cell).eval(), tok)
+    return out
+
+
+def random_state(model, batch):
+    """Per layer (B, H) tensors, (h, c) pairs for an LSTM, as the steppers take them."""
+    enc = model.cfg.encoder
+    h = [torch.randn(batch, enc.hidden_size) * 0.5 for _ in range(enc.num_layers)]
+    return [(x, torch.randn_like(x)) for x in h] if enc.cell == "lstm" else h
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("batch", [1, 20])  # both sessions: threads spinning below 16, not from it
+def test_an_fp32_step_gives_the_torch_steppers_scores_and_state(lms, cell, batch):
+    model = lms[cell].model
+    ids = torch.randint(2, model.cfg.vocab_size, (batch,))
+    state = random_state(model, batch)
+    want, want_state = model.stepper().step(ids, state)
+    got, got_state = cached_stepper(model, "fp32", "onnxruntime").step(ids, widen(state))
+    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
+    assert torch.allclose(got_state, widen(want_state), atol=1e-6)  # (B, S*H): every h and c
+
+
+def test_the_wide_state_holds_every_layers_tensors_in_order(lms):
+    for cell in ("lstm", "gru"):
+        model = lms[cell].model
+        _, state = model(torch.tensor([[3, 4], [5, 6]]))  # per layer (1, B, H), pairs for an LSTM
+        wide = OnnxStepper.step_state(state)  # (B, S*H)
+        parts = unwiden(wide, model.cfg.encoder.hidden_size, cell == "lstm")
+        assert torch.equal(widen(parts), wide)
+        assert torch.equal(widen(parts), widen(model.stepper().step_state(state)))
+
+
+def test_int8_weights_score_close_to_fp32(lms):
+    model = lms["lstm"].model
+    ids, state = torch.arange(2, 10), random_state(model, 8)
+    fp32, _ = model.stepper().step(ids, state)
+    int8, _ = cached_stepper(model, "int8", "onnxruntime").step(ids, widen(state))
+    p, q = torch.softmax(fp32, -1), torch.softmax(int8, -1)
+    assert (p - q).abs().max() < 0.02  # 8-bit rounding, not another function
+    graph = cache_dir() / "steps"
+    assert any(f.name.endswith("-int8.onnx") for f in graph.iterdir())
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_generate_on_onnxruntime_writes_what_torch_writes(lms, cell):
+    lm = lms[cell]
+    for kw in ({"greedy": True}, {"seed": 3, "num_samples": 3, "temperature": 0.8}):
+        want = lm.generate("ANNA: the", max_new_tokens=30, **kw)
+        assert lm.generate("ANNA: the", max_new_tokens=30, engine="onnxruntime", **kw) == want
+
+
+def test_beam_search_runs_on_onnxruntime(lms):
+    lm = lms["gru"]
+    want = lm.generate("BORIS:", max_new_tokens=12, beam=3)
+    assert lm.generate("BORIS:", max_new_tokens=12, beam=3, engine="onnxruntime") == want
+
+
+def test_the_graph_is_traced_once_then_read_from_the_cache(tok, monkeypatch):
+    torch.manual_seed(1)
+    model = tiny_lm(tok.get_vocab_size(), cell="gru").eval()
+    ids, state = torch.tensor([4]), widen(random_state(model, 1))
+    first, _ = onnx_stepper(model).step(ids, state)
+
+    def no_tracing(*args, **kwargs):
+        raise AssertionError("traced again")
+
+    monkeypatch.setattr(onnx_step, "trace", no_tracing)
+    again, _ = onnx_stepper(model).step(ids, state)  # from the file
+    assert torch.equal(first, again)
+    with torch.no_grad():
+        model.head.proj.bias.add_(1.0)  # new weights: a new graph, traced
+    with pytest.raises(AssertionError, match="traced again"):
+        onnx_stepper(model)
+
+
+def test_a_damaged_cache_file_is_traced_again(tok):
+    torch.manual_seed(2)
+    model = tiny_lm(tok.get_vocab_size(), cell="rnn").eval()
+    ids, state = torch.tensor([4]), widen(random_state(model, 1))
+    want, _ = onnx_stepper(model).step(ids, state)
+    path = cache_dir() / "steps" / f"{onnx_step._cache_key(model, 'fp32')}-fp32.onnx"
+    path.write_bytes(path.read_bytes()[:100])  # cut short
+    got, _ = onnx_stepper(model).step(ids, state)
+    assert torch.equal(got, want) and path.stat().st_size > 100  # rebuilt and kept again
+
+
+def test_an_unwritable_cache_folder_costs_only_the_tracing(tok, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the folder would go")
+    monkeypatch.setenv("TEXTRNN_CACHE", str(blocker))
+    torch.manual_seed(3)
+    model = tiny_lm(tok.get_vocab_size()).eval()
+    ids, state = torch.tensor([5]), random_state(model, 1)
+    want, _ = model.stepper().step(ids, state)
+    got, _ = onnx_stepper(model).step(ids, widen(state))
+    assert torch.allclose(got, want, atol=1e-5) and blocker.read_text().startswith("a file")
+
+
+def test_what_the_engine_cannot_run_is_refused_in_one_line(tok, lms, monkeypatch):
+    conv = tiny_lm(tok.get_vocab_size(), conv_kernel=3).eval()
+    with pytest.raises(ConfigError, match="conv front end"):
+        onnx_stepper(conv)
+    with pytest.raises(ConfigError, match="fp32 or int8 weights, not bf16"):
+        lms["lstm"].generate("A", max_new_tokens=3, weights="bf16", engine="onnxruntime")
+    monkeypatch.setattr(onnx_step.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ConfigError, match=r"pip install 'textrnn\[export\]'"):
+        onnx_stepper(lms["lstm"].model)
+
+
+def textrnn(*args):
+    return subprocess.run([sys.executable, "-m", "textrnn", *map(str, args)], capture_output=True,
+                          text=True, timeout=300, env=os.environ)
+
+
+def test_the_sample_command_runs_int8_on_onnxruntime(tok, tmp_path):
+    run = tmp_path / "run"
+    torch.manual_seed(0)
+    save_pretrained(run, tiny_lm(tok.get_vocab_size()), tok)
+    res = textrnn("sample", run, "--prompt", "ANNA:", "--length", "20", "--seed", "1",
+                  "--weights", "int8", "--engine", "onnxruntime")
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert res.stdout.startswith("ANNA:") and len(res.stdout) == len("ANNA:") + 20 + 1
+    assert any(Path(cache_dir(), "steps").glob("*-int8.onnx"))
+    res = textrnn("sample", run, "--prompt", "ANNA:", "--weights", "bf16", "--engine", "onnxruntime")
+    assert res.returncode == 2 and res.stdout == "" and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "--weights int8" in res.stderr
