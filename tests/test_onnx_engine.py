@@ -121,6 +121,13 @@ def test_a_damaged_cache_file_is_traced_again(tok):
     assert torch.equal(got, want) and path.stat().st_size > 100  # rebuilt and kept again
 
 
+def test_a_graph_onnxruntime_cannot_load_is_one_line(tok, monkeypatch):
+    monkeypatch.setattr(onnx_step, "_graph_bytes", lambda model, weights: b"not a graph")
+    torch.manual_seed(4)
+    with pytest.raises(ConfigError, match="could not load the step graph .*--engine torch"):
+        onnx_stepper(tiny_lm(tok.get_vocab_size()).eval())
+
+
 def test_an_unwritable_cache_folder_costs_only_the_tracing(tok, tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the folder would go")

@@ -206,7 +206,12 @@ def onnx_stepper(model, weights: str = "fp32") -> OnnxStepper:
     try:
         return OnnxStepper(graph)
     except Exception:  # onnxruntime's own kinds: a damaged cache file, so trace again
-        return OnnxStepper(_cached_graph(model, weights, rebuild=True))
+        graph = _cached_graph(model, weights, rebuild=True)
+    try:
+        return OnnxStepper(graph)
+    except Exception as exc:
+        raise ConfigError(f"onnxruntime could not load the step graph ({first_line(exc)}); "
+                          "sample with --engine torch") from exc
 
 
 def check_weights(weights: str) -> None:

@@ -7,12 +7,15 @@ tricks remove most of it:
 - each step is a handful of plain tensor ops (one matmul per layer, in the cells'
   steppers, cells.py), with no packing, validation or dropout branches.
 The weights are captured when the stepper is built, so build a new one after they change;
-`weights` picks the format they are held in (step_weights.py).
+`weights` picks the format they are held in (step_weights.py), and `ENGINES` what runs the
+step: these torch ops, or the same step traced into onnxruntime (onnx_step.py).
 """
 import time
 import weakref
 
 import torch
+
+from .onnx_step import onnx_stepper
 
 
 class EncoderStepper:
@@ -108,14 +111,9 @@ def fastest_stepper(model, batch: int, weights: str = "fp32", engine: str = "tor
     return stepper if _faster[key] is Stepper else SequenceStepper(model)
 
 
-def _onnx_stepper(model, weights: str):
-    from .onnx_step import onnx_stepper  # onnxruntime is an optional extra: loaded on use
-    return onnx_stepper(model, weights)
-
-
-# What runs each step (`--engine`): model -> stepper with `weights`; onnx_step.py says why
-# onnxruntime.
-ENGINES = {"torch": lambda model, weights: model.stepper(weights), "onnxruntime": _onnx_stepper}
+# What runs each step (`--engine`): model, weights -> a stepper; onnx_step.py says why
+# onnxruntime (an optional extra, imported there only when a graph is built).
+ENGINES = {"torch": lambda model, weights: model.stepper(weights), "onnxruntime": onnx_stepper}
 _steppers = weakref.WeakKeyDictionary()  # model -> {(weights, engine): (parameter versions, stepper)}
 
 
