@@ -102,22 +102,23 @@ def probabilities(logits, cfg: SamplingConfig):
     return torch.softmax(filter_logits(logits, cfg.top_k, cfg.top_p), -1)
 
 
-def choose(logits, cfg: SamplingConfig, generator):
-    """Next tokens (B,) from logits (B, V)."""
+def choose(logits, cfg: SamplingConfig, generator, noise=None):
+    """Next tokens (B,) from logits (B, V); `noise` as `draw` takes it."""
     logits = allowed(logits)
     if is_greedy(cfg):
         return logits.argmax(-1)
-    return draw(probabilities(logits, cfg), generator)
+    return draw(probabilities(logits, cfg), generator, noise)
 
 
-def draw(probs, generator):
+def draw(probs, generator, noise=None):
     """One token per row of probs (B, V), each with its probability: the exponential race
     (the Gumbel-max trick, Gumbel 1954, in exponential form): argmax p_i / q_i with q_i ~
     Exp(1). torch.multinomial draws a single sample this very way from the same generator
     stream (so seeds give the texts they gave), after validity checks that cost more than
-    the draw itself at batch 1; softmax of finite logits needs none."""
-    q = torch.empty_like(probs).exponential_(generator=generator)  # (B, V)
-    return (probs / q).argmax(-1)
+    the draw itself at batch 1; softmax of finite logits needs none. `noise`: a float32
+    tensor shaped as probs to draw q into, saving an allocation per token."""
+    q = (torch.empty_like(probs) if noise is None else noise).exponential_(generator=generator)
+    return torch.div(probs, q, out=q).argmax(-1)  # (B,)
 
 
 def _repeat_state(state, n: int):
@@ -170,17 +171,17 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     texts, done = [""] * B, [False] * B
     stream = TextStream(on_token, cfg.stop) if on_token is not None else None
     track = bool(cfg.stop) or stream is not None
-    out = torch.empty(B, cfg.max_new_tokens, dtype=torch.long, device=device)
-    for t in range(cfg.max_new_tokens):
-        nxt = choose(logits, cfg, generator)  # (B,)
-        out[:, t] = nxt
+    new, noise = [], torch.empty(logits.shape, device=device)  # tokens (B,) each; (B, V)
+    for _ in range(cfg.max_new_tokens):
+        nxt = choose(logits, cfg, generator, noise)  # (B,)
         if track:
             finished = track_pieces(nxt.tolist(), pieces, texts, done, cfg.stop)
             if stream is not None:
                 stream.update(texts[0], ended=done[0])
             if finished:
-                out = out[:, : t + 1]
                 break
+        else:
+            new.append(nxt)
         if k > 1:
             window = torch.cat([window[:, 1:], nxt[:, None]], 1)
             logits, state = stepper.step(window, state)
@@ -189,7 +190,7 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     if stream is not None:
         stream.update(texts[0], ended=True)
     if not track:
-        texts = ["".join(pieces[i] for i in row) for row in out.tolist()]
+        texts = ["".join(pieces[i] for i in row) for row in torch.stack(new, 1).tolist()]
     return [cut_at_stop(t, cfg.stop) for t in texts]
 
 
