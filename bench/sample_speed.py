@@ -240,10 +240,9 @@ def summarise(args, rates: dict) -> dict:
               "batch_1_int8_over_fp32": med["textrnn_b1_int8"] / med["textrnn_b1"],
               "batch_large_int8_over_fp32": med["textrnn_large_int8"] / med["textrnn_large"]}
     if args.onnxruntime:
-        for size in ("1", "large"):
-            key = "b1" if size == "1" else "large"
+        for case, size in (("b1", "1"), ("large", "large")):
             ratios[f"batch_{size}_int8_onnxruntime_over_fp32"] = (
-                med[f"textrnn_{key}_int8_ort"] / med[f"textrnn_{key}"])
+                med[f"textrnn_{case}_int8_ort"] / med[f"textrnn_{case}"])
     r4 = lambda v: round(v, 4)  # noqa: E731
     per_round = lambda names: {k: [round(v, 1) for v in rates[k]] for k in names}  # noqa: E731
 

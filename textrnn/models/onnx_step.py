@@ -97,13 +97,13 @@ class WideStep(nn.Module):
 
 
 def widen(state):
-    """Per layer (B, H) tensors (h, c pairs for an LSTM) -> one (B, S*H) tensor."""
-    return torch.cat([t for s in state for t in (s if isinstance(s, tuple) else (s,))], 1)
+    """Per layer (..., B, H) tensors (h, c pairs for an LSTM) -> one (..., B, S*H) tensor."""
+    return torch.cat([t for s in state for t in (s if isinstance(s, tuple) else (s,))], -1)
 
 
 def unwiden(wide, hidden: int, lstm: bool) -> list:
     """`widen`'s inverse: views of wide (B, S*H)."""
-    flat = wide.split(hidden, 1)
+    flat = wide.split(hidden, -1)
     return list(zip(flat[0::2], flat[1::2])) if lstm else list(flat)
 
 
@@ -174,20 +174,27 @@ class OnnxStepper:
     """`Stepper`'s interface (step_state, step) over onnxruntime sessions of one graph."""
 
     def __init__(self, graph: bytes):
-        self.sessions = {spin: _session(graph, spin) for spin in (True, False)}
+        self.graph = graph
+        # The spinning session now (it also proves the graph loads); the other at first use.
+        self.sessions = {True: _session(graph, spin=True)}
 
     @staticmethod
     def step_state(state):
         """The model's state (list of (1, B, H) tensors, (h, c) pairs for an LSTM) -> the
         (B, S*H) tensor the graph takes."""
-        return widen([tuple(t[0] for t in s) if isinstance(s, tuple) else s[0] for s in state])
+        return widen(state)[0]
 
     @torch.no_grad()
     def step(self, ids, state):
         """ids (B,) newest tokens, state (B, S*H) -> next-token scores (B, vocab), new state."""
         feed = {"ids": ids.numpy(), "state": state.contiguous().numpy()}
-        scores, state = self.sessions[ids.size(0) < SPIN_BELOW].run(None, feed)
+        scores, state = self._session(ids.size(0) < SPIN_BELOW).run(None, feed)
         return torch.from_numpy(scores), torch.from_numpy(state)
+
+    def _session(self, spin: bool):
+        if spin not in self.sessions:
+            self.sessions[spin] = _session(self.graph, spin)
+        return self.sessions[spin]
 
 
 def _session(graph: bytes, spin: bool):
