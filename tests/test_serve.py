@@ -319,6 +319,11 @@ def test_a_run_folder_of_no_servable_kind_or_none_at_all_is_refused(tmp_path):
         create_app([tmp_path / "missing"])
 
 
+def test_weights_an_engine_cannot_run_are_refused_before_serving(runs):
+    with pytest.raises(textrnn.ConfigError, match="runs fp32 or int8 weights, not bf16"):
+        create_app([runs["lm"]], ServeConfig(engine="onnxruntime", weights="bf16"))
+
+
 def test_nan_scores_end_the_request_with_one_line(runs, tmp_path):
     lm = textrnn.load(runs["lm"])
     with torch.no_grad():

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from ..checkpoint import load
 from ..errors import ConfigError
+from ..models.stepper import cached_stepper
 from .batcher import StepBatcher
 
 # A task's endpoint under /v1; a new task served is one entry here plus its route.
@@ -41,6 +42,11 @@ class Runs:
     def __init__(self, runs: dict, cfg):
         self.runs, self.cfg = runs, cfg
         self.batchers: dict[str, StepBatcher] = {}
+        # The steppers are built now (the batchers reuse them), so weights or an engine that
+        # a model cannot run are refused in one line before the server starts.
+        for run in runs.values():
+            if run.config.task == "lm":
+                cached_stepper(run.model, cfg.weights, cfg.engine)
 
     def start(self, publish) -> None:
         """A batcher per language model; `publish` as StepBatcher takes it."""
