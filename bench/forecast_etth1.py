@@ -23,7 +23,7 @@ PUBLISHED = {"SegRNN": {96: (0.368, 0.395), 192: (0.408, 0.419), 336: (0.444, 0.
              "DLinear": {96: (0.386, 0.400), 192: (0.437, 0.432), 336: (0.481, 0.459), 720: (0.519, 0.516)},
              "PatchTST": {96: (0.414, 0.419), 192: (0.460, 0.445), 336: (0.501, 0.466), 720: (0.500, 0.488)}}
 # bf16 autocast where the CPU has bf16 arithmetic, else fp32 (emulated bf16 is slower).
-PROTOCOL = ["--target", "all", "--lookback", "96", "--split", "8640,2880,2880", "--precision", "auto"]
+PROTOCOL = ["--target", "all", "--lookback", "96", "--split-fractions", "8640,2880,2880", "--precision", "auto"]
 # The founding document's regressor: SimpleRNN(50) x 2 -> Dense(H x 7), Adam, MSE, batch 32.
 STACKED = ["--model", "stacked", "--cell", "rnn", "--hidden-size", "50", "--num-layers", "2",
            "--dropout", "0", "--no-revin", "--loss", "mse", "--batch-size", "32", "--epochs", "30",

@@ -24,6 +24,7 @@ import torch
 
 import textrnn
 from textrnn.data.series import Scaler, Windows, load_series, split_rows
+from textrnn.tasks.forecast import SAMPLE
 from textrnn.tasks.forecaster import window_batches
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,9 +77,9 @@ def run_keras(python, arrays, epochs, batch, seed) -> dict:
 
 
 def run_textrnn(data, spec, epochs, batch, seed, out) -> dict:
-    given = {"data": str(data), "split": spec, "epochs": epochs, "batch_size": batch, "seed": seed,
+    given = {"data": str(data), "split_fractions": spec, "epochs": epochs, "batch_size": batch, "seed": seed,
              "out": out, "overwrite": True, "quiet": True}
-    settings = textrnn.settings_from("forecaster", given, textrnn.presets.TIMESERIES_SAMPLE)
+    settings = textrnn.settings_from("forecaster", given, SAMPLE)
     run = settings.prepare()
     start = time.perf_counter()
     result = run.fit(show_progress=False)
@@ -99,13 +100,13 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--keras-python", required=True, help="a Python with tensorflow and keras")
     p.add_argument("--data", default=str(ROOT / "data" / "hourly_load.csv"))
-    p.add_argument("--split", default="0.7,0.1,0.2")
+    p.add_argument("--split-fractions", dest="split", default="0.7,0.1,0.2")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", default="runs/bench-keras-simplernn")
     args = p.parse_args()
-    lookback = textrnn.presets.TIMESERIES_SAMPLE["lookback"]
+    lookback = SAMPLE["lookback"]
     arrays = windows(args.data, args.split, lookback)
     n = len(arrays["x_train"])
     keras, ours = [], []

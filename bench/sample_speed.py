@@ -43,7 +43,7 @@ import torch
 
 import textrnn
 from textrnn.device import resolve_device
-from textrnn.models.stepper import cached_stepper
+from textrnn.inference.engines import cached_stepper
 
 from engine_worker import CaseProcess
 from plain_sampling import check_same_function, plain_copy, plain_loop, prefix_rerun
@@ -123,7 +123,7 @@ def textrnn_lm(args, device) -> textrnn.LanguageModel:
     tok = textrnn.train_tokenizer("char", [CHARS])
     torch.manual_seed(args.seed)
     model = textrnn.build_model(textrnn.ModelConfig(
-        vocab_size=tok.get_vocab_size(), head=textrnn.LMHeadConfig(),
+        task="lm", vocab_size=tok.get_vocab_size(), head=textrnn.LMHeadConfig(),
         encoder=textrnn.EncoderConfig(cell="lstm", embed_dim=args.embed_dim,
                                       hidden_size=args.hidden_size, num_layers=args.num_layers)))
     return textrnn.LanguageModel(model.to(device).eval(), tok)
@@ -295,8 +295,9 @@ def stepwise_bpc(lm, ids: list[int], weights: str, engine: str) -> float:
     model = lm.model
     device = next(model.parameters()).device
     stepper = cached_stepper(model, weights, engine)
-    scores, state = model(torch.tensor([ids[:1]], device=device))  # (1, 1, V): the first token
-    scores, state = scores[:, -1], stepper.step_state(state)
+    first = torch.tensor([ids[:1]], device=device)
+    scores, state = model(first)  # (1, 1, V): the first token
+    scores, state = scores[:, -1], stepper.step_state(state, first)
     nll = 0.0
     for t in range(1, len(ids)):
         nll -= torch.log_softmax(scores.float(), -1)[0, ids[t]].item()

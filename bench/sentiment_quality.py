@@ -1,6 +1,6 @@
 """Sentiment-classification quality within a wall-time budget (SST-2, IMDb).
 
-    python bench/sentiment_quality.py --data SST2/train_phrases.tsv --eval-data SST2/dev.tsv \
+    python bench/sentiment_quality.py --data SST2/train_phrases.tsv --val-data SST2/dev.tsv \
         --test-data SST2/test.tsv --time-budget 900 --out runs/bench-sst2
     python bench/sentiment_quality.py --data IMDB/train.parquet --test-data IMDB/test.parquet \
         --time-budget 1800 --out runs/bench-imdb
@@ -18,7 +18,7 @@ from recipe_run import TRAINING_SUMMARY, run_recipe
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True)
-    p.add_argument("--eval-data")
+    p.add_argument("--val-data")
     p.add_argument("--test-data", required=True)
     p.add_argument("--time-budget", type=float, default=900.0)
     p.add_argument("--out", default="runs/bench-sentiment")
@@ -26,8 +26,8 @@ def main():
     args = p.parse_args()
     recipe_args = ["--data", args.data, "--test-data", args.test_data,
                    "--time-budget", str(args.time_budget), *args.extra]
-    if args.eval_data:
-        recipe_args[2:2] = ["--eval-data", args.eval_data]
+    if args.val_data:
+        recipe_args[2:2] = ["--val-data", args.val_data]
     r = run_recipe("sentiment.py", recipe_args, args.out)
     m = r["metrics"]
     evals = [{"step": x["step"], "epoch": x["epoch"], "elapsed": x["elapsed"],

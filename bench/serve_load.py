@@ -55,7 +55,7 @@ def random_run(folder: Path) -> Path:
     tok = textrnn.train_tokenizer("char", [CHARS])
     torch.manual_seed(0)
     model = textrnn.build_model(textrnn.ModelConfig(
-        vocab_size=tok.get_vocab_size(), head=textrnn.LMHeadConfig(),
+        task="lm", vocab_size=tok.get_vocab_size(), head=textrnn.LMHeadConfig(),
         encoder=textrnn.EncoderConfig(cell="lstm", embed_dim=128, hidden_size=512, num_layers=2)))
     textrnn.save_pretrained(folder, model, tok)
     return folder

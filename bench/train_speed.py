@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 import textrnn
 from textrnn.device import fast_bf16, resolve_device
-from textrnn.training import LOG_FILE
+from textrnn.run_files import LOG as LOG_FILE
 
 NEVER = 10**9  # an evaluation/save interval no benchmark reaches
 
@@ -195,7 +195,7 @@ def textrnn_round(args, ids: torch.Tensor, val_ids: torch.Tensor, tokenizer, dev
     """
     torch.manual_seed(args.seed)
     model = textrnn.build_model(textrnn.ModelConfig(
-        vocab_size=args.vocab, head=textrnn.LMHeadConfig(),
+        task="lm", vocab_size=args.vocab, head=textrnn.LMHeadConfig(),
         encoder=textrnn.EncoderConfig(cell="lstm", embed_dim=args.embed_dim, hidden_size=args.hidden_size,
                                       num_layers=args.num_layers, dropout=args.dropout))).to(device)
     task = textrnn.LMTask(ids, val_ids, val_ids.numel(), args.batch_size, args.bptt)

@@ -67,7 +67,7 @@ def files(d: Path, split: str) -> list[str]:
 
 def train_textrnn(args) -> dict:
     d = Path(args.data_dir)
-    cmd = ["train-translator", "--data", *files(d, "train"), "--eval-data", *files(d, "val"),
+    cmd = ["train-translator", "--data", *files(d, "train"), "--val-data", *files(d, "val"),
            "--test-data", *files(d, "test_2016_flickr"), "--time-budget", str(args.budget),
            "--epochs", "0", "--precision", args.precision, *args.extra, "--out", args.out,
            "--overwrite", "--quiet"]

@@ -8,7 +8,7 @@
         --baselines same --out runs/bench-ulmfit2 -- --vocab-size 16000 --batch-size 64 \
         --head-hidden 50 --classifier-lr 3e-3
     python bench/ulmfit_quality.py --init-from runs/bench-ulmfit/lm --data SST2/train_phrases.tsv \
-        --eval-data SST2/dev.tsv --test-data SST2/test.tsv --budgets 0 120 900 --baselines \
+        --val-data SST2/dev.tsv --test-data SST2/test.tsv --budgets 0 120 900 --baselines \
         --out runs/bench-ulmfit-sst2 -- --batch-size 64
 
 Runs `recipes/finetune.py` (pretrain a language model, fine-tune it on the task's text,
@@ -50,7 +50,7 @@ def stage_summary(run_dir: Path) -> dict:
 
 def data_args(args) -> list[str]:
     flags = ["--data", args.data, "--test-data", args.test_data]
-    return flags + (["--eval-data", args.eval_data] if args.eval_data else [])
+    return flags + (["--val-data", args.val_data] if args.val_data else [])
 
 
 def run_ulmfit(args) -> dict:
@@ -89,7 +89,7 @@ def same_classifier_args(classifier_dir: Path) -> list[str]:
     architecture = {**vars(cfg.encoder), **vars(cfg.head)}
     flags = [f"--{k.replace('_', '-')}={architecture[k]}" for k in ARCHITECTURE_FLAGS]
     # Runs from before keep_end existed kept the start of a long text.
-    cut = [] if data.get("keep_end", False) else ["--keep-start"]
+    cut = [] if data.get("keep_end", False) else ["--no-keep-end"]
     return [*flags, "--no-bidirectional", "--vocab-size", str(cfg.vocab_size),
             "--batch-size", str(batch), "--max-length", str(data["max_length"]), *cut]
 
@@ -116,7 +116,7 @@ def main():
                    help="wall time the --init-from run took; added to the total (and so to the "
                         "baseline's budget)")
     p.add_argument("--data", required=True)
-    p.add_argument("--eval-data")
+    p.add_argument("--val-data")
     p.add_argument("--test-data", required=True)
     p.add_argument("--budgets", nargs=3, type=float, default=[3000, 450, 1050],
                    metavar=("PRETRAIN", "LM", "CLASSIFIER"), help="seconds for each stage")

@@ -5,7 +5,8 @@
     python recipes/generate.py --data tiny_shakespeare --text-column text   # a Hub dataset id
 
 Every flag of `textrnn train-lm` works here; those not given come from the preset that
-fits the data (textrnn.presets: the bundled sample, or a corpus of your own).
+fits the data (the language-model task's recipe presets: the bundled sample, or a
+corpus of your own).
 """
 import textrnn
 
@@ -31,7 +32,7 @@ def main(settings):
 
 if __name__ == "__main__":
     settings = textrnn.parse_settings("lm", description=__doc__.split("\n")[0],
-                                      preset=textrnn.presets.lm_recipe,
+                                      preset=textrnn.presets.for_recipe("lm", "generate"),
                                       sampling={"max_new_tokens": 400, "num_samples": 3,
                                                 "temperature": 0.8})
     textrnn.run_guarded(main, settings, debug=settings.run.debug)

@@ -1,11 +1,12 @@
 """Train a sentiment classifier (a BiLSTM over words), then report scikit-learn metrics.
 
     python recipes/sentiment.py                                   # the bundled reviews, about a minute
-    python recipes/sentiment.py --data train.tsv --eval-data dev.tsv --test-data test.tsv
-    python recipes/sentiment.py --data stanfordnlp/imdb --test-data stanfordnlp/imdb --eval-split test
+    python recipes/sentiment.py --data train.tsv --val-data dev.tsv --test-data test.tsv
+    python recipes/sentiment.py --data stanfordnlp/imdb --test-data stanfordnlp/imdb
 
 Every flag of `textrnn train-classifier` works here; those not given come from the preset
-that fits the data (textrnn.presets), ULMFiT's fine-tuning with --init-from LM_RUN.
+that fits the data (the classifier task's recipe presets), ULMFiT's fine-tuning with
+--init-from LM_RUN.
 """
 import textrnn
 
@@ -35,5 +36,5 @@ def main(settings):
 
 if __name__ == "__main__":
     settings = textrnn.parse_settings("classifier", description=__doc__.split("\n")[0],
-                                      preset=textrnn.presets.classifier_recipe)
+                                      preset=textrnn.presets.for_recipe("classifier", "sentiment"))
     textrnn.run_guarded(main, settings, debug=settings.run.debug)

@@ -1,7 +1,7 @@
 """Forecast a numeric series with a recurrent network, then score it against the baselines.
 
     python recipes/timeseries.py             # the founding document's Keras model, bundled series
-    python recipes/timeseries.py --data ETTh1.csv --target all --split 8640,2880,2880
+    python recipes/timeseries.py --data ETTh1.csv --target all --split-fractions 8640,2880,2880
 
 With no data given, this is the founding document's regressor: SimpleRNN(50) returning
 sequences, SimpleRNN(50), Dense(1); Adam, mean squared error, batch 32. Given a series, it is
@@ -42,5 +42,5 @@ def main(settings):
 
 if __name__ == "__main__":
     settings = textrnn.parse_settings("forecaster", description=__doc__.split("\n")[0],
-                                      preset=textrnn.presets.timeseries_recipe)
+                                      preset=textrnn.presets.for_recipe("forecaster", "timeseries"))
     textrnn.run_guarded(main, settings, debug=settings.run.debug)

@@ -1,11 +1,11 @@
 """Train a translator (an RNN encoder-decoder with attention), then score and show it.
 
     python recipes/translate.py                     # the bundled dates: words -> ISO digits, a few minutes
-    python recipes/translate.py --data train.de train.en --eval-data val.de val.en \
+    python recipes/translate.py --data train.de train.en --val-data val.de val.en \
         --test-data test.de test.en                 # real parallel text, joint BPE
 
 Every flag of `textrnn train-translator` works here; those not given come from the preset
-that fits the data (textrnn.presets).
+that fits the data (the translator task's recipe presets).
 """
 from pathlib import Path
 
@@ -26,7 +26,7 @@ def main(settings):
     # 3. The saved run folder, as `textrnn translate` reads it: held-out sentences, exact
     #    matches and an attention map.
     translator = textrnn.load(result["run_dir"])
-    pairs = textrnn.load_pairs(settings.data.test_data or settings.data.eval_data or settings.data.data)
+    pairs = textrnn.load_pairs(settings.data.test_data or settings.data.val_data or settings.data.data)
     sources, targets = pairs.sources[:1000], pairs.targets[:1000]
     found = translator.translate(sources, beam=5)
     exact = sum(f == t for f, t in zip(found, targets)) / len(targets)
@@ -40,5 +40,5 @@ def main(settings):
 
 if __name__ == "__main__":
     settings = textrnn.parse_settings("translator", description=__doc__.split("\n")[0],
-                                      preset=textrnn.presets.translator_recipe)
+                                      preset=textrnn.presets.for_recipe("translator", "translate"))
     textrnn.run_guarded(main, settings, debug=settings.run.debug)

@@ -6,6 +6,7 @@ from torch.nn import functional as F
 
 from textrnn import (ConfigError, DataConfig, LanguageModel, LMHeadConfig, ModelConfig, TrainConfig, build_model,
                      load, load_pretrained, save_pretrained, train, train_tokenizer)
+from textrnn.inference.stepper import lm_stepper
 from textrnn.models.adaptive import AdaptiveLMHead
 from textrnn.transfer import resize_vocab
 
@@ -56,7 +57,7 @@ def test_cutoffs_beyond_the_vocabulary_leave_a_full_softmax():
 
 @pytest.mark.parametrize("cuts", [[0], [8, 8], [9, 4], [-3], [2.5]])
 def test_bad_cutoffs_are_refused(cuts):
-    with pytest.raises(ConfigError, match="adaptive-cutoffs"):
+    with pytest.raises(ConfigError, match="adaptive.cutoffs"):
         build_model(model_config(vocab_size=30, adaptive_cutoffs=cuts))
 
 
@@ -65,8 +66,8 @@ def test_stepper_and_sampling_read_the_adaptive_head():
     ids = torch.randint(2, 30, (2, 6))
     full, _ = model(ids)
     _, state = model(ids[:, :5])
-    stepper = model.stepper()
-    scores, _ = stepper.step(ids[:, 5], stepper.step_state(state))
+    stepper = lm_stepper(model)
+    scores, _ = stepper.step(ids[:, 5], stepper.step_state(state, ids[:, :5]))
     torch.testing.assert_close(scores, full[:, 5], atol=1e-5, rtol=1e-4)
 
 

@@ -81,7 +81,7 @@ def test_ema_cannot_change_on_resume(tmp_path, char_tok, text):
     first = make_trainer(tmp_path / "run", char_tok, text, ema=0.8)
     interrupt_at(first, 5)
     first.fit()
-    with pytest.raises(ConfigError, match="--ema"):
+    with pytest.raises(ConfigError, match="ema=0.9"):
         make_trainer(tmp_path / "run", char_tok, text, ema=0.9, resume=True)
 
 

@@ -9,8 +9,9 @@ import torch
 from textrnn import (ConfigError, DataError, LabelledDataConfig, TrainConfig, build_model, load,
                      prepare_run, settings_from, train)
 from textrnn.checkpoint import load_training_state
-from textrnn.presets import (CLASSIFIER_COMMAND_DEFAULTS, CLASSIFIER_SMALL_DATA, SMALL_DATA,
-                             fit_classifier_to_size)
+from textrnn.tasks.classify import COMMAND_DEFAULTS as CLASSIFIER_COMMAND_DEFAULTS
+from textrnn.tasks.classify import SMALL_DATA, SMALL_DATA_SETTINGS as CLASSIFIER_SMALL_DATA
+from textrnn.tasks.classify import fit_classifier_to_size
 from textrnn.tokenization import UNK_ID, encode
 from textrnn.data import Labelled, bucketed_batches, collate, label_ids, label_names, load_labelled
 
@@ -275,7 +276,7 @@ def test_a_small_set_gets_the_small_data_settings_except_those_typed(tmp_path):
     rows = rows * 2 + [("a uniquely dull tale", "neg")]
     train_file = write_csv(tmp_path / "train.csv", rows)
     val_file = write_csv(tmp_path / "val.csv", rows[:len(POS) + len(NEG)])
-    run = prepared(train_file, tmp_path, "--hidden-size", 12, "--patience", 4, "--eval-data", val_file)
+    run = prepared(train_file, tmp_path, "--hidden-size", 12, "--patience", 4, "--val-data", val_file)
     enc = run.model.cfg.encoder
     assert (enc.hidden_size, run.train_cfg.patience) == (12, 4)  # typed: kept
     small = CLASSIFIER_SMALL_DATA

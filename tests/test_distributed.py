@@ -16,7 +16,7 @@ import torch
 
 from conftest import NEG, POS, make_text, write_csv
 from test_forecast import write_series
-from textrnn.parallel import World
+from textrnn.world import World
 from textrnn.training.distributed import shard
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -98,7 +98,7 @@ def test_shares_cover_a_batch_and_the_scaled_losses_average_to_its_mean():
     for size in range(1, 6):
         for n in range(1, 10):
             values = torch.randn(n)
-            parts = [shard((values,), World(r, size)) for r in range(size)]
+            parts = [shard((values,), World(r, size), lambda b: b[0].shape[0]) for r in range(size)]
             taken = torch.cat([p[0][0] for p in parts if p[1] > 0])
             assert torch.equal(taken, values)  # every example once, in order
             mean = sum(p[0][0].mean() * p[1] for p in parts) / size  # what DDP's average descends
@@ -119,7 +119,7 @@ def test_language_model_on_two_processes_matches_one(lm_runs, data):
 
 
 def test_classifier_with_unfreezing_and_batchnorm_on_two_processes_matches_one(data, tmp_path):
-    args = ["train-classifier", "--data", data / "train.csv", "--eval-data", data / "val.csv",
+    args = ["train-classifier", "--data", data / "train.csv", "--val-data", data / "val.csv",
             "--hidden-size", 16, "--num-layers", 2, "--head-hidden", 8, "--gradual-unfreezing",
             "--discriminative-lr", 2.6, "--batch-size", 16, "--epochs", 4, "--eval-every", 0,
             "--save-every", 0, "--quiet", *NO_DROPOUT]  # 4 epochs: every layer group unfreezes

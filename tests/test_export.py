@@ -9,6 +9,7 @@ import torch
 
 from textrnn import ConfigError, LanguageModel, build_model, save_pretrained
 from textrnn.export import export_onnx
+from textrnn.inference.stepper import lm_stepper
 from textrnn.tokenization import PAD_ID, UNK_ID
 
 from conftest import model_config, tiny_lm
@@ -50,11 +51,11 @@ def test_the_graph_gives_the_steppers_logits_and_state(exported, cell, batch):
     ids = torch.randint(2, lm.model.cfg.vocab_size, (batch,))
     h = torch.randn(enc.num_layers, batch, enc.hidden_size) * 0.5  # (L, B, H)
     c = torch.randn_like(h) if cell == "lstm" else None
-    state = [(h[i], c[i]) if c is not None else h[i] for i in range(enc.num_layers)]
-    logits, new_state = lm.model.stepper().step(ids, state)
+    state = [(h[i], c[i]) if c is not None else (h[i],) for i in range(enc.num_layers)]
+    logits, new_state = lm_stepper(lm.model).step(ids, state)
     got = run_graph(session, ids, h, c)
     assert torch.allclose(got[0], logits, atol=1e-5)
-    assert torch.allclose(got[1], torch.stack([s[0] if c is not None else s for s in new_state]), atol=1e-6)
+    assert torch.allclose(got[1], torch.stack([s[0] for s in new_state]), atol=1e-6)
     if c is not None:
         assert torch.allclose(got[2], torch.stack([s[1] for s in new_state]), atol=1e-6)
 
@@ -98,7 +99,7 @@ def test_an_adaptive_softmax_exports_its_log_probabilities(tmp_path):
     session = ort.InferenceSession(str(export_onnx(lm, tmp_path / "adaptive.onnx")))
     ids, h = torch.tensor([3, 4]), torch.randn(2, 2, 16) * 0.5
     c = torch.randn_like(h)
-    scores, _ = lm.model.stepper().step(ids, [(h[i], c[i]) for i in range(2)])
+    scores, _ = lm_stepper(lm.model).step(ids, [(h[i], c[i]) for i in range(2)])
     assert torch.allclose(run_graph(session, ids, h, c)[0], scores, atol=1e-5)
 
 
@@ -133,7 +134,7 @@ def test_a_classifier_run_folder_is_refused_in_one_line(char_tok, tmp_path):
     save_pretrained(tmp_path / "clf", build_model(cfg), char_tok)
     res = textrnn("export", tmp_path / "clf")
     assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1, res.stderr
-    assert "language-model run folder" in res.stderr and not (tmp_path / "clf" / "step.onnx").exists()
+    assert "export takes a language model's run" in res.stderr and not (tmp_path / "clf" / "step.onnx").exists()
 
 
 def test_an_exporter_failure_is_one_line(char_tok, tmp_path, monkeypatch):
@@ -142,6 +143,7 @@ def test_an_exporter_failure_is_one_line(char_tok, tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.onnx, "export", fails)
     lm = LanguageModel(tiny_lm(char_tok.get_vocab_size()).eval(), char_tok)
-    with pytest.raises(ConfigError, match=r"could not export this model \(unsupported operator aten::something\)"):
+    with pytest.raises(ConfigError, match=r"could not export this model's step \(unsupported operator "
+                       r"aten::something\)"):
         export_onnx(lm, tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()

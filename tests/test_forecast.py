@@ -13,6 +13,7 @@ from textrnn import EncoderConfig, ForecastHeadConfig, ModelConfig, SeriesDataCo
 from textrnn.checkpoint import load_training_state
 from textrnn.data.series import Scaler, Series, Windows, split_rows
 from textrnn.tasks import ForecastTask, build_model
+from textrnn.tasks.forecast import SeriesData
 from textrnn.tasks.baselines import naive, seasonal_naive
 
 from test_bad_input import run_script
@@ -84,8 +85,8 @@ def test_windows_are_views_of_the_series():
 
 def test_the_scaler_is_fitted_on_training_rows_only():
     values = np.concatenate([np.random.default_rng(0).normal(5, 2, (70, 2)), np.full((30, 2), 1e6)])
-    data = Series(values, ["a", "b"], 1)
-    _, scaler = ForecastTask.new_tokenizer(data, SeriesDataConfig(split="0.7,0.1,0.2"))
+    data = SeriesData(Series(values, ["a", "b"], 1), None, None)
+    _, scaler = ForecastTask.new_encoding(data, SeriesDataConfig(split_fractions="0.7,0.1,0.2"))
     assert np.allclose(scaler.mean, values[:70].mean(0)) and np.allclose(scaler.std, values[:70].std(0))
     assert np.allclose(scaler.inverse(scaler.transform(values)[:, :1]), values[:, :1])
 

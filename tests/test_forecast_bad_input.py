@@ -101,7 +101,7 @@ def test_a_series_shorter_than_a_window(capsys, tmp_path, run):
 
 @pytest.mark.parametrize("split", ["0.9,0.9", "abc", "5000,10,10", "0.5"])
 def test_a_bad_split(capsys, tmp_path, run, split):
-    assert "--split" in train(capsys, tmp_path, run["data"], "--target", "all", "--split", split)
+    assert "--split-fractions" in train(capsys, tmp_path, run["data"], "--target", "all", "--split-fractions", split)
 
 
 def test_lookback_not_a_multiple_of_the_segment(capsys, tmp_path, run):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from textrnn import ConfigError, LanguageModel, train_tokenizer
-from textrnn.generation import SamplingConfig, choose, filter_logits
+from textrnn.inference.sampling import SamplingConfig, choose, filter_logits
 from textrnn.tokenization import PAD_ID, UNK_ID, encode
 
 from conftest import tiny_lm, trained_tied_conv_lm

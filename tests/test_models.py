@@ -3,6 +3,8 @@ import torch
 from torch import nn
 
 from textrnn import ConfigError, ElmanRNN, build_model
+from textrnn.inference.stepper import lm_stepper
+from textrnn.inference.weights import Dense
 from textrnn.models.cells import make_cell
 from textrnn.tokenization import PAD_ID
 
@@ -67,15 +69,11 @@ def test_stepper_matches_the_full_forward_pass(cell, conv, pad_row):
             model.encoder.embed.weight[PAD_ID].normal_()
     ids = torch.randint(2, 20, (2, 9))
     full, _ = model(ids)
-    stepper = model.stepper()
-    k = max(conv, 1)
+    stepper = lm_stepper(model)
     _, state = model(ids[:, :1])  # a one-token prompt: the first windows start before the text
-    state = stepper.step_state(state)
+    state = stepper.step_state(state, ids[:, :1])  # a conv front end's window rides along
     for t in range(1, 9):
-        window = ids[:, max(0, t + 1 - k):t + 1] if conv else ids[:, t]
-        if conv and window.size(1) < k:
-            window = torch.cat([torch.zeros(2, k - window.size(1), dtype=torch.long), window], 1)
-        logits, state = stepper.step(window, state)
+        logits, state = stepper.step(ids[:, t], state)
         torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-4)
 
 
@@ -88,14 +86,11 @@ def test_a_trained_conv_stepper_matches_the_full_forward_pass_from_the_start(ker
     model = _trained_tied_conv_lm(20, kernel)
     ids = torch.randint(2, 20, (3, 10))
     full, _ = model(ids)  # (B, T, V): the convolution pads the start with zeros
-    stepper = model.stepper()
+    stepper = lm_stepper(model)
     _, state = model(ids[:, :1])  # a one-token prompt, as sampling runs it
-    state = stepper.step_state(state)
+    state = stepper.step_state(state, ids[:, :1])  # its window left-padded with <pad>
     for t in range(1, 10):
-        # The window of the last k ids, left-padded with <pad> before the text starts.
-        window = nn.functional.pad(ids[:, max(0, t + 1 - kernel):t + 1],
-                                   (max(0, kernel - t - 1), 0), value=PAD_ID)  # (B, k)
-        logits, state = stepper.step(window, state)
+        logits, state = stepper.step(ids[:, t], state)
         torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-4)
 
 
@@ -117,8 +112,8 @@ def test_a_cells_steps_equal_its_sequence_forward(kind):
     x, h0 = torch.randn(3, 6, 5), torch.randn(1, 3, 7)
     state0 = (h0, torch.randn(1, 3, 7)) if kind == "lstm" else h0  # (1, B, H) each
     out, _ = cell(x, state0)  # (B, T, H)
-    stepper = cell.stepper()
-    state = tuple(s[0] for s in state0) if kind == "lstm" else h0[0]  # (B, H) each
+    stepper = cell.stepper(Dense)
+    state = cell.step_state(state0)  # (B, H) each
     for t in range(x.size(1)):
         h, state = stepper.step(stepper.input_proj(x[:, t]), state)
         torch.testing.assert_close(h, out[:, t], atol=1e-6, rtol=1e-5)
@@ -127,10 +122,10 @@ def test_a_cells_steps_equal_its_sequence_forward(kind):
 def test_the_elman_stepper_follows_its_equation_with_sigmoid():
     elman = ElmanRNN(4, 3, "sigmoid")
     x, h = torch.randn(2, 4), torch.randn(2, 3)
-    stepper = elman.stepper()
-    out, state = stepper.step(stepper.input_proj(x), h)
+    stepper = elman.stepper(Dense)
+    out, state = stepper.step(stepper.input_proj(x), (h,))
     torch.testing.assert_close(out, elman.step(x, h))
-    assert state is out
+    assert state[0] is out
 
 
 @pytest.mark.parametrize("kind,torch_cls", [("lstm", nn.LSTM), ("gru", nn.GRU), ("rnn", nn.RNN)])
@@ -148,7 +143,7 @@ def test_torch_cells_keep_torchs_parameter_names(kind, torch_cls):
 
 def test_a_bidirectional_cell_has_no_stepper():
     with pytest.raises(ValueError, match="bidirectional"):
-        make_cell("lstm", 5, 7, bidirectional=True).stepper()
+        make_cell("lstm", 5, 7, bidirectional=True).stepper(Dense)
 
 
 def test_tied_weights_share_one_matrix():
@@ -175,27 +170,14 @@ def test_bad_model_settings_are_refused(bad):
         build_model(model_config(vocab_size=10, **bad))
 
 
-@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
-def test_padded_run_equals_packed_sequences(cls):
+@pytest.mark.parametrize("kind,activation", [("lstm", "tanh"), ("gru", "tanh"), ("rnn", "tanh"),
+                                             ("rnn", "relu")])
+def test_padded_run_equals_packed_sequences(kind, activation):
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
     from textrnn.models.padded import run_padded
 
-    rnn = cls(6, 5, batch_first=True, bidirectional=True)
-    x = torch.randn(3, 8, 6)
-    lengths = torch.tensor([8, 3, 5])
-    packed, _ = rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
-    expected, _ = pad_packed_sequence(packed, batch_first=True, total_length=8)
-    torch.testing.assert_close(run_padded(rnn, x, lengths), expected, atol=1e-6, rtol=1e-5)
-
-
-@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
-def test_padded_run_equals_packed_sequences_for_the_cells(kind):
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-    from textrnn.models.padded import run_padded
-
-    rnn = make_cell(kind, 6, 5, "relu", bidirectional=True)  # the twin keeps relu
+    rnn = make_cell(kind, 6, 5, activation, bidirectional=True)  # the twin keeps the activation
     x = torch.randn(3, 8, 6)
     lengths = torch.tensor([8, 3, 5])
     packed, _ = rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))

@@ -10,9 +10,12 @@ import pytest
 import torch
 
 from textrnn import ConfigError, LanguageModel, save_pretrained
-from textrnn.models import onnx_step
-from textrnn.models.onnx_step import OnnxStepper, cache_dir, onnx_stepper, unwiden, widen
-from textrnn.models.stepper import cached_stepper
+from textrnn.inference import onnx_cache, onnx_engine
+from textrnn.inference.engines import cached_stepper
+from textrnn.inference.onnx_cache import cache_dir
+from textrnn.inference.onnx_engine import onnx_stepper
+from textrnn.inference.onnx_graph import state_layout, unwiden, widen
+from textrnn.inference.stepper import lm_stepper
 
 from conftest import make_text, tiny_lm
 
@@ -39,10 +42,10 @@ def lms(tok):
 
 
 def random_state(model, batch):
-    """Per layer (B, H) tensors, (h, c) pairs for an LSTM, as the steppers take them."""
+    """Per layer a tuple of (B, H) tensors, (h, c) for an LSTM, as the steppers take them."""
     enc = model.cfg.encoder
     h = [torch.randn(batch, enc.hidden_size) * 0.5 for _ in range(enc.num_layers)]
-    return [(x, torch.randn_like(x)) for x in h] if enc.cell == "lstm" else h
+    return [(x, torch.randn_like(x)) for x in h] if enc.cell == "lstm" else [(x,) for x in h]
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -51,7 +54,7 @@ def test_an_fp32_step_gives_the_torch_steppers_scores_and_state(lms, cell, batch
     model = lms[cell].model
     ids = torch.randint(2, model.cfg.vocab_size, (batch,))
     state = random_state(model, batch)
-    want, want_state = model.stepper().step(ids, state)
+    want, want_state = lm_stepper(model).step(ids, state)
     got, got_state = cached_stepper(model, "fp32", "onnxruntime").step(ids, widen(state))
     assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
     assert torch.allclose(got_state, widen(want_state), atol=1e-6)  # (B, S*H): every h and c
@@ -60,19 +63,20 @@ def test_an_fp32_step_gives_the_torch_steppers_scores_and_state(lms, cell, batch
 def test_the_wide_state_holds_every_layers_tensors_in_order(lms):
     for cell in ("lstm", "gru"):
         model = lms[cell].model
-        _, state = model(torch.tensor([[3, 4], [5, 6]]))  # per layer (1, B, H), pairs for an LSTM
-        wide = OnnxStepper.step_state(state)  # (B, S*H)
-        parts = unwiden(wide, model.cfg.encoder.hidden_size, cell == "lstm")
+        ids = torch.tensor([[3, 4], [5, 6]])
+        _, state = model(ids)  # per layer (1, B, H), pairs for an LSTM
+        wide = cached_stepper(model, "fp32", "onnxruntime").step_state(state, ids)  # (B, S*H)
+        parts = unwiden(wide, state_layout(model))
         assert torch.equal(widen(parts), wide)
         for layer, s in zip(parts, state):  # bottom layer first; h before c
-            pairs = zip(layer, s) if cell == "lstm" else [(layer, s)]
+            pairs = zip(layer, s) if cell == "lstm" else [(layer[0], s)]
             assert all(torch.equal(got, want[0]) for got, want in pairs)
 
 
 def test_int8_weights_score_close_to_fp32(lms):
     model = lms["lstm"].model
     ids, state = torch.arange(2, 10), random_state(model, 8)
-    fp32, _ = model.stepper().step(ids, state)
+    fp32, _ = lm_stepper(model).step(ids, state)
     int8, _ = cached_stepper(model, "int8", "onnxruntime").step(ids, widen(state))
     p, q = torch.softmax(fp32, -1), torch.softmax(int8, -1)
     assert (p - q).abs().max() < 0.02  # 8-bit rounding, not another function
@@ -103,7 +107,7 @@ def test_the_graph_is_traced_once_then_read_from_the_cache(tok, monkeypatch):
     def no_tracing(*args, **kwargs):
         raise AssertionError("traced again")
 
-    monkeypatch.setattr(onnx_step, "trace", no_tracing)
+    monkeypatch.setattr(onnx_cache, "graph_bytes", no_tracing)
     again, _ = onnx_stepper(model).step(ids, state)  # from the file
     assert torch.equal(first, again)
     with torch.no_grad():
@@ -117,16 +121,16 @@ def test_a_damaged_cache_file_is_traced_again(tok):
     model = tiny_lm(tok.get_vocab_size(), cell="rnn").eval()
     ids, state = torch.tensor([4]), widen(random_state(model, 1))
     want, _ = onnx_stepper(model).step(ids, state)
-    path = cache_dir() / "steps" / f"{onnx_step._cache_key(model, 'fp32')}-fp32.onnx"
+    path = onnx_cache.graph_path(model, "fp32")
     path.write_bytes(path.read_bytes()[:100])  # cut short
     got, _ = onnx_stepper(model).step(ids, state)
     assert torch.equal(got, want) and path.stat().st_size > 100  # rebuilt and kept again
 
 
 def test_a_graph_onnxruntime_cannot_load_is_one_line(tok, monkeypatch):
-    monkeypatch.setattr(onnx_step, "_graph_bytes", lambda model, weights: b"not a graph")
+    monkeypatch.setattr(onnx_cache, "graph_bytes", lambda model, weights: b"not a graph")
     torch.manual_seed(4)
-    with pytest.raises(ConfigError, match="could not load the step graph .*--engine torch"):
+    with pytest.raises(ConfigError, match="could not load the step graph .*engine='torch'"):
         onnx_stepper(tiny_lm(tok.get_vocab_size()).eval())
 
 
@@ -137,7 +141,7 @@ def test_an_unwritable_cache_folder_costs_only_the_tracing(tok, tmp_path, monkey
     torch.manual_seed(3)
     model = tiny_lm(tok.get_vocab_size()).eval()
     ids, state = torch.tensor([5]), random_state(model, 1)
-    want, _ = model.stepper().step(ids, state)
+    want, _ = lm_stepper(model).step(ids, state)
     got, _ = onnx_stepper(model).step(ids, widen(state))
     assert torch.allclose(got, want, atol=1e-5) and blocker.read_text().startswith("a file")
 
@@ -148,7 +152,7 @@ def test_what_the_engine_cannot_run_is_refused_in_one_line(tok, lms, monkeypatch
         onnx_stepper(conv)
     with pytest.raises(ConfigError, match="fp32 or int8 weights, not bf16"):
         lms["lstm"].generate("A", max_new_tokens=3, weights="bf16", engine="onnxruntime")
-    monkeypatch.setattr(onnx_step.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(onnx_engine.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ConfigError, match=r"pip install 'textrnn\[export\]'"):
         onnx_stepper(lms["lstm"].model)
 

@@ -267,7 +267,7 @@ BAD = [
     ("/v1/generate", {"prompt": "x" * 101}, 413, "max-prompt-chars"),
     ("/v1/generate", {"temperature": "hot"}, 422, "temperature"),
     ("/v1/generate", {"max_tokens": 1.5}, 422, "max_tokens"),
-    ("/v1/generate", {"top_p": 0}, 422, "top-p"),
+    ("/v1/generate", {"top_p": 0}, 422, "top_p"),
     ("/v1/generate", {"temperature": -1}, 422, "temperature"),
     ("/v1/generate", {"stop": [""]}, 422, "stop"),
     ("/v1/generate", {"path": "/etc/passwd"}, 422, "unknown key"),
@@ -334,7 +334,7 @@ def test_nan_scores_end_the_request_with_one_line(runs, tmp_path):
 
 
 def test_contributions_of_a_cut_text_are_those_of_the_tokens_the_classifier_reads():
-    from textrnn.serve.explain import contributions
+    from textrnn.tasks.explain import contributions
     from textrnn.tokenization import truncate
 
     clf = textrnn.load(CLASSIFIER)

@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from textrnn import ConfigError, LanguageModel
-from textrnn.models.step_weights import INT8_FROM, BF16Dense, Dense, Int8Dense, dense_for
-from textrnn.models.stepper import TIMED_FROM, SequenceStepper, Stepper, cached_stepper, fastest_stepper
+from textrnn.inference.weights import INT8_FROM, BF16Dense, Dense, Int8Dense, dense_for
+from textrnn.inference.engines import cached_stepper
+from textrnn.inference.stepper import (TIMED_FROM, SequenceStepper, Stepper, fastest_stepper,
+                                       lm_stepper)
 
 from conftest import tiny_lm
 
@@ -16,7 +18,7 @@ HELD = {"fp32": Dense, "bf16": BF16Dense, "int8": Int8Dense}
 def stepped(model, stepper, ids):
     """Scores (B, T, V) of ids (B, T) read one token at a time by `stepper`."""
     first, state = model(ids[:, :1])
-    state, out = stepper.step_state(state), [first[:, 0]]
+    state, out = stepper.step_state(state, ids[:, :1]), [first[:, 0]]
     for t in range(1, ids.size(1)):
         scores, state = stepper.step(ids[:, t], state)
         out.append(scores)
@@ -30,7 +32,7 @@ def test_a_stepper_with_smaller_weights_follows_the_exact_model(cell, weights):
     model = tiny_lm(20, cell, hidden_size=768, embed_dim=32).eval()
     ids = torch.randint(2, 20, (3, 12))
     full, _ = model(ids)  # (B, T, V)
-    stepper = model.stepper(weights)
+    stepper = lm_stepper(model, weights)
     # The recurrent matrices are held in the format asked for, the upper layer's input and
     # recurrent halves as one matrix except in a GRU; a small output layer (20 x 768) stays
     # fp32 under int8, which is faster for a matrix that small.
@@ -81,7 +83,7 @@ def test_the_sequence_path_steps_as_the_stepper_does(cell):
     model = tiny_lm(20, cell).eval()
     ids = torch.randint(2, 20, (TIMED_FROM, 10))
     torch.testing.assert_close(stepped(model, SequenceStepper(model), ids),
-                               stepped(model, model.stepper(), ids), atol=1e-5, rtol=1e-4)
+                               stepped(model, lm_stepper(model), ids), atol=1e-5, rtol=1e-4)
 
 
 def test_the_faster_path_is_timed_only_where_both_apply(char_tok):
@@ -99,7 +101,7 @@ def test_the_faster_path_is_timed_only_where_both_apply(char_tok):
 
 
 def test_the_path_timed_faster_is_the_one_sampling_takes(char_tok, monkeypatch):
-    import textrnn.models.stepper as stepper_module
+    import textrnn.inference.stepper as stepper_module
 
     model = tiny_lm(char_tok.get_vocab_size(), hidden_size=24).eval()  # a shape no other test times
     calls = []
@@ -127,8 +129,9 @@ def test_a_kept_stepper_is_built_again_once_a_weight_changes(char_tok):
     assert second is not first
     ids = torch.tensor([3])
     _, state = model(ids[None])
-    torch.testing.assert_close(second.step(ids, second.step_state(state))[0],
-                               model.stepper().step(ids, model.stepper().step_state(state))[0])
+    fresh = lm_stepper(model)
+    torch.testing.assert_close(second.step(ids, second.step_state(state, ids[None]))[0],
+                               fresh.step(ids, fresh.step_state(state, ids[None]))[0])
     model.double()  # new storage, same parameter objects
     assert cached_stepper(model) is not second
 
@@ -137,9 +140,9 @@ def test_a_kept_stepper_is_built_again_once_a_weight_changes(char_tok):
 def test_a_fused_step_equals_the_two_products(cell):
     model = tiny_lm(20, cell).eval()
     layer = model.encoder.layers[1]
-    apart, fused = layer.stepper(), layer.stepper(fuse=True)
+    apart, fused = layer.stepper(Dense), layer.stepper(Dense, fuse=True)
     x, h = torch.rand(3, 16) * 2 - 1, torch.rand(3, 16) * 2 - 1
-    state = (h, torch.randn(3, 16)) if cell == "lstm" else h
+    state = (h, torch.randn(3, 16)) if cell == "lstm" else (h,)
     out_apart, _ = apart.step_from(x, state)
     out_fused, _ = fused.step_from(x, state)
     torch.testing.assert_close(out_fused, out_apart, atol=1e-6, rtol=1e-5)

@@ -96,9 +96,9 @@ def test_space_marker_round_trip_survives_save_load_and_leading_space(tmp_path, 
 
 @pytest.mark.parametrize("kind", ["word", "bpe"])
 def test_a_grown_vocabulary_still_round_trips_the_space_marker(kind):
-    from textrnn.transfer import extend_tokenizer
+    from textrnn.tokenization import extend_tokenizer
 
-    tok = extend_tokenizer(train_tokenizer(kind, ["the cat sat\n"], vocab_size=40),
+    tok = extend_tokenizer(train_tokenizer(kind, ["the cat sat\n"], vocab_size=40), kind,
                            [MARKER_CORPUS], vocab_size=300)
     for text in MARKER_TEXTS:
         assert decode(tok, encode(tok, text)) == text, repr(text)

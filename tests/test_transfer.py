@@ -7,7 +7,8 @@ from textrnn import (CheckpointError, ConfigError, DataConfig, LabelledDataConfi
 from textrnn.models.dropout import LockedDropout
 from textrnn.tokenization import encode
 from textrnn.training import make_optimizer, slanted_triangular
-from textrnn.transfer import classifier_from_lm, extend_tokenizer, resize_vocab
+from textrnn.tokenization import extend_tokenizer
+from textrnn.transfer import classifier_from_lm, resize_vocab
 
 from conftest import make_text, model_config, tiny_lm
 
@@ -15,7 +16,7 @@ from conftest import make_text, model_config, tiny_lm
 @pytest.mark.parametrize("kind", ["char", "word", "bpe"])
 def test_vocab_extension_keeps_old_ids_and_rows(kind):
     old_tok = train_tokenizer(kind, ["the cat sat on the mat\n"], vocab_size=40)
-    new_tok = extend_tokenizer(old_tok, ["zebras quietly graze\n"], vocab_size=60)
+    new_tok = extend_tokenizer(old_tok, kind, ["zebras quietly graze\n"], vocab_size=60)
     old_vocab, new_vocab = old_tok.get_vocab(), new_tok.get_vocab()
     assert all(new_vocab[t] == i for t, i in old_vocab.items())
     assert len(new_vocab) > len(old_vocab)

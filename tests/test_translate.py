@@ -13,7 +13,8 @@ import torch
 import textrnn
 from textrnn import ParallelDataConfig, TrainConfig, cli
 from textrnn.config import EncoderConfig, ModelConfig
-from textrnn.decoding import beam_search, greedy, length_penalty, take
+from textrnn.inference.decoding import beam_search, greedy, length_penalty
+from textrnn.nested import take
 from textrnn.tasks import TranslatorHeadConfig, build_model
 from textrnn.tasks import translator
 from textrnn.tasks.translate import LENGTH_PENALTIES, TranslateTask
@@ -246,7 +247,7 @@ def test_language_model_beam_search_scores_at_least_greedy():
     beam_text = lm.generate("ANNA:", 25, beam=6)[0]
     assert score(beam_text) >= score(greedy_text) - 1e-4
     assert lm.generate("ANNA:", 25, beam=1, greedy=True)[0] == greedy_text
-    with pytest.raises(textrnn.ConfigError, match="num-samples 1"):
+    with pytest.raises(textrnn.ConfigError, match="num_samples=1"):
         lm.generate("ANNA:", 5, beam=3, num_samples=2)
 
 
@@ -346,7 +347,7 @@ def test_a_pair_whose_target_side_does_not_fit_the_model_is_refused(tmp_path):
 def test_a_language_model_config_cannot_name_a_pair():
     from textrnn.errors import ConfigError
     from textrnn.tasks import check_model_config, for_task
-    with pytest.raises(ConfigError, match="not a pair"):
+    with pytest.raises(ConfigError, match="not 'pair'"):
         check_model_config(for_task(ModelConfig(tokenizer="pair", vocab_size=10), "lm"))
 
 

@@ -5,31 +5,33 @@ from .commands import (Parser, RunOptions, RunSettings, exit_if_interrupted, par
                        run_guarded, settings_from)
 from .config import EncoderConfig, ModelConfig
 from .data import Corpus, encode_stream, load_corpus, load_table, open_corpus, split_tail
-from .data.parallel import Pairs, load_pairs
+from .data.sentence_pairs import Pairs, load_pairs
+from .encodings import Encoding
 from .errors import CheckpointError, ConfigError, DataError, TextRNNError, TrainingDiverged
-from .generation import SamplingConfig
+from .inference.sampling import SamplingConfig
 from .metrics import format_report
-from .models import ElmanRNN, RNNClassifier, RNNEncoder, RNNLanguageModel
+from .models import CELLS, Cell, ElmanRNN, RNNClassifier, RNNEncoder, RNNLanguageModel
 from .settings import add_flags, setting
-from .tasks import (TASKS, Classifier, ClassifierHeadConfig, ClassifierTask, DataConfig,
+from .tasks import (TASKS, Classifier, ClassifierHeadConfig, ClassifierTask, DataConfig, Endpoint,
                     ForecastHeadConfig, Forecaster, ForecastTask, LabelledDataConfig, LanguageModel,
-                    LMHeadConfig, LMTask, ParallelDataConfig, SeriesDataConfig, SourceSettings, Task,
-                    TranslateTask, Translator, TranslatorHeadConfig, build_model, config_from_dict)
+                    LMHeadConfig, LMTask, LoadedRun, ParallelDataConfig, SeriesDataConfig,
+                    SourceSettings, Task, TranslateTask, Translator, TranslatorHeadConfig, build_model,
+                    config_from_dict)
 from .tokenization import load_tokenizer, train_tokenizer
 from .training import Run, TrainConfig, Trainer, prepare_run, train
 from .version import __version__
 
 __all__ = [
-    "CheckpointError", "Classifier", "ClassifierHeadConfig", "ClassifierTask", "ConfigError",
-    "Corpus", "DataConfig", "DataError", "ForecastHeadConfig", "ForecastTask", "Forecaster",
-    "SeriesDataConfig", "ElmanRNN", "EncoderConfig", "LMHeadConfig", "LMTask",
-    "LabelledDataConfig", "LanguageModel", "ModelConfig", "Parser", "RNNClassifier", "RNNEncoder",
-    "Pairs", "ParallelDataConfig", "RNNLanguageModel", "Run", "TranslateTask", "Translator",
-    "TranslatorHeadConfig", "RunOptions", "RunSettings", "SamplingConfig", "SourceSettings",
-    "TASKS", "Task", "TextRNNError", "TrainConfig", "Trainer", "TrainingDiverged", "__version__",
-    "add_flags", "build_model", "config_from_dict", "encode_stream", "exit_if_interrupted",
-    "format_report", "load", "load_corpus", "load_pairs", "load_pretrained", "load_table", "load_tokenizer",
-    "open_corpus", "parse_settings", "prepare_run", "presets", "run_guarded",
-    "save_pretrained", "setting", "settings_from", "split_tail", "stages", "train",
-    "train_tokenizer",
+    "CELLS", "Cell", "CheckpointError", "Classifier", "ClassifierHeadConfig", "ClassifierTask",
+    "ConfigError", "Corpus", "DataConfig", "DataError", "Encoding", "Endpoint", "ForecastHeadConfig",
+    "ForecastTask", "Forecaster", "SeriesDataConfig", "ElmanRNN", "EncoderConfig", "LMHeadConfig",
+    "LMTask", "LabelledDataConfig", "LanguageModel", "LoadedRun", "ModelConfig", "Parser",
+    "RNNClassifier", "RNNEncoder", "Pairs", "ParallelDataConfig", "RNNLanguageModel", "Run",
+    "TranslateTask", "Translator", "TranslatorHeadConfig", "RunOptions", "RunSettings",
+    "SamplingConfig", "SourceSettings", "TASKS", "Task", "TextRNNError", "TrainConfig", "Trainer",
+    "TrainingDiverged", "__version__", "add_flags", "build_model", "config_from_dict",
+    "encode_stream", "exit_if_interrupted", "format_report", "load", "load_corpus", "load_pairs",
+    "load_pretrained", "load_table", "load_tokenizer", "open_corpus", "parse_settings",
+    "prepare_run", "presets", "run_guarded", "save_pretrained", "setting", "settings_from",
+    "split_tail", "stages", "train", "train_tokenizer",
 ]

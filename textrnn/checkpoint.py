@@ -1,12 +1,13 @@
 """The run folder: plain files that `save_pretrained` writes and `load_pretrained` reads.
 
-config.json        ModelConfig (task, tokenizer kind, vocabulary, encoder, head) + textrnn version
+config.json        ModelConfig (task, encoding kind, vocabulary, encoder, head) + textrnn version
 model.safetensors  weights (never a pickle); metadata records the training step
-tokenizer.json     readable by `tokenizers.Tokenizer.from_file` (a forecaster's is scaler.json:
-                   its channels, their training mean and spread, its time column; a
-                   translator with one tokenizer per language has tokenizer_pair.json)
+tokenizer.json     the data's encoding, in the file its task's encoding names (encodings.py):
+                   tokenizer.json, readable by `tokenizers.Tokenizer.from_file`, or
+                   scaler.json, tokenizer_pair.json, or a task's own
 training_state.pt  resume state, read with `torch.load(weights_only=True)`
 manifest.json      the run's id, and the step, size and SHA-256 of each file above
+(The names are run_files.py's.)
 
 Writes are durable and atomic (files.py); the manifest is rewritten after the files it
 describes and checked when they are read (manifest.py). Loading compares config.json with
@@ -24,31 +25,17 @@ from safetensors.torch import save_file
 
 from .config import ModelConfig
 from .device import resolve_device
-from .errors import CheckpointError, ConfigError, first_line
+from .errors import CheckpointError, ConfigError, first_line, setting_name
 from .files import atomic_write, write_text
 from .manifest import new_run_id, read_count, read_run_id, record_files, run_id_of, verify_file
-from .tasks import TASKS, build_model, config_from_dict
-from .tokenization import load_tokenizer
-from .tokenizer_pair import PAIR_FILE, TokenizerPair
+from .run_files import CONFIG, STATE, WEIGHTS
+from .tasks import TASKS, build_model, config_from_dict, encoding_of
 from .version import __version__
-
-CONFIG, WEIGHTS, TOKENIZER, STATE = "config.json", "model.safetensors", "tokenizer.json", "training_state.pt"
-SCALER = "scaler.json"
 
 
 def encoding_file(cfg: ModelConfig) -> str:
-    """The file that turns data into the model's inputs: tokenizer.json, scaler.json or
-    tokenizer_pair.json."""
-    return {"scaler": SCALER, "pair": PAIR_FILE}.get(cfg.tokenizer, TOKENIZER)
-
-
-def _load_encoding(path: Path, kind: str):
-    if kind == "scaler":
-        from .data.series import Scaler
-        return Scaler.from_file(path)
-    if kind == "pair":
-        return TokenizerPair.from_file(path)
-    return load_tokenizer(path)
+    """The file that turns data into the model's inputs (its task's encoding of that kind)."""
+    return encoding_of(cfg).file
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
@@ -79,15 +66,15 @@ def _cpu_state_dict(model) -> dict:
 
 
 def save_config(run_dir, model, tokenizer, step: int, run_id: str) -> str:
-    """Write config.json and tokenizer.json (or scaler.json) for `model` where they changed,
-    and list them in the manifest; returns the tokenizer's file name."""
+    """Write config.json and the encoding's file (tokenizer.json, ...) for `model` where they
+    changed, and list them in the manifest; returns the encoding's file name."""
     config_text = json.dumps(dict(model.cfg.to_dict(), textrnn_version=__version__), indent=2) + "\n"
-    encoding = encoding_file(model.cfg)
-    changed = [_write_if_changed(run_dir / encoding, tokenizer.to_str(pretty=True)),
+    encoding = encoding_of(model.cfg)
+    changed = [_write_if_changed(run_dir / encoding.file, encoding.save(tokenizer)),
                _write_if_changed(run_dir / CONFIG, config_text)]
     if any(changed):  # listed before any weights come: a kill in between leaves them vouched for
-        record_files(run_dir, step, [encoding, CONFIG], run_id)
-    return encoding
+        record_files(run_dir, step, [encoding.file, CONFIG], run_id)
+    return encoding.file
 
 
 def save_pretrained(run_dir, model, tokenizer, step: int = 0, run_id: str | None = None) -> None:
@@ -181,22 +168,25 @@ def check_shapes(run_dir, model, shapes: dict) -> None:
                               "files of different runs, or config.json was edited")
 
 
+def load_encoding(run_dir, cfg: ModelConfig):
+    """The run's encoding (its tokenizer, scaler, ...), checked against config.json."""
+    encoding = encoding_of(cfg)
+    path = Path(run_dir) / encoding.file
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir} has no {encoding.file}; copy it from the original run")
+    loaded = encoding.load(path)
+    verify_file(run_dir, encoding.file)
+    if encoding.size(loaded) != cfg.vocab_size:
+        raise CheckpointError(f"{path} has {encoding.size(loaded)} entries but the model expects "
+                              f"{cfg.vocab_size}; the folder mixes files of different runs")
+    TASKS[cfg.task].check_encoding(loaded, cfg, path)
+    return loaded
+
+
 def load_pretrained(run_dir, device="cpu"):
-    """(model in eval mode, tokenizer, step) from a run folder."""
+    """(model in eval mode, its encoding (a tokenizer, ...), step) from a run folder."""
     cfg = read_config(run_dir)
-    name = encoding_file(cfg)
-    tok_path = Path(run_dir) / name
-    if not tok_path.is_file():
-        raise CheckpointError(f"{run_dir} has no {name}; copy it from the original run")
-    tokenizer = _load_encoding(tok_path, cfg.tokenizer)
-    verify_file(run_dir, name)
-    if tokenizer.get_vocab_size() != cfg.vocab_size:
-        raise CheckpointError(f"{tok_path} has {tokenizer.get_vocab_size()} entries but the model "
-                              f"expects {cfg.vocab_size}; the folder mixes files of different runs")
-    if isinstance(tokenizer, TokenizerPair) and tokenizer.target.get_vocab_size() != cfg.head.target_vocab_size:
-        raise CheckpointError(f"{tok_path}'s target side has {tokenizer.target.get_vocab_size()} entries "
-                              f"but the model expects {cfg.head.target_vocab_size}; the folder mixes "
-                              "files of different runs")
+    tokenizer = load_encoding(run_dir, cfg)
     shapes, step, _ = weights_header(run_dir)  # the file is hashed and checked once, here
     with torch.device("meta"):  # sizes only: a crafted config.json allocates nothing
         check_shapes(run_dir, build_model(cfg), shapes)
@@ -206,7 +196,7 @@ def load_pretrained(run_dir, device="cpu"):
 
 
 def load(run_dir, device: str = "cpu"):
-    """Load a run folder as its task's class: a `LanguageModel`, a `Classifier`, ..."""
+    """Load a run folder as its task's loaded class (Task.Loaded)."""
     model, tokenizer, step = load_pretrained(run_dir, resolve_device(device))
     return TASKS[model.cfg.task].Loaded(model, tokenizer, run_dir, step)
 
@@ -222,7 +212,8 @@ def load_training_state(run_dir) -> dict:
     tensors and plain containers, and refuses anything that would call a function."""
     path = Path(run_dir) / STATE
     if not path.is_file():
-        raise CheckpointError(f"{run_dir} has no {STATE}; nothing to resume, train without --resume")
+        raise CheckpointError(f"{run_dir} has no {STATE}; nothing to resume, train without "
+                              f"{setting_name('resume', True)}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

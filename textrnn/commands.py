@@ -11,11 +11,11 @@ from torch.distributed import DistError
 
 from .config import EncoderConfig, ModelConfig
 from .errors import TextRNNError, first_line
-from .parallel import joined, launched_rank
-from .generation import SamplingConfig
+from .inference.sampling import SamplingConfig
 from .settings import add_flags, resolve, setting
 from .tasks import get_task
 from .training import TrainConfig, check_run, prepare_run, resumed_settings
+from .world import joined, launched_rank
 
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
 QUIET_EXIT_DELAY = 2.0  # seconds
@@ -33,12 +33,21 @@ class Parser(argparse.ArgumentParser):
 @dataclass
 class RunOptions:
     out: str | None = setting(None, "run folder to write")
-    resume: bool = setting(False, "continue the run in --out", flag="--resume")
-    overwrite: bool = setting(False, "replace the run in --out", flag="--overwrite")
+    resume: bool = setting(False, "continue the run in --out")
+    overwrite: bool = setting(False, "replace the run in --out")
     init_from: str | None = setting(None, "start from this language-model run folder: its "
                                     "tokenizer, embedding and recurrent layers (ULMFiT)")
-    quiet: bool = setting(False, "no progress bar", flag="--quiet")
-    debug: bool = setting(False, "show tracebacks", flag="--debug")
+    quiet: bool = setting(False, "no progress bar")
+    debug: bool = setting(False, "show tracebacks")
+
+
+@dataclass
+class UseOptions:
+    """What every command that uses a run folder takes."""
+    device: str = setting("auto", "where the model runs: auto (cuda, mps, then cpu), cpu, cuda, "
+                          "cuda:N or mps")
+    quiet: bool = setting(False, "no progress bar")
+    debug: bool = setting(False, "show tracebacks")
 
 
 @dataclass
@@ -126,7 +135,7 @@ def run_guarded(func, *args, debug: bool = False):
             raise
         if not speaks_for_the_job(exc):
             quiet_exit()
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {exc.for_command_line()}\n")
         sys.exit(EXIT_ERROR)
     except RuntimeError as exc:  # torch.distributed.DistError among them
         if debug or not lost_a_process(exc):

@@ -9,7 +9,6 @@ from typing import Any
 
 from .models.cells import CELLS
 from .settings import setting
-from .tokenization import KINDS
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid")
 
@@ -18,14 +17,15 @@ ACTIVATIONS = ("tanh", "relu", "sigmoid")
 class EncoderConfig:
     """Embedding -> [1-D convolution] -> stacked recurrent layers."""
     cell: str = setting("lstm", "recurrent cell: lstm, gru, rnn (torch kernels) or elman "
-                        "(the Elman network written out)", choices=tuple(CELLS))
-    activation: str = setting("tanh", "rnn/elman non-linearity", choices=ACTIVATIONS)
+                        "(the Elman network written out)", choices=CELLS)
+    activation: str = setting("tanh", "rnn/elman non-linearity (the gated cells have their own)",
+                              choices=ACTIVATIONS)
     num_layers: int = setting(2, "stacked recurrent layers", low=1, high=100)
     # The upper limits only catch typos; far smaller sizes already exhaust memory.
     embed_dim: int = setting(128, "token embedding width", low=1, high=1 << 16)
     hidden_size: int = setting(512, "recurrent state width", low=1, high=1 << 16)
-    bidirectional: bool = setting(False, "read the text in both directions (classifiers; "
-                                  "a language model must not see the future)")
+    bidirectional: bool = setting(False, "read the text in both directions (not for a model "
+                                  "that predicts what comes next: it must not see the future)")
     dropout: float = setting(0.25, "locked dropout on embeddings, between layers and on the output",
                              low=0, high=1, high_open=True)
     embed_dropout: float = setting(0.0, "drop whole tokens from the embedding", low=0, high=1,
@@ -39,13 +39,11 @@ class EncoderConfig:
 @dataclass
 class ModelConfig:
     """Architecture of an embedding -> RNN -> head model; what config.json holds."""
-    task: str = "lm"                  # a key of textrnn.TASKS
-    # A text model's tokenizer.json, a forecaster's scaler.json, or a translator's
-    # tokenizer_pair.json (one tokenizer per language): the data's encoding.
-    tokenizer: str = setting("char", "kind of tokenizer.json (or scaler, or pair)",
-                             choices=(*KINDS, "scaler", "pair"), cli=False)
-    vocab_size: int = setting(0, "the tokenizer's size (a pair's source side), or the input "
-                              "channels (derived)", low=0,
+    task: str = ""                    # a key of textrnn.TASKS (a training command sets it)
+    # The kind of the data's encoding (encodings.py): a tokenizer's (char, word, bpe), or
+    # another that the task's run folders keep (a scaler, a tokenizer per language).
+    tokenizer: str = setting("char", "kind of the data's encoding (derived)", cli=False)
+    vocab_size: int = setting(0, "the encoding's size: the model's input width (derived)", low=0,
                               high=10_000_000, cli=False)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     head: Any = None                  # the task's head settings (TASKS[task].Head)

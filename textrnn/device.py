@@ -3,8 +3,8 @@ import contextlib
 
 import torch
 
-from .errors import ConfigError
-from .parallel import launched, local_rank
+from .errors import ConfigError, setting_name
+from .world import launched, local_rank
 
 PRECISIONS = ("fp32", "bf16", "auto")
 
@@ -15,8 +15,8 @@ def resolve_device(name: str = "auto") -> torch.device:
     its name."""
     name = str(name)
     if launched() and name.startswith("cuda:"):
-        raise ConfigError(f"--device {name}: under torchrun each process takes the GPU of its "
-                          "LOCAL_RANK; pass --device cuda or auto")
+        raise ConfigError(f"{setting_name('device', name)}: under torchrun each process takes the "
+                          f"GPU of its LOCAL_RANK; pass {setting_name('device', 'cuda')} or auto")
     if launched() and name in ("auto", "cuda") and torch.cuda.is_available():
         return torch.device("cuda", local_rank())
     if name == "auto":
@@ -28,9 +28,10 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
         raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name} asked for, but no CUDA GPU is visible; use --device cpu")
+        raise ConfigError(f"device {name} asked for, but no CUDA GPU is visible; use "
+                          f"{setting_name('device', 'cpu')}")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("device mps asked for, but MPS is not available; use --device cpu")
+        raise ConfigError(f"device mps asked for, but MPS is not available; use {setting_name('device', 'cpu')}")
     return torch.device(name)
 
 

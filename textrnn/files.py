@@ -20,9 +20,9 @@ from pathlib import Path
 
 from safetensors import SafetensorError
 
-from .errors import CheckpointError, first_line
+from .errors import CheckpointError, first_line, setting_name
+from .run_files import LOCK
 
-LOCK = ".lock"
 # What libraries raise when a write fails: safetensors and torch.save do not raise OSError.
 WRITE_ERRORS = (OSError, SafetensorError, RuntimeError)
 
@@ -30,7 +30,7 @@ WRITE_ERRORS = (OSError, SafetensorError, RuntimeError)
 def write_failure(path, exc: BaseException, tmp=None) -> CheckpointError:
     """The one line for a failed write of `path` (through the temporary file `tmp`)."""
     return CheckpointError(f"could not save {path}: {_reason(exc, tmp)}; the previous copy is "
-                           "intact; free space or choose another --out")
+                           f"intact; free space or choose another {setting_name('out')}")
 
 
 def _reason(exc: BaseException, tmp=None) -> str:
@@ -89,7 +89,7 @@ def atomic_write(path, write) -> None:
         os.close(_create(tmp))
     except OSError as exc:
         raise CheckpointError(f"cannot write to {path.parent}: {_reason(exc)}; choose another "
-                              "--out folder or free some space") from None
+                              f"{setting_name('out')} folder or free some space") from None
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # some writers (safetensors) make their file 0600

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from .errors import CheckpointError
 from .files import write_json
+from .run_files import MANIFEST
 from .version import __version__
 
-MANIFEST = "manifest.json"
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 

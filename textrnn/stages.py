@@ -6,8 +6,8 @@ from pathlib import Path
 
 from .commands import Parser, RunOptions, RunSettings, settings_from
 from .config import EncoderConfig
-from .errors import ConfigError
-from .presets import SAMPLE_DATA
+from .data.bundled import SAMPLE_DATA
+from .errors import ConfigError, setting_name
 from .settings import add_flags, check, resolve, setting
 from .tasks import ClassifierHeadConfig, DataConfig, LabelledDataConfig, LMHeadConfig
 from .tasks.labelled_splits import load_splits
@@ -33,8 +33,8 @@ FINETUNE_DEFAULTS = dict(
     data=str(SAMPLE_DATA / "sentiment_sample.csv"), tokenizer="word", vocab_size=30000,
     adaptive_cutoffs=[2000, 8000], embed_dim=400, hidden_size=400, num_layers=3, batch_size=32,
     bptt=70, unfreeze_warmup=0.5, device="auto", precision="auto", out="runs/finetune")
-SHARED = {LabelledDataConfig: ("data", "eval_data", "val_fraction", "test_data", "text_column",
-                               "label_column", "eval_split", "max_length", "keep_end"),
+SHARED = {LabelledDataConfig: ("data", "val_data", "val_fraction", "test_data", "text_column",
+                               "label_column", "val_split", "test_split", "max_length", "keep_end"),
           DataConfig: ("tokenizer", "vocab_size"), LMHeadConfig: ("adaptive_cutoffs",),
           EncoderConfig: ("embed_dim", "hidden_size", "num_layers"),
           ClassifierHeadConfig: ("head_hidden",),
@@ -65,7 +65,7 @@ class FinetuneConfig:
     # should: lowercased, with IMDb-style <br /> markup read as a space.
     lowercase: bool = setting(True, "the tokenizer lowercases all text")
     strip_html: bool = setting(True, "the tokenizer reads <br /> markup as a space")
-    skip_pretrain: bool = setting(False, "start from --init-from", flag="--skip-pretrain")
+    skip_pretrain: bool = setting(False, "start from --init-from")
 
 
 @dataclass
@@ -82,8 +82,9 @@ class Stages:
         for stage in (self.pretrain, self.task_lm, self.classifier):
             stage.check()
         if self.out.is_file() or (self.out.is_dir() and any(self.out.iterdir()) and not self.overwrite):
-            raise ConfigError(f"--out {self.out} already holds files; pass --overwrite to replace "
-                              "its runs, or choose another folder")
+            raise ConfigError(f"{setting_name('out', self.out)} already holds files; pass "
+                              f"{setting_name('overwrite', True)} to replace its runs, or choose "
+                              "another folder")
         load_splits(self.classifier.data, self.classifier.training.seed)  # last: it takes longest
 
 
@@ -98,7 +99,7 @@ def parse_finetune(argv=None, description: str = "") -> Stages:
     try:
         return stages({**FINETUNE_DEFAULTS, **given})
     except ConfigError as exc:
-        parser.error(str(exc))
+        parser.error(exc.for_command_line())
 
 
 def stages(values: dict) -> Stages:

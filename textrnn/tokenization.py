@@ -10,9 +10,13 @@ A literal "▁" (U+2581) in the text is escaped before the spaces become "▁" a
 when decoding (see `_escape_marker`), so it never reads back as a space.
 
 Ids 0 and 1 are always <pad> and <unk>, so padding masks and unknown-token handling do
-not depend on the kind.
+not depend on the kind. A kind is a `TokenizerKind` in `KINDS`: how it learns a vocabulary,
+how it grows one (a language model continued on new text), and whether its tokens carry the
+space before a word.
 """
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
@@ -118,12 +122,10 @@ def train_tokenizer(kind: str, texts: Iterable[str], vocab_size: int = 10000,
     truncation (see `truncate`) are stored in tokenizer.json, so prediction prepares text
     exactly as training did.
     """
-    if kind not in KINDS:
-        raise ConfigError(f"unknown tokenizer {kind!r}; choose one of {', '.join(KINDS)}")
-    if kind != "char" and vocab_size < len(SPECIAL_TOKENS) + 1:
+    if vocab_size < len(SPECIAL_TOKENS) + 1 and tokenizer_kind(kind).sized:
         raise ConfigError(f"vocab size must be at least 3, got {vocab_size}")
     norm = _normalizer(lowercase, strip_html, leading_space)
-    return truncate(BUILDERS[kind](texts, vocab_size, min_frequency, norm), max_length, keep_end)
+    return truncate(tokenizer_kind(kind).learn(texts, vocab_size, min_frequency, norm), max_length, keep_end)
 
 
 def _learn_char(texts, vocab_size, min_frequency, norm) -> Tokenizer:
@@ -153,9 +155,62 @@ def _trained(tok: Tokenizer, texts, trainer, norm) -> Tokenizer:
     return tok
 
 
-# kind -> learn(texts, vocab_size, min_frequency, normalizer) -> Tokenizer (normalizer set)
-BUILDERS = {"char": _learn_char, "word": _learn_word, "bpe": _learn_bpe}
-KINDS = tuple(BUILDERS)
+def _grow(old: Tokenizer, texts: list[str], trainer) -> Tokenizer:
+    """The old vocabulary, ids unchanged, plus the entries `trainer` learns from `texts`
+    that it lacks (appended at the end, in the trainer's order; BPE merges too)."""
+    fresh = Tokenizer.from_str(old.to_str())  # same normalizer and pre-tokenizer
+    fresh.train_from_iterator(texts, trainer=trainer)
+    merged, learnt = json.loads(old.to_str()), json.loads(fresh.to_str())
+    vocab = merged["model"]["vocab"]
+    for token, _ in sorted(learnt["model"]["vocab"].items(), key=lambda kv: kv[1]):
+        if token not in vocab:
+            vocab[token] = len(vocab)
+    if "merges" in merged["model"]:
+        known = {json.dumps(m) for m in merged["model"]["merges"]}
+        merged["model"]["merges"] += [m for m in learnt["model"]["merges"] if json.dumps(m) not in known]
+    return Tokenizer.from_str(json.dumps(merged))
+
+
+def _grow_units(old, texts, vocab_size) -> Tokenizer:
+    """Characters or words: the new text's units, by frequency."""
+    return _grow(old, texts, trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS))
+
+
+def _grow_bpe(old, texts, vocab_size) -> Tokenizer:
+    return _grow(old, texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                                 show_progress=False))
+
+
+@dataclass(frozen=True)
+class TokenizerKind:
+    """learn(texts, vocab_size, min_frequency, normalizer) -> Tokenizer (normalizer set);
+    grow(old, texts, vocab_size) -> the old tokenizer, ids unchanged, plus what it lacks of
+    `texts` (--extend-vocab); marks_spaces: its tokens carry the space before a word as "▁",
+    so text read as if after a space starts with a word's usual token, and a decoded text
+    then begins with that space; sized: vocab_size bounds it (char keeps every character)."""
+    learn: Callable
+    grow: Callable
+    marks_spaces: bool
+    sized: bool = True
+
+
+KINDS: dict[str, TokenizerKind] = {
+    "char": TokenizerKind(_learn_char, _grow_units, marks_spaces=False, sized=False),
+    "word": TokenizerKind(_learn_word, _grow_units, marks_spaces=True),
+    "bpe": TokenizerKind(_learn_bpe, _grow_bpe, marks_spaces=True),
+}
+
+
+def tokenizer_kind(kind: str) -> TokenizerKind:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown tokenizer {kind!r}; choose one of {', '.join(KINDS)}")
+    return KINDS[kind]
+
+
+def extend_tokenizer(old: Tokenizer, kind: str, texts: list[str], vocab_size: int) -> Tokenizer:
+    """`old` (of `kind`) with the tokens a tokenizer of its kind learns from `texts` that it
+    lacks, appended at the end: every old id keeps its meaning."""
+    return tokenizer_kind(kind).grow(old, texts, vocab_size)
 
 
 def truncate(tok: Tokenizer, max_length: int, keep_end: bool = False) -> Tokenizer:

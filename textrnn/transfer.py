@@ -1,41 +1,16 @@
-"""Start from a trained language model: continue it on new text, grow its vocabulary, or
-turn its encoder into a classifier's (the ULMFiT recipe, Howard & Ruder 2018)."""
-import json
+"""Start from a trained language model: continue it on new text, with its vocabulary grown
+(the new rows of its weights), or turn its encoder into a classifier's (the ULMFiT recipe,
+Howard & Ruder 2018)."""
 from dataclasses import replace
 
 import torch
-from tokenizers import Tokenizer, trainers
 
 from .config import ModelConfig
-from .errors import ConfigError
+from .errors import ConfigError, setting_name
 from .models import RNNClassifier
-from .tokenization import SPECIAL_TOKENS
 
 # What the weights fix; everything else (dropouts, pooling, labels) the new run may choose.
 ENCODER_ARCHITECTURE = ("cell", "activation", "embed_dim", "hidden_size", "num_layers", "conv_kernel")
-
-
-def extend_tokenizer(old: Tokenizer, texts: list[str], vocab_size: int) -> Tokenizer:
-    """The old vocabulary, ids unchanged, plus the tokens a tokenizer of the same kind
-    learns from `texts` that the old one lacks (appended at the end; BPE merges too)."""
-    fresh = Tokenizer.from_str(old.to_str())  # same normalizer and pre-tokenizer
-    kind = json.loads(old.to_str())["model"]["type"]
-    if kind == "BPE":
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                      show_progress=False)
-    else:
-        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
-    fresh.train_from_iterator(texts, trainer=trainer)
-    merged = json.loads(old.to_str())
-    vocab = merged["model"]["vocab"]
-    for token, _ in sorted(json.loads(fresh.to_str())["model"]["vocab"].items(), key=lambda kv: kv[1]):
-        if token not in vocab:
-            vocab[token] = len(vocab)
-    if kind == "BPE":
-        known = {json.dumps(m) for m in merged["model"]["merges"]}
-        merged["model"]["merges"] += [m for m in json.loads(fresh.to_str())["model"]["merges"]
-                                      if json.dumps(m) not in known]
-    return Tokenizer.from_str(json.dumps(merged))
 
 
 def resize_vocab(model, vocab_size: int):
@@ -77,8 +52,8 @@ def with_config(model, cfg: ModelConfig):
 def classifier_from_lm(lm, wanted: ModelConfig, labels: list[str]):
     """A classifier whose embedding and recurrent layers are the LM's; the head is new."""
     if wanted.encoder.bidirectional:
-        raise ConfigError("--init-from a language model needs a unidirectional classifier; "
-                          "drop --bidirectional")
+        raise ConfigError(f"{setting_name('init_from')} a language model needs a unidirectional "
+                          f"classifier; drop {setting_name('bidirectional')}")
     cfg = continue_config(lm.cfg, wanted, head=replace(wanted.head, labels=labels))
     clf = RNNClassifier(cfg)
     clf.encoder.load_state_dict(lm.encoder.state_dict())

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import CheckpointError
 from ..files import atomic_write
+from ..run_files import TOKENS
 from ..tokenization import PAD_ID, encode_batch
 from .corpus import Corpus, chunks
 
@@ -78,7 +79,7 @@ def _encode_cached(tokenizer, text: Corpus, run_dir: Path, name: str):
     key = hashlib.blake2b(tokenizer.to_str().encode("utf-8"), digest_size=8)
     for piece in text.pieces():
         key.update(piece.encode("utf-8"))
-    path = run_dir / "tokens" / f"{name}-{key.hexdigest()}.bin"
+    path = run_dir / TOKENS / f"{name}-{key.hexdigest()}.bin"
     if path.is_file() and not path.is_symlink():
         return np.memmap(path, dtype=token_dtype(tokenizer.get_vocab_size()), mode="r")
     if path.parent.is_symlink():  # never write through a link placed in the run folder

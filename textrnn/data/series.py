@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, setting_name
 from .tables import load_table
 
 TIME_COLUMNS = ("date", "time", "timestamp", "datetime", "ds")
@@ -52,8 +52,8 @@ def pick_columns(frame, targets, features, time_column) -> list:
     (["all"]: every other column)."""
     others = [c for c in frame.columns if c != time_column]
     if not targets:
-        raise DataError(f"no target column; pass --target COL [COL...] or --target all; "
-                        f"columns found: {_names(frame)}")
+        raise DataError(f"no target column; pass {setting_name('target')} COL [COL...] or "
+                        f"{setting_name('target', 'all')}; columns found: {_names(frame)}")
     targets = _targets(frame, targets, time_column)
     features = [c for c in others if c not in targets] if list(features) == ["all"] else list(features)
     chosen = targets + [c for c in features if c not in targets]
@@ -100,15 +100,16 @@ def fill_gaps(values: np.ndarray, columns, fill: str | None, where: str) -> np.n
         col = int(np.flatnonzero(gaps.any(0))[0])
         rows = np.flatnonzero(gaps[:, col])
         raise DataError(f"{where}: {int(gaps.sum())} empty or NaN cells (column {columns[col]!r} "
-                        f"has {len(rows)}, first at data row {rows[0] + 1}); pass --fill "
-                        "ffill|interpolate|drop to fill them, or clean the file")
+                        f"has {len(rows)}, first at data row {rows[0] + 1}); pass "
+                        f"{setting_name('fill', 'ffill|interpolate|drop')} to fill them, or clean the file")
     import pandas as pd
 
     frame = pd.DataFrame(values)
     frame = frame.ffill() if fill == "ffill" else frame.interpolate(limit_direction="both")
     values = frame.bfill().to_numpy()  # leading gaps take the first value seen
     if np.isnan(values).any():
-        raise DataError(f"{where}: a column has no numbers at all; drop it from --target/--features")
+        raise DataError(f"{where}: a column has no numbers at all; drop it from {setting_name('target')}"
+                        f"/{setting_name('features')}")
     return values
 
 
@@ -144,7 +145,8 @@ def load_series(source, targets, features=(), time_column=None, fill=None, split
         keep = ~np.isnan(values).any(1)
         values, times = values[keep], None if times is None else times[keep]
         if not len(values):
-            raise DataError(f"{where}: every row has an empty cell; nothing is left after --fill drop")
+            raise DataError(f"{where}: every row has an empty cell; nothing is left after "
+                            f"{setting_name('fill', 'drop')}")
     n_targets = len(_targets(frame, targets, time_column))  # the columns start with them
     return Series(fill_gaps(values, columns, fill, where), columns, n_targets, times, time_column)
 
@@ -158,11 +160,13 @@ def _names(frame) -> str:
     return ", ".join(map(str, frame.columns))
 
 
-def split_rows(n: int, spec: str, lookback: int, horizon: int) -> list[tuple[int, int]]:
+def split_rows(n: int, spec: str, lookback: int, horizon: int, parts: int = 3) -> list[tuple[int, int]]:
     """Chronological (start, end) row ranges of train, validation [and test], from fractions
     ("0.7,0.1,0.2") or row counts ("8640,2880,2880"). Validation and test start `lookback`
-    rows before their first target, as the standard protocol does (Zhou et al. 2021)."""
-    sizes = _split_sizes(n, spec)
+    rows before their first target, as the standard protocol does (Zhou et al. 2021).
+    `parts`: how many of the splits the rows hold (2: the test rows come from elsewhere,
+    and train and validation share all the rows in their proportion; 1: all are training)."""
+    sizes = _split_sizes(n, spec, parts)
     ranges, start = [], 0
     for i, size in enumerate(sizes):
         first = start if i == 0 else max(start - lookback, 0)
@@ -172,34 +176,51 @@ def split_rows(n: int, spec: str, lookback: int, horizon: int) -> list[tuple[int
     for (a, b), name in zip(ranges, names):
         if b - a < lookback + horizon:
             raise DataError(f"the {name} split has {b - a} rows, but a window needs lookback + "
-                            f"horizon = {lookback + horizon}; use a longer series, lower --lookback "
-                            "or --horizon, or change --split")
+                            f"horizon = {lookback + horizon}; use a longer series, lower "
+                            f"{setting_name('lookback')} or {setting_name('horizon')}, or change "
+                            f"{setting_name('split_fractions')}")
     return ranges
 
 
-def training_rows(n: int, spec: str) -> int:
+def training_rows(n: int, spec: str, parts: int = 3) -> int:
     """How many rows, from the first, the training split holds: the scaler's rows."""
-    return _split_sizes(n, spec)[0]
+    return _split_sizes(n, spec, parts)[0]
 
 
-def _split_sizes(n: int, spec: str) -> list[int]:
+def split_spec(spec) -> list[float] | None:
+    """The numbers of a split given as fractions or row counts ("0.7,0.1,0.2"), or None if it
+    is not one (a dataset's split name, say)."""
     try:
         parts = [float(p) for p in str(spec).split(",")]
     except ValueError:
-        parts = []
-    if len(parts) not in (2, 3) or any(not math.isfinite(p) or p < 0 for p in parts):
-        raise DataError(f"--split {spec!r} must be 2 or 3 fractions (0.7,0.1,0.2) or row counts "
-                        "(8640,2880,2880): train, validation[, test]")
-    if all(p <= 1 for p in parts) and not all(p == int(p) for p in parts):
-        if sum(parts) > 1 + 1e-9:
-            raise DataError(f"--split {spec!r}: the fractions add up to more than 1")
-        sizes = [int(n * p) for p in parts]
-        if abs(sum(parts) - 1) < 1e-9:  # all rows are used; rounding's remainder goes to validation
+        return None
+    ok = len(parts) in (2, 3) and all(math.isfinite(p) and p >= 0 for p in parts)
+    return parts if ok else None
+
+
+def _split_sizes(n: int, spec: str, parts: int = 3) -> list[int]:
+    given = split_spec(spec)
+    if given is None:
+        raise DataError(f"{setting_name('split_fractions', spec)} must be 2 or 3 fractions "
+                        "(0.7,0.1,0.2) or row counts (8640,2880,2880): train, validation[, test]")
+    if parts == 1:
+        return [n]
+    if parts == 2:
+        given = given[:2]
+    if all(p <= 1 for p in given) and not all(p == int(p) for p in given):
+        if sum(given) > 1 + 1e-9:
+            raise DataError(f"{setting_name('split_fractions', spec)}: the fractions add up to more than 1")
+        if parts == 2:  # train and validation share every row, in their proportion
+            first = int(n * given[0] / sum(given))
+            return [first, n - first]
+        sizes = [int(n * p) for p in given]
+        if abs(sum(given) - 1) < 1e-9:  # all rows are used; rounding's remainder goes to validation
             sizes[1] = n - sizes[0] - sum(sizes[2:])
         return sizes
-    sizes = [int(p) for p in parts]
+    sizes = [int(p) for p in given]
     if sum(sizes) > n:
-        raise DataError(f"--split {spec!r} asks for {sum(sizes)} rows, but the series has {n}")
+        raise DataError(f"{setting_name('split_fractions', spec)} asks for {sum(sizes)} rows, but the "
+                        f"series has {n}")
     return sizes
 
 

@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..errors import DataError, first_line
+from ..errors import DataError, first_line, setting_name
 from .text_files import check_text_file
 
 TABLE_FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json",
@@ -100,9 +100,10 @@ def pick_column(columns, wanted: str | None, candidates, what: str) -> str:
     if wanted is not None:
         if wanted not in columns:
             raise DataError(f"no {what} column {wanted!r}; columns found: {', '.join(columns)}; "
-                            f"pass --{what}-column")
+                            f"pass {setting_name(what + '_column')}")
         return wanted
     for name in candidates:
         if name in columns:
             return name
-    raise DataError(f"no {what} column; columns found: {', '.join(columns)}; pass --{what}-column NAME")
+    raise DataError(f"no {what} column; columns found: {', '.join(columns)}; pass "
+                    f"{setting_name(what + '_column', 'NAME')}")

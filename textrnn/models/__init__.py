@@ -1,7 +1,10 @@
-from .cells import CELLS, make_cell
-from .elman import ElmanRNN
-from .encoder import RNNEncoder, detach_state
+"""nn.Modules only: the cells and their contract (cells/), the encoder every task shares,
+the heads, and the task networks built from them. They know nothing about training or
+files; how a model is used one step at a time lives in textrnn.inference."""
+from .cells import CELLS, Cell, ElmanRNN, make_cell
+from .encoder import RNNEncoder
+from .evaluating import evaluating
 from .networks import RNNClassifier, RNNLanguageModel
 
-__all__ = ["CELLS", "ElmanRNN", "RNNEncoder", "RNNLanguageModel", "RNNClassifier", "detach_state",
-           "make_cell"]
+__all__ = ["CELLS", "Cell", "ElmanRNN", "RNNEncoder", "RNNLanguageModel", "RNNClassifier",
+           "evaluating", "make_cell"]

@@ -65,11 +65,11 @@ class AdaptiveLMHead(nn.Module):
             parts.append(head[..., s + i: s + i + 1] + tail)  # P(cluster) * P(word | cluster)
         return torch.cat(parts, -1)
 
-    def scorer(self, weights: str = "fp32"):
+    def scorer(self, dense=None):
         """h (B, H) -> log-probabilities (B, vocab) with today's weights, for sampling: the
         tails' word vectors are projected once here, not at every token (at batch 1 that
-        projection costs about 200 times a token's scores). It stays fp32 in every
-        `weights` format: its matrices are split in clusters too small to gain from it."""
+        projection costs about 200 times a token's scores). It stays fp32 whatever weight
+        format `dense` is: its matrices are split in clusters too small to gain from it."""
         with torch.no_grad():
             words = [self.tail_words(i) for i in range(len(self.down))]
         return lambda h: self.scores(h, words)

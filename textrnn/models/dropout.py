@@ -30,10 +30,6 @@ def embedding_dropout(embed: nn.Embedding, ids, p: float, training: bool):
     return nn.functional.embedding(ids, weight, embed.padding_idx)  # (B, T, E)
 
 
-def hidden_weight_names(rnn: nn.Module) -> list[str]:
-    return [name for name, _ in rnn.named_parameters() if name.startswith("weight_hh")]
-
-
 def weight_dropped(rnn: nn.Module, p: float, training: bool) -> dict:
     """DropConnect on the hidden-to-hidden matrices (Wan et al. 2013; Merity et al. 2017).
 
@@ -42,5 +38,5 @@ def weight_dropped(rnn: nn.Module, p: float, training: bool) -> dict:
     """
     if not training or p == 0:
         return {}
-    return {name: nn.functional.dropout(getattr(rnn, name), p, True)
-            for name in hidden_weight_names(rnn)}
+    return {name: nn.functional.dropout(rnn.get_parameter(name), p, True)
+            for name in rnn.recurrent_weight_names()}

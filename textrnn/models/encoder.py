@@ -1,9 +1,10 @@
-"""Embedding -> [1-D convolution] -> stacked RNN layers: the encoder every task shares.
+"""Embedding -> [1-D convolution] -> stacked recurrent layers: the encoder every task shares.
 
 Contract in shapes: ids (B, T) -> outputs (B, T, output_size), state. `state` is a list
-with one entry per layer: (h, c) for an LSTM, h for the others, each (D, B, H) where D is
-the number of directions. With `lengths` (B,), padding never reaches a real position in
-either direction, so it cannot change a result; no state comes back then (None entries).
+with one entry per layer, in that layer's cell's sequence layout (cells/contract.py; torch's
+kernels: (h, c) for an LSTM, h for the others, each (D, B, H), D the number of directions).
+With `lengths` (B,), padding never reaches a real position in either direction, so it
+cannot change a result; no state comes back then (None entries).
 """
 import torch
 from torch import nn
@@ -13,20 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..tokenization import PAD_ID
 from .cells import make_cell
 from .dropout import LockedDropout, embedding_dropout, weight_dropped
-from .elman import ElmanRNN
 from .padded import run_padded
-from .stepper import EncoderStepper
-
-
-
-def detach_state(state):
-    """Cut the graph between BPTT windows: the values carry over, the gradients do not
-    (truncated backpropagation through time, Williams & Peng 1990)."""
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):
-        return state.detach()
-    return type(state)(detach_state(s) for s in state)
 
 
 class RNNEncoder(nn.Module):
@@ -35,8 +23,6 @@ class RNNEncoder(nn.Module):
 
     def __init__(self, cfg, vocab_size: int, causal: bool = False):  # cfg: config.EncoderConfig
         super().__init__()
-        if cfg.cell == "rnn" and cfg.activation == "sigmoid":
-            raise ValueError("nn.RNN has no sigmoid; use cell 'elman' for a sigmoid RNN")
         self.cfg, self.causal = cfg, causal
         self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=PAD_ID)
         self.conv = None
@@ -73,11 +59,10 @@ class RNNEncoder(nn.Module):
         """One layer. With `lengths` (classification) no state goes in or comes out."""
         dropped = weight_dropped(rnn, self.cfg.weight_drop, self.training)
         call = (lambda *a: functional_call(rnn, dropped, a)) if dropped else rnn
-        if isinstance(rnn, ElmanRNN):
-            out, state = call(x, state, lengths)
-            return out, None if lengths is not None else state
         if lengths is None:
             return call(x, state) if state is not None else call(x)
+        if rnn.takes_lengths:
+            return call(x, None, lengths)[0], None
         if not x.is_cuda:
             return run_padded(rnn, x, lengths, dropped), None
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -97,19 +82,3 @@ class RNNEncoder(nn.Module):
 
     def forward(self, ids, state=None, lengths=None):
         return self.recur(self.features(ids), state, lengths)
-
-    @torch.no_grad()
-    def stepper(self, weights: str = "fp32", fuse: bool | None = None) -> EncoderStepper:
-        """This encoder one token at a time, for sampling (unidirectional, eval mode), with
-        today's weights held in `weights` format: each layer's cell stepper, plus the conv
-        front end if there is one, else a table of the first layer's input projection per
-        token, computed once in fp32 whatever the format (it is read, not multiplied).
-        `fuse`: whether layers above the first take one product over [input, state]."""
-        # By default a smaller format fuses (see elman.py's AffineStepper); fp32 keeps
-        # torch's two products, and its rounding.
-        fuse = weights != "fp32" if fuse is None else fuse
-        layers = [rnn.stepper(weights, fuse=i > 0 and fuse) for i, rnn in enumerate(self.layers)]
-        if self.conv is not None:
-            return EncoderStepper(layers, features=self.features)
-        first = layers[0] if weights == "fp32" else self.layers[0].stepper()
-        return EncoderStepper(layers, table=first.input_proj(self.embed.weight.detach()))  # (vocab, G*H)

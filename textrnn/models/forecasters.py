@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..nested import map_state
 from .cells import make_cell
 
 
@@ -73,6 +74,12 @@ class StackedCells(nn.Module):
             new_state.append(s)
         return x, new_state
 
+    def repeat_state(self, state: list, times: int) -> list:
+        """Each sequence's state `times` times in a row (through each cell's batch-first step
+        layout, whatever its own layout is)."""
+        return [rnn.sequence_state(map_state(lambda t: t.repeat_interleave(times, 0), rnn.step_state(s)))
+                for rnn, s in zip(self.layers, state)]
+
 
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss}
 
@@ -81,13 +88,6 @@ def loss_or_forecast(y, targets, loss: str):
     """The forecast, or with `targets` its loss in fp32: mse, or mae, which SegRNN trains
     with (Lin et al. 2023) and which a few outlying rows pull on less."""
     return y if targets is None else LOSSES[loss](y.float(), targets.float())
-
-
-def repeat_state(state, times: int):
-    """Each sequence's state (D, N, H) `times` times in a row along N: (D, N*times, H)."""
-    if isinstance(state, torch.Tensor):
-        return state.repeat_interleave(times, dim=1)
-    return type(state)(repeat_state(s, times) for s in state)
 
 
 class StackedRegressor(nn.Module):
@@ -180,7 +180,7 @@ class SegmentRNN(nn.Module):
 
     def decode(self, state, B: int):
         """All output segments at once: one step each, from the same encoder state."""
-        out, _ = self.rnn(self.queries(B), [repeat_state(s, self.n_out) for s in state])
+        out, _ = self.rnn(self.queries(B), self.rnn.repeat_state(state, self.n_out))
         return self.out(self.drop(out[:, 0])).view(B * self.C, self.n_out, self.w)
 
 

@@ -4,7 +4,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .dropout import LockedDropout
-from .step_weights import dense_for
 
 POOLINGS = ("last", "mean", "max", "concat", "attention")
 
@@ -18,9 +17,10 @@ class LMHead(nn.Module):
         self.drop = LockedDropout(dropout)
         self.proj = nn.Linear(hidden, vocab_size)
 
-    def scorer(self, weights: str = "fp32"):
-        """h (B, H) -> logits (B, vocab) with today's weights in `weights` format, for sampling."""
-        return dense_for(weights)(self.proj.weight.detach(), self.proj.bias.detach())
+    def scorer(self, dense):
+        """h (B, H) -> logits (B, vocab) for sampling, today's weights held by `dense` (a
+        weight format of textrnn.inference.weights)."""
+        return dense(self.proj.weight.detach(), self.proj.bias.detach())
 
     def forward(self, h):
         return self.proj(self.drop(h))

@@ -6,7 +6,6 @@ from torch.nn import functional as F
 from .adaptive import AdaptiveLMHead
 from .encoder import RNNEncoder
 from .heads import ClassifierHead, LMHead
-from .stepper import Stepper
 
 
 def layer_groups(model) -> list[list[nn.Parameter]]:
@@ -30,9 +29,6 @@ class RNNLanguageModel(nn.Module):
         self.encoder = RNNEncoder(cfg.encoder, cfg.vocab_size, causal=True)
         width, dropout = self.encoder.output_size, cfg.encoder.dropout
         cutoffs = cfg.head.tail_cutoffs(cfg.vocab_size)
-        # A tail cluster of an adaptive softmax is read only when a target falls in it, so a
-        # step may leave its parameters out (data-parallel training must know).
-        self.skips_parameters = bool(cutoffs)
         if cutoffs:
             self.head = AdaptiveLMHead(width, cfg.vocab_size, dropout, cutoffs)
         else:
@@ -50,12 +46,6 @@ class RNNLanguageModel(nn.Module):
         if targets is None:
             return self.head(h), state
         return self.head.nll(h, targets, reduction), state
-
-    def stepper(self, weights: str = "fp32", fuse: bool | None = None) -> Stepper:
-        """One token at a time, for sampling (eval mode), with today's weights held in
-        `weights` format (fp32, bf16 or int8): build a new one after they change. See
-        stepper.py (and encoder.py's `stepper` for `fuse`)."""
-        return Stepper(self.encoder.stepper(weights, fuse), self.head.scorer(weights))
 
     def layer_groups(self):
         return layer_groups(self)

@@ -19,13 +19,10 @@ _TWINS = weakref.WeakKeyDictionary()  # rnn -> a weightless unidirectional copy
 
 
 def _unidirectional_twin(rnn):
-    """A one-direction module of the same kind and sizes, with no storage of its own
-    (meta device): it only lends its forward to `functional_call`."""
+    """The cell's weightless one-direction twin (its contract's `one_direction`), made once."""
     twin = _TWINS.get(rnn)
     if twin is None:
-        kwargs = {"nonlinearity": rnn.nonlinearity} if isinstance(rnn, torch.nn.RNN) else {}
-        twin = type(rnn)(rnn.input_size, rnn.hidden_size, batch_first=True, device="meta", **kwargs)
-        _TWINS[rnn] = twin
+        twin = _TWINS[rnn] = rnn.one_direction()
     return twin
 
 
@@ -38,7 +35,9 @@ def reverse_within_length(x, lengths):
 
 
 def run_padded(rnn, x, lengths, overrides=None):
-    """One nn.LSTM/GRU/RNN layer over a padded batch x (B, T, E) with true `lengths` (B,).
+    """One layer of a cell that leaves lengths to the encoder (cells/contract.py: its
+    reverse direction's parameters carry torch's "_reverse" suffix) over a padded batch
+    x (B, T, E) with true `lengths` (B,).
 
     Returns outputs (B, T, D*H) equal to what packed sequences give, zeros at padding.
     `overrides` replaces parameters (e.g. weight-dropped matrices).

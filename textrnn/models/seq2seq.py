@@ -2,16 +2,18 @@
 al. 2015).
 
 The encoder is textrnn's own (`RNNEncoder`, any cell), reading the source both ways. The
-decoder is a stack of recurrent cells of the same kind, started from the mean of the
-encoder's outputs (through a tanh layer). At step t it reads the previous target token
-and, with input feeding (Luong et al. 2015), the previous step's attentional vector, so
-each choice knows where attention went before; its top state scores the source
-(attention.py), and tanh(W [context; state]) is the attentional vector that the output
-layer reads. Training is teacher-forced: the true previous token goes in.
+decoder is a stack of the same cell's single steps (its contract's `decoder_step`),
+started from the mean of the encoder's outputs (through a tanh layer). At step t it reads
+the previous target token and, with input feeding (Luong et al. 2015), the previous step's
+attentional vector, so each choice knows where attention went before; so every cell, even
+one that trains in parallel over a sequence, decodes one step at a time here. Its top
+state scores the source (attention.py), and tanh(W [context; state]) is the attentional
+vector that the output layer reads. Training is teacher-forced: the true previous token
+goes in.
 
 Shapes: B sentences, S source tokens, T target tokens, E embedding, He = 2 x encoder
 hidden (both directions), Hd decoder width, V the target vocabulary (the joint one, or
-the target side's own under --separate-vocab).
+the target side's own with a vocabulary per language).
 """
 from dataclasses import replace
 from typing import NamedTuple
@@ -22,9 +24,8 @@ from torch.nn import functional as F
 
 from ..tokenization import PAD_ID
 from .attention import Attention
+from .cells import cell_class
 from .encoder import RNNEncoder
-
-DECODER_CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell, "rnn": nn.RNNCell, "elman": nn.RNNCell}
 
 
 class Memory(NamedTuple):
@@ -47,9 +48,10 @@ class Seq2Seq(nn.Module):
         V = head.target_vocab_size or cfg.vocab_size  # the target side's own, or the joint one
         self.embed = nn.Embedding(V, E, padding_idx=PAD_ID)
         self.bridge = nn.Linear(He, Hd * head.decoder_layers)
-        cell = DECODER_CELLS[enc.cell]
+        step = cell_class(enc.cell).decoder_step
         first = E + (Hd if head.input_feeding else 0)
-        self.cells = nn.ModuleList(cell(first if i == 0 else Hd, Hd) for i in range(head.decoder_layers))
+        self.cells = nn.ModuleList(step(first if i == 0 else Hd, Hd, enc.activation)
+                                   for i in range(head.decoder_layers))
         self.attention = Attention(head.attention, Hd, He)
         self.combine = nn.Linear(He + Hd, Hd)
         self.drop = nn.Dropout(enc.dropout)
@@ -67,8 +69,7 @@ class Seq2Seq(nn.Module):
         mask = torch.arange(src.size(1), device=src.device)[None] < lengths[:, None]  # (B, S)
         mean = (values * mask[..., None]).sum(1) / lengths[:, None].to(values.dtype)  # (B, He)
         starts = torch.tanh(self.bridge(mean)).chunk(len(self.cells), -1)  # each (B, Hd)
-        lstm = isinstance(self.cells[0], nn.LSTMCell)
-        state = [(h, torch.zeros_like(h)) if lstm else h for h in starts]
+        state = [cell.start(h) for cell, h in zip(self.cells, starts)]  # each a step state
         feed = torch.zeros_like(starts[0])
         return Memory(values, self.attention.keys(values), mask), state, feed
 
@@ -84,9 +85,8 @@ class Seq2Seq(nn.Module):
         x = self.drop(x)
         new = []
         for cell, s in zip(self.cells, state):
-            s = cell(x, s)
+            h, s = cell(x, s)  # (B, Hd), the cell's new step state
             new.append(s)
-            h = s[0] if isinstance(s, tuple) else s  # (B, Hd)
             x = self.drop(h)
         context, weights = self.attention(h, memory.keys, memory.values, memory.mask)
         return torch.tanh(self.combine(torch.cat([context, h], -1))), new, weights
@@ -98,7 +98,7 @@ class Seq2Seq(nn.Module):
         the same as `step` gives one position at a time."""
         x = self.drop(self.embed(tgt_in))  # (B, T, E)
         for cell, s in zip(self.cells, state):
-            h = _over_sequence(cell, x, s)  # (B, T, Hd)
+            h = cell.sequence(x, s)  # (B, T, Hd)
             x = self.drop(h)
         context, _ = self.attention(h, memory.keys, memory.values, memory.mask)  # (B, T, He)
         return torch.tanh(self.combine(torch.cat([context, h], -1)))
@@ -130,15 +130,3 @@ class Seq2Seq(nn.Module):
         return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=PAD_ID,
                                label_smoothing=self.cfg.head.label_smoothing)
 
-
-def _over_sequence(cell, x, state):
-    """A decoder cell over a whole sequence x (B, T, in) from `state`, by the fused kernel
-    of nn.LSTM / nn.GRU / nn.RNN: the same parameters, in the same gate order."""
-    params = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
-    args = (params, True, 1, 0.0, False, False, True)  # biases, layers, dropout, train, bidir, batch first
-    if isinstance(cell, nn.LSTMCell):
-        return torch.lstm(x, (state[0][None], state[1][None]), *args)[0]
-    if isinstance(cell, nn.GRUCell):
-        return torch.gru(x, state[None], *args)[0]
-    run = torch.rnn_tanh if cell.nonlinearity == "tanh" else torch.rnn_relu
-    return run(x, state[None], *args)[0]

@@ -1,11 +1,11 @@
 """`textrnn serve`: a page and a JSON API for run folders (the `serve` extra: FastAPI and
 uvicorn). app.py is the web app, api.py its routes, batcher.py the step-by-step batching of
-generation requests, explain.py a classifier's token contributions."""
+generation requests, runs.py the served runs, schemas.py the request bodies."""
 import importlib
 import socket
 import sys
 
-from ..errors import ConfigError
+from ..errors import ConfigError, setting_name
 from .config import ServeConfig
 
 
@@ -54,8 +54,8 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
-        raise ConfigError(f"cannot listen on {host!r} ({e.strerror}); pass --host with an "
-                          "address of this machine, e.g. 127.0.0.1") from None
+        raise ConfigError(f"cannot listen on {host!r} ({e.strerror}); pass {setting_name('host')} "
+                          "with an address of this machine, e.g. 127.0.0.1") from None
     family, _, _, _, address = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -63,8 +63,8 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as e:
         sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror}); pass another --port "
-                          "(0 picks a free one)") from None
+        raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror}); pass another "
+                          f"{setting_name('port')} (0 picks a free one)") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

@@ -1,16 +1,18 @@
-"""The JSON API under /v1: one route per task, plus the list of models and their load."""
+"""The JSON API under /v1: each task's endpoint (its request model from schemas.py, its
+handler from the task), plus the list of models and their load. Handlers reach the server
+through `Server`: its settings, its caps, and the step batchers of generating runs."""
 import asyncio
+import inspect
 import json
 
-import numpy as np
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
-from ..generation import SamplingConfig
+from ..tasks import TASKS
 from .batcher import Job
-from .explain import contributions
 from .runs import ApiError, Runs
-from .schemas import ClassifyRequest, ForecastRequest, GenerateRequest, TranslateRequest
+from .schemas import inputs, request_model
 
 
 def deliver(events) -> None:
@@ -20,43 +22,31 @@ def deliver(events) -> None:
             job.listener.put_nowait((piece, result))
 
 
-def cap(what: str, n: int, most: int, flag: str) -> None:
-    if n > most:
-        raise ApiError(413, f"{what} is {n}; this server takes at most {most} (its --{flag})")
+class Server:
+    """What an endpoint's handler may ask of the server (tasks/base.py's Endpoint)."""
 
+    def __init__(self, runs: Runs, cfg):
+        self.runs, self.cfg = runs, cfg
 
-def sampling_config(body: GenerateRequest, cfg) -> SamplingConfig:
-    cap("the prompt's length in characters", len(body.prompt), cfg.max_prompt_chars, "max-prompt-chars")
-    cap("max_tokens", body.max_tokens, cfg.max_tokens, "max-tokens")
-    return SamplingConfig(max_new_tokens=body.max_tokens, temperature=body.temperature,
-                          top_k=body.top_k, top_p=body.top_p, greedy=body.greedy, seed=body.seed,
-                          stop=list(body.stop), prompt=body.prompt, weights=cfg.weights,
-                          engine=cfg.engine).validate()
+    def cap(self, what: str, n: int, setting: str) -> None:
+        """A 413 when `n` is over the server's ServeConfig `setting` (a cap on requests)."""
+        most = getattr(self.cfg, setting)
+        if n > most:
+            raise ApiError(413, f"{what} is {n}; this server takes at most {most} (its "
+                           f"--{setting.replace('_', '-')})")
 
+    def cap_texts(self, texts: list[str]) -> None:
+        self.cap("the number of texts", len(texts), "max_texts")
+        for text in texts:
+            self.cap("a text's length in characters", len(text), "max_prompt_chars")
 
-def router(runs: Runs, cfg) -> APIRouter:
-    api = APIRouter(prefix="/v1")
-
-    @api.get("/models", summary="the run folders this server holds, with their configs")
-    def models():
-        return {"models": runs.describe()}
-
-    @api.get("/health", summary="generation streams running and waiting, per language model")
-    def health():
-        return {"status": "ok", "streams": {n: b.counts() for n, b in runs.batchers.items()}}
-
-    @api.post("/generate", summary="continue a prompt with a language model",
-              description="Whole, or with stream=true as server-sent events: `data: {\"text\": "
-              "piece}` as the text grows, then `event: done` with the full result. Requests "
-              "that arrive together are stepped as one batch; a seeded request gives the same "
-              "text whatever else runs.")
-    async def generate(body: GenerateRequest):
-        name, lm = runs.pick(body.model, "lm")
-        sampling = sampling_config(body, cfg)
-        job = Job(sampling, lm.encode_prompt(sampling.prompt), listener=asyncio.Queue())
-        batcher = runs.batchers[name]
+    async def generate(self, name: str, run, sampling, prompt_ids: list[int], stream: bool):
+        """Run `sampling` on the run's step batcher: the result, or with `stream` server-sent
+        events, `data: {"text": piece}` as the text grows, then `event: done` with the result."""
+        job = Job(sampling, prompt_ids, listener=asyncio.Queue())
+        batcher = self.runs.batchers[name]
         batcher.submit(job)
-        if body.stream:
+        if stream:
             return StreamingResponse(_events(job, batcher, name), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         try:
@@ -68,58 +58,40 @@ def router(runs: Runs, cfg) -> APIRouter:
             raise ApiError(500, result["error"])
         return {"model": name, "prompt": sampling.prompt, **result}
 
-    @api.post("/classify", summary="label texts with a classifier, optionally with each "
-              "token's contribution (occlusion)")
-    def classify(body: ClassifyRequest):
-        name, clf = runs.pick(body.model, "classifier")
-        return {"model": name, "results": labelled(clf, body, cfg)}
 
-    @api.post("/forecast", summary="the next horizon rows of a forecaster's targets")
-    def forecast(body: ForecastRequest):
-        name, fc = runs.pick(body.model, "forecaster")
-        cap("the number of rows", len(body.rows), cfg.max_rows, "max-rows")
-        values = _rows(body.rows, list(fc.scaler.columns))
-        pred = fc.forecast(values)  # (horizon, targets), in the data's units
-        k = len(fc.targets)
-        return {"model": name, "targets": fc.targets, "history": values[-fc.lookback:, :k].tolist(),
-                "forecast": pred.tolist()}
+def router(runs: Runs, cfg) -> APIRouter:
+    api = APIRouter(prefix="/v1")
+    server = Server(runs, cfg)
 
-    @api.post("/translate", summary="translate texts with a translator, optionally with the "
-              "attention map of the first text's greedy translation")
-    def translate(body: TranslateRequest):
-        name, tr = runs.pick(body.model, "translator")
-        return {"model": name, **translated(tr, body, cfg)}
+    @api.get("/models", summary="the run folders this server holds, with their configs")
+    def models():
+        return {"models": runs.describe(inputs)}
 
+    @api.get("/health", summary="generation streams running and waiting, per generating run")
+    def health():
+        return {"status": "ok", "streams": {n: b.counts() for n, b in runs.batchers.items()}}
+
+    for task in TASKS.values():
+        if task.endpoint is not None:
+            add_route(api, task, server)
     return api
 
 
-def labelled(clf, body: ClassifyRequest, cfg) -> list[dict]:
-    """Each text's label and probabilities, and with `explain` its token contributions."""
-    cap_texts(body.texts, cfg)
-    proba = clf.predict_proba(body.texts)  # (n, classes)
-    results = [{"label": clf.labels[int(p.argmax())],
-                "probabilities": dict(zip(clf.labels, map(float, p)))} for p in proba]
-    if body.explain:
-        for text, r in zip(body.texts, results):
-            r["explanation"] = contributions(clf, text, cfg.max_explain_tokens)
-    return results
+def add_route(api: APIRouter, task, server: Server) -> None:
+    """POST /v1/<path> for `task`: the body checked by its request model, then its handler
+    (a blocking one in a worker thread, so the event loop keeps serving)."""
+    ep, Body = task.endpoint, request_model(task)
+    fields = [f for f in Body.model_fields if f != "model"]
 
+    async def route(body: Body):  # type: ignore[valid-type]
+        name, run = server.runs.pick(body.model, task)
+        request = ep.request(**{f: getattr(body, f) for f in fields})
+        if inspect.iscoroutinefunction(ep.handle):
+            return await ep.handle(server, name, run, request)
+        return await run_in_threadpool(ep.handle, server, name, run, request)
 
-def translated(tr, body: TranslateRequest, cfg) -> dict:
-    """The translations, and with `attention` the first text's map: weights (T, S)."""
-    cap_texts(body.texts, cfg)
-    cap("the beam", body.beam, cfg.max_beam, "max-beam")
-    result = {"translations": tr.translate(body.texts, beam=body.beam)}
-    if body.attention:
-        source, target, weights = tr.attention(body.texts[0])
-        result["attention"] = {"source": source, "target": target, "weights": weights.tolist()}
-    return result
-
-
-def cap_texts(texts: list[str], cfg) -> None:
-    cap("the number of texts", len(texts), cfg.max_texts, "max-texts")
-    for text in texts:
-        cap("a text's length in characters", len(text), cfg.max_prompt_chars, "max-prompt-chars")
+    api.post(f"/{ep.path}", summary=ep.summary, description=inspect.getdoc(ep.handle) or "",
+             name=f"{task.name}_{ep.path}")(route)
 
 
 async def _result(job: Job) -> dict:
@@ -144,17 +116,3 @@ async def _events(job: Job, batcher, name: str):
     finally:
         if job.result is None:
             batcher.cancel(job)
-
-
-def _rows(rows: list[list[float]], columns: list[str]) -> np.ndarray:
-    """(rows, columns) values, every row complete and finite."""
-    for i, row in enumerate(rows):
-        if len(row) != len(columns):
-            raise ApiError(422, f"row {i + 1} has {len(row)} values; each row needs {len(columns)}, "
-                           f"one per column: {', '.join(columns)}")
-    values = np.asarray(rows, dtype=float)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise ApiError(422, f"{int(bad.sum())} values are NaN or infinite (the first in row "
-                       f"{int(np.argwhere(bad)[0][0]) + 1}); fill them before asking")
-    return values

@@ -1,9 +1,11 @@
-"""The web app: the page at /, the JSON API under /v1 (api.py), OpenAPI at /docs.
+"""The web app: the page at /, the JSON API under /v1 (api.py), OpenAPI at /docs, and each
+task's page panel at /panels/<task>.js (a script beside the task's module).
 
 Every refusal is a 4xx with one line of JSON, {"error": "..."}; an unexpected failure is a
 500 with one line too (its traceback goes to the server's log, never to the client)."""
 import asyncio
 import logging
+import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from ..errors import CheckpointError, TextRNNError, first_line
+from ..tasks import TASKS
 from ..version import __version__
 from . import api
 from .batcher import Busy
@@ -35,7 +38,8 @@ def create_app(runs: dict, cfg) -> FastAPI:
         held.close()
 
     app = FastAPI(title="textrnn", version=__version__, lifespan=lifespan,
-                  description="Recurrent text models: generate, classify, forecast.")
+                  description="Recurrent text models: " + ", ".join(
+                      sorted({t.endpoint.path for t in TASKS.values() if t.endpoint})) + ".")
     app.state.runs = held
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_kb * 1024)
     add_error_handlers(app)
@@ -46,7 +50,19 @@ def create_app(runs: dict, cfg) -> FastAPI:
     def page():
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/panels/{name}.js", include_in_schema=False)
+    def panel(name: str):
+        task = TASKS.get(name)
+        if task is None or task.endpoint is None or not task.endpoint.panel:
+            raise HTTPException(404, f"no panel for {name!r}; the page draws the generic form")
+        return FileResponse(panel_path(task), media_type="text/javascript")
+
     return app
+
+
+def panel_path(task) -> Path:
+    """The task's panel script: a file beside the module that defines the task."""
+    return Path(sys.modules[task.__module__].__file__).resolve().parent / task.endpoint.panel
 
 
 def refuse(status: int, message: str) -> JSONResponse:

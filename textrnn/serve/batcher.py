@@ -7,7 +7,7 @@ stream's next token with that stream's own settings and random generator, lets g
 streams that ended or were cancelled, and advances the rest with one `Stepper.step`.
 Requests join and leave between steps.
 
-A request's text is the text `LanguageModel.generate` gives for it alone with the same seed:
+A request's text is the text the run's `generate` gives for it alone with the same seed:
 its generator is its own, and the draw reads only its row. The batched product rounds a row
 differently from the product of that row alone (measured: up to 6e-7 on a score in fp32), so
 two texts could part only where two tokens' chances tie that closely.
@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..decoding import take
 from ..errors import TextRNNError, first_line
-from ..generation import (SamplingConfig, TextStream, allowed, cut_at_stop, is_greedy, prefill,
-                          probabilities, track_pieces)
-from ..models.stepper import cached_stepper
+from ..inference.engines import cached_stepper
+from ..inference.sampling import (SamplingConfig, TextStream, allowed, cut_at_stop, is_greedy, prefill,
+                                  probabilities, track_pieces)
+from ..nested import join, take
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Job:
 
 
 class StepBatcher:
-    """Runs the generation requests for one language model, in a thread of its own.
+    """Runs the generation requests for one run, in a thread of its own.
 
     `publish(events)` is called from that thread once a round with a list of
     (job, new text, result or None); it must return quickly."""
@@ -92,7 +92,7 @@ class StepBatcher:
         self.stepper = cached_stepper(self.model, weights, engine)
         self.publish, self.max_streams, self.max_waiting = publish, max_streams, max_waiting
         self.active: list[Job] = []
-        self.logits = self.state = self.window = None  # (B, V), per layer (B, H), (B, k)
+        self.logits = self.state = None  # (B, V), the stepper's batch-first state
         self.peak = 0  # the most streams ever stepped together
         self._waiting: deque[Job] = deque()
         self._wake = threading.Condition()
@@ -172,7 +172,7 @@ class StepBatcher:
                 by_length.setdefault(len(job.prompt_ids), []).append(job)
         for jobs in by_length.values():
             try:
-                logits, state, window = prefill(self.model, self.stepper, [j.prompt_ids for j in jobs])
+                logits, state = prefill(self.model, self.stepper, [j.prompt_ids for j in jobs])
             except Exception as e:  # these jobs end with the reason; the others go on
                 if not isinstance(e, TextRNNError):
                     log.exception("a prompt failed")
@@ -182,8 +182,7 @@ class StepBatcher:
                     events.append((job, "", job.result))
                 continue
             self.active += jobs
-            self.logits, self.state, self.window = (
-                _join(self.logits, logits), _join(self.state, state), _join(self.window, window))
+            self.logits, self.state = join(self.logits, logits), join(self.state, state)
 
     def _choose(self):
         """Every stream's next token (B,), each with its own settings and generator."""
@@ -198,7 +197,7 @@ class StepBatcher:
                 out[idx] = rows.argmax(-1)
                 continue
             probs = probabilities(rows, self.active[idx[0]].cfg)
-            # Each row's own exponential race (generation.draw), from its own generator.
+            # Each row's own exponential race (sampling.draw), from its own generator.
             q = torch.cat([torch.empty_like(probs[:1]).exponential_(generator=self.active[i].generator)
                            for i in idx])  # (G, V)
             out[idx] = (probs / q).argmax(-1)
@@ -206,12 +205,7 @@ class StepBatcher:
 
     def _advance(self, nxt) -> None:
         """nxt (B,): the token each live stream just took."""
-        if self.window.size(1) > 1:  # a conv front end reads the last k tokens
-            self.window = torch.cat([self.window[:, 1:], nxt[:, None]], 1)
-            self.logits, self.state = self.stepper.step(self.window, self.state)
-        else:
-            self.window = nxt[:, None]
-            self.logits, self.state = self.stepper.step(nxt, self.state)
+        self.logits, self.state = self.stepper.step(nxt, self.state)
 
     def _keep(self, keep: list[bool], events) -> None:
         """Keep the streams marked True; a cancelled one let go gets its result."""
@@ -224,9 +218,9 @@ class StepBatcher:
         self.active = [j for j, k in zip(self.active, keep) if k]
         if self.active:
             rows = torch.tensor(keep, device=self.logits.device).nonzero().squeeze(1)
-            self.logits, self.state, self.window = take((self.logits, self.state, self.window), rows)
+            self.logits, self.state = take((self.logits, self.state), rows)
         else:
-            self.logits = self.state = self.window = None
+            self.logits = self.state = None
 
     def _fail_all(self, message: str) -> None:
         events = []
@@ -234,14 +228,5 @@ class StepBatcher:
             job.end("error", message)
             events.append((job, "", job.result))
         self.active = []
-        self.logits = self.state = self.window = None
+        self.logits = self.state = None
         self.publish(events)
-
-
-def _join(a, b):
-    """Rows of b after rows of a, in the same nesting (a None: just b)."""
-    if a is None:
-        return b
-    if isinstance(a, torch.Tensor):
-        return torch.cat([a, b])
-    return type(a)(_join(s, t) for s, t in zip(a, b))

@@ -3,8 +3,8 @@ meets. Each is a flag (`settings.add_flags`); the caps keep one request from tak
 machine."""
 from dataclasses import dataclass
 
-from ..models.step_weights import FORMATS
-from ..models.stepper import ENGINES
+from ..inference.engines import ENGINES
+from ..inference.weights import FORMATS
 from ..settings import setting
 
 
@@ -12,21 +12,21 @@ from ..settings import setting
 class ServeConfig:
     host: str = setting("127.0.0.1", "address to listen on; 0.0.0.0 lets other machines in")
     port: int = setting(8000, "port to listen on; 0 picks a free one", low=0, high=65535)
-    device: str = setting("cpu", "where the models run: cpu, cuda, cuda:1, mps")
-    weights: str = setting("fp32", "language models' weights while generating (as `textrnn "
-                           "sample --weights`)", choices=tuple(FORMATS))
-    engine: str = setting("torch", "what runs language models' steps (as `textrnn sample "
-                          "--engine`)", choices=tuple(ENGINES))
-    max_streams: int = setting(64, "generation streams stepped together, per language model; "
-                               "more requests wait their turn", low=1, high=4096)
-    max_waiting: int = setting(256, "requests waiting for a stream slot, per language model, "
-                               "before the server answers 503", low=0, high=100000)
+    device: str = setting("auto", "where the models run: auto (cuda, mps, then cpu), cpu, cuda, cuda:1 or mps")
+    weights: str = setting("fp32", "weights of the runs that generate step by step (as "
+                           "sampling's --weights)", choices=tuple(FORMATS))
+    engine: str = setting("torch", "what runs their steps (as sampling's --engine)",
+                          choices=tuple(ENGINES))
+    max_streams: int = setting(64, "generation streams stepped together, per run; more requests "
+                               "wait their turn", low=1, high=4096)
+    max_waiting: int = setting(256, "requests waiting for a stream slot, per run, before the "
+                               "server answers 503", low=0, high=100000)
     max_tokens: int = setting(1000, "most new tokens one request may ask for", low=1, high=10**6)
     max_prompt_chars: int = setting(4000, "longest prompt or text, in characters", low=1,
                                     high=10**7)
-    max_texts: int = setting(64, "most texts in one classify request", low=1, high=100000)
+    max_texts: int = setting(64, "most texts in one request", low=1, high=100000)
     max_explain_tokens: int = setting(400, "longest text whose token contributions are "
                                       "computed (one extra pass per token)", low=1, high=100000)
-    max_beam: int = setting(16, "widest beam a translate request may ask for", low=1, high=1000)
-    max_rows: int = setting(10000, "most rows in one forecast request", low=1, high=10**7)
+    max_beam: int = setting(16, "widest beam a request may ask for", low=1, high=1000)
+    max_rows: int = setting(10000, "most rows of values in one request", low=1, high=10**7)
     max_body_kb: int = setting(1024, "largest request body, in KiB", low=1, high=10**6)

@@ -1,14 +1,12 @@
-"""The run folders a server holds, by name, and the batcher of each language model."""
+"""The run folders a server holds, by name, and the step batcher of each run whose task
+generates step by step (its endpoint's `stepped`)."""
 from pathlib import Path
 
 from ..checkpoint import load
 from ..errors import ConfigError
-from ..models.stepper import cached_stepper
+from ..inference.engines import cached_stepper
+from ..tasks import TASKS
 from .batcher import StepBatcher
-
-# A task's endpoint under /v1; a new task served is one entry here plus its route.
-ENDPOINTS = {"lm": "generate", "classifier": "classify", "forecaster": "forecast",
-             "translator": "translate"}
 
 
 class ApiError(Exception):
@@ -19,6 +17,10 @@ class ApiError(Exception):
         self.status = status
 
 
+def task_of(run):
+    return TASKS[run.config.task]
+
+
 def load_runs(run_dirs, device: str) -> dict:
     """name -> loaded run, each name its folder's own (a repeated one gets -2, -3, ...)."""
     if not run_dirs:
@@ -26,9 +28,10 @@ def load_runs(run_dirs, device: str) -> dict:
     runs = {}
     for folder in run_dirs:
         run = load(folder, device)
-        if run.config.task not in ENDPOINTS:
-            raise ConfigError(f"{folder} holds a {run.config.task} model, which the server "
-                              f"cannot serve yet; it serves {', '.join(ENDPOINTS)}")
+        if task_of(run).endpoint is None:
+            served = ", ".join(t.Loaded.noun for t in TASKS.values() if t.endpoint is not None)
+            raise ConfigError(f"{folder} holds a {run.noun}, which the server cannot serve yet; "
+                              f"it serves a {served}")
         base = Path(folder).resolve().name or "model"
         name, n = base, 1
         while name in runs:
@@ -44,14 +47,16 @@ class Runs:
         self.batchers: dict[str, StepBatcher] = {}
         # The steppers are built now (the batchers reuse them), so weights or an engine that
         # a model cannot run are refused in one line before the server starts.
-        for run in runs.values():
-            if run.config.task == "lm":
-                cached_stepper(run.model, cfg.weights, cfg.engine)
+        for run in self.stepped():
+            cached_stepper(run.model, cfg.weights, cfg.engine)
+
+    def stepped(self):
+        return [run for run in self.runs.values() if task_of(run).endpoint.stepped]
 
     def start(self, publish) -> None:
-        """A batcher per language model; `publish` as StepBatcher takes it."""
+        """A batcher per run that generates step by step; `publish` as StepBatcher takes it."""
         for name, run in self.runs.items():
-            if run.config.task == "lm":
+            if task_of(run).endpoint.stepped:
                 self.batchers[name] = StepBatcher(run, publish, self.cfg.weights, self.cfg.max_streams,
                                                   self.cfg.max_waiting, self.cfg.engine).start()
 
@@ -59,34 +64,33 @@ class Runs:
         for b in self.batchers.values():
             b.close()
 
-    def pick(self, name: str | None, task: str):
+    def pick(self, name: str | None, task) -> tuple:
         """(name, run) for a request to `task`'s endpoint."""
         if name is None:
-            mine = [n for n, r in self.runs.items() if r.config.task == task]
+            mine = [n for n, r in self.runs.items() if task_of(r) is task]
             if len(mine) != 1:
-                raise ApiError(422, f"name the model: this server holds {len(mine)} for "
-                               f"/v1/{ENDPOINTS[task]} ({', '.join(mine) or 'none'})")
+                held = f"{len(mine)}: {', '.join(mine)}" if mine else "none"
+                raise ApiError(422, f"name the model: this server holds {held} for "
+                               f"/v1/{task.endpoint.path}")
             name = mine[0]
         if name not in self.runs:
             raise ApiError(404, f"no model {name!r}; this server holds {', '.join(self.runs)}")
-        have = self.runs[name].config.task
-        if have != task:
-            raise ApiError(422, f"{name} is a {self.runs[name].noun}; send it to "
-                           f"/v1/{ENDPOINTS[have]}")
-        return name, self.runs[name]
+        run = self.runs[name]
+        if task_of(run) is not task:
+            raise ApiError(422, f"{name} is a {run.noun}; send it to /v1/{task_of(run).endpoint.path}")
+        return name, run
 
-    def describe(self) -> list[dict]:
-        return [describe(name, run) for name, run in self.runs.items()]
+    def describe(self, inputs) -> list[dict]:
+        """What GET /v1/models says of each run; `inputs(task)`: its request's fields."""
+        return [describe(name, run, inputs) for name, run in self.runs.items()]
 
 
-def describe(name: str, run) -> dict:
-    """What GET /v1/models says of a run: its task, endpoint, step and config."""
-    task = run.config.task
-    info = {"name": name, "task": task, "kind": run.noun, "endpoint": f"/v1/{ENDPOINTS[task]}",
-            "step": run.step, "config": run.config.to_dict()}
-    if task == "classifier":
-        info["labels"] = run.labels
-    if task == "forecaster":
-        info.update(columns=list(run.scaler.columns), targets=run.targets,
-                    lookback=run.lookback, horizon=run.horizon)
-    return info
+def describe(name: str, run, inputs) -> dict:
+    """A run's task, endpoint, step and config, what its task adds (run.info()), its page
+    panel (a script's address, or None for the generic form) and its request's fields."""
+    task = task_of(run)
+    ep = task.endpoint
+    return {"name": name, "task": task.name, "kind": run.noun, "endpoint": f"/v1/{ep.path}",
+            "step": run.step, "config": run.config.to_dict(),
+            "panel": f"/panels/{task.name}.js" if ep.panel else None, "inputs": inputs(task),
+            **run.info()}

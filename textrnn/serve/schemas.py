@@ -1,41 +1,56 @@
-"""The JSON bodies the API takes. Unknown keys and wrong types are refused (422) before a
-route runs; the ranges live in `SamplingConfig` and `ServeConfig`, checked by the routes."""
-from pydantic import BaseModel, ConfigDict, Field
+"""The JSON bodies the API takes, made from each task's request dataclass (its endpoint's
+`request`): the fields' types, defaults and help become a pydantic model, which FastAPI
+checks (unknown keys and wrong types are refused with a 422 before a handler runs) and
+publishes in the OpenAPI docs; the page's generic form reads the same fields (`inputs`).
+The ranges live in the settings the handlers build (SamplingConfig, ServeConfig's caps)."""
+import functools
+import types
+import typing
+from dataclasses import MISSING, fields
+
+from pydantic import ConfigDict, Field, create_model
+
+MODEL_FIELD = (str | None, Field(None, description="a name from GET /v1/models; may be left out "
+                                 "when only one run folder of the task is served"))
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    model: str | None = Field(None, description="a name from GET /v1/models; may be left out "
-                              "when only one run folder of the task is served")
-
-
-class GenerateRequest(Body):
-    prompt: str = Field("", description="text to continue")
-    max_tokens: int = Field(200, description="new tokens at most")
-    temperature: float = Field(1.0, description="0 is greedy")
-    top_k: int = Field(0, description="sample among the k likeliest tokens; 0: off")
-    top_p: float = Field(1.0, description="nucleus sampling; 1: off")
-    greedy: bool = False
-    seed: int | None = Field(None, description="same seed, same text; the response says the "
-                             "seed it used")
-    stop: list[str] = Field([], max_length=8, description="stop strings: the text is cut before one")
-    stream: bool = Field(False, description="send the text as server-sent events, piece by piece")
-
-
-class ClassifyRequest(Body):
-    texts: list[str] = Field(min_length=1, description="texts to label")
-    explain: bool = Field(False, description="also each token's contribution to the label")
+@functools.cache
+def request_model(task):
+    """The pydantic model of `task`'s request body."""
+    spec = {"model": MODEL_FIELD}
+    for f in fields(task.endpoint.request):
+        meta = f.metadata
+        limits = {}
+        if meta.get("required"):
+            limits["min_length"] = 1
+        if meta.get("max_items") is not None:
+            limits["max_length"] = meta["max_items"]
+        default = f.default if f.default is not MISSING else f.default_factory()
+        if meta.get("required"):
+            spec[f.name] = (f.type, Field(..., description=meta.get("help"), **limits))
+        else:
+            spec[f.name] = (f.type, Field(default, description=meta.get("help"), **limits))
+    name = "".join(p.capitalize() for p in task.endpoint.path.split("/")) + "Request"
+    return create_model(name, __config__=ConfigDict(extra="forbid", strict=True), **spec)
 
 
-class ForecastRequest(Body):
-    rows: list[list[float]] = Field(min_length=1, description="the most recent rows, oldest "
-                                    "first, one value per column in the model's column order "
-                                    "(GET /v1/models); at least its lookback")
+def kind_of(tp) -> str:
+    """A field's type as the page's form shows it."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and args:
+        return kind_of(args[0])
+    if typing.get_origin(tp) is list:
+        inner = typing.get_args(tp)[0] if typing.get_args(tp) else str
+        return "rows" if typing.get_origin(inner) is list else "texts"
+    return {str: "text", int: "integer", float: "number", bool: "boolean"}.get(tp, "text")
 
 
-class TranslateRequest(Body):
-    texts: list[str] = Field(min_length=1, description="texts to translate")
-    beam: int = Field(5, description="beam size; 1: greedy")
-    attention: bool = Field(False, description="also the attention map of the first text's "
-                            "greedy translation")
+@functools.cache
+def inputs(task) -> list[dict]:
+    """`task`'s request fields for the page: name, kind, default, help, required."""
+    out = []
+    for f in fields(task.endpoint.request):
+        default = f.default if f.default is not MISSING else f.default_factory()
+        out.append({"name": f.name, "kind": kind_of(f.type), "default": default,
+                    "help": f.metadata.get("help", ""), "required": bool(f.metadata.get("required"))})
+    return out

@@ -1,15 +1,17 @@
 """The tasks, and the one dict that maps a task's name (config.json's "task") to it.
 Whatever depends on the kind of work dispatches through `TASKS`; a new task is a module
-with a class that follows `Task`, plus one entry here."""
+with a class that subclasses `Task` (base.py), plus one entry here."""
 from dataclasses import replace
 
 from ..config import EncoderConfig, ModelConfig, migrate
 from ..errors import ConfigError
+from ..models.cells import check_activation
+from ..plugins import load_all
 from ..settings import check, from_dict
-from .base import SourceSettings, Task
+from .base import Endpoint, LoadedRun, SourceSettings, Task
 from .classify import Classifier, ClassifierHeadConfig, ClassifierTask, LabelledDataConfig
 from .forecast import ForecastHeadConfig, ForecastTask, Forecaster, SeriesDataConfig
-from .lm import DataConfig, LanguageModel, LMTask, LMHeadConfig
+from .lm import DataConfig, LanguageModel, LMHeadConfig, LMTask
 from .translate import ParallelDataConfig, TranslateTask, TranslatorHeadConfig
 from .translator import Translator
 
@@ -19,19 +21,34 @@ TASKS: dict[str, type] = {"lm": LMTask, "classifier": ClassifierTask, "forecaste
 
 def get_task(name) -> type:
     if name not in TASKS:
+        load_all()  # a task of another package, declared as an entry point
+    if name not in TASKS:
         raise ConfigError(f"unknown task {name!r}; this textrnn knows {', '.join(TASKS)}")
     return TASKS[name]
 
 
-def check_model_config(cfg: ModelConfig) -> ModelConfig:
-    """Every declared range and choice, then the task's own rules; returns `cfg`."""
+def encoding_of(cfg: ModelConfig):
+    """The encoding (encodings.py) a run of `cfg` keeps: its task's one of that kind."""
     task = get_task(cfg.task)
+    for encoding in task.encodings:
+        if cfg.tokenizer in encoding.kinds:
+            return encoding
+    kinds = [k for e in task.encodings for k in e.kinds]
+    raise ConfigError(f"a {task.Loaded.noun} keeps its data's encoding as {', '.join(kinds)}, not "
+                      f"{cfg.tokenizer!r}; use the files saved with the run")
+
+
+def check_model_config(cfg: ModelConfig) -> ModelConfig:
+    """Every declared range and choice, the cell's activation, the encoding's kind, then the
+    task's own rules; returns `cfg`."""
+    task = get_task(cfg.task)
+    load_all()  # its cell may be another package's
     if not isinstance(cfg.head, task.Head):
         raise ConfigError(f"a {cfg.task} model needs head settings of type {task.Head.__name__}")
     check(cfg)
-    if cfg.tokenizer == "pair" and not getattr(task, "reads_pairs", False):
-        raise ConfigError(f"a {cfg.task} reads one tokenizer, not a pair (one per language); "
-                          "use the files saved with the run")
+    check_activation(cfg.encoder.cell, cfg.encoder.activation)
+    if cfg.vocab_size:  # the encoding is known (a run's data or its folder made it)
+        encoding_of(cfg)
     task.check_model(cfg)
     return cfg
 
@@ -59,9 +76,9 @@ def for_task(cfg: ModelConfig, task: str) -> ModelConfig:
     return replace(cfg, task=task, head=cfg.head if cfg.head is not None else get_task(task).Head())
 
 
-__all__ = ["TASKS", "Task", "SourceSettings", "get_task", "build_model", "config_from_dict",
-           "check_model_config", "for_task", "DataConfig", "LabelledDataConfig",
-           "LMHeadConfig", "ClassifierHeadConfig", "LanguageModel", "Classifier",
-           "LMTask", "ClassifierTask", "ForecastTask", "Forecaster", "ForecastHeadConfig",
-           "SeriesDataConfig", "ParallelDataConfig", "TranslateTask", "Translator",
-           "TranslatorHeadConfig"]
+__all__ = ["TASKS", "Task", "Endpoint", "LoadedRun", "SourceSettings", "get_task", "encoding_of",
+           "build_model", "config_from_dict", "check_model_config", "for_task", "DataConfig",
+           "LabelledDataConfig", "LMHeadConfig", "ClassifierHeadConfig", "LanguageModel",
+           "Classifier", "LMTask", "ClassifierTask", "ForecastTask", "Forecaster",
+           "ForecastHeadConfig", "SeriesDataConfig", "ParallelDataConfig", "TranslateTask",
+           "Translator", "TranslatorHeadConfig"]

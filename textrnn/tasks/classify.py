@@ -1,5 +1,6 @@
 """Sequence classification (sentiment and other labels): texts in length-bucketed, padded
 batches; the encoder's outputs pooled over real positions, then a linear layer."""
+import json
 import logging
 from dataclasses import dataclass, replace
 
@@ -8,20 +9,40 @@ from torch.nn import functional as F
 
 from ..config import ModelConfig
 from ..data import Labelled, bucketed_batches, collate, encode_texts, label_ids, load_labelled
+from ..data.bundled import SAMPLE_DATA
 from ..device import autocast
 from ..errors import ConfigError
 from ..metrics import classification_metrics, format_report
-from ..models import RNNClassifier
+from ..models import RNNClassifier, evaluating
 from ..models.heads import POOLINGS
-from ..parallel import World, current
-from ..presets import CLASSIFIER_COMMAND_DEFAULTS, SMALL_DATA, fit_classifier_to_size
-from ..settings import setting
+from ..settings import OldFlag, setting
 from ..tokenization import KINDS, train_tokenizer, truncate, with_leading_space
 from ..transfer import classifier_from_lm
-from .base import LoadedRun, SourceSettings, check_texts
+from ..world import World, current
+from .base import Endpoint, LoadedRun, SourceSettings, Task, check_texts, one_source
+from .explain import contributions
 from .labelled_splits import Splits, class_weights, load_splits
+from .lm import require_language_model
+from .text_input import TextInput, texts_of
 
 log = logging.getLogger("textrnn")
+
+# Fewer training examples than SMALL_DATA (SST-2's 6,920 sentences, say): the BiLSTM of
+# the command's defaults overfits them within four or five epochs while its validation
+# accuracy, a point or two noisy per epoch, still climbs for several more, so a fixed epoch
+# count and a short patience stop it before its best. A narrower model, whole words dropped
+# from the embedding (Gal & Ghahramani 2016), words seen once read as <unk> (an embedding
+# learnt from one sentence is noise, and the model learns to read the words it never saw),
+# and a run ended by patience rather than an epoch count.
+SMALL_DATA = 20_000
+SMALL_DATA_SETTINGS = dict(embed_dim=128, hidden_size=128, embed_dropout=0.2, min_frequency=2,
+                           epochs=50, patience=10)
+
+
+def fit_classifier_to_size(examples: int) -> dict:
+    """The classifier settings for this many training examples (SMALL_DATA_SETTINGS below
+    SMALL_DATA; none above)."""
+    return dict(SMALL_DATA_SETTINGS) if examples < SMALL_DATA else {}
 
 
 @dataclass
@@ -29,30 +50,34 @@ class LabelledDataConfig(SourceSettings):
     """Where labelled text comes from and how it is tokenized."""
     data: str = setting("", "training examples: csv/tsv/jsonl/parquet, a folder with one "
                         "sub-folder of .txt files per class, or a Hugging Face Hub dataset id")
-    eval_data: str | None = setting(None, "validation examples (default: --val-fraction of --data)")
+    val_data: str | None = setting(None, "validation examples (default: --val-fraction of --data)")
     test_data: str | None = setting(None, "test examples, reported after training")
+    val_split: str = setting("validation", "dataset split of --val-data for Hub ids")
+    test_split: str = setting("test", "dataset split of --test-data for Hub ids")
     val_fraction: float = setting(0.1, "fraction of --data held out for validation (stratified)",
                                   low=0, high=1, low_open=True, high_open=True)
     label_column: str | None = setting(None, "column holding the label (default: label, labels, "
                                        "sentiment, class or target)")
-    eval_split: str = setting("test", "split of --eval-data and --test-data for Hub ids")
     tokenizer: str | None = setting(None, "word (default) for a new model; --init-from reuses "
                                     "its own", choices=KINDS)
     vocab_size: int = setting(20000, "word/bpe vocabulary size", low=3, high=10_000_000)
     min_frequency: int = setting(1, "a word seen fewer times than this in training reads as "
                                  "<unk>", low=1, high=10_000_000)
-    lowercase: bool = setting(True, "keep upper case (lowercased by default)", flag="--no-lowercase")
-    strip_html: bool = setting(True, "keep <br /> tags (stripped by default)", flag="--keep-html")
+    lowercase: bool = setting(True, "lowercase all text")
+    strip_html: bool = setting(True, "read <br /> tags (as in IMDb reviews) as a space")
     max_length: int = setting(400, "tokens kept per text", low=1, high=10_000_000)
-    keep_end: bool = setting(True, "cut a longer text after its first --max-length tokens (by "
-                             "default it keeps its last ones, where a review usually gives its "
-                             "verdict)", flag="--keep-start")
+    keep_end: bool = setting(True, "a longer text keeps its last --max-length tokens, where a "
+                             "review usually gives its verdict (off: its first ones)")
     class_weights: bool = setting(False, "weight the loss by inverse class frequency (imbalanced "
-                                  "data)", flag="--class-weights")
-    fit_to_size: bool = setting(True, f"keep the defaults whatever the data's size (by default, "
-                                f"fewer than {SMALL_DATA:,} training examples get a narrower "
-                                "model, word dropout and a run ended by patience; a flag typed "
-                                "always wins)", flag="--no-fit-to-size")
+                                  "data)")
+    fit_to_size: bool = setting(True, f"fewer than {SMALL_DATA:,} training examples get a narrower "
+                                "model, word dropout and a run ended by patience, where no flag "
+                                "says otherwise (off: the defaults whatever the data's size)")
+
+    OLD_FLAGS = {"--eval-data": OldFlag(("val_data",), "--val-data"),
+                 "--eval-split": OldFlag(("val_split", "test_split"), "--val-split and --test-split"),
+                 "--keep-html": OldFlag(("strip_html",), "--no-strip-html", False),
+                 "--keep-start": OldFlag(("keep_end",), "--no-keep-end", False)}
 
 
 @dataclass
@@ -61,6 +86,26 @@ class ClassifierHeadConfig:
     head_hidden: int = setting(0, "width of a BatchNorm + ReLU layer before the output "
                                "(ULMFiT: 50; 0: none)", low=0, high=1 << 16)
     labels: list = setting([], "class names, index = class id", cli=False)
+
+
+@dataclass
+class ClassifierEvaluation:
+    """`textrnn evaluate` on a classifier: scikit-learn's report."""
+    text_column: str | None = setting(None, "column holding the text in tables and Hub datasets")
+    label_column: str | None = setting(None, "column holding the label")
+    split: str = setting("test", "dataset split of --data for Hub ids")
+
+
+@dataclass
+class PredictSettings(TextInput):
+    """`textrnn predict`: each text's label and its probability."""
+
+
+@dataclass
+class ClassifyRequest:
+    """POST /v1/classify's body."""
+    texts: list[str] = setting([], "texts to label", required=True)
+    explain: bool = setting(False, "also each token's contribution to the label (occlusion)")
 
 
 @torch.no_grad()
@@ -74,26 +119,24 @@ def classify(model, seqs: list[list[int]], device, precision="fp32", batch_size=
     """
     from tqdm.auto import tqdm
 
-    was_training = model.training
-    model.eval()
     out = torch.empty(len(seqs), len(model.cfg.head.labels))
     batches = bucketed_batches([len(s) for s in seqs], batch_size, seed=0, shuffle=False)
     mine = []
-    for idx in tqdm(batches[world.share(len(batches))], disable=not progress, unit="batch",
-                    desc="predicting"):
-        ids, lengths = collate([seqs[i] for i in idx])
-        with autocast(device, precision):
-            logits = model(ids.to(device), lengths.to(device))
-        mine.append((idx, torch.softmax(logits.float(), -1).cpu()))
+    with evaluating(model):
+        for idx in tqdm(batches[world.share(len(batches))], disable=not progress, unit="batch",
+                        desc="predicting"):
+            ids, lengths = collate([seqs[i] for i in idx])
+            with autocast(device, precision):
+                logits = model(ids.to(device), lengths.to(device))
+            mine.append((idx, torch.softmax(logits.float(), -1).cpu()))
     for idx, proba in (part for rank in world.gather(mine) for part in rank):
         out[idx] = proba
-    model.train(was_training)
     return out
 
 
 def evaluate_classifier(model, seqs, labels, names, device, precision="fp32", progress=False,
-                        world=World()) -> dict:
-    proba = classify(model, seqs, device, precision, progress=progress, world=world)
+                        world=World(), batch_size=128) -> dict:
+    proba = classify(model, seqs, device, precision, batch_size, progress=progress, world=world)
     y = torch.tensor(labels)
     metrics = classification_metrics(labels, proba.argmax(-1).tolist(), proba.numpy(), names)
     metrics["loss"] = float(F.nll_loss(proba.clamp_min(1e-12).log(), y))
@@ -103,6 +146,7 @@ def evaluate_classifier(model, seqs, labels, names, device, precision="fp32", pr
 class Classifier(LoadedRun):
     """A trained text classifier with its tokenizer and label names."""
     noun = "classifier"
+    describe = staticmethod(format_report)
 
     @property
     def labels(self) -> list[str]:
@@ -111,32 +155,105 @@ class Classifier(LoadedRun):
     def _encode(self, texts) -> list[list[int]]:
         return encode_texts(self.tokenizer, check_texts(texts))
 
-    def predict_proba(self, texts, progress: bool = False):
+    def proba_of_ids(self, seqs: list[list[int]], progress: bool = False, batch_size: int = 128):
+        """Class probabilities (N, C), a tensor, of token-id sequences."""
+        return classify(self.model, seqs, self.device, batch_size=batch_size, progress=progress)
+
+    def predict_proba(self, texts, progress: bool = False, batch_size: int = 128):
         """Probabilities, a numpy array (n, classes) with columns in `labels` order."""
-        return classify(self.model, self._encode(texts), self.device, progress=progress).numpy()
+        return self.proba_of_ids(self._encode(texts), progress, batch_size).numpy()
 
     def predict(self, texts, progress: bool = False) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(texts, progress).argmax(-1)]
 
     def evaluate(self, path_or_dataset, text_column=None, label_column=None, split="test",
-                 progress: bool = False) -> dict:
+                 progress: bool = False, batch_size: int = 128) -> dict:
         """scikit-learn metrics on a labelled file, folder or Hub dataset (or a `Labelled`)."""
         data = path_or_dataset
         if not isinstance(data, Labelled):
             data = load_labelled(path_or_dataset, text_column, label_column, split)
         ids = label_ids(data, self.labels, str(path_or_dataset))
         return evaluate_classifier(self.model, self._encode(data.texts), ids, self.labels,
-                                   self.device, progress=progress)
+                                   self.device, progress=progress, batch_size=batch_size)
 
-    evaluate_source = evaluate  # what `textrnn evaluate` calls, for every task
-    describe = staticmethod(format_report)
+    def evaluate_source(self, sources, settings: ClassifierEvaluation, progress=False,
+                        batch_size=None) -> dict:
+        return self.evaluate(one_source(sources, "a classifier"), settings.text_column,
+                             settings.label_column, settings.split, progress, batch_size or 128)
+
+    def info(self) -> dict:
+        return {"labels": self.labels}
 
 
-class ClassifierTask:
+def predict_command(clf: Classifier, settings: PredictSettings, write, progress: bool) -> None:
+    """`textrnn predict`: a line per text, label, probability and text (or JSON)."""
+    texts = texts_of(settings, "classify")
+    proba = clf.predict_proba(texts, progress=len(texts) > 1000 and progress)
+    for text, p in zip(texts, proba):
+        best = int(p.argmax())
+        if settings.json:
+            write(json.dumps({"text": text, "label": clf.labels[best], "probability": float(p[best]),
+                              "probabilities": dict(zip(clf.labels, map(float, p)))}) + "\n")
+        else:
+            write(f"{clf.labels[best]}\t{p[best]:.4f}\t{text}\n")
+
+
+def classify_endpoint(server, name: str, clf: Classifier, body: ClassifyRequest) -> dict:
+    """POST /v1/classify: each text's label and probabilities, and with `explain` its
+    tokens' contributions."""
+    server.cap_texts(body.texts)
+    proba = clf.predict_proba(body.texts)  # (n, classes)
+    results = [{"label": clf.labels[int(p.argmax())],
+                "probabilities": dict(zip(clf.labels, map(float, p)))} for p in proba]
+    if body.explain:
+        for text, r in zip(body.texts, results):
+            r["explanation"] = contributions(clf, text, server.cfg.max_explain_tokens)
+    return {"model": name, "results": results}
+
+
+# `textrnn train-classifier`: a word-level BiLSTM with max pooling, a strong sentence-
+# classification baseline (Conneau et al. 2017 found max pooling over BiLSTM states the best
+# of their encoders). Adam at a constant 1e-3 and an evaluation per epoch, the best epoch
+# kept (these data overfit within a few epochs), stopping after 3 epochs without gain;
+# clipping at a norm of 5 only guards against explosions (typical norms here are 0.5-3).
+COMMAND_DEFAULTS = dict(
+    embed_dim=300, hidden_size=256, num_layers=1, bidirectional=True, pooling="max", dropout=0.5,
+    lr=1e-3, batch_size=64, epochs=8, patience=3, eval_every=0, save_every=0, warmup_steps=0,
+    weight_decay=0.0, schedule="constant", clip=5.0)
+
+# 4,000 generated reviews (data/make_sentiment_reviews.py): a small BiLSTM, an evaluation
+# per epoch, stopping after 3 without gain; the best validation epoch is kept. Its sizes
+# are chosen for these data, so the small-data settings stay off.
+SAMPLE = dict(embed_dim=64, hidden_size=64, num_layers=1, bidirectional=True, pooling="max",
+              dropout=0.3, lr=3e-3, batch_size=32, epochs=20, patience=3, eval_every=0,
+              save_every=0, warmup_steps=20, val_fraction=0.2, fit_to_size=False,
+              data=str(SAMPLE_DATA / "sentiment_reviews.csv"))
+
+# A real corpus (SST-2, IMDb): the command's BiLSTM, stopping after six epochs without gain.
+CORPUS = dict(COMMAND_DEFAULTS, patience=6, precision="auto")
+
+# --init-from LM_RUN: ULMFiT's fine-tuning (Howard & Ruder 2018): the LM's unidirectional
+# encoder, concat pooling, discriminative learning rates (/2.6 per layer group down), a
+# slanted triangular schedule and gradual unfreezing. Each can be switched off by its flag;
+# --head-hidden 50 adds ULMFiT's BatchNorm + ReLU head (with --lr 3e-3: see finetune.py).
+ULMFIT = dict(bidirectional=False, pooling="concat", discriminative_lr=2.6, gradual_unfreezing=True,
+              schedule="stlr", lr=4e-3, dropout=0.3, fit_to_size=False)
+
+
+class ClassifierTask(Task):
+    """Train a text classifier (sentiment and other labels) on labelled examples."""
     name, command, Head, Data, Loaded = ("classifier", "train-classifier", ClassifierHeadConfig,
                                          LabelledDataConfig, Classifier)
-    command_defaults, encoder_flags_skip = CLASSIFIER_COMMAND_DEFAULTS, ()
+    command_defaults = COMMAND_DEFAULTS
     metric, mode, sampled_eval, loss_unit = "accuracy", "max", False, "nats per example"
+    plots = ("confusion_val.png", "confusion_test.png")
+    eval_batch_size = 128
+    verb, verb_help, Use, Evaluation = ("predict", "label texts with a classifier run folder",
+                                        PredictSettings, ClassifierEvaluation)
+    use = staticmethod(predict_command)
+    endpoint = Endpoint("classify", "label texts with a classifier, optionally with each token's "
+                        "contribution (occlusion)", ClassifyRequest, classify_endpoint,
+                        panel="classify_panel.js")
 
     @staticmethod
     def check_model(cfg: ModelConfig):
@@ -155,7 +272,7 @@ class ClassifierTask:
         return load_splits(data_cfg, seed, saved.head.labels if saved else None)
 
     @staticmethod
-    def new_tokenizer(data: Splits, data_cfg: LabelledDataConfig):
+    def new_encoding(data: Splits, data_cfg: LabelledDataConfig):
         kind = data_cfg.tokenizer or "word"
         return kind, train_tokenizer(kind, data.train.texts, data_cfg.vocab_size,
                                      data_cfg.min_frequency, lowercase=data_cfg.lowercase,
@@ -169,14 +286,21 @@ class ClassifierTask:
 
     @staticmethod
     def fit_to_size(data: Splits, data_cfg: LabelledDataConfig) -> dict:
-        """Settings for this many training examples, in place of defaults (see presets)."""
+        """Settings for this many training examples, in place of defaults (SMALL_DATA)."""
         return fit_classifier_to_size(len(data.train.texts)) if data_cfg.fit_to_size else {}
 
     @staticmethod
     def from_language_model(lm, tokenizer, data: Splits, data_cfg, model_cfg: ModelConfig):
         """ULMFiT: the LM's tokenizer, embedding and recurrent layers; a fresh head."""
+        require_language_model(lm)
         tokenizer = truncate(with_leading_space(tokenizer), data_cfg.max_length, data_cfg.keep_end)
         return classifier_from_lm(lm, model_cfg, list(data.names)), tokenizer
+
+    @staticmethod
+    def recipe_preset(given: dict) -> dict:
+        """recipes/sentiment.py: the bundled reviews, or a real corpus; ULMFiT with --init-from."""
+        preset = dict(SAMPLE if "data" not in given else CORPUS)
+        return dict(preset, **ULMFIT) if "init_from" in given else preset
 
     @classmethod
     def prepare(cls, data: Splits, tokenizer, data_cfg, train_cfg, run_dir, model_cfg):
@@ -187,15 +311,17 @@ class ClassifierTask:
         test = (encode_texts(tokenizer, data.test.texts), data.y_test) if data.test else None
         return cls(encode_texts(tokenizer, data.train.texts), data.y_train,
                    encode_texts(tokenizer, data.val.texts), data.y_val, data.names,
-                   train_cfg.batch_size, train_cfg.seed, weights, test)
+                   train_cfg.batch_size, train_cfg.seed, weights, test,
+                   train_cfg.eval_batch_size or cls.eval_batch_size)
 
     def __init__(self, train_seqs, train_labels, val_seqs, val_labels, names, batch_size: int,
-                 seed: int, class_weights=None, test=None):
+                 seed: int, class_weights=None, test=None, eval_batch_size: int = 128):
         self.seqs, self.labels = train_seqs, torch.tensor(train_labels)
         self.val_seqs, self.val_labels = val_seqs, list(val_labels)
         self.names, self.batch_size, self.seed = names, batch_size, seed
         self.lengths = [len(s) for s in train_seqs]
         self.class_weights, self.test = class_weights, test
+        self.eval_size = eval_batch_size
         self._epoch, self._batches = None, None
 
     def batches(self, epoch: int):
@@ -229,13 +355,17 @@ class ClassifierTask:
 
     def evaluate(self, model, device, precision, final=False):
         return evaluate_classifier(model, self.val_seqs, self.val_labels, self.names, device,
-                                   precision, world=current())
+                                   precision, world=current(), batch_size=self.eval_size)
 
     def report(self, model, metrics, folder, device, precision) -> dict:
         """Confusion matrices, and the kept model's scores on the test data if given."""
         folder.plot_confusion(metrics, "val", "validation")
         if self.test is None:
             return {}
-        test = evaluate_classifier(model, *self.test, self.names, device, precision, world=current())
+        test = evaluate_classifier(model, *self.test, self.names, device, precision, world=current(),
+                                   batch_size=self.eval_size)
         folder.plot_confusion(test, "test", "test")
         return {"test": test}
+
+
+__all__ = ["ClassifierTask", "Classifier", "LabelledDataConfig", "ClassifierHeadConfig"]

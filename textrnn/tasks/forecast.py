@@ -7,18 +7,24 @@ Shapes: B windows, L lookback, H horizon, C input channels (targets first), K ta
 import logging
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..config import ModelConfig
-from ..data.series import FILLS, Scaler, Series, Windows, load_series, split_rows, training_rows
-from ..errors import ConfigError, DataError
+from ..data.bundled import SAMPLE_DATA
+from ..data.series import (FILLS, Scaler, Series, Windows, load_series, read_frame, split_rows,
+                           split_spec, training_rows)
+from ..encodings import SCALER
+from ..errors import ConfigError, DataError, setting_name
+from ..files import write_text
 from ..models.forecasters import FORECASTERS, LOSSES
-from ..parallel import current
-from ..presets import FORECASTER_COMMAND_DEFAULTS
-from ..settings import setting
+from ..settings import OldFlag, setting
+from ..world import current
+from .base import Endpoint, Task
 from .baselines import baseline_scores
-from .forecaster import Forecaster, numpy_batches, plot_last_window, score_windows
+from .forecaster import BATCH, Forecaster, numpy_batches, plot_last_window, score_windows
 
 log = logging.getLogger("textrnn")
 LIMIT = 1_000_000  # rows: the largest lookback or horizon accepted (a typo guard)
@@ -28,20 +34,42 @@ LIMIT = 1_000_000  # rows: the largest lookback or horizon accepted (a typo guar
 class SeriesDataConfig:
     """Where a series comes from and how it is cut."""
     data: str = setting("", "the series: csv/tsv/jsonl/parquet, or a Hugging Face Hub dataset id")
+    val_data: str | None = setting(None, "a validation series with the same columns (default: "
+                                   "the validation part of --split-fractions)")
+    test_data: str | None = setting(None, "a test series with the same columns, scored after "
+                                    "training (default: the test part of --split-fractions)")
     target: list = setting([], "column(s) to forecast, or 'all' (every column but the time)",
                            nargs="+", metavar="COL")
     features: list = setting([], "extra input columns, or 'all' (stacked model only)",
                              nargs="+", metavar="COL")
     time_column: str | None = setting(None, "timestamps, checked to increase (default: a column "
                                       "named date, time, timestamp, datetime or ds)")
-    split: str = setting("0.7,0.1,0.2", "chronological train,validation[,test]: fractions, or "
-                         "row counts (ETT: 8640,2880,2880)")
+    split_fractions: str = setting("0.7,0.1,0.2", "chronological train,validation[,test] of --data: "
+                                   "fractions, or row counts (ETT: 8640,2880,2880); with "
+                                   "--val-data all of --data trains, with --test-data train and "
+                                   "validation share it")
     season: int = setting(24, "rows per season, for the seasonal-naive baseline (hourly data: 24)",
                           low=1, high=LIMIT)
     fill: str | None = setting(None, "fill empty cells: ffill, interpolate or drop (default: refuse)",
                                choices=FILLS)
-    data_split: str = setting("train", "dataset split of --data for Hub ids")
+    split: str = setting("train", "dataset split of --data for Hub ids")
+    val_split: str = setting("validation", "dataset split of --val-data for Hub ids")
+    test_split: str = setting("test", "dataset split of --test-data for Hub ids")
     data_config: str | None = setting(None, "dataset configuration name for Hub ids")
+
+    OLD_FLAGS = {"--data-split": OldFlag(("split",), "--split")}
+
+    def __post_init__(self):
+        # Before 0.3 `--split` held the chronological fractions: a value that reads as
+        # fractions or row counts is still taken so, and says its new name once.
+        if split_spec(self.split) is not None:
+            log.warning("--split %s is now --split-fractions %s (--split names a Hub split; the "
+                        "old spelling works until textrnn 0.4.0)", self.split, self.split)
+            self.split_fractions, self.split = self.split, "train"
+
+    def parts(self) -> int:
+        """How many splits --data holds: 3 (train, validation, test), 2 or 1."""
+        return 1 if self.val_data else (2 if self.test_data else 3)
 
 
 @dataclass
@@ -53,42 +81,140 @@ class ForecastHeadConfig:
     decoding: str = setting("direct", "stacked model: all rows at once (direct) or one at a "
                             "time, fed back (recurrent)", choices=("direct", "recurrent"))
     seg_len: int = setting(24, "segrnn: rows per segment; must divide --lookback", low=1, high=LIMIT)
-    revin: bool = setting(True, "no reversible instance normalisation (Kim et al. 2022)",
-                          flag="--no-revin")
-    revin_last: bool = setting(False, "RevIN centres each window on its last row, or on its mean "
-                               "(--no-revin-last)")
-    revin_scale: bool = setting(True, "RevIN divides each window by its spread, or only centres it "
-                                "(--no-revin-scale; with --revin-last: SegRNN's own normalisation)")
+    revin: bool = setting(True, "reversible instance normalisation (Kim et al. 2022)")
+    revin_last: bool = setting(False, "RevIN centres each window on its last row (off: on its mean)")
+    revin_scale: bool = setting(True, "RevIN divides each window by its spread (off: only centres "
+                                "it; with --revin-last, SegRNN's own normalisation)")
     loss: str = setting("mae", "training loss (the best epoch is still picked by validation MSE)",
                         choices=tuple(LOSSES))
     inputs: list = setting([], "input channel names (targets first)", cli=False)
     targets: list = setting([], "forecast channel names", cli=False)
 
 
-class ForecastTask:
+@dataclass
+class ForecastSettings:
+    """`textrnn forecast`: the next horizon rows after the last lookback rows of --data."""
+    data: str | None = setting(None, "recent rows with the run's columns (at least its "
+                               "lookback): csv/tsv/jsonl/parquet or a Hub id", required=True)
+    output: str | None = setting(None, "write the forecast here as CSV (default: print it)")
+    plot: str | None = setting(None, "also save a PNG of the recent rows and the forecast")
+    fill: str | None = setting(None, "fill empty cells: ffill, interpolate or drop (default: refuse)",
+                               choices=FILLS)
+
+
+@dataclass
+class ForecastEvaluation:
+    """`textrnn evaluate` on a forecaster: MSE and MAE over every window."""
+    split: str = setting("test", "dataset split of --data for Hub ids")
+    fill: str | None = setting(None, "fill empty cells: ffill, interpolate or drop (default: refuse)",
+                               choices=FILLS)
+
+
+@dataclass
+class ForecastRequest:
+    """POST /v1/forecast's body."""
+    rows: list[list[float]] = setting([], "the most recent rows, oldest first, one value per "
+                                      "column in the model's column order (GET /v1/models); at "
+                                      "least its lookback", required=True)
+
+
+@dataclass
+class SeriesData:
+    """The series a run reads: --data, and the validation and test series given apart."""
+    train: Series
+    val: Series | None
+    test: Series | None
+
+
+def forecast_command(fc: Forecaster, settings: ForecastSettings, write, progress: bool) -> None:
+    """`textrnn forecast`: the forecast as CSV, on stdout or in --output; --plot draws it."""
+    for path in (settings.output, settings.plot):
+        if path and not Path(path).resolve().parent.is_dir():
+            raise ConfigError(f"the folder of {path} does not exist; create it or choose another path")
+    frame = read_frame(settings.data)
+    table = fc.forecast(frame, fill=settings.fill)
+    if settings.plot:
+        fc.plot(frame, settings.plot, fill=settings.fill)
+    if settings.output:
+        write_text(Path(settings.output), table.to_csv(index=False))
+    else:
+        write(table.to_csv(index=False))
+
+
+def rows_of(rows: list[list[float]], columns: list[str]) -> np.ndarray:
+    """(rows, columns) values, every row complete and finite."""
+    for i, row in enumerate(rows):
+        if len(row) != len(columns):
+            raise DataError(f"row {i + 1} has {len(row)} values; each row needs {len(columns)}, "
+                            f"one per column: {', '.join(columns)}")
+    values = np.asarray(rows, dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(f"{int(bad.sum())} values are NaN or infinite (the first in row "
+                        f"{int(np.argwhere(bad)[0][0]) + 1}); fill them before asking")
+    return values
+
+
+def forecast_endpoint(server, name: str, fc: Forecaster, body: ForecastRequest) -> dict:
+    """POST /v1/forecast: the next horizon rows of the targets, in the data's units."""
+    server.cap("the number of rows", len(body.rows), "max_rows")
+    values = rows_of(body.rows, list(fc.scaler.columns))
+    pred = fc.forecast(values)  # (horizon, targets)
+    k = len(fc.targets)
+    return {"model": name, "targets": fc.targets, "history": values[-fc.lookback:, :k].tolist(),
+            "forecast": pred.tolist()}
+
+
+# `textrnn train-forecaster`: SegRNN as its code trains it on ETT at lookback 96 (Lin et
+# al. 2023): one GRU layer of 512 over 24-row segments, dropout 0.5, each window centred on
+# its last row and not rescaled, MSE, Adam at 1e-3 decayed x0.9 per epoch after the third,
+# batch 256, 30 epochs, the best validation epoch kept, stopping after 10 without gain.
+COMMAND_DEFAULTS = dict(
+    cell="gru", hidden_size=512, num_layers=1, dropout=0.5, lr=1e-3, batch_size=256, epochs=30,
+    patience=10, eval_every=0, save_every=0, warmup_steps=0, weight_decay=0.0,
+    schedule="decay", clip=0.0, loss="mse", revin_last=True, revin_scale=False)
+
+# The founding document's Keras regressor on the bundled hourly series: SimpleRNN(50,
+# return_sequences=True) -> SimpleRNN(50) -> Dense(1), Adam, mean squared error, batch 32;
+# two days of lookback, the next hour out.
+SAMPLE = dict(model="stacked", cell="rnn", hidden_size=50, num_layers=2, dropout=0.0,
+              revin=False, loss="mse", lookback=48, horizon=1, batch_size=32, lr=1e-3,
+              epochs=20, patience=0, schedule="constant", warmup_steps=0, clip=0.0,
+              weight_decay=0.0, eval_every=0, save_every=0, target=["load"],
+              data=str(SAMPLE_DATA / "hourly_load.csv"))
+
+
+class ForecastTask(Task):
     """Forecast the next rows of a numeric series (SegRNN or the founding document's regressor)."""
     name, command, Head, Data, Loaded = ("forecaster", "train-forecaster", ForecastHeadConfig,
                                          SeriesDataConfig, Forecaster)
-    command_defaults = FORECASTER_COMMAND_DEFAULTS
+    encodings = (SCALER,)
+    command_defaults = COMMAND_DEFAULTS
     encoder_flags_skip = ("embed_dim", "bidirectional", "embed_dropout", "weight_drop", "conv_kernel")
     metric, mode, sampled_eval, loss_unit = "mse", "min", False, "--loss, standardised"
+    plots = ("forecast.png",)
+    eval_batch_size = BATCH
+    verb, verb_help, Use, Evaluation = ("forecast", "forecast the next rows with a forecaster run "
+                                        "folder", ForecastSettings, ForecastEvaluation)
+    use = staticmethod(forecast_command)
+    endpoint = Endpoint("forecast", "the next horizon rows of a forecaster's targets",
+                        ForecastRequest, forecast_endpoint, panel="forecast_panel.js")
 
     @staticmethod
     def check_model(cfg: ModelConfig):
         h = cfg.head
         if h.model == "segrnn" and h.lookback % h.seg_len:
-            raise ConfigError(f"--lookback {h.lookback} must be a multiple of --seg-len {h.seg_len}")
+            raise ConfigError(f"{setting_name('lookback', h.lookback)} must be a multiple of "
+                              f"{setting_name('seg_len', h.seg_len)}")
         if h.model == "segrnn" and len(h.inputs) != len(h.targets):
-            raise ConfigError("segrnn forecasts each channel from its own past; drop --features, "
-                              "or use --model stacked")
-        if cfg.encoder.cell == "rnn" and cfg.encoder.activation == "sigmoid":
-            raise ConfigError("nn.RNN has no sigmoid; use --cell elman for a sigmoid RNN")
+            raise ConfigError(f"segrnn forecasts each channel from its own past; drop "
+                              f"{setting_name('features')}, or use {setting_name('model', 'stacked')}")
         if h.inputs or h.targets:  # set from the data; config.json must agree with itself
             if not (1 <= len(h.targets) <= len(h.inputs) and h.inputs[: len(h.targets)] == h.targets):
                 raise ConfigError("the head's inputs must start with its targets")
-            if cfg.tokenizer != "scaler" or cfg.vocab_size != len(h.inputs):
+            if cfg.vocab_size != len(h.inputs):
                 raise ConfigError(f"a forecaster reads its {len(h.inputs)} input channels through "
-                                  f"scaler.json, but the config says {cfg.tokenizer} with {cfg.vocab_size}")
+                                  f"scaler.json, but the config says {cfg.vocab_size}")
 
     @staticmethod
     def build_model(cfg: ModelConfig):
@@ -97,47 +223,71 @@ class ForecastTask:
         return FORECASTERS[cfg.head.model](cfg)
 
     @staticmethod
-    def read_data(data_cfg: SeriesDataConfig, seed: int, saved=None) -> Series:
-        series = load_series(data_cfg.data, data_cfg.target, data_cfg.features, data_cfg.time_column,
-                             data_cfg.fill, data_cfg.data_split, data_cfg.data_config)
+    def read_data(data_cfg: SeriesDataConfig, seed: int, saved=None) -> SeriesData:
+        d = data_cfg
+        series = load_series(d.data, d.target, d.features, d.time_column, d.fill, d.split, d.data_config)
         if saved is not None and series.columns != saved.head.inputs:
-            raise DataError(f"the run forecasts from columns {saved.head.inputs}, but --target/"
-                            f"--features now give {series.columns}; pass the run's columns")
-        return series
+            raise DataError(f"the run forecasts from columns {saved.head.inputs}, but "
+                            f"{setting_name('target')}/{setting_name('features')} now give "
+                            f"{series.columns}; pass the run's columns")
+        k = series.targets  # another file's columns: the same targets and features, in order
+
+        def apart(source, split):
+            return load_series(source, series.columns[:k], series.columns[k:], series.time_column,
+                               d.fill, split, d.data_config) if source else None
+        return SeriesData(series, apart(d.val_data, d.val_split), apart(d.test_data, d.test_split))
 
     @staticmethod
-    def new_tokenizer(data: Series, data_cfg):
+    def new_encoding(data: SeriesData, data_cfg):
         """The z-score of each channel, from the training rows only."""
-        rows = training_rows(len(data.values), data_cfg.split)
-        return "scaler", Scaler.fit(data.values[:rows], data.columns, data.time_column, data.targets)
+        s = data.train
+        rows = training_rows(len(s.values), data_cfg.split_fractions, data_cfg.parts())
+        return "scaler", Scaler.fit(s.values[:rows], s.columns, s.time_column, s.targets)
 
     @staticmethod
-    def complete(cfg: ModelConfig, data: Series) -> ModelConfig:
-        return replace(cfg, head=replace(cfg.head, inputs=list(data.columns),
-                                         targets=list(data.columns[: data.targets])))
+    def complete(cfg: ModelConfig, data: SeriesData) -> ModelConfig:
+        s = data.train
+        return replace(cfg, head=replace(cfg.head, inputs=list(s.columns), targets=list(s.columns[: s.targets])))
 
     @staticmethod
     def from_language_model(lm, tokenizer, data, data_cfg, model_cfg):
-        raise ConfigError("--init-from starts a text model from a language model; a forecaster "
-                          "trains from scratch, drop --init-from")
+        raise ConfigError(f"{setting_name('init_from')} starts a text model from a language model; "
+                          f"a forecaster trains from scratch, drop {setting_name('init_from')}")
+
+    @staticmethod
+    def recipe_preset(given: dict) -> dict:
+        """recipes/timeseries.py: the founding document's model on the bundled series, or
+        SegRNN (train-forecaster's defaults) on a series of your own."""
+        return dict(SAMPLE if "data" not in given else COMMAND_DEFAULTS)
 
     @classmethod
-    def prepare(cls, data: Series, scaler: Scaler, data_cfg, train_cfg, run_dir, model_cfg):
-        h = model_cfg.head
-        ranges = split_rows(len(data.values), data_cfg.split, h.lookback, h.horizon)
-        values = torch.from_numpy(scaler.transform(data.values)).float()  # (N, C)
-        splits = [Windows(values[a:b], h.lookback, h.horizon, len(h.targets)) for a, b in ranges]
+    def prepare(cls, data: SeriesData, scaler: Scaler, data_cfg, train_cfg, run_dir, model_cfg):
+        h, s = model_cfg.head, data.train
+        ranges = split_rows(len(s.values), data_cfg.split_fractions, h.lookback, h.horizon, data_cfg.parts())
+        scaled = lambda series: torch.from_numpy(scaler.transform(series.values)).float()  # noqa: E731 (N, C)
+        values = scaled(s)
+        windows = lambda v: Windows(v, h.lookback, h.horizon, len(h.targets))  # noqa: E731
+        splits = [windows(values[a:b]) for a, b in ranges]
+        test_rows = (values, ranges[2], s.times) if len(ranges) == 3 else None
+        for part, series in ((1, data.val), (2, data.test)):
+            if series is not None:
+                v = scaled(series)
+                _check_rows(len(v), h, ("validation", "test")[part - 1])
+                splits.insert(part, windows(v))
+                if part == 2:
+                    test_rows = (v, (0, len(v)), series.times)
         log.info("series: %d rows, %d channels (%d forecast); windows: %s", len(values),
                  len(h.inputs), len(h.targets), ", ".join(str(len(w)) for w in splits))
-        return cls(splits, train_cfg.batch_size, train_cfg.seed, scaler,
-                   (values, ranges[-1], data.times) if len(ranges) == 3 else None, data_cfg.season)
+        return cls(splits, train_cfg.batch_size, train_cfg.seed, scaler, test_rows, data_cfg.season,
+                   train_cfg.eval_batch_size or cls.eval_batch_size)
 
-    def __init__(self, splits, batch_size: int, seed: int, scaler, test_rows=None, season: int = 24):
+    def __init__(self, splits, batch_size: int, seed: int, scaler, test_rows=None, season: int = 24,
+                 eval_batch_size: int = BATCH):
         self.train, self.val = splits[0], splits[1]
         self.test = splits[2] if len(splits) == 3 else None
         self.batch_size, self.seed, self.scaler = batch_size, seed, scaler
         self.test_rows = test_rows  # for the plot of the test split's last window
-        self.season = season
+        self.season, self.eval_size = season, eval_batch_size
         self._epoch, self._order = None, None
 
     def order(self, epoch: int):
@@ -162,19 +312,28 @@ class ForecastTask:
         return model(x, targets=y), None
 
     def evaluate(self, model, device, precision, final=False):
-        return score_windows(model, self.val, self.scaler, device, precision, final, current())
+        return score_windows(model, self.val, self.scaler, device, precision, final, current(),
+                             self.eval_size)
 
     def report(self, model, metrics, folder, device, precision) -> dict:
         """The kept model on the test split beside the baselines, and a plot of its last window."""
         if self.test is None:
             return {}
-        test = score_windows(model, self.test, self.scaler, device, precision, True, current())
-        test["baselines"] = baseline_scores(numpy_batches(self.test), self.season,
-                                            numpy_batches(self.train))
+        test = score_windows(model, self.test, self.scaler, device, precision, True, current(),
+                             self.eval_size)
+        test["baselines"] = baseline_scores(numpy_batches(self.test, self.eval_size), self.season,
+                                            numpy_batches(self.train, self.eval_size))
         values, (a, b), times = self.test_rows
         folder.plot("forecast.png", lambda path: plot_last_window(
             model, values[a:b], self.scaler, path, None if times is None else times[a:b], device))
         return {"test": test}
+
+
+def _check_rows(n: int, head, name: str) -> None:
+    if n < head.lookback + head.horizon:
+        raise DataError(f"the {name} series has {n} rows, but a window needs lookback + horizon = "
+                        f"{head.lookback + head.horizon}; pass a longer one, or lower "
+                        f"{setting_name('lookback')} or {setting_name('horizon')}")
 
 
 __all__ = ["ForecastTask", "ForecastHeadConfig", "SeriesDataConfig", "Forecaster"]

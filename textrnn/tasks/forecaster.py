@@ -8,55 +8,56 @@ import torch
 from ..data.series import Windows, load_series, read_frame
 from ..device import autocast
 from ..errors import DataError
-from ..parallel import World
+from ..models import evaluating
 from ..plots import plot_forecast
-from .base import LoadedRun
+from ..world import World
+from .base import LoadedRun, one_source
+
+BATCH = 512  # windows per evaluation batch, unless told otherwise
 
 
 @torch.no_grad()
-def predict_windows(model, x: torch.Tensor, device, precision="fp32", batch_size=512) -> np.ndarray:
+def predict_windows(model, x: torch.Tensor, device, precision="fp32", batch_size=BATCH) -> np.ndarray:
     """x (W, L, C) standardised -> forecasts (W, H, K), standardised, float32."""
-    was_training = model.training
-    model.eval()
     out = []
-    for i in range(0, len(x), batch_size):
-        with autocast(device, precision):
-            out.append(model(x[i:i + batch_size].to(device)).float().cpu())
-    model.train(was_training)
+    with evaluating(model):
+        for i in range(0, len(x), batch_size):
+            with autocast(device, precision):
+                out.append(model(x[i:i + batch_size].to(device)).float().cpu())
     return torch.cat(out).numpy()
 
 
-def window_batches(windows: Windows, batch_size=1024):
+def window_batches(windows: Windows, batch_size=BATCH):
     """Every window, in order, as (x (B, L, C) tensor, y (B, H, K) tensor): one batch is
     copied at a time, never an array of every window."""
     for i in range(0, len(windows), batch_size):
         yield windows.get(torch.arange(i, min(i + batch_size, len(windows))))
 
 
-def numpy_batches(windows: Windows):
+def numpy_batches(windows: Windows, batch_size=BATCH):
     """window_batches as a callable giving numpy batches (what the baselines read)."""
-    return lambda: ((x.numpy(), y.numpy()) for x, y in window_batches(windows))
+    return lambda: ((x.numpy(), y.numpy()) for x, y in window_batches(windows, batch_size))
 
 
-def predict_all(model, windows: Windows, device, precision="fp32", world=World(), batch_size=1024):
+def predict_all(model, windows: Windows, device, precision="fp32", world=World(), batch_size=BATCH):
     """Forecasts and truths of every window, (W, H, K) each, standardised. Under torchrun
     each rank predicts a share of the batches, and every rank gets every forecast."""
     starts = range(0, len(windows), batch_size)
     mine = []
     for i in starts[world.share(len(starts))]:
         x, y = windows.get(torch.arange(i, min(i + batch_size, len(windows))))
-        mine.append((predict_windows(model, x, device, precision), y.numpy()))
+        mine.append((predict_windows(model, x, device, precision, batch_size), y.numpy()))
     parts = [part for rank in world.gather(mine) for part in rank]
     return np.concatenate([p for p, _ in parts]), np.concatenate([t for _, t in parts])
 
 
 def score_windows(model, windows: Windows, scaler, device, precision="fp32", full=False,
-                  world=World()) -> dict:
+                  world=World(), batch_size=BATCH) -> dict:
     """MSE and MAE (scikit-learn) over every window, on standardised values and in the
     data's units; `full` adds them per channel and per horizon step."""
     from sklearn.metrics import mean_absolute_error, mean_squared_error
 
-    pred, truth = predict_all(model, windows, device, precision, world)  # (W, H, K) each
+    pred, truth = predict_all(model, windows, device, precision, world, batch_size)  # (W, H, K) each
     real_p, real_t = scaler.inverse(pred), scaler.inverse(truth)
     flat = lambda a: a.reshape(-1)
     mse = float(mean_squared_error(flat(truth), flat(pred)))
@@ -162,7 +163,11 @@ class Forecaster(LoadedRun):
             frame.insert(0, self.scaler.time_column, [times[-1] + step * (i + 1) for i in range(len(pred))])
         return frame
 
-    def evaluate(self, source, fill=None, split="train", data_config=None) -> dict:
+    def info(self) -> dict:
+        return {"columns": list(self.scaler.columns), "targets": self.targets,
+                "lookback": self.lookback, "horizon": self.horizon}
+
+    def evaluate(self, source, fill=None, split="train", data_config=None, batch_size=BATCH) -> dict:
         """MSE and MAE over every window of a series file or Hub dataset, standardised and
         in original units, per channel and per horizon step."""
         k = len(self.targets)
@@ -173,12 +178,13 @@ class Forecaster(LoadedRun):
                             f"lookback + horizon = {self.lookback + self.horizon}")
         values = torch.from_numpy(self.scaler.transform(series.values)).float()
         windows = Windows(values, self.lookback, self.horizon, k)
-        return score_windows(self.model, windows, self.scaler, self.device, full=True)
+        return score_windows(self.model, windows, self.scaler, self.device, full=True,
+                             batch_size=batch_size)
 
-    def evaluate_source(self, source, text_column=None, label_column=None, split="train",
-                        progress=False) -> dict:
-        """What `textrnn evaluate` calls, for every task."""
-        return self.evaluate(source, split=split)
+    def evaluate_source(self, sources, settings, progress=False, batch_size=None) -> dict:
+        """`textrnn evaluate`: MSE and MAE over every window of the source."""
+        return self.evaluate(one_source(sources, "a forecaster"), settings.fill, settings.split,
+                             batch_size=batch_size or BATCH)
 
     def plot(self, data, path, truth=None, fill=None) -> None:
         """A PNG of the last lookback rows of `data`, the forecast, and `truth` (H, K) if given."""

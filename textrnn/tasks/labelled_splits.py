@@ -3,7 +3,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..data import Labelled, label_ids, label_names, load_labelled
-from ..errors import DataError
+from ..errors import DataError, setting_name
 
 
 @dataclass
@@ -24,17 +24,17 @@ def load_splits(data_cfg, seed: int, names: list[str] | None = None) -> Splits:
     load = lambda src, split: load_labelled(src, data_cfg.text_column, data_cfg.label_column,
                                             split, data_cfg.data_config)
     train = load(data_cfg.data, data_cfg.split)
-    if data_cfg.eval_data:
-        val = load(data_cfg.eval_data, data_cfg.eval_split)
+    if data_cfg.val_data:
+        val = load(data_cfg.val_data, data_cfg.val_split)
     else:
         train, val = split_validation(train, data_cfg.val_fraction, seed)
-    test = load(data_cfg.test_data, data_cfg.eval_split) if data_cfg.test_data else None
+    test = load(data_cfg.test_data, data_cfg.test_split) if data_cfg.test_data else None
     names = names or label_names(train)
     if len(names) < 2:
         raise DataError(f"{data_cfg.data} has a single class ({names[0]!r}); a classifier "
                         "needs examples of at least two classes")
     return Splits(names, train, val, test, label_ids(train, names, data_cfg.data),
-                  label_ids(val, names, data_cfg.eval_data or data_cfg.data),
+                  label_ids(val, names, data_cfg.val_data or data_cfg.data),
                   label_ids(test, names, data_cfg.test_data) if test else None)
 
 
@@ -48,8 +48,8 @@ def split_validation(data: Labelled, fraction: float, seed: int):
     try:
         tr, va = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     except ValueError as exc:
-        raise DataError(f"cannot hold out {fraction:.0%} for validation ({exc}); pass --eval-data "
-                        "or change --val-fraction") from None
+        raise DataError(f"cannot hold out {fraction:.0%} for validation ({exc}); pass "
+                        f"{setting_name('val_data')} or change {setting_name('val_fraction')}") from None
     pick = lambda ids: Labelled([data.texts[i] for i in ids], [data.labels[i] for i in ids], data.names)
     return pick(tr), pick(va)
 

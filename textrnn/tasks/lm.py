@@ -1,23 +1,26 @@
 """Next-token prediction: a text stream in B contiguous columns, read in truncated-BPTT
 windows with the hidden state carried from one window to the next."""
 import logging
-from pathlib import Path
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
 from ..config import ModelConfig
 from ..data import Corpus, batchify, encode_cached, encode_stream, num_windows, open_corpus, window
+from ..data.bundled import SAMPLE_DATA
 from ..device import autocast
-from ..errors import ConfigError, DataError
-from ..generation import SamplingConfig, sample
+from ..errors import ConfigError, DataError, setting_name
+from ..inference.onnx_graph import StepGraph
+from ..inference.sampling import SamplingConfig, sample
 from ..metrics import lm_metrics
-from ..models import RNNLanguageModel, detach_state
-from ..parallel import World, current
+from ..models import RNNLanguageModel, evaluating
+from ..nested import detach
 from ..settings import setting
-from ..tokenization import KINDS, UNK_ID, decode, encode, train_tokenizer
-from ..transfer import continue_config, extend_tokenizer, resize_vocab, with_config
-from .base import LoadedRun, SourceSettings
+from ..tokenization import KINDS, UNK_ID, decode, encode, extend_tokenizer, train_tokenizer
+from ..transfer import continue_config, resize_vocab, with_config
+from ..world import World, current
+from .base import Endpoint, LoadedRun, SourceSettings, Task
 
 log = logging.getLogger("textrnn")
 
@@ -29,6 +32,9 @@ class DataConfig(SourceSettings):
                                "csv/tsv/jsonl/parquet file, or a Hugging Face Hub dataset id; "
                                "several are read one after another", nargs="+", metavar="SOURCE")
     val_data: str | None = setting(None, "validation text (default: the tail of --data)")
+    test_data: str | None = setting(None, "test text, scored by the kept model after training")
+    val_split: str = setting("validation", "dataset split of --val-data for Hub ids")
+    test_split: str = setting("test", "dataset split of --test-data for Hub ids")
     val_fraction: float = setting(0.1, "fraction of --data held out for validation, from its end",
                                   low=0, high=1, low_open=True, high_open=True)
     tokenizer: str | None = setting(None, "char (default) for a new model; --init-from reuses "
@@ -36,11 +42,11 @@ class DataConfig(SourceSettings):
     vocab_size: int = setting(10000, "word/bpe vocabulary size", low=3, high=10_000_000)
     # Both stored in the tokenizer, so whatever reuses it (sampling, a classifier) reads
     # text the same way.
-    lowercase: bool = setting(False, "a new tokenizer lowercases all text", flag="--lowercase")
-    strip_html: bool = setting(False, "a new tokenizer reads <br /> markup (as in IMDb "
-                               "reviews) as a space", flag="--strip-html")
+    lowercase: bool = setting(False, "a new tokenizer lowercases all text")
+    strip_html: bool = setting(False, "a new tokenizer reads <br /> markup (as in IMDb reviews) "
+                               "as a space")
     extend_vocab: bool = setting(False, "with --init-from: add the new text's unseen tokens "
-                                 "(mean-initialised)", flag="--extend-vocab")
+                                 "(mean-initialised)")
 
 
 @dataclass
@@ -59,10 +65,39 @@ class LMHeadConfig:
 
 
 @dataclass
+class SampleSettings(SamplingConfig):
+    """`textrnn sample`: the sampling settings, and how the text is printed."""
+    stream: bool = setting(True, "print the text as it grows (off: once it is done)")
+    json: bool = setting(False, "one JSON object per sample")
+
+
+@dataclass
+class LMEvaluation:
+    """`textrnn evaluate` on a language model: its loss, bits per character and perplexity."""
+    text_column: str | None = setting(None, "column holding the text in tables and Hub datasets")
+    split: str = setting("test", "dataset split of --data for Hub ids")
+
+
+@dataclass
+class GenerateRequest:
+    """POST /v1/generate's body."""
+    prompt: str = setting("", "text to continue")
+    max_tokens: int = setting(200, "new tokens at most")
+    temperature: float = setting(1.0, "0 is greedy")
+    top_k: int = setting(0, "sample among the k likeliest tokens; 0: off")
+    top_p: float = setting(1.0, "nucleus sampling; 1: off")
+    greedy: bool = setting(False, "always the likeliest token")
+    seed: int | None = setting(None, "same seed, same text; the response says the seed it used")
+    stop: list[str] = setting([], "stop strings: the text is cut before one", max_items=8)
+    stream: bool = setting(False, "send the text as server-sent events, piece by piece")
+
+
+@dataclass
 class Text:
-    """Training and validation text, read piece by piece (a large file streams from disk)."""
+    """Training, validation and test text, read piece by piece (a large file streams from disk)."""
     train: object
     val: object
+    test: object = None
 
 
 @torch.no_grad()
@@ -70,19 +105,23 @@ def lm_nll(model, ids, device, precision="fp32", batch_size=1, bptt=1024, world=
     """Summed next-token NLL over a stream, read as `batch_size` columns with the state
     carried across windows. batch_size=1 reads the text exactly once, as one stream.
     Under torchrun each rank reads its block of the columns and the sums are added up."""
-    was_training = model.training
-    model.eval()
     stream = batchify(ids, batch_size)[world.share(batch_size)]  # (B / ranks, N)
     total, count, state = 0.0, 0, None
-    for i in range(num_windows(stream, bptt) if len(stream) else 0):
-        x, y = (t.to(device) for t in window(stream, i, bptt))
-        with autocast(device, precision):
-            nll, state = model(x, state, targets=y, reduction="sum")
-        total += nll.item()
-        count += y.numel()
-    model.train(was_training)
+    with evaluating(model):
+        for i in range(num_windows(stream, bptt) if len(stream) else 0):
+            x, y = (t.to(device) for t in window(stream, i, bptt))
+            with autocast(device, precision):
+                nll, state = model(x, state, targets=y, reduction="sum")
+            total += nll.item()
+            count += y.numel()
     total, count = world.sum([total, count]).tolist()
     return total, int(count)
+
+
+def stream_metrics(model, ids, chars: int, device, precision, world) -> dict:
+    """The loss, bits per character and perplexity of a whole stream, read once in order."""
+    nll, n = lm_nll(model, ids, device, precision, world=world)
+    return lm_metrics(nll, n, chars)
 
 
 class LanguageModel(LoadedRun):
@@ -142,17 +181,23 @@ class LanguageModel(LoadedRun):
     def evaluate_corpus(self, text: Corpus, precision: str = "fp32") -> dict:
         """As `evaluate`, for a `Corpus` (a large file streams from disk)."""
         ids = encode_stream(self.tokenizer, text.pieces())
-        nll, n = lm_nll(self.model, ids, self.device, precision)
-        return lm_metrics(nll, n, len(text))
+        return stream_metrics(self.model, ids, len(text), self.device, precision, World())
 
-    def evaluate_source(self, source, text_column=None, label_column=None, split="test",
-                        progress=False) -> dict:
-        """`textrnn evaluate`: the loss, bits per character and perplexity of a source."""
-        return self.evaluate_corpus(open_corpus(source, text_column, split))
+    def evaluate_source(self, sources, settings: LMEvaluation, progress=False, batch_size=None) -> dict:
+        """`textrnn evaluate`: the loss, bits per character and perplexity of the sources,
+        read one after another as one stream (so no batch size)."""
+        return self.evaluate_corpus(open_corpus(list(sources), settings.text_column, settings.split))
 
-    @staticmethod
-    def describe(metrics: dict) -> str:
-        return "  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+    def step_graph(self) -> StepGraph:
+        """The run's recurrent step for `textrnn export` (inference/onnx_graph.py's StepGraph)."""
+        return StepGraph(self.model.cpu().eval())
+
+
+def require_language_model(model) -> None:
+    """What --init-from starts a text model from: a language model's run."""
+    if model.cfg.task != LMTask.name:
+        raise ConfigError(f"{setting_name('init_from')} holds a {model.cfg.task}, not a language "
+                          "model; pass a run folder written by train-lm or recipes/generate.py")
 
 
 def _is_path(x) -> bool:
@@ -166,38 +211,109 @@ def _is_path(x) -> bool:
         return False
 
 
-class LMTask:
+def sample_command(lm: LanguageModel, settings: SampleSettings, write, progress: bool) -> None:
+    """`textrnn sample`: one sample streamed as it grows (the prompt written with its first
+    piece, so a refusal prints nothing), or each sample when done."""
+    import json
+
+    if settings.num_samples == 1 and settings.stream and not settings.json:
+        started = []
+
+        def show(piece):
+            write(("" if started else settings.prompt) + piece)
+            started.append(True)
+        lm.sample(settings, on_token=show)
+        write(("" if started else settings.prompt) + "\n")
+        return
+    for i, text in enumerate(lm.sample(settings)):
+        if settings.json:
+            write(json.dumps({"sample": i + 1, "text": text}, ensure_ascii=False) + "\n")
+            continue
+        if settings.num_samples > 1:
+            write(f"----- sample {i + 1} -----\n")
+        write(text + "\n")
+
+
+async def generate_endpoint(server, name: str, lm: LanguageModel, body: GenerateRequest):
+    """POST /v1/generate: whole, or with stream=true as server-sent events (`data: {"text":
+    piece}` as the text grows, then `event: done` with the full result). Requests that
+    arrive together are stepped as one batch; a seeded request gives the same text whatever
+    else runs."""
+    server.cap("the prompt's length in characters", len(body.prompt), "max_prompt_chars")
+    server.cap("max_tokens", body.max_tokens, "max_tokens")
+    sampling = SamplingConfig(max_new_tokens=body.max_tokens, temperature=body.temperature,
+                              top_k=body.top_k, top_p=body.top_p, greedy=body.greedy, seed=body.seed,
+                              stop=list(body.stop), prompt=body.prompt, weights=server.cfg.weights,
+                              engine=server.cfg.engine).validate()
+    return await server.generate(name, lm, sampling, lm.encode_prompt(sampling.prompt), body.stream)
+
+
+# The bundled play is ~65k characters: a mid-sized model, strong dropout, and a short
+# time budget; the best validation checkpoint is kept, so overfitting late costs nothing.
+SAMPLE = dict(hidden_size=384, embed_dim=64, num_layers=2, dropout=0.3, batch_size=32,
+              bptt=128, lr=3e-3, warmup_steps=50, time_budget=100.0, eval_every=100,
+              save_every=200, precision="auto", data=str(SAMPLE_DATA / "tiny_play.txt"))
+
+# A corpus of a megabyte or more (e.g. Tiny Shakespeare): a 2x768 LSTM sized so that a
+# 15-minute budget on 2 modern CPU cores covers ~14 passes over 1 MB, bf16 autocast where
+# the hardware has it, and a cosine schedule driven by wall time so the learning rate has
+# decayed exactly when the budget ends.
+CORPUS = dict(hidden_size=768, embed_dim=128, num_layers=2, dropout=0.3, batch_size=64,
+              bptt=128, lr=3e-3, warmup_steps=200, time_budget=900.0, eval_every=250,
+              save_every=250, precision="auto")
+
+
+class LMTask(Task):
+    """Train a language model on text: next-token prediction with truncated BPTT."""
     name, command, Head, Data, Loaded = "lm", "train-lm", LMHeadConfig, DataConfig, LanguageModel
-    command_defaults, encoder_flags_skip = {}, ("bidirectional",)
+    encoder_flags_skip = ("bidirectional",)
     metric, mode, sampled_eval, loss_unit = "loss", "min", True, "nats per token"
+    # Validation as several columns is much faster than one stream; the final report reads
+    # it as one stream.
+    eval_batch_size = 16
+    verb, verb_help, Use, Evaluation = ("sample", "generate text from a language-model run folder",
+                                        SampleSettings, LMEvaluation)
+    use_defaults = {"max_new_tokens": 500, "temperature": 0.8}
+    use = staticmethod(sample_command)
+    endpoint = Endpoint("generate", "continue a prompt with a language model", GenerateRequest,
+                        generate_endpoint, panel="lm_panel.js", stepped=True)
 
     @staticmethod
     def check_model(cfg: ModelConfig):
         enc, head = cfg.encoder, cfg.head
         if enc.bidirectional:
-            raise ConfigError("a language model cannot be bidirectional; drop --bidirectional")
+            raise ConfigError(f"a language model cannot be bidirectional; drop {setting_name('bidirectional')}")
         if head.tie_weights and enc.embed_dim != enc.hidden_size:
             # The head reads the last hidden state, so tying needs equal widths.
-            raise ConfigError(f"--tie-weights needs --embed-dim equal to --hidden-size "
-                              f"(got {enc.embed_dim} and {enc.hidden_size})")
+            raise ConfigError(f"{setting_name('tie_weights')} needs {setting_name('embed_dim')} "
+                              f"equal to {setting_name('hidden_size')} (got {enc.embed_dim} and "
+                              f"{enc.hidden_size})")
         cuts = head.adaptive_cutoffs
         if any(a >= b for a, b in zip(cuts, cuts[1:])):
-            raise ConfigError(f"--adaptive-cutoffs must increase, got {cuts}")
+            raise ConfigError(f"{setting_name('adaptive_cutoffs')} must increase, got {cuts}")
 
     @staticmethod
     def build_model(cfg: ModelConfig):
         return RNNLanguageModel(cfg)
 
     @staticmethod
+    def skips_parameters(model) -> bool:
+        # A tail cluster of an adaptive softmax is read only when a target falls in it.
+        return bool(model.cfg.head.tail_cutoffs(model.cfg.vocab_size))
+
+    @staticmethod
     def read_data(data_cfg: DataConfig, seed: int, saved=None) -> Text:
         src = (data_cfg.text_column, data_cfg.split, data_cfg.data_config)
         train = open_corpus(data_cfg.data, *src)
+        held = lambda source, split: open_corpus(source, data_cfg.text_column, split,  # noqa: E731
+                                                 data_cfg.data_config)
+        test = held(data_cfg.test_data, data_cfg.test_split) if data_cfg.test_data else None
         if data_cfg.val_data:
-            return Text(train, open_corpus(data_cfg.val_data, *src))
-        return Text(*train.split_tail(data_cfg.val_fraction))
+            return Text(train, held(data_cfg.val_data, data_cfg.val_split), test)
+        return Text(*train.split_tail(data_cfg.val_fraction), test)
 
     @staticmethod
-    def new_tokenizer(text: Text, data_cfg: DataConfig):
+    def new_encoding(text: Text, data_cfg: DataConfig):
         kind = data_cfg.tokenizer or "char"
         return kind, train_tokenizer(kind, text.train.pieces(), data_cfg.vocab_size,
                                      lowercase=data_cfg.lowercase, strip_html=data_cfg.strip_html)
@@ -210,40 +326,53 @@ class LMTask:
     def from_language_model(lm, tokenizer, text: Text, data_cfg: DataConfig, model_cfg: ModelConfig):
         """Continue an LM on new text: its architecture and vocabulary (grown by the new
         text's tokens with --extend-vocab, else those read as <unk>); this run's dropouts."""
+        require_language_model(lm)
         if data_cfg.extend_vocab:
-            tokenizer = extend_tokenizer(tokenizer, text.train.pieces(), data_cfg.vocab_size)
+            tokenizer = extend_tokenizer(tokenizer, lm.cfg.tokenizer, text.train.pieces(), data_cfg.vocab_size)
             lm = resize_vocab(lm, tokenizer.get_vocab_size())
         cfg = continue_config(lm.cfg, model_cfg)
         return with_config(lm, cfg), tokenizer
+
+    @staticmethod
+    def recipe_preset(given: dict) -> dict:
+        """recipes/generate.py: the bundled play, or a corpus of your own. A length the user
+        gave (--epochs, --max-steps) replaces the preset's time budget."""
+        preset = dict(SAMPLE if "data" not in given else CORPUS)
+        if ("epochs" in given or "max_steps" in given) and "time_budget" not in given:
+            del preset["time_budget"]
+        return preset
 
     @classmethod
     def prepare(cls, text: Text, tokenizer, data_cfg: DataConfig, train_cfg, run_dir, model_cfg):
         train_ids = encode_cached(tokenizer, text.train, run_dir, "train")
         val_ids = encode_cached(tokenizer, text.val, run_dir, "val")
+        test = (encode_cached(tokenizer, text.test, run_dir, "test"), len(text.test)) if text.test else None
         need = train_cfg.batch_size * (train_cfg.bptt + 1)
         if len(train_ids) < need:
             raise DataError(f"the training text has {len(train_ids)} tokens, fewer than one batch "
                             f"of windows needs ({train_cfg.batch_size} x {train_cfg.bptt + 1} = "
-                            f"{need}); add text or lower --batch-size / --bptt")
+                            f"{need}); add text or lower {setting_name('batch_size')} / "
+                            f"{setting_name('bptt')}")
         if len(val_ids) < 2:
-            raise DataError("the validation text has fewer than 2 tokens; raise --val-fraction or "
-                            "pass a longer --val-data")
-        log.info("text: %d characters (%d tokens) for training, %d for validation",
-                 len(text.train), len(train_ids), len(text.val))
-        return cls(train_ids, val_ids, len(text.val), train_cfg.batch_size, train_cfg.bptt)
+            raise DataError(f"the validation text has fewer than 2 tokens; raise "
+                            f"{setting_name('val_fraction')} or pass a longer {setting_name('val_data')}")
+        log.info("text: %d characters (%d tokens) for training, %d for validation%s",
+                 len(text.train), len(train_ids), len(text.val),
+                 f", {len(text.test)} for test" if text.test else "")
+        return cls(train_ids, val_ids, len(text.val), train_cfg.batch_size, train_cfg.bptt,
+                   train_cfg.eval_batch_size or cls.eval_batch_size, test=test)
 
     def __init__(self, train_ids, val_ids, val_chars: int, batch_size: int, bptt: int,
-                 eval_batch_size: int = 16, eval_tokens: int = 1 << 18):
+                 eval_batch_size: int = 16, eval_tokens: int = 1 << 18, test=None):
         self.stream = batchify(train_ids, batch_size)  # (B, N)
         self.bptt = bptt
         self.val_ids, self.val_chars = val_ids, val_chars
+        self.test = test  # (ids, characters) of the test text, or None
         # Periodic evaluations read at most this many validation tokens (about 20 s for a
         # 30k-word model on a CPU): a 10% split of a large corpus would otherwise cost
         # minutes each time. Only the final evaluation reads all of it.
         self.eval_tokens = eval_tokens
-        # Validation as several columns is much faster than one stream; the final report
-        # reads it as one stream.
-        self.eval_batch_size = eval_batch_size
+        self.eval_columns = eval_batch_size
 
     def num_batches(self, epoch: int) -> int:
         return num_windows(self.stream, self.bptt)
@@ -258,16 +387,21 @@ class LMTask:
     def loss(self, model, batch, carry, device):
         x, y = (t.to(device, non_blocking=True) for t in batch)
         loss, state = model(x, carry, targets=y)
-        return loss, detach_state(state)
+        return loss, detach(state)
 
     def evaluate(self, model, device, precision, final=False):
-        ids = self.val_ids if final else self.val_ids[: self.eval_tokens]
-        bs = 1 if final else max(1, min(self.eval_batch_size, len(ids) // (self.bptt + 1)))
-        nll, n = lm_nll(model, ids, device, precision, batch_size=bs,
-                        bptt=1024 if final else self.bptt, world=current())
+        if final:
+            return stream_metrics(model, self.val_ids, self.val_chars, device, precision, current())
+        ids = self.val_ids[: self.eval_tokens]
+        bs = max(1, min(self.eval_columns, len(ids) // (self.bptt + 1)))
+        nll, n = lm_nll(model, ids, device, precision, batch_size=bs, bptt=self.bptt, world=current())
         # Columns drop the tail that does not fill a row: scale chars to the tokens read.
         chars = self.val_chars * n / max(len(self.val_ids) - 1, 1)
         return lm_metrics(nll, n, round(chars))
 
     def report(self, model, metrics, folder, device, precision) -> dict:
-        return {}
+        """The kept model on the test text, read once as one stream, if one was given."""
+        if self.test is None:
+            return {}
+        ids, chars = self.test
+        return {"test": stream_metrics(model, ids, chars, device, precision, current())}

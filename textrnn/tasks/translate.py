@@ -3,53 +3,67 @@ teacher forcing on sentence pairs in length-bucketed batches; validation BLEU (g
 keeps the best weights. One tokenizer covers both languages (a joint vocabulary), or
 with --separate-vocab each language has its own (tokenizer_pair.py); <s> and </s> start
 and end every target sentence."""
+import json
 import logging
 import random
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
 from ..config import ModelConfig
 from ..data import bucketed_batches, collate, encode_texts
-from ..data.parallel import Pairs, load_pairs
+from ..data.bundled import SAMPLE_DATA
+from ..data.sentence_pairs import Pairs, load_pairs
 from ..device import autocast
-from ..errors import ConfigError
+from ..encodings import TOKENIZER, TOKENIZER_PAIR
+from ..errors import CheckpointError, ConfigError, setting_name
+from ..models import evaluating
 from ..models.attention import KINDS as ATTENTIONS
+from ..models.cells import check_activation
 from ..models.seq2seq import Seq2Seq
-from ..parallel import current
-from ..settings import setting
-from ..tokenization import KINDS, PAD_ID, train_tokenizer
+from ..settings import OldFlag, setting
+from ..tokenization import KINDS, PAD_ID, tokenizer_kind, train_tokenizer
 from ..tokenizer_pair import TokenizerPair, sides
-from .base import SourceSettings
+from ..world import current
+from .base import Endpoint, Task
+from .text_input import TextInput, texts_of
 from .translator import BOS, EOS, Translator, bleu_chrf, detokenize, special_ids, translate_ids
 
 log = logging.getLogger("textrnn")
 
-# Measured on Multi30k in 30 minutes (README): a rate that decays to the end of the run
-# (by epochs or by --time-budget) and validation of a moving average of the weights took
-# test BLEU from 31.3 to 33.7 greedy against a constant rate. Then one vocabulary per
-# language, the target's 4,000 (a joint 8,000 gave English 4,380 entries and an output
-# layer twice the size), and a peak rate of 2e-3: 10 epochs instead of 6, validation BLEU
-# 31.7 -> 34.3 greedy; dropout 0.2 rather than 0.3 then gave 36.1. A slower moving
-# average (0.999, about two epochs, rather than 0.998) took test beam 5 from 37.4 to 38.2.
-TRANSLATOR_COMMAND_DEFAULTS = dict(
+# The command's defaults, each from measurement on Multi30k in 30 minutes (README's Results
+# give the figures): a rate that decays to the end of the run and validation of a moving
+# average of the weights (--ema); one vocabulary per language, the target's smaller (the
+# output layer, the decoder's largest product, is then cheaper); the rate and dropout
+# that scored best.
+COMMAND_DEFAULTS = dict(
     cell="gru", embed_dim=256, hidden_size=256, num_layers=1, dropout=0.2, lr=2e-3, batch_size=64,
     epochs=10, patience=3, eval_every=0, save_every=0, warmup_steps=200, weight_decay=0.0,
     schedule="cosine", clip=1.0, ema=0.999, separate_vocab=True, vocab_size=8000, target_vocab=4000)
 REPORT_BEAM = 5  # the test report gives greedy and beam-5 scores
 # Wu et al. (2016)'s length penalty alpha, chosen among these on validation after training
-# (beam 5) and saved with the model. Measured on Multi30k: 0.6, their own choice, gave
-# translations 5% short of the references; 1.5 gained 1.0 BLEU on test.
+# (beam 5) and saved with the model: the best alpha depends on the data (their own choice,
+# 0.6, gave translations 5% short of Multi30k's references).
 LENGTH_PENALTIES = (0.6, 1.0, 1.5)
+
+# The bundled dates (data/make_dates.py): dates in words to ISO digits, a character at a
+# time; a small bidirectional GRU encoder and a GRU decoder with additive attention.
+SAMPLE = dict(tokenizer="char", cell="gru", embed_dim=64, hidden_size=128, num_layers=1,
+              decoder_size=256, dropout=0.1, label_smoothing=0.0, lr=3e-3, batch_size=64,
+              epochs=30, patience=3, eval_every=0, save_every=0, warmup_steps=0,
+              weight_decay=0.0, schedule="constant", clip=1.0, time_budget=240.0,
+              data=[str(SAMPLE_DATA / f"dates_train.{s}") for s in ("words", "iso")],
+              test_data=[str(SAMPLE_DATA / f"dates_test.{s}") for s in ("words", "iso")])
 
 
 @dataclass
-class ParallelDataConfig(SourceSettings):
+class ParallelDataConfig:
     """Where sentence pairs come from and how they are tokenized."""
     data: list = setting([], "training pairs: two text files (source, then target), a "
                          "csv/tsv/jsonl/parquet table, or a Hub dataset id", nargs="+")
-    eval_data: list = setting([], "validation pairs, as --data (default: --val-fraction of --data)",
-                              nargs="+")
+    val_data: list = setting([], "validation pairs, as --data (default: --val-fraction of --data)",
+                             nargs="+")
     test_data: list = setting([], "test pairs, scored after training", nargs="+")
     val_fraction: float = setting(0.05, "fraction of --data held out for validation", low=0, high=1,
                                   low_open=True, high_open=True)
@@ -57,28 +71,30 @@ class ParallelDataConfig(SourceSettings):
     target_column: str | None = setting(None, "a table's target column")
     source_lang: str | None = setting(None, "source language of a Hub dataset's translation dicts")
     target_lang: str | None = setting(None, "target language of a Hub dataset's translation dicts")
-    eval_split: str = setting("validation", "split of --eval-data for Hub ids")
-    test_split: str = setting("test", "split of --test-data for Hub ids")
+    split: str = setting("train", "dataset split of --data for Hub ids")
+    val_split: str = setting("validation", "dataset split of --val-data for Hub ids")
+    test_split: str = setting("test", "dataset split of --test-data for Hub ids")
+    data_config: str | None = setting(None, "dataset configuration name for Hub ids")
     tokenizer: str = setting("bpe", "kind of tokenizer", choices=KINDS)
     separate_vocab: bool = setting(False, "one tokenizer per language, the source's of --vocab-size, "
-                                   "the target's of --target-vocab-size; or one joint vocabulary "
-                                   "for both (--no-separate-vocab)")
+                                   "the target's of --target-vocab-size (off: one joint vocabulary)")
     vocab_size: int = setting(8000, "word/bpe vocabulary size", low=5, high=10_000_000)
-    # A smaller target vocabulary makes the output layer, the decoder's largest product,
-    # cheaper: on Multi30k a joint 8,000 gives English only 4,380 of its entries.
     target_vocab: int = setting(0, "the target side's word/bpe vocabulary size under --separate-vocab "
                                 "(0: --vocab-size; a joint vocabulary has --vocab-size only)",
                                 low=0, high=10_000_000, flag="--target-vocab-size", metavar="N")
     min_frequency: int = setting(2, "a word or merge seen fewer times is not learnt", low=1,
                                  high=10_000_000)
-    lowercase: bool = setting(False, "lowercase both sides", flag="--lowercase")
+    lowercase: bool = setting(False, "lowercase both sides")
     max_length: int = setting(100, "pairs with more tokens on a side are left out of training "
                               "(and counted in the log); a longer source is cut when translated",
                               low=1, high=100000)
 
+    OLD_FLAGS = {"--eval-data": OldFlag(("val_data",), "--val-data"),
+                 "--eval-split": OldFlag(("val_split",), "--val-split")}
+
     def pairs(self, which: str) -> Pairs:
-        paths = {"train": self.data, "eval": self.eval_data, "test": self.test_data}[which]
-        split = {"train": self.split, "eval": self.eval_split, "test": self.test_split}[which]
+        paths = {"train": self.data, "val": self.val_data, "test": self.test_data}[which]
+        split = {"train": self.split, "val": self.val_split, "test": self.test_split}[which]
         return load_pairs(paths, self.source_column, self.target_column, self.source_lang,
                           self.target_lang, split, self.data_config)
 
@@ -89,21 +105,47 @@ class TranslatorHeadConfig:
                              "(Luong)", choices=ATTENTIONS)
     decoder_size: int = setting(512, "decoder state width", low=1, high=1 << 16)
     decoder_layers: int = setting(1, "stacked decoder cells", low=1, high=16)
-    input_feeding: bool = setting(True, "do not feed each step's attentional vector to the next "
-                                  "(Luong et al. 2015's input feeding is on by default)",
-                                  flag="--no-input-feeding")
-    tie_embeddings: bool = setting(False, "the output layer shares the decoder's embedding",
-                                   flag="--tie-embeddings")
+    input_feeding: bool = setting(True, "feed each step's attentional vector to the next "
+                                  "(Luong et al. 2015)")
+    tie_embeddings: bool = setting(False, "the output layer shares the decoder's embedding")
     label_smoothing: float = setting(0.1, "label smoothing of the training loss", low=0, high=1,
                                      high_open=True)
     length_penalty: float = setting(0.6, "beam search's length penalty alpha (Wu et al. 2016): "
                                     "the one of LENGTH_PENALTIES that scored best on validation",
                                     low=0, high=10, cli=False)
-    target_vocab_size: int = setting(0, "the target side's vocabulary under --separate-vocab "
+    target_vocab_size: int = setting(0, "the target side's vocabulary with a vocabulary per language "
                                      "(0: the joint one)", low=0, high=10_000_000, cli=False)
     max_length: int = setting(100, "the data's --max-length, kept for translating", cli=False)
     source_lang: str | None = setting(None, "the source language's name, if known", cli=False)
     target_lang: str | None = setting(None, "the target language's name, if known", cli=False)
+
+
+@dataclass
+class TranslateSettings(TextInput):
+    """`textrnn translate`: a translation per text."""
+    beam: int = setting(5, "beam size; 1: greedy", low=1, high=10_000)
+    length_penalty: float | None = setting(None, "alpha of Wu et al. (2016)'s length penalty "
+                                           "(default: the one chosen on validation after training; "
+                                           "0.6 for a run that chose none)", low=0, high=10, type=float)
+    temperature: float = setting(0.0, "sample at this temperature instead (with --beam 1); 0: off",
+                                 low=0, high=100)
+    seed: int | None = setting(None, "seed for sampling", low=0, high=2**32 - 1, type=int)
+    plot_attention: str | None = setting(None, "save the first text's attention map as a PNG",
+                                         metavar="PNG")
+
+
+@dataclass
+class TranslatorEvaluation:
+    """`textrnn evaluate` on a translator: BLEU and chrF, greedy and with beam search."""
+    split: str = setting("test", "dataset split of --data for Hub ids")
+
+
+@dataclass
+class TranslateRequest:
+    """POST /v1/translate's body."""
+    texts: list[str] = setting([], "texts to translate", required=True)
+    beam: int = setting(5, "beam size; 1: greedy")
+    attention: bool = setting(False, "also the attention map of the first text's greedy translation")
 
 
 @dataclass
@@ -112,25 +154,60 @@ class Parallel:
     val: Pairs
     test: Pairs | None
     settings: ParallelDataConfig  # what the model keeps of them: max length, languages
-    target_vocab: int = 0  # the target side's own vocabulary size (new_tokenizer; 0: joint)
+    target_vocab: int = 0  # the target side's own vocabulary size (new_encoding; 0: joint)
 
 
-class TranslateTask:
+def translate_command(tr: Translator, settings: TranslateSettings, write, progress: bool) -> None:
+    """`textrnn translate`: a line per text (or JSON), and the first one's attention map."""
+    if settings.plot_attention and not Path(settings.plot_attention).resolve().parent.is_dir():
+        raise ConfigError(f"the folder of {settings.plot_attention} does not exist; create it or "
+                          "choose another path")
+    texts = texts_of(settings, "translate")
+    out = tr.translate(texts, beam=settings.beam, length_penalty=settings.length_penalty,
+                       temperature=settings.temperature, seed=settings.seed)
+    for text, translation in zip(texts, out):
+        write((json.dumps({"source": text, "translation": translation}, ensure_ascii=False)
+               if settings.json else translation) + "\n")
+    if settings.plot_attention:
+        tr.plot_attention(texts[0], settings.plot_attention)
+
+
+def translate_endpoint(server, name: str, tr: Translator, body: TranslateRequest) -> dict:
+    """POST /v1/translate: the translations, and with `attention` the first text's map:
+    weights (T, S)."""
+    server.cap_texts(body.texts)
+    server.cap("the beam", body.beam, "max_beam")
+    result = {"model": name, "translations": tr.translate(body.texts, beam=body.beam)}
+    if body.attention:
+        source, target, weights = tr.attention(body.texts[0])
+        result["attention"] = {"source": source, "target": target, "weights": weights.tolist()}
+    return result
+
+
+class TranslateTask(Task):
+    """Train a translator (an encoder-decoder with attention) on sentence pairs."""
     name, command, Head, Data, Loaded = ("translator", "train-translator", TranslatorHeadConfig,
                                          ParallelDataConfig, Translator)
-    command_defaults, encoder_flags_skip = TRANSLATOR_COMMAND_DEFAULTS, ("bidirectional",)
+    encodings = (TOKENIZER, TOKENIZER_PAIR)  # one joint tokenizer, or one per language
+    command_defaults, encoder_flags_skip = COMMAND_DEFAULTS, ("bidirectional",)
     metric, mode, sampled_eval, loss_unit = "bleu", "max", False, "nats per target token"
-    reads_pairs = True  # its tokenizer may be a TokenizerPair (--separate-vocab)
+    eval_batch_size = 64
+    verb, verb_help, Use, Evaluation = ("translate", "translate texts with a translator run folder",
+                                        TranslateSettings, TranslatorEvaluation)
+    use = staticmethod(translate_command)
+    endpoint = Endpoint("translate", "translate texts with a translator, optionally with the "
+                        "attention map of the first text's greedy translation", TranslateRequest,
+                        translate_endpoint, panel="translate_panel.js")
 
     @staticmethod
     def check_model(cfg: ModelConfig):
         enc, head = cfg.encoder, cfg.head
-        if enc.cell in ("rnn", "elman") and enc.activation == "sigmoid":
-            raise ConfigError("a translator's decoder has no sigmoid cell; use tanh or relu")
+        check_activation(enc.cell, enc.activation, decoder=True)
         if head.attention == "dot" and head.decoder_size != 2 * enc.hidden_size:
-            raise ConfigError(f"dot attention needs --decoder-size equal to twice --hidden-size "
-                              f"(the encoder reads both ways): {2 * enc.hidden_size}, got "
-                              f"{head.decoder_size}; or use --attention general")
+            raise ConfigError(f"dot attention needs {setting_name('decoder_size')} equal to twice "
+                              f"{setting_name('hidden_size')} (the encoder reads both ways): "
+                              f"{2 * enc.hidden_size}, got {head.decoder_size}; or use "
+                              f"{setting_name('attention', 'general')}")
         if (cfg.tokenizer == "pair") != bool(head.target_vocab_size):
             raise ConfigError("config.json's tokenizer and target_vocab_size disagree: a translator's "
                               "target side has a vocabulary of its own exactly when its tokenizer "
@@ -141,27 +218,41 @@ class TranslateTask:
         return Seq2Seq(cfg)
 
     @staticmethod
+    def check_encoding(encoding, cfg: ModelConfig, path) -> None:
+        if isinstance(encoding, TokenizerPair) and encoding.target.get_vocab_size() != cfg.head.target_vocab_size:
+            raise CheckpointError(f"{path}'s target side has {encoding.target.get_vocab_size()} "
+                                  f"entries but the model expects {cfg.head.target_vocab_size}; the "
+                                  "folder mixes files of different runs")
+
+    @staticmethod
+    def recipe_preset(given: dict) -> dict:
+        """recipes/translate.py: the bundled dates, or parallel text of your own."""
+        return dict(SAMPLE if "data" not in given else COMMAND_DEFAULTS)
+
+    @staticmethod
     def read_data(data_cfg: ParallelDataConfig, seed: int, saved=None) -> Parallel:
         train = data_cfg.pairs("train")
-        if data_cfg.eval_data:
-            val = data_cfg.pairs("eval")
+        if data_cfg.val_data:
+            val = data_cfg.pairs("val")
         else:
             order = list(range(len(train)))
             random.Random(seed).shuffle(order)
             n = max(1, int(len(train) * data_cfg.val_fraction))
             if n >= len(train):
-                raise ConfigError(f"{len(train)} pairs leave none to train on; pass --eval-data")
+                raise ConfigError(f"{len(train)} pairs leave none to train on; pass {setting_name('val_data')}")
             train, val = train.subset(sorted(order[n:])), train.subset(sorted(order[:n]))
         return Parallel(train, val, data_cfg.pairs("test") if data_cfg.test_data else None, data_cfg)
 
     @staticmethod
-    def new_tokenizer(data: Parallel, data_cfg: ParallelDataConfig):
-        # Words and merges as "▁word", the first of a sentence too (a decoder that may put
+    def new_encoding(data: Parallel, data_cfg: ParallelDataConfig):
+        # A kind whose tokens carry a word's leading space ("▁word") reads every sentence as
+        # if after a space, so its first word is the usual token too (a decoder that may put
         # any word first needs one token per word, not two); translator.detokenize drops the
-        # one space this puts before a translation. Characters need no such thing.
+        # one space this puts before a translation.
         def learn(texts, size=data_cfg.vocab_size):
             tok = train_tokenizer(data_cfg.tokenizer, texts, size, data_cfg.min_frequency,
-                                  lowercase=data_cfg.lowercase, leading_space=data_cfg.tokenizer != "char")
+                                  lowercase=data_cfg.lowercase,
+                                  leading_space=tokenizer_kind(data_cfg.tokenizer).marks_spaces)
             tok.add_special_tokens([BOS, EOS])
             return tok
 
@@ -181,7 +272,8 @@ class TranslateTask:
 
     @staticmethod
     def from_language_model(lm, tokenizer, data, data_cfg, model_cfg):
-        raise ConfigError("a translator cannot start from a language model yet; leave out --init-from")
+        raise ConfigError(f"a translator cannot start from a language model yet; leave out "
+                          f"{setting_name('init_from')}")
 
     @classmethod
     def prepare(cls, data: Parallel, tokenizer, data_cfg, train_cfg, run_dir, model_cfg):
@@ -195,15 +287,17 @@ class TranslateTask:
                  len(src) - len(keep), data_cfg.max_length, len(data.val),
                  f", {len(data.test)} test" if data.test else "")
         return cls([src[i] for i in keep], [tgt[i] for i in keep], data.val, data.test, (source, target),
-                   kind, train_cfg.batch_size, train_cfg.seed, (bos, eos))
+                   kind, train_cfg.batch_size, train_cfg.seed, (bos, eos),
+                   train_cfg.eval_batch_size or cls.eval_batch_size)
 
     def __init__(self, src, tgt, val: Pairs, test, tokenizers, kind: str, batch_size: int, seed: int,
-                 specials):
+                 specials, eval_batch_size: int = 64):
         """`tokenizers`: (source side's, target side's), the same one twice when joint;
         `kind`: the target side's."""
         self.src, self.tgt, self.val, self.test = src, tgt, val, test
         (self.source_tok, self.target_tok), self.kind = tokenizers, kind
         self.batch_size, self.seed, (self.bos, self.eos) = batch_size, seed, specials
+        self.eval_size = eval_batch_size
         self.val_src = encode_texts(self.source_tok, val.sources)
         self.val_tgt = encode_texts(self.target_tok, val.targets)
         self._epoch, self._batches = None, None
@@ -244,22 +338,24 @@ class TranslateTask:
     @torch.no_grad()
     def val_loss(self, model, device, precision) -> float:
         total, count = 0.0, 0
-        model.eval()
-        for idx in bucketed_batches([len(s) for s in self.val_src], 128, seed=0, shuffle=False):
-            batch = self.collate([self.val_src[i] for i in idx], [self.val_tgt[i] for i in idx])
-            n = self.tokens(batch)
-            with autocast(device, precision):
-                total += float(self.loss(model, batch, None, device)[0]) * n
-            count += n
+        with evaluating(model):
+            for idx in bucketed_batches([len(s) for s in self.val_src], self.eval_size, seed=0,
+                                        shuffle=False):
+                batch = self.collate([self.val_src[i] for i in idx], [self.val_tgt[i] for i in idx])
+                n = self.tokens(batch)
+                with autocast(device, precision):
+                    total += float(self.loss(model, batch, None, device)[0]) * n
+                count += n
         return total / max(count, 1)
 
     def evaluate(self, model, device, precision, final=False):
         """Validation loss (teacher-forced) and BLEU and chrF of greedy translations."""
-        was_training = model.training
         loss = self.val_loss(model, device, precision)
-        hyps = self.detokenized(translate_ids(model, self.val_src, self.bos, self.eos))
-        model.train(was_training)
+        hyps = self.detokenized(self.translated(model, self.val_src))
         return {"loss": loss, **bleu_chrf(hyps, self.val.targets), "sentences": len(hyps)}
+
+    def translated(self, model, sources, beam: int = 1, alpha: float = 0.6) -> list[list[int]]:
+        return translate_ids(model, sources, self.bos, self.eos, beam, alpha, batch_size=self.eval_size)
 
     def report(self, model, metrics, folder, device, precision) -> dict:
         """The kept model's length penalty, chosen on validation and saved with it; then its
@@ -275,7 +371,7 @@ class TranslateTask:
         src = encode_texts(self.source_tok, self.test.sources)
         test = {}
         for name, beam in (("greedy", 1), (f"beam_{REPORT_BEAM}", REPORT_BEAM)):
-            hyps = self.detokenized(translate_ids(model, src, self.bos, self.eos, beam, alpha))
+            hyps = self.detokenized(self.translated(model, src, beam, alpha))
             test[name] = {**bleu_chrf(hyps, self.test.targets), "sentences": len(hyps), "beam": beam,
                           **({"length_penalty": alpha} if beam > 1 else {})}
         return {**chosen, "test": test}
@@ -285,7 +381,7 @@ class TranslateTask:
         (the first of equals), and each one's BLEU."""
         on_val = {}
         for alpha in LENGTH_PENALTIES:
-            ids = translate_ids(model, self.val_src, self.bos, self.eos, REPORT_BEAM, alpha)
+            ids = self.translated(model, self.val_src, REPORT_BEAM, alpha)
             on_val[str(alpha)] = bleu_chrf(self.detokenized(ids), self.val.targets)["bleu"]
         best = max(LENGTH_PENALTIES, key=lambda a: on_val[str(a)])
         return best, on_val

@@ -6,10 +6,12 @@ import math
 import torch
 
 from ..data import bucketed_batches, collate, encode_texts
-from ..data.parallel import Pairs, load_pairs
-from ..decoding import beam_search, greedy, sample, take
-from ..errors import ConfigError, check_range
-from ..tokenization import PAD_ID, UNK_ID, decode
+from ..data.sentence_pairs import Pairs, load_pairs
+from ..errors import ConfigError, check_range, setting_name
+from ..inference.decoding import beam_search, greedy, sample
+from ..models import evaluating
+from ..nested import take
+from ..tokenization import PAD_ID, UNK_ID, decode, tokenizer_kind
 from ..tokenizer_pair import sides
 from .base import LoadedRun, check_texts
 
@@ -24,10 +26,11 @@ def special_ids(tok) -> tuple[int, int]:
 
 
 def detokenize(tok, ids, kind: str) -> str:
-    """A translation's text: its tokens decoded, without the space that a word or BPE
-    tokenizer (`kind`) reads before every sentence (tokenization.with_leading_space)."""
+    """A translation's text: its tokens decoded, without the space that a tokenizer whose
+    tokens carry a word's leading space (`kind`'s marks_spaces) reads before every sentence
+    (tokenization.with_leading_space)."""
     text = decode(tok, ids)
-    return text[1:] if kind != "char" and text.startswith(" ") else text
+    return text[1:] if tokenizer_kind(kind).marks_spaces and text.startswith(" ") else text
 
 
 def bleu_chrf(hypotheses: list[str], references: list[str]) -> dict:
@@ -61,8 +64,11 @@ def translate_ids(model, sources: list[list[int]], bos: int, eos: int, beam: int
                   batch_size: int = 64) -> list[list[int]]:
     """Target ids (</s> left out) for source ids, in their order; sentences of similar
     length go together."""
-    was_training = model.training
-    model.eval()
+    with evaluating(model):
+        return _translate_ids(model, sources, bos, eos, beam, alpha, temperature, generator, batch_size)
+
+
+def _translate_ids(model, sources, bos, eos, beam, alpha, temperature, generator, batch_size):
     device = next(model.parameters()).device
     out = [None] * len(sources)
     for idx in bucketed_batches([len(s) for s in sources], batch_size, seed=0, shuffle=False):
@@ -81,7 +87,6 @@ def translate_ids(model, sources: list[list[int]], bos: int, eos: int, beam: int
                  else sample(step, carry, start, limits, eos, temperature, generator))
         for i, seq in zip(idx, found):
             out[i] = seq
-    model.train(was_training)
     return out
 
 
@@ -105,7 +110,7 @@ class Translator(LoadedRun):
         return [s[:most] for s in ids]
 
     def translate(self, texts, beam: int = 1, length_penalty: float | None = None,
-                  temperature: float = 0.0, seed: int | None = None) -> list[str]:
+                  temperature: float = 0.0, seed: int | None = None, batch_size: int = 64) -> list[str]:
         """Translations of `texts`: greedy (beam 1), beam search with Wu et al.'s length
         penalty (alpha; None: the one chosen on validation when the model was trained), or
         sampled at `temperature` > 0 (with beam 1)."""
@@ -121,12 +126,12 @@ class Translator(LoadedRun):
         if seed is not None:
             check_range("seed", seed, 0, 2**32 - 1)
         if temperature > 0 and beam > 1:
-            raise ConfigError("sampling (temperature > 0) takes --beam 1")
+            raise ConfigError(f"sampling (temperature > 0) takes {setting_name('beam', 1)}")
         generator = torch.Generator(device=self.device)
         generator.manual_seed(seed if seed is not None else torch.seed())
         bos, eos = special_ids(target)
         ids = translate_ids(self.model, self._source_ids(texts), bos, eos, beam, length_penalty,
-                            temperature, generator)
+                            temperature, generator, batch_size)
         return [detokenize(target, s, kind) for s in ids]
 
     @torch.no_grad()
@@ -153,20 +158,24 @@ class Translator(LoadedRun):
         plot_attention(*self.attention(text), path)
 
     def evaluate(self, data, beam: int = 1, source_column=None, target_column=None, source_lang=None,
-                 target_lang=None, split: str = "test") -> dict:
-        """BLEU and chrF of the translations of parallel data (see data/parallel.py) or `Pairs`."""
+                 target_lang=None, split: str = "test", batch_size: int = 64) -> dict:
+        """BLEU and chrF of the translations of parallel data (see data/sentence_pairs.py) or
+        `Pairs`."""
         pairs = data if isinstance(data, Pairs) else load_pairs(
             data, source_column, target_column, source_lang or self.config.head.source_lang,
             target_lang or self.config.head.target_lang, split)
-        hyps = self.translate(pairs.sources, beam=beam)
+        hyps = self.translate(pairs.sources, beam=beam, batch_size=batch_size)
         alpha = {"length_penalty": self.config.head.length_penalty} if beam > 1 else {}
         return {**bleu_chrf(hyps, pairs.targets), "sentences": len(pairs), "beam": beam, **alpha}
 
-    def evaluate_source(self, source, text_column=None, label_column=None, split="test",
-                        progress=False) -> dict:
-        """What `textrnn evaluate` calls: greedy and beam-5 scores."""
-        return {"greedy": self.evaluate(source, 1, split=split),
-                "beam_5": self.evaluate(source, 5, split=split)}
+    def evaluate_source(self, sources, settings, progress=False, batch_size=None) -> dict:
+        """`textrnn evaluate`: greedy and beam-5 scores of two text files (source, then
+        target), a table or a Hub dataset."""
+        pairs = load_pairs(sources, None, None, self.config.head.source_lang,
+                           self.config.head.target_lang, settings.split)
+        size = batch_size or 64
+        return {"greedy": self.evaluate(pairs, 1, batch_size=size),
+                "beam_5": self.evaluate(pairs, 5, batch_size=size)}
 
     @staticmethod
     def describe(metrics: dict) -> str:

@@ -9,18 +9,22 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from ..checkpoint import (CONFIG, SCALER, STATE, TOKENIZER, WEIGHTS, read_weights, save_config,
-                          save_pretrained, save_training_state, weights_header)
-from ..tokenizer_pair import PAIR_FILE
+from ..checkpoint import read_weights, save_config, save_pretrained, save_training_state, weights_header
 from ..files import append_line, atomic_write, remove, write_json, write_text
 from ..manifest import new_run_id, run_id_of, start_run
 from ..plots import plot_confusion_matrix, plot_loss_curve
+from ..run_files import LOG, LOSS_PLOT, METRICS, SETTINGS, WRITTEN
+from ..tasks import TASKS
 
-LOG_FILE, METRICS_FILE, SETTINGS_FILE = "log.jsonl", "metrics.json", "training_config.json"
-PLOTS = ("loss.png", "confusion_val.png", "confusion_test.png", "forecast.png")
-# What a run leaves in its folder (the token cache under tokens/ is keyed by its content,
-# so a new run may reuse it).
-RUN_FILES = (CONFIG, WEIGHTS, TOKENIZER, SCALER, PAIR_FILE, STATE, LOG_FILE, METRICS_FILE, SETTINGS_FILE, *PLOTS)
+
+def run_files() -> set:
+    """What any run leaves in its folder: the files every run writes, every task's encoding
+    files and its plots (a fresh run clears what an earlier run of any task left)."""
+    names = set(WRITTEN)
+    for task in TASKS.values():
+        names.update(e.file for e in task.encodings)
+        names.update(task.plots)
+    return names
 
 
 def rank0_only(method):
@@ -50,7 +54,7 @@ class Checkpointer:
             return self.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
         start_run(self.run_dir, self.run_id)
-        for name in RUN_FILES:
+        for name in sorted(run_files()):
             remove(self.run_dir / name)
         return self.run_id
 
@@ -59,7 +63,7 @@ class Checkpointer:
         new one); drop log lines written after the checkpoint (they will be redone); pick
         up the best weights saved so far."""
         self.run_id = state.run_id or run_id_of(self.run_dir) or new_run_id()
-        path = self.run_dir / LOG_FILE
+        path = self.run_dir / LOG
         if self.writes and path.is_file():
             keep = [line for line in path.read_text().splitlines() if _step_of(line) <= state.step]
             write_text(path, "".join(k + "\n" for k in keep))
@@ -97,15 +101,15 @@ class Checkpointer:
 
     @rank0_only
     def log(self, record: dict):
-        append_line(self.run_dir / LOG_FILE, json.dumps(record))
+        append_line(self.run_dir / LOG, json.dumps(record))
 
     @rank0_only
     def write_metrics(self, metrics: dict):
-        write_json(self.run_dir / METRICS_FILE, metrics)
+        write_json(self.run_dir / METRICS, metrics)
 
     @rank0_only
     def write_settings(self, data_cfg, train_cfg):
-        write_json(self.run_dir / SETTINGS_FILE, {"data": asdict(data_cfg), "training": asdict(train_cfg)})
+        write_json(self.run_dir / SETTINGS, {"data": asdict(data_cfg), "training": asdict(train_cfg)})
 
     @rank0_only
     def plot(self, name: str, draw):
@@ -113,7 +117,7 @@ class Checkpointer:
         atomic_write(self.run_dir / name, draw)
 
     def plot_loss(self, unit: str):
-        self.plot("loss.png", lambda tmp: plot_loss_curve(self.run_dir / LOG_FILE, tmp, unit))
+        self.plot(LOSS_PLOT, lambda tmp: plot_loss_curve(self.run_dir / LOG, tmp, unit))
 
     def plot_confusion(self, metrics: dict, split: str, title: str):
         self.plot(f"confusion_{split}.png", lambda tmp: plot_confusion_matrix(

@@ -2,7 +2,7 @@
 from dataclasses import dataclass, fields
 
 from ..device import PRECISIONS
-from ..errors import ConfigError
+from ..errors import ConfigError, setting_name
 from ..settings import check, setting
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -41,6 +41,9 @@ class TrainConfig:
     eval_every: int = setting(500, "steps between evaluations; 0: at the end of each epoch", low=0)
     save_every: int = setting(500, "steps between checkpoints; 0: at the end of each epoch", low=0)
     log_every: int = setting(20, "steps between log lines", low=1)
+    eval_batch_size: int = setting(0, "examples per evaluation batch (a language model's: "
+                                   "columns of its validation text); 0: the task's own", low=0,
+                                   high=1 << 20)
     patience: int = setting(0, "stop after this many evaluations without gain; 0: never", low=0)
     discriminative_lr: float = setting(1.0, "layer group k below the top trains at lr / this**k "
                                        "(ULMFiT: 2.6)", low=1, high=100, resume=FIXED)
@@ -70,5 +73,6 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         check(self)
         if not (self.epochs or self.max_steps or self.time_budget):
-            raise ConfigError("no stopping rule: set --epochs, --max-steps or --time-budget")
+            raise ConfigError(f"no stopping rule: set {setting_name('epochs')}, "
+                              f"{setting_name('max_steps')} or {setting_name('time_budget')}")
         return self

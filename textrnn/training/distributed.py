@@ -10,18 +10,14 @@ import torch
 from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from ..errors import ConfigError
+from ..errors import ConfigError, setting_name
 from ..models.heads import BatchNormAnyBatch
-from ..parallel import World, shared
-from .state import rng_state, to_device
+from ..world import World, shared
+from ..nested import to_device
+from .state import rng_state
 
 
-def examples(batch) -> int:
-    """A batch's weight in the global mean loss, by default its examples (dim 0)."""
-    return batch[0].shape[0]
-
-
-def shard(batch: tuple, world: World, weight=examples) -> tuple[tuple, float]:
+def shard(batch: tuple, world: World, weight) -> tuple[tuple, float]:
     """This rank's contiguous share of a global batch (dim 0 of each tensor: an LM's block
     of columns, a classifier's or forecaster's examples), and the factor on its loss that
     makes the mean over ranks (what DDP's averaged gradients descend) the global batch's
@@ -41,8 +37,11 @@ class Replicated:
     the set of parameters it synchronises when it wraps, so the model is wrapped again
     whenever that set changes (ULMFiT's gradual unfreezing, at the start of an epoch)."""
 
-    def __init__(self, model, world: World, device):
+    def __init__(self, model, world: World, device, skips_parameters: bool = False):
+        """`skips_parameters`: a step may leave some parameters without a gradient (an adaptive
+        softmax's tail cluster is read only when a target falls in it), so DDP looks for them."""
         self.model, self.world, self.device = model, world, device
+        self.skips = skips_parameters
         self.net, self.trainable = model, None
         if world.size > 1:
             sync_batchnorm(model)
@@ -54,8 +53,7 @@ class Replicated:
         if trainable != self.trainable:
             self.net = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                # an adaptive softmax reads a tail cluster only when a target falls in it
-                find_unused_parameters=bool(getattr(self.model, "skips_parameters", False)))
+                find_unused_parameters=self.skips)
             self.trainable = trainable
         return self.net
 
@@ -132,5 +130,5 @@ def same_on_every_rank(world: World, model, tokenizer) -> None:
     if len(set(digests)) > 1:
         raise shared(ConfigError(
             f"the processes built different tokenizers or models from the data (rank "
-            f"{digests.index(digests[-1])} differs); give every process the same --data and "
-            "settings"), 0)
+            f"{digests.index(digests[-1])} differs); give every process the same "
+            f"{setting_name('data')} and settings"), 0)

@@ -9,11 +9,11 @@ import torch
 
 from ..checkpoint import load_training_state
 from ..device import autocast
-from ..errors import TrainingDiverged
-from ..parallel import World, shared
+from ..errors import TrainingDiverged, setting_name
+from ..world import World, shared
 from .averaging import WeightAverage
 from .checkpointer import Checkpointer
-from .distributed import Replicated, examples, rank_states, shard
+from .distributed import Replicated, rank_states, shard
 from .runlog import RunLog
 from .schedules import lr_factor, on_plateau
 from .signals import StopSignals
@@ -43,7 +43,7 @@ class Trainer:
         self.show_progress = show_progress and world.main
         self.folder = Checkpointer(run_dir, tokenizer, writes=world.main)
         self.opt = make_optimizer(model, cfg)
-        self.net = Replicated(model, world, device)
+        self.net = Replicated(model, world, device, task.skips_parameters(model))
         self.average = WeightAverage(model, cfg.ema) if cfg.ema else None
         self.state, self.saved_step, self.last_eval = RunState(), None, None
         self.unsynced, self.stop_asked = 0.0, None  # seconds not yet summed over ranks; a signal
@@ -95,8 +95,7 @@ class Trainer:
     def _one_step(self):
         """Train on the next batch, then log, evaluate and save when their turn comes."""
         s, t0 = self.state, time.perf_counter()
-        batch, scale = shard(self.task.batch(s.epoch, s.batch_index), self.world,
-                             getattr(self.task, "weight", examples))
+        batch, scale = shard(self.task.batch(s.epoch, s.batch_index), self.world, self.task.weight)
         loss, norm = self.train_step(batch, scale)
         s.batch_index += 1
         dt = time.perf_counter() - t0
@@ -177,8 +176,8 @@ class Trainer:
         """End the run on every rank alike: the figure that diverged was agreed on by all."""
         where = (f"the checkpoint of step {self.saved_step} in {self.folder.run_dir} is intact"
                  if self.saved_step is not None else "nothing was saved")
-        raise shared(TrainingDiverged(f"{what}; lower --lr (now {self.cfg.lr}) or set --clip; "
-                                      f"{where}"), 0)
+        raise shared(TrainingDiverged(f"{what}; lower {setting_name('lr')} (now {self.cfg.lr}) or "
+                                      f"set {setting_name('clip')}; {where}"), 0)
 
     def set_lr(self):
         c, s = self.cfg, self.state
@@ -221,7 +220,7 @@ class Trainer:
         """Write the resume state (and the weights, if no best model exists yet)."""
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise shared(TrainingDiverged(f"weights became NaN/inf at step {self.state.step}; not "
-                                          "saved; lower --lr or set --clip"), 0)
+                                          f"saved; lower {setting_name('lr')} or set {setting_name('clip')}"), 0)
         ckpt = checkpoint(self.state, self.model, self.opt, self.cfg, self.average)
         ckpt.update(rank_states(self.world, self.state.carry))  # every rank, for --resume
         self.folder.save_state(self.evaluated, self.state.step, ckpt)

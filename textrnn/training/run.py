@@ -5,15 +5,15 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..checkpoint import CONFIG, STATE, load_pretrained, read_config
+from ..checkpoint import load_pretrained, read_config
 from ..config import ModelConfig
 from ..device import resolve_device, resolve_precision
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, setting_name
 from ..files import FolderLock
-from ..parallel import World, start
+from ..run_files import CONFIG, SETTINGS, STATE
 from ..settings import check
-from ..tasks import LMTask, build_model, check_model_config, for_task, get_task
-from .checkpointer import SETTINGS_FILE
+from ..tasks import build_model, check_model_config, for_task, get_task
+from ..world import World, start
 from .config import TrainConfig
 from .distributed import same_on_every_rank
 from .loop import Trainer
@@ -27,12 +27,13 @@ def check_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, world=Worl
     kind = get_task(task)
     check(data_cfg)
     if not data_cfg.data:
-        raise ConfigError("no training data: pass --data PATH_OR_HUB_ID")
+        raise ConfigError(f"no training data: pass {setting_name('data', 'PATH_OR_HUB_ID')}")
     check_model_config(for_task(model_cfg, task))
     train_cfg.validate()
     if train_cfg.batch_size % world.size:
-        raise ConfigError(f"--batch-size {train_cfg.batch_size} is the global batch and does not "
-                          f"divide among {world.size} processes; pass a multiple of {world.size}")
+        raise ConfigError(f"{setting_name('batch_size', train_cfg.batch_size)} is the global batch "
+                          f"and does not divide among {world.size} processes; pass a multiple of "
+                          f"{world.size}")
     if kind.name != task:
         raise ConfigError(f"TASKS[{task!r}] is named {kind.name!r}; register a task under its name")
 
@@ -41,13 +42,14 @@ def guard_run_dir(out, resume: bool, overwrite: bool) -> Path:
     """Refuse to train over an earlier run unless asked to continue or replace it."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; choose a folder")
+        raise ConfigError(f"{setting_name('out', out)} is a file; choose a folder")
     has_run = (out / CONFIG).exists() or (out / STATE).exists()
     if resume and not has_run:
-        raise CheckpointError(f"nothing to resume in {out}; train without --resume first")
+        raise CheckpointError(f"nothing to resume in {out}; train without {setting_name('resume', True)} first")
     if has_run and not (resume or overwrite):
-        raise ConfigError(f"{out} already holds a run; pass --resume to continue it, "
-                          "--overwrite to replace it, or choose another --out")
+        raise ConfigError(f"{out} already holds a run; pass {setting_name('resume', True)} to continue "
+                          f"it, {setting_name('overwrite', True)} to replace it, or choose another "
+                          f"{setting_name('out')}")
     return out
 
 
@@ -55,21 +57,20 @@ def resumed_settings(out) -> dict:
     """The training settings a run in `out` must keep on --resume (see TrainConfig), as it
     saved them; a command fills the ones the user left out from these."""
     try:
-        saved = json.loads((Path(out) / SETTINGS_FILE).read_text(encoding="utf-8"))["training"]
+        saved = json.loads((Path(out) / SETTINGS).read_text(encoding="utf-8"))["training"]
         return {k: saved[k] for k in TrainConfig.fixed_on_resume() if k in saved}
     except (OSError, ValueError, KeyError, TypeError):
         return {}  # resuming checks the folder itself, with clearer messages
 
 
-def load_language_model(run_dir, tokenizer_kind=None):
-    """(model, tokenizer) of an LM run folder, refusing other tasks and a kind mismatch."""
+def load_start(run_dir, tokenizer_kind=None):
+    """(model, tokenizer) of the run folder a run starts from (--init-from), refusing a
+    tokenizer kind other than the one asked for; the task takes it or says why not."""
     cfg = read_config(run_dir)
-    if cfg.task != LMTask.name:
-        raise ConfigError(f"--init-from {run_dir} holds a {cfg.task}, not a language model; "
-                          "pass a run folder written by train-lm or recipes/generate.py")
     if tokenizer_kind is not None and tokenizer_kind != cfg.tokenizer:
-        raise ConfigError(f"--tokenizer {tokenizer_kind} differs from the {cfg.tokenizer} tokenizer "
-                          f"of {run_dir}; drop --tokenizer to reuse it")
+        raise ConfigError(f"{setting_name('tokenizer', tokenizer_kind)} differs from the "
+                          f"{cfg.tokenizer} tokenizer of {run_dir}; drop {setting_name('tokenizer')} "
+                          "to reuse it")
     model, tokenizer, _ = load_pretrained(run_dir)
     return model.train(), tokenizer
 
@@ -99,9 +100,9 @@ class Run:
     def fit(self, show_progress: bool = True) -> dict:
         """Train with the one loop; the result gains "run_dir"."""
         try:
-            trainer = self.world.agree(
-                Trainer, self.model, self.task, self.train_cfg, self.run_dir, self.tokenizer,
-                self.device, self.precision, self.resume, show_progress, self.world)
+            with self.world.together():
+                trainer = Trainer(self.model, self.task, self.train_cfg, self.run_dir, self.tokenizer,
+                                  self.device, self.precision, self.resume, show_progress, self.world)
             trainer.folder.write_settings(self.data_cfg, self.train_cfg)
             result = dict(trainer.fit(), run_dir=str(self.run_dir))
             self.world.wait()  # rank 0 has written the folder: all may read it
@@ -123,8 +124,8 @@ def prepare_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, res
     device = resolve_device(train_cfg.device)
     world = start(device, train_cfg.dist_timeout)
     kind, model_cfg = get_task(task), for_task(model_cfg, task)
-    run_dir, lock = world.agree(_claim, task, data_cfg, model_cfg, train_cfg, out, resume,
-                                overwrite, world)
+    with world.together():
+        run_dir, lock = _claim(task, data_cfg, model_cfg, train_cfg, out, resume, overwrite, world)
     try:
         return _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, device,
                         lock, world, typed)
@@ -143,9 +144,10 @@ def _claim(task, data_cfg, model_cfg, train_cfg, out, resume, overwrite, world):
 
 def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, device, lock,
              world, typed) -> Run:
-    precision = world.agree(resolve_precision, train_cfg.precision, device)
-    model, tokenizer, data, data_cfg, train_cfg = world.agree(
-        _model_and_data, kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, typed)
+    with world.together():
+        precision = resolve_precision(train_cfg.precision, device)
+        model, tokenizer, data, data_cfg, train_cfg = _model_and_data(
+            kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, typed)
     same_on_every_rank(world, model, tokenizer)
     # rank 0 writes the token cache, then the others read it
     batches = world.rank0_first(kind.prepare, data, tokenizer, data_cfg, train_cfg, run_dir, model.cfg)
@@ -170,20 +172,19 @@ def _model_and_data(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_
     if saved:  # the saved model and vocabulary win: ids and shapes must not change
         model, tokenizer = saved[0].train(), saved[1]
     elif init_from:
-        lm, tokenizer = load_language_model(init_from, data_cfg.tokenizer)
-        model, tokenizer = kind.from_language_model(lm, tokenizer, data, data_cfg, model_cfg)
+        start, tokenizer = load_start(init_from, data_cfg.tokenizer)
+        model, tokenizer = kind.from_language_model(start, tokenizer, data, data_cfg, model_cfg)
     else:
-        kind_name, tokenizer = kind.new_tokenizer(data, data_cfg)
+        kind_name, tokenizer = kind.new_encoding(data, data_cfg)
         cfg = replace(model_cfg, tokenizer=kind_name, vocab_size=tokenizer.get_vocab_size())
         model = build_model(kind.complete(cfg, data))
     return model, tokenizer, data, data_cfg, train_cfg
 
 
 def fit_to_size(kind, data, data_cfg, model_cfg: ModelConfig, train_cfg, typed):
-    """The task's settings for this much data (its `fit_to_size`, if it has one) in place
-    of every one the user did not type: (data_cfg, model_cfg, train_cfg)."""
-    rule = getattr(kind, "fit_to_size", None)
-    chosen = {} if typed is None or rule is None else rule(data, data_cfg)
+    """The task's settings for this much data (its `fit_to_size`) in place of every one the
+    user did not type: (data_cfg, model_cfg, train_cfg)."""
+    chosen = {} if typed is None else kind.fit_to_size(data, data_cfg)
     chosen = {k: v for k, v in chosen.items() if k not in typed}
     if not chosen:
         return data_cfg, model_cfg, train_cfg

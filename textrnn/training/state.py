@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import CheckpointError, ConfigError, first_line
-from ..parallel import World
+from ..errors import CheckpointError, ConfigError, first_line, setting_name
+from ..nested import to_device
+from ..world import World
 
 
 @dataclass
@@ -50,10 +51,10 @@ def restore(ckpt: dict, model, optimizer, cfg, device, run_dir, world=World(),
     saved = ckpt.get("train_config") if isinstance(ckpt.get("train_config"), dict) else {}
     changed = cfg.changed_on_resume(saved)
     if changed:
-        flags = ", ".join(f"--{k.replace('_', '-')} {getattr(cfg, k)} (the run has {saved[k]})"
+        flags = ", ".join(f"{setting_name(k, getattr(cfg, k))} (the run has {saved[k]})"
                           for k in changed)
         raise ConfigError(f"{flags}: a resumed run keeps the settings it was started with; "
-                          "leave the flag out or give the run's value, or start a new run")
+                          "leave it out or give the run's value, or start a new run")
     try:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -139,9 +140,3 @@ def _tuples(x):
     return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
-def to_device(x, device):
-    if x is None:
-        return None
-    if isinstance(x, torch.Tensor):
-        return x.to(device)
-    return type(x)(to_device(v, device) for v in x)

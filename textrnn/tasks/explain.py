@@ -5,7 +5,6 @@ contribution is how much the chosen label's probability falls: positive for a to
 supports the label, negative for one that argues against it. One batched pass over
 n + 1 copies of the text; exact for the model, with no gradients involved."""
 from ..errors import DataError
-from ..tasks.classify import classify
 from ..tokenization import PAD_ID, UNK_ID
 
 METHOD = ("occlusion: each token's contribution is how much the label's probability falls "
@@ -23,7 +22,7 @@ def contributions(clf, text: str, max_tokens: int) -> dict:
         raise DataError(f"the text has {len(ids)} tokens; token contributions are computed "
                         f"for at most {max_tokens}; shorten it or ask without explain")
     occluded = [ids[:i] + [UNK_ID] + ids[i + 1:] for i in range(len(ids))]
-    proba = classify(clf.model, [ids] + occluded, clf.device)  # (n + 1, C)
+    proba = clf.proba_of_ids([ids] + occluded)  # (n + 1, C)
     best = int(proba[0].argmax())
     drop = (proba[0, best] - proba[1:, best]).tolist()
     spans = enc.offsets

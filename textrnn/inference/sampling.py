@@ -1,23 +1,23 @@
 """Stateful sampling from a language model.
 
 The prompt runs through the network once; after that every new token costs exactly one
-recurrent step (`model.stepper()`), never a re-run of the prefix. Several samples are one
-batch.
+recurrent step (stepper.py), never a re-run of the prefix. Several samples are one batch.
 """
 import functools
 import math
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from .decoding import beam_search, take
-from .errors import CheckpointError, ConfigError
-from .models.onnx_step import check_weights
-from .models.step_weights import FORMATS
-from .models.stepper import ENGINES, cached_stepper, fastest_stepper
-from .settings import check, setting
-from .tokenization import PAD_ID, UNK_ID
+from ..errors import CheckpointError, ConfigError, setting_name
+from ..nested import take
+from ..settings import check, setting
+from ..tokenization import PAD_ID, UNK_ID
+from .decoding import beam_search
+from .engines import ENGINES, cached_stepper
+from .onnx_engine import check_weights
+from .stepper import fastest_stepper, repeat_rows
+from .weights import FORMATS
 
 
 # Below this temperature sampling is greedy in effect (a logit 0.01 behind the best is
@@ -63,8 +63,8 @@ class SamplingConfig:
         if self.engine == "onnxruntime":
             check_weights(self.weights)
         if self.beam > 1 and self.num_samples > 1:
-            raise ConfigError("beam search gives one text, the likeliest it finds; use "
-                              "--num-samples 1 with --beam")
+            raise ConfigError(f"beam search gives one text, the likeliest it finds; use "
+                              f"{setting_name('num_samples', 1)} with {setting_name('beam')}")
         return self
 
 
@@ -121,31 +121,17 @@ def draw(probs, generator, noise=None):
     return torch.div(probs, q, out=q).argmax(-1)  # (B,)
 
 
-def _repeat_state(state, n: int):
-    """Copy a batch-1 state n times along the batch dimension."""
-    if isinstance(state, torch.Tensor):
-        return state.repeat(1, n, 1) if state.dim() == 3 else state.repeat(n, 1)
-    if isinstance(state, list):
-        return [_repeat_state(s, n) for s in state]
-    return tuple(_repeat_state(s, n) for s in state)
-
-
 @torch.no_grad()
 def prefill(model, stepper, prompts: list[list[int]]):
     """Run prompts of one length once, as a batch of sequences. Returns their next-token
-    logits (B, V), the state `stepper` takes, and the last k tokens (B, k) that a conv front
-    end reads (k = 1 without one)."""
+    logits (B, V) and the state `stepper` takes (batch first)."""
     device = next(model.parameters()).device
     prompt = torch.tensor(prompts, device=device)  # (B, P)
     logits, state = model(prompt)
     if torch.isnan(logits).any():  # checked once here; `draw` checks nothing per token
         raise CheckpointError("the model's scores are NaN: its weights are damaged; load "
                               "another checkpoint or retrain")
-    k = max(model.cfg.encoder.conv_kernel, 1)
-    # A conv front end needs the last k tokens; the encoder reads <pad> as zeros, exactly
-    # the convolution's own left padding (RNNEncoder.features).
-    window = nn.functional.pad(prompt[:, -k:], (k - min(k, prompt.size(1)), 0), value=PAD_ID)
-    return logits[:, -1], stepper.step_state(state), window
+    return logits[:, -1], stepper.step_state(state, prompt)
 
 
 @torch.no_grad()
@@ -163,11 +149,9 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
     B = cfg.num_samples
     stepper = fastest_stepper(model, B, cfg.weights, cfg.engine)
-    logits, state, window = prefill(model, stepper, [prompt_ids])
-    state = _repeat_state(state, B)
+    logits, state = prefill(model, stepper, [prompt_ids])
+    state = repeat_rows(state, B)
     logits = logits.expand(B, -1).contiguous()  # (B, V)
-    window = window.expand(B, -1)  # (B, k)
-    k = window.size(1)
     texts, done = [""] * B, [False] * B
     stream = TextStream(on_token, cfg.stop) if on_token is not None else None
     track = bool(cfg.stop) or stream is not None
@@ -182,11 +166,7 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
                 break
         else:
             new.append(nxt)
-        if k > 1:
-            window = torch.cat([window[:, 1:], nxt[:, None]], 1)
-            logits, state = stepper.step(window, state)
-        else:
-            logits, state = stepper.step(nxt, state)
+        logits, state = stepper.step(nxt, state)
     if stream is not None:
         stream.update(texts[0], ended=True)
     if not track:
@@ -202,20 +182,18 @@ def beam_continuation(model, prompt_ids: list[int], cfg: SamplingConfig, pieces:
     penalty), cut at a stop string. Sent to `on_token` whole, once found."""
     model.eval()
     stepper = cached_stepper(model, cfg.weights, cfg.engine)
-    logits, state, window = prefill(model, stepper, [prompt_ids])
+    logits, state = prefill(model, stepper, [prompt_ids])
     rows = torch.zeros(cfg.beam, dtype=torch.long, device=logits.device)
     first = [torch.log_softmax(allowed(logits), -1)]  # (1, V): the prompt's own next step
 
-    def step(y, carry):
+    def step(y, state):
         if first:  # the prompt already gave the first scores
-            return first.pop().expand(y.size(0), -1), carry
-        state, window = carry
-        window = torch.cat([window[:, 1:], y[:, None]], 1)  # (K, k)
-        logits, state = stepper.step(window if window.size(1) > 1 else y, state)
-        return torch.log_softmax(allowed(logits), -1), (state, window)
+            return first.pop().expand(y.size(0), -1), state
+        logits, state = stepper.step(y, state)
+        return torch.log_softmax(allowed(logits), -1), state
 
     start = torch.tensor(prompt_ids[-1:], device=logits.device)  # (1,)
-    ids = beam_search(step, take((state, window), rows), start, cfg.beam, [cfg.max_new_tokens])[0]
+    ids = beam_search(step, take(state, rows), start, cfg.beam, [cfg.max_new_tokens])[0]
     text = cut_at_stop("".join(pieces[i] for i in ids), cfg.stop)
     if on_token is not None and text:
         on_token(text)

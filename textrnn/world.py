@@ -7,6 +7,7 @@ torchrun starts one process per device and tells each its place through the envi
 carries the collectives.
 """
 import atexit
+import contextlib
 import gc
 import logging
 import os
@@ -54,21 +55,31 @@ class World:
         dist.all_gather_object(out, obj)
         return out
 
-    def agree(self, fn, *args):
-        """fn(*args) on every rank; if it raised a textrnn error on any rank, every rank
-        raises the first failing rank's error. A rank that failed alone would otherwise
-        leave the others waiting in their next collective."""
+    @contextlib.contextmanager
+    def together(self):
+        """A block every rank runs: if it raised a textrnn error on any rank, every rank
+        raises the first failing rank's error at its end. A rank that failed alone would
+        otherwise leave the others waiting in their next collective.
+
+            with world.together():
+                run_dir = claim(out)
+        """
         if self.size == 1:
-            return fn(*args)
+            yield
+            return
+        failure = None
         try:
-            result, failure = fn(*args), None
+            yield
         except TextRNNError as exc:
-            result, failure = None, exc
+            failure = exc
         for rank, exc in enumerate(self.gather(failure)):
             if exc is not None:
                 raise shared(exc, rank)
-        return result
 
+    def agree(self, fn, *args):
+        """fn(*args) run `together()`: its result, or every rank fails alike."""
+        with self.together():
+            return fn(*args)
 
     def wait(self):
         """Every rank reaches this point before any goes on (failing together if one failed)."""
@@ -86,7 +97,8 @@ class World:
 
 def shared(exc: TextRNNError, rank: int) -> TextRNNError:
     """`exc`, as raised on every rank: rank 0 prints it, the others exit quietly."""
-    err = type(exc)(str(exc) if rank == 0 else f"rank {rank}: {exc}")
+    message = exc.args[0] if exc.args else str(exc)  # with its settings' names unrendered
+    err = type(exc)(message if rank == 0 else f"rank {rank}: {message}")
     err.shared = True
     return err
 

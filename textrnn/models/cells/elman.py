@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from . import step_weights
+from .contract import Cell, check_unidirectional
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
 
@@ -27,8 +27,7 @@ def direction_weights(rnn: nn.Module, suffix: str = "_l0"):
 def stepper_weights(rnn: nn.Module):
     """The forward direction's weights, detached, for a stepper. A step reads the text left
     to right, so a bidirectional layer (whose backward half starts at the end) has none."""
-    if rnn.bidirectional:
-        raise ValueError("a bidirectional layer cannot run one step at a time")
+    check_unidirectional(rnn)
     return tuple(w.detach() for w in direction_weights(rnn))
 
 
@@ -39,7 +38,8 @@ class AffineStepper:
     at the step), as one matrix [W_ih, W_hh] over [x, h]: one product instead of two. With
     int8 weights that halves the fixed cost of a layer's step (measured at 2048 x 512: 159
     us for two products, 57 us for one); in fp32 it gains nothing and would change the
-    rounding, so fp32 steppers keep them apart. Subclasses give `hidden(state)`, `update`."""
+    rounding, so fp32 steppers keep them apart. Subclasses give `update`; the state is a
+    tuple whose first tensor is h."""
 
     def __init__(self, w_ih, w_hh, bias, dense, fuse: bool = False):
         if fuse:  # (G*H, E + H)
@@ -52,40 +52,39 @@ class AffineStepper:
 
     def step(self, gi, state):
         """gi: input_proj of this step's input (B, G*H) -> (output h (B, H), new state)."""
-        return self.update(self.hh(self.hidden(state), gi), state)
+        return self.update(self.hh(state[0], gi), state)
 
     def step_from(self, x, state):
         """A step from the input x (B, E) itself -> (output h (B, H), new state)."""
         if self.ihh is None:
             return self.step(self.input_proj(x), state)
-        return self.update(self.ihh(torch.cat([x, self.hidden(state)], 1)), state)
+        return self.update(self.ihh(torch.cat([x, state[0]], 1)), state)
 
 
 class ElmanStepper(AffineStepper):
     """The equation above one step at a time, split at the `+` between its two halves so
     the input half can be computed ahead (for the first layer, once per vocabulary entry):
 
-        input_proj(x) = W x + b_W + b_U   (B, H)        step(gi, h) = act(gi + U h)   (B, H)
+        input_proj(x) = W x + b_W + b_U   (B, H)        step(gi, (h,)) = act(gi + U h)   (B, H)
 
-    The weights are captured once, as `dense` holds them (step_weights.py: fp32, bf16 or
-    int8). nn.RNN's stepper is this too."""
+    The weights are captured once, as `dense` holds them (fp32, bf16 or int8). nn.RNN's
+    stepper is this too."""
 
-    def __init__(self, W, U, b_W, b_U, act, dense=step_weights.Dense, fuse: bool = False):
+    def __init__(self, W, U, b_W, b_U, act, dense, fuse: bool = False):
         # both biases add to the same pre-activation: fold them once
         super().__init__(W, U, b_W + b_U, dense, fuse)
         self.act = act
 
-    @staticmethod
-    def hidden(h):
-        return h
-
-    def update(self, pre, h):
+    def update(self, pre, state):
         h = self.act(pre)  # (B, H)
-        return h, h
+        return h, (h,)
 
 
-class ElmanRNN(nn.Module):
-    """One batch-first Elman layer; the interface of `nn.RNN(num_layers=1, batch_first=True)`."""
+class ElmanRNN(Cell):
+    """One batch-first Elman layer; the interface of `nn.RNN(num_layers=1, batch_first=True)`,
+    and it takes `lengths` itself (its loop holds the state past a sequence's end)."""
+    activations = tuple(ACTIVATIONS)
+    decoder_activations = ("tanh", "relu")  # its decoder step is torch's nn.RNNCell
 
     def __init__(self, input_size: int, hidden_size: int, activation: str = "tanh",
                  bidirectional: bool = False):
@@ -107,10 +106,21 @@ class ElmanRNN(nn.Module):
         W, U, b_W, b_U = direction_weights(self, suffix)
         return self.act(x_t @ W.T + b_W + h @ U.T + b_U)
 
-    def stepper(self, weights: str = "fp32", fuse: bool = False) -> ElmanStepper:
-        """`step` for sampling: the forward direction, weights captured now in this format
-        (see ElmanStepper and AffineStepper)."""
-        return ElmanStepper(*stepper_weights(self), self.act, step_weights.dense_for(weights), fuse)
+    def step_state(self, state) -> tuple:
+        return (state[0],)  # (1, B, H) -> ((B, H),)
+
+    def sequence_state(self, step: tuple):
+        return step[0][None]
+
+    def stepper(self, dense, fuse: bool = False) -> ElmanStepper:
+        """`step` for sampling: the forward direction, weights captured now as `dense` holds
+        them (see ElmanStepper and AffineStepper)."""
+        return ElmanStepper(*stepper_weights(self), self.act, dense, fuse)
+
+    @classmethod
+    def decoder_step(cls, input_size: int, hidden_size: int, activation: str = "tanh"):
+        from .torch_kinds import RNNStep
+        return RNNStep(input_size, hidden_size, nonlinearity=activation)
 
     def _direction(self, x, h, lengths, suffix, reverse):
         B, T, _ = x.shape

@@ -11,7 +11,7 @@ Every pair needs text on both sides; a file pair must have as many lines on each
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, setting_name
 from .tables import TABLE_FORMATS, load_table
 from .text_files import read_lines
 
@@ -65,7 +65,7 @@ def _translation_dicts(rows, source_lang, target_lang, where) -> Pairs:
     found = sorted(rows[0]) if rows and isinstance(rows[0], dict) else []
     if source_lang is None or target_lang is None:
         raise ConfigError(f"{where} holds translations in {', '.join(found) or 'no language'}; "
-                          "name the two with --source-lang and --target-lang")
+                          f"name the two with {setting_name('source_lang')} and {setting_name('target_lang')}")
     for lang in (source_lang, target_lang):
         if lang not in found:
             raise DataError(f"{where} has no language {lang!r}; its translations are in "
@@ -76,7 +76,8 @@ def _translation_dicts(rows, source_lang, target_lang, where) -> Pairs:
 def _columns(table, source_column, target_column, where) -> Pairs:
     names = table.column_names
     if source_column is None or target_column is None:
-        raise ConfigError(f"name the columns of {where} with --source-column and --target-column; "
+        raise ConfigError(f"name the columns of {where} with {setting_name('source_column')} and "
+                          f"{setting_name('target_column')}; "
                           f"its columns: {', '.join(names)}")
     for c in (source_column, target_column):
         if c not in names:

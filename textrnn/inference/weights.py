@@ -1,4 +1,4 @@
-"""How a stepper holds its matrices: `fp32`, `bf16` or `int8` (`--weights` when sampling).
+"""How a stepper holds its matrices: `fp32`, `bf16` or `int8` (the `weights` of sampling).
 
 A step at batch 1 reads every weight once and does two flops with each, so its time goes
 into reading weights (13.6 MB of fp32 for a 2x512 character LSTM), not arithmetic; smaller
@@ -23,7 +23,7 @@ import warnings
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, setting_name
 
 
 class Dense:
@@ -55,11 +55,11 @@ class Int8Dense:
 
     def __init__(self, w, bias=None):
         if w.device.type != "cpu":
-            raise ConfigError("int8 weights run on the CPU only; pass --device cpu, or "
-                              "--weights bf16 on a GPU")
+            raise ConfigError(f"int8 weights run on the CPU only; use {setting_name('device', 'cpu')}, "
+                              f"or {setting_name('weights', 'bf16')} on a GPU")
         if not {"fbgemm", "onednn", "x86"} & set(torch.backends.quantized.supported_engines):
-            raise ConfigError("this torch build has no int8 kernels for this CPU; sample with "
-                              "--weights fp32 or bf16")
+            raise ConfigError(f"this torch build has no int8 kernels for this CPU; sample with "
+                              f"{setting_name('weights', 'fp32')} or bf16")
         w = w.float()
         scales = (w.abs().amax(1) / 127).clamp_min(1e-12)  # (out,)
         with warnings.catch_warnings():  # torch marks its quantized tensor type for a successor
@@ -98,5 +98,6 @@ FORMATS = {"fp32": Dense, "bf16": BF16Dense, "int8": int8_if_large}
 def dense_for(weights: str):
     """The class that holds a matrix in this format; one line for an unknown one."""
     if weights not in FORMATS:
-        raise ConfigError(f"unknown weights format {weights!r}; choose one of {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown {setting_name('weights')} format {weights!r}; choose one of "
+                          f"{', '.join(FORMATS)}")
     return FORMATS[weights]

@@ -12,14 +12,7 @@ import math
 
 import torch
 
-
-def take(carry, rows):
-    """The rows `rows` (an index tensor) of every tensor in a nested carry."""
-    if carry is None:
-        return None
-    if isinstance(carry, torch.Tensor):
-        return carry.index_select(0, rows)
-    return type(carry)(take(c, rows) for c in carry)
+from ..nested import take
 
 
 def length_penalty(n: int, alpha: float) -> float:

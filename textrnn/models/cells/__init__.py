@@ -1,0 +1,38 @@
+"""The recurrent cells. `CELLS` maps a name (EncoderConfig.cell) to a layer class that keeps
+the contract in contract.py; a new cell is one module plus one entry here (or, from outside
+the package, an entry added to this dict before settings are checked)."""
+from ...errors import ConfigError
+from ...plugins import load
+from .contract import Cell, DecoderStep
+from .elman import ElmanRNN
+from .torch_kinds import GRU, LSTM, RNN
+
+CELLS: dict[str, type] = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "elman": ElmanRNN}
+
+
+def cell_class(kind: str) -> type:
+    if kind not in CELLS:
+        load("textrnn.cells", CELLS)  # a cell of another package, declared as an entry point
+    if kind not in CELLS:
+        raise ConfigError(f"unknown cell {kind!r}; choose one of {', '.join(CELLS)}")
+    return CELLS[kind]
+
+
+def make_cell(kind: str, input_size: int, hidden_size: int, activation: str = "tanh",
+              bidirectional: bool = False) -> Cell:
+    """One batch-first recurrent layer of the given kind: (B, T, input_size) -> (B, T, D*H)."""
+    return cell_class(kind)(input_size, hidden_size, activation, bidirectional)
+
+
+def check_activation(kind: str, activation: str, decoder: bool = False) -> None:
+    """One line unless the cell (or, with `decoder`, its decoder step) takes `activation`."""
+    cls = cell_class(kind)
+    allowed = (cls.decoder_activations or cls.activations) if decoder else cls.activations
+    if allowed is not None and activation not in allowed:
+        where = "a decoder's step" if decoder else "it"
+        raise ConfigError(f"the {kind} cell has no {activation} activation ({where} takes "
+                          f"{', '.join(allowed)}); choose one of those, or another cell")
+
+
+__all__ = ["CELLS", "Cell", "DecoderStep", "ElmanRNN", "GRU", "LSTM", "RNN", "cell_class",
+           "check_activation", "make_cell"]
