@@ -209,6 +209,7 @@ def test_no_file_of_the_package_names_the_toy_cell():
 
 def test_a_cell_of_another_package_is_found_by_its_entry_point(tmp_path, monkeypatch):
     from textrnn import cli, plugins
+    from textrnn.tasks import load_plugins
 
     dist = tmp_path / "toy_cells-0.1.dist-info"
     dist.mkdir()
@@ -220,7 +221,7 @@ def test_a_cell_of_another_package_is_found_by_its_entry_point(tmp_path, monkeyp
         assert textrnn.models.cells.cell_class("plugged") is WindowMemory  # looked up on a miss
         del textrnn.CELLS["plugged"]
         monkeypatch.setattr(plugins, "_loaded", set())
-        plugins.load_all()  # what `textrnn` does before it builds its flags
+        load_plugins()  # what `textrnn` does before it builds its flags
         args = cli.build_parser().parse_args(["train-lm", "--data", "x.txt", "--cell", "plugged"])
         assert args.cell == "plugged"
     finally:

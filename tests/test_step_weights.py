@@ -5,9 +5,8 @@ import torch
 
 from textrnn import ConfigError, LanguageModel
 from textrnn.inference.weights import INT8_FROM, BF16Dense, Dense, Int8Dense, dense_for
-from textrnn.inference.engines import cached_stepper
-from textrnn.inference.stepper import (TIMED_FROM, SequenceStepper, Stepper, fastest_stepper,
-                                       lm_stepper)
+from textrnn.inference.engines import TIMED_FROM, cached_stepper, fastest_stepper
+from textrnn.inference.stepper import SequenceStepper, Stepper, lm_stepper
 
 from conftest import tiny_lm
 
@@ -101,7 +100,7 @@ def test_the_faster_path_is_timed_only_where_both_apply(char_tok):
 
 
 def test_the_path_timed_faster_is_the_one_sampling_takes(char_tok, monkeypatch):
-    import textrnn.inference.stepper as stepper_module
+    import textrnn.inference.engines as stepper_module
 
     model = tiny_lm(char_tok.get_vocab_size(), hidden_size=24).eval()  # a shape no other test times
     calls = []

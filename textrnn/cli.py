@@ -13,10 +13,9 @@ from .checkpoint import load
 from .commands import Parser, UseOptions, add_training_flags, exit_if_interrupted, run_guarded, settings_from
 from .errors import ConfigError, setting_name
 from .export import FORMATS as EXPORT_FORMATS, export_onnx
-from .plugins import load_all
 from .serve import ServeConfig, serve
 from .settings import add_flags, check, resolve, setting
-from .tasks import TASKS
+from .tasks import TASKS, load_plugins
 
 
 @dataclass
@@ -65,9 +64,7 @@ def load_for(task, given: dict):
 
 def use_command(task, given: dict):
     """A task's use verb: its settings resolved and checked, then the run loaded and used."""
-    settings = resolve(task.Use, {**task.use_defaults, **given})
-    validate = getattr(settings, "validate", None)  # settings with rules across fields say so
-    validate() if validate else check(settings)
+    settings = check(resolve(task.Use, {**task.use_defaults, **given}))  # before the run loads
     run = load_for(task, given)
 
     def write(text: str):
@@ -162,7 +159,7 @@ def _add_deploy_commands(sub):
 
 
 def main(argv=None):
-    load_all()  # tasks and cells of other packages get their commands and flags too
+    load_plugins()  # tasks and cells of other packages get their commands and flags too
     args = build_parser().parse_args(argv)
     given = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
     run_guarded(args.func, given, debug=given.get("debug", False))

@@ -12,7 +12,6 @@ import logging
 from importlib.metadata import entry_points
 
 log = logging.getLogger("textrnn")
-GROUPS = ("textrnn.tasks", "textrnn.cells")
 _loaded: set = set()
 
 
@@ -30,11 +29,3 @@ def load(group: str, registry: dict) -> None:
             log.warning("the %s entry point %r (%s) could not be loaded: %s", group, point.name,
                         point.value, exc)
 
-
-def load_all() -> None:
-    """Every group's entry points, into TASKS and CELLS."""
-    from .models.cells import CELLS
-    from .tasks import TASKS
-
-    load("textrnn.tasks", TASKS)
-    load("textrnn.cells", CELLS)

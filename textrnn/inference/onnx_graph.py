@@ -74,7 +74,8 @@ def state_layout(model) -> list[tuple]:
 def widen(state):
     """A step state (per layer, a tuple of (B, ...) tensors) -> one (B, S) tensor, S their
     sizes per example added up, bottom layer first, each layer's tensors in order."""
-    return torch.cat([t.flatten(1) for t in leaves(state)], -1)
+    # (B, H) tensors as they are: a flatten the graph would run at every step for nothing
+    return torch.cat([t if t.dim() == 2 else t.flatten(1) for t in leaves(state)], -1)
 
 
 def unwiden(wide, layout: list[tuple]) -> list[tuple]:

@@ -14,9 +14,9 @@ from ..nested import take
 from ..settings import check, setting
 from ..tokenization import PAD_ID, UNK_ID
 from .decoding import beam_search
-from .engines import ENGINES, cached_stepper
+from .engines import ENGINES, cached_stepper, fastest_stepper
 from .onnx_engine import check_weights
-from .stepper import fastest_stepper, repeat_rows
+from .stepper import repeat_rows
 from .weights import FORMATS
 
 

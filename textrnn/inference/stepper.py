@@ -14,8 +14,6 @@ Every stepper's state is batch first: per layer, the cell's step layout (a tuple
 (B, ...) tensors), and for a conv front end also the last k - 1 tokens, so samplers pick,
 repeat and join rows of it without knowing what it holds.
 """
-import time
-
 import torch
 
 from ..nested import map_state
@@ -124,52 +122,6 @@ class SequenceStepper:
         state = [cell.sequence_state(s) for cell, s in zip(self.cells, state)]
         scores, state = self.model(ids[:, None], state)  # (B, 1, vocab)
         return scores[:, 0], self.step_state(state)
-
-
-# Below this many samples at once the stepper's fewer calls always win; from it on, which
-# of the two paths is faster depends on the machine (measured: 0.79x to 1.8x), so it is timed.
-TIMED_FROM = 16
-_faster: dict = {}  # (model shape, batch, device, threads) -> the faster path's class
-
-
-def fastest_stepper(model, batch: int, weights: str = "fp32", engine: str = "torch"):
-    """`cached_stepper(model, weights, engine)`, or on torch at `batch` >= TIMED_FROM with
-    fp32 weights and no conv front end, whichever of it and `SequenceStepper` ran faster on
-    this machine when first timed in this process (a few steps each). The two agree to
-    float rounding."""
-    from .engines import cached_stepper
-
-    stepper = cached_stepper(model, weights, engine)
-    if engine != "torch" or weights != "fp32" or model.cfg.encoder.conv_kernel or batch < TIMED_FROM:
-        return stepper
-    device = next(model.parameters()).device
-    key = (repr(model.cfg), batch, str(device), torch.get_num_threads())
-    if key not in _faster:
-        ids = torch.zeros(batch, dtype=torch.long, device=device)  # (B,)
-        candidates = [stepper, SequenceStepper(model)]
-        _faster[key] = type(min(candidates, key=lambda s: _seconds_per_step(s, model, ids)))
-    return stepper if _faster[key] is Stepper else SequenceStepper(model)
-
-
-@torch.no_grad()
-def _seconds_per_step(stepper, model, ids, steps: int = 5) -> float:
-    """Median seconds of one step of `stepper` at batch ids.size(0), after a warm-up step."""
-    _, state = model(ids[:, None])  # a real state in the model's layout
-    state = stepper.step_state(state, ids[:, None])
-    _, state = stepper.step(ids, state)
-    times = []
-    for _ in range(steps):
-        _sync(ids.device)
-        t0 = time.perf_counter()
-        _, state = stepper.step(ids, state)
-        _sync(ids.device)
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[steps // 2]
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def repeat_rows(state, n: int):

@@ -6,7 +6,8 @@ from dataclasses import replace
 from ..config import EncoderConfig, ModelConfig, migrate
 from ..errors import ConfigError
 from ..models.cells import check_activation
-from ..plugins import load_all
+from ..models.cells import CELLS
+from ..plugins import load
 from ..settings import check, from_dict
 from .base import Endpoint, LoadedRun, SourceSettings, Task
 from .classify import Classifier, ClassifierHeadConfig, ClassifierTask, LabelledDataConfig
@@ -19,9 +20,15 @@ TASKS: dict[str, type] = {"lm": LMTask, "classifier": ClassifierTask, "forecaste
                           "translator": TranslateTask}
 
 
+def load_plugins() -> None:
+    """Tasks and cells of other packages (plugins.py), into TASKS and CELLS."""
+    load("textrnn.tasks", TASKS)
+    load("textrnn.cells", CELLS)
+
+
 def get_task(name) -> type:
     if name not in TASKS:
-        load_all()  # a task of another package, declared as an entry point
+        load_plugins()  # a task of another package, declared as an entry point
     if name not in TASKS:
         raise ConfigError(f"unknown task {name!r}; this textrnn knows {', '.join(TASKS)}")
     return TASKS[name]
@@ -42,7 +49,7 @@ def check_model_config(cfg: ModelConfig) -> ModelConfig:
     """Every declared range and choice, the cell's activation, the encoding's kind, then the
     task's own rules; returns `cfg`."""
     task = get_task(cfg.task)
-    load_all()  # its cell may be another package's
+    load_plugins()  # its cell may be another package's
     if not isinstance(cfg.head, task.Head):
         raise ConfigError(f"a {cfg.task} model needs head settings of type {task.Head.__name__}")
     check(cfg)
@@ -76,7 +83,7 @@ def for_task(cfg: ModelConfig, task: str) -> ModelConfig:
     return replace(cfg, task=task, head=cfg.head if cfg.head is not None else get_task(task).Head())
 
 
-__all__ = ["TASKS", "Task", "Endpoint", "LoadedRun", "SourceSettings", "get_task", "encoding_of",
+__all__ = ["TASKS", "Task", "load_plugins", "Endpoint", "LoadedRun", "SourceSettings", "get_task", "encoding_of",
            "build_model", "config_from_dict", "check_model_config", "for_task", "DataConfig",
            "LabelledDataConfig", "LMHeadConfig", "ClassifierHeadConfig", "LanguageModel",
            "Classifier", "LMTask", "ClassifierTask", "ForecastTask", "Forecaster",

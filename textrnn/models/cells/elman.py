@@ -80,6 +80,27 @@ class ElmanStepper(AffineStepper):
         return h, (h,)
 
 
+class RNNStep(nn.RNNCell):
+    """A decoder's Elman step (nn.RNN's and ElmanRNN's): torch's nn.RNNCell (tanh or relu)
+    with the DecoderStep interface."""
+    def forward(self, x, state):
+        h = super().forward(x, state[0])
+        return h, (h,)
+
+    def start(self, h):
+        return (h,)
+
+    def sequence(self, x, state):
+        run = torch.rnn_tanh if self.nonlinearity == "tanh" else torch.rnn_relu
+        return run(x, state[0][None], *kernel_args(self))[0]
+
+
+def kernel_args(cell) -> tuple:
+    """A single-step module's parameters as torch's fused sequence kernels take them, in the
+    same gate order: biases, one layer, no dropout, eval, one direction, batch first."""
+    return ([cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh], True, 1, 0.0, False, False, True)
+
+
 class ElmanRNN(Cell):
     """One batch-first Elman layer; the interface of `nn.RNN(num_layers=1, batch_first=True)`,
     and it takes `lengths` itself (its loop holds the state past a sequence's end)."""
@@ -119,7 +140,6 @@ class ElmanRNN(Cell):
 
     @classmethod
     def decoder_step(cls, input_size: int, hidden_size: int, activation: str = "tanh"):
-        from .torch_kinds import RNNStep
         return RNNStep(input_size, hidden_size, nonlinearity=activation)
 
     def _direction(self, x, h, lengths, suffix, reverse):

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .contract import Cell
-from .elman import ACTIVATIONS, AffineStepper, ElmanStepper, stepper_weights
+from .elman import ACTIVATIONS, AffineStepper, ElmanStepper, RNNStep, kernel_args, stepper_weights
 
 
 class LSTMStepper(AffineStepper):
@@ -106,7 +106,7 @@ class LSTMStep(nn.LSTMCell):
         return h, torch.zeros_like(h)
 
     def sequence(self, x, state):  # torch's fused kernel over the whole target
-        return torch.lstm(x, (state[0][None], state[1][None]), *_kernel_args(self))[0]
+        return torch.lstm(x, (state[0][None], state[1][None]), *kernel_args(self))[0]
 
 
 class GRUStep(nn.GRUCell):
@@ -118,26 +118,7 @@ class GRUStep(nn.GRUCell):
         return (h,)
 
     def sequence(self, x, state):
-        return torch.gru(x, state[0][None], *_kernel_args(self))[0]
-
-
-class RNNStep(nn.RNNCell):
-    def forward(self, x, state):
-        h = super().forward(x, state[0])
-        return h, (h,)
-
-    def start(self, h):
-        return (h,)
-
-    def sequence(self, x, state):
-        run = torch.rnn_tanh if self.nonlinearity == "tanh" else torch.rnn_relu
-        return run(x, state[0][None], *_kernel_args(self))[0]
-
-
-def _kernel_args(cell) -> tuple:
-    """A single-step module's parameters as torch's fused sequence kernels take them, in the
-    same gate order: biases, one layer, no dropout, eval, one direction, batch first."""
-    return ([cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh], True, 1, 0.0, False, False, True)
+        return torch.gru(x, state[0][None], *kernel_args(self))[0]
 
 
 class LSTM(TorchCell, nn.LSTM):
