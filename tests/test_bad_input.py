@@ -466,3 +466,131 @@ def test_a_hub_dataset_without_the_named_languages(capsys, tmp_path):
     assert "no language 'fr'" in line and "de, en" in line
     line = one_line_error(capsys, "train-translator", "--data", hub, "--out", tmp_path / "o", "--quiet")
     assert "--source-lang" in line
+
+
+# ---- outputs that would damage a run, folders that are not textrnn's ----------------------------
+@pytest.mark.parametrize("name", ["model.safetensors", "config.json", "manifest.json", "training_state.pt"])
+def test_an_output_path_that_is_one_of_the_run_s_own_files_is_refused(capsys, saved, name):
+    tr = saved["tr"]
+    for command, args in [("export", [tr, "--out", tr / name]),
+                          ("translate", [tr, "eins", "--plot-attention", tr / name])]:
+        line = one_line_error(capsys, command, *args)
+        assert "is a file of the run" in line and name in line
+
+
+def test_export_s_default_output_beside_the_weights_stays_allowed(tmp_path, saved):
+    pytest.importorskip("onnxscript", reason="the export extra installs onnxscript")
+    run = tmp_path / "lm"
+    shutil.copytree(saved["lm"], run)
+    cli.main(["export", str(run)])
+    cli.main(["export", str(run)])  # and again, over its own earlier export
+    assert (run / "step.onnx").stat().st_size > 0
+    cli.main(["sample", str(run), "--length", "3"])  # the run still loads
+
+
+def test_a_plot_path_that_is_a_symbolic_link_is_replaced_not_followed(tmp_path, saved):
+    target = tmp_path / "precious.txt"
+    target.write_text("not a picture")
+    link = tmp_path / "attention.png"
+    link.symlink_to(target)
+    cli.main(["translate", str(saved["tr"]), "eins", "--plot-attention", str(link)])
+    assert target.read_text() == "not a picture"
+    assert not link.is_symlink() and link.read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_folder_holding_files_textrnn_did_not_write_is_refused_without_overwrite(capsys, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"my": "own results"}')  # a run file's name, not textrnn's
+    (out / "notes.txt").write_text("my notes")
+    line = one_line_error(capsys, "train-lm", "--data", PLAY, "--out", out, "--max-steps", "2", *SMALL)
+    assert "holds files textrnn did not write (metrics.json, notes.txt)" in line and "--overwrite" in line
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "notes.txt"]
+    assert (out / "metrics.json").read_text() == '{"my": "own results"}'
+
+
+def test_overwrite_removes_only_textrnn_s_own_files(tmp_path, saved):
+    run = tmp_path / "lm"
+    shutil.copytree(saved["lm"], run)
+    (run / "notes.txt").write_text("my notes")
+    (run / "figures").mkdir()
+    old_id = json.loads((run / "manifest.json").read_text())["run_id"]
+    cli.main(["train-lm", "--data", str(PLAY), "--out", str(run), "--overwrite", "--max-steps", "2",
+              "--bptt", "16", *SMALL])
+    assert (run / "notes.txt").read_text() == "my notes" and (run / "figures").is_dir()
+    assert json.loads((run / "manifest.json").read_text())["run_id"] != old_id
+    mine = tmp_path / "mine"  # not a run folder: nothing in it is textrnn's, whatever its name
+    mine.mkdir()
+    (mine / "confusion_val.png").write_bytes(b"my own picture")  # a classifier run's plot's name
+    (mine / "scaler.json").write_text('{"mine": true}')  # a forecaster run's encoding's name
+    cli.main(["train-lm", "--data", str(PLAY), "--out", str(mine), "--overwrite", "--max-steps", "2",
+              "--bptt", "16", "--eval-every", "1000", *SMALL])
+    assert (mine / "model.safetensors").is_file()
+    assert (mine / "confusion_val.png").read_bytes() == b"my own picture"
+    assert (mine / "scaler.json").read_text() == '{"mine": true}'
+
+
+def test_an_empty_folder_or_one_a_refused_start_left_needs_no_flag(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "tokens").mkdir()
+    (out / "tokens" / "train-0123456789abcdef.bin").write_bytes(b"\0" * 8)  # a token cache
+    cli.main(["train-lm", "--data", str(PLAY), "--out", str(out), "--max-steps", "2", "--bptt", "16", *SMALL])
+    assert (out / "model.safetensors").is_file()
+
+
+# ---- text that is not text, caps on stop strings -------------------------------------------------
+@pytest.mark.parametrize("command,args", [("predict", ["CLF", "good \udcff film"]),
+                                          ("sample", ["LM", "--prompt", "the \udcff", "--length", "3"]),
+                                          ("translate", ["TR", "eins \udcff"])])
+def test_an_argument_that_was_not_utf8_is_one_line(capsys, saved, command, args):
+    runs = {"CLF": saved["clf"], "LM": saved["lm"], "TR": saved["tr"]}
+    line = one_line_error(capsys, command, *[runs.get(a, a) for a in args])
+    assert "lone surrogate (U+DCFF)" in line
+
+
+def test_stop_strings_are_capped_in_length_and_number(capsys, lm):
+    line = one_line_error(capsys, "sample", lm, "--length", "3", "--stop", "x" * 201)
+    assert "201 characters" in line and "--max-stop-chars 200" in line
+    line = one_line_error(capsys, "sample", lm, "--length", "3", *[a for i in range(9) for a in ("--stop", str(i))])
+    assert "--stop" in line and "at most 8" in line
+
+
+def test_a_file_format_a_task_does_not_read_names_the_ones_it_reads(capsys, tmp_path, clf):
+    (tmp_path / "notes.txt").write_text("a note\n")
+    line = one_line_error(capsys, "evaluate", clf, "--data", tmp_path / "notes.txt")
+    assert ".txt is not a file type this reads" in line and ".csv" in line and "use .txt" not in line
+
+
+def test_a_translator_whose_pairs_are_all_too_long_stops_before_training(capsys, tmp_path):
+    line = one_line_error(capsys, "train-translator", "--data", *PAIRS, "--max-length", "3",
+                          "--tokenizer", "char", "--out", tmp_path / "o", *SMALL)
+    assert "none is left to train on" in line and "--max-length 3" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_empty_training_data_with_steps_but_no_epochs_ends_at_once(tmp_path):
+    """On a step budget an empty epoch would come round for ever, so it runs in its own
+    process, stopped by a timeout if it hangs."""
+    import subprocess
+
+    job = subprocess.run([sys.executable, "-m", "textrnn", "train-translator", "--data", *map(str, PAIRS),
+                          "--max-length", "3", "--epochs", "0", "--max-steps", "5", "--tokenizer", "char",
+                          "--out", str(tmp_path / "o"), *SMALL], capture_output=True, text=True, timeout=120)
+    assert job.returncode != 0 and "none is left to train on" in job.stderr
+
+
+def test_resuming_on_other_data_is_refused_and_on_a_moved_copy_goes_on(capsys, tmp_path, saved):
+    run = tmp_path / "lm"
+    shutil.copytree(saved["lm"], run)
+    before = digest(run)
+    other = tmp_path / "other.txt"
+    other.write_text(PLAY.read_text() + "one more line\n")
+    line = one_line_error(capsys, "train-lm", "--data", other, "--out", run, "--resume", "--max-steps", "6",
+                          "--bptt", "16", *SMALL)
+    assert "holds other data than the run" in line and "--resume" in line and digest(run) == before
+    moved = tmp_path / "moved.txt"
+    shutil.copy(PLAY, moved)  # the same data elsewhere: what it holds counts, not where it is
+    cli.main(["train-lm", "--data", str(moved), "--out", str(run), "--resume", "--max-steps", "6",
+              "--bptt", "16", "--eval-every", "3", "--save-every", "3", *SMALL])
+    assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"] == 6

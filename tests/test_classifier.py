@@ -297,3 +297,66 @@ def test_the_size_rule_can_be_switched_off_and_leaves_large_sets_and_the_python_
                       TrainConfig(epochs=2), tmp_path / "api")  # no typed flags: all as given
     api.lock.release()
     assert api.model.cfg.encoder.embed_dim == 20 and api.train_cfg.epochs == 2
+
+
+# ---- what a user sees: explanation spans, a byte-order mark, many classes ---------------------------
+def test_explanation_spans_point_at_visible_text_not_stripped_markup():
+    from conftest import CLASSIFIER_RUN
+    from textrnn.tasks.explain import contributions
+
+    clf = load(CLASSIFIER_RUN)  # its tokenizer reads <br /> as a space
+    text = "a dull<br />nasty film <br /><br/> i hated it<br>"
+    tokens = contributions(clf, text, max_tokens=40)["tokens"]
+    words = [t["text"].strip() for t in tokens if t["text"].strip()]  # a word's span may hold its space
+    assert words == ["a", "dull", "nasty", "film", "i", "hated", "it"]
+    for t in tokens:
+        assert t["text"] == text[t["start"]:t["end"]] and "<" not in t["text"] and ">" not in t["text"]
+
+
+def test_a_byte_order_mark_at_the_start_of_an_input_file_changes_no_prediction(tmp_path, capsys):
+    from conftest import CLASSIFIER_RUN
+    from textrnn import cli
+
+    (tmp_path / "plain.txt").write_text("i hated it\na great film\n", encoding="utf-8")
+    (tmp_path / "excel.txt").write_text("i hated it\na great film\n", encoding="utf-8-sig")
+    outputs = []
+    for name in ("plain.txt", "excel.txt"):
+        cli.main(["predict", str(CLASSIFIER_RUN), "--input", str(tmp_path / name), "--json"])
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] and "\ufeff" not in outputs[1]
+
+
+def many_classes(tmp_path, n=35):
+    """A table of `n` classes, each a word of its own."""
+    rows = [(f"w{i} w{i} film", f"c{i}") for i in range(n)] * 6
+    return write_csv(tmp_path / "many.csv", rows)
+
+
+def test_the_confusion_plot_of_many_classes_draws_the_most_confused_only(tmp_path, monkeypatch):
+    from textrnn import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_draw_heatmap", lambda matrix, names, *a: drawn.append(len(names)))
+    matrix = [[5 if i == j else 0 for j in range(150)] for i in range(150)]
+    for k in range(40):  # 40 classes confused with their neighbour, the rest never
+        matrix[k][k + 1] = 1 + k % 3
+    plots.plot_confusion_matrix(matrix, [f"c{i}" for i in range(150)], tmp_path / "c.png")
+    assert drawn == [plots.MOST_CLASSES]
+    keep = plots.confused_classes(matrix)
+    assert len(keep) == plots.MOST_CLASSES and set(keep) <= set(range(41))
+
+
+def test_metrics_are_written_before_plots_and_a_failing_plot_ends_nothing(tmp_path, monkeypatch, caplog):
+    from textrnn.training import checkpointer
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("a 150-class heatmap")
+
+    monkeypatch.setattr(checkpointer, "plot_confusion_matrix", out_of_memory)
+    result = train("classifier", LabelledDataConfig(data=str(many_classes(tmp_path)), val_fraction=0.25),
+                   model_config("classifier", embed_dim=8, hidden_size=8),
+                   TrainConfig(epochs=1, batch_size=16, eval_every=0, save_every=0, seed=0),
+                   tmp_path / "run", show_progress=False)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert result["status"] == "done" and len(metrics["val"]["confusion_matrix"]) == 35
+    assert "confusion_val.png" in caplog.text and not (tmp_path / "run" / "confusion_val.png").exists()

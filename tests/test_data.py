@@ -250,3 +250,33 @@ def test_the_token_cache_is_reused_and_never_written_through_a_link(tmp_path, mo
     with pytest.raises(CheckpointError, match="symbolic link"):
         ids.encode_cached(tok, open_corpus(str(path)), linked, "train")
     assert list(elsewhere.iterdir()) == []
+
+
+# ---- a byte-order mark (files saved by Notepad or exported by Excel) ------------------------------
+BOM = "\ufeff"
+
+
+@pytest.mark.parametrize("fmt", ["txt", "csv", "tsv", "jsonl"])
+def test_a_leading_byte_order_mark_is_not_part_of_the_text(tmp_path, small_blocks, fmt):
+    lines = ["first line", "second \ufeff line keeps its inner mark"]
+    body = {"txt": "\n".join(lines) + "\n",
+            "csv": "text\n" + "\n".join(lines) + "\n",
+            "tsv": "text\n" + "\n".join(lines) + "\n",
+            "jsonl": "".join(json.dumps({"text": t}) + "\n" for t in lines)}[fmt]
+    path = tmp_path / f"a.{fmt}"
+    path.write_bytes((BOM + body).encode("utf-8"))
+    corpus = load_corpus(path)
+    assert corpus.startswith("first line") and "second \ufeff line" in corpus
+
+
+def test_labelled_tables_and_parallel_files_with_a_byte_order_mark(tmp_path):
+    from textrnn.data import load_labelled
+    from textrnn.data.sentence_pairs import load_pairs
+
+    (tmp_path / "r.csv").write_bytes((BOM + "text,label\ngood,pos\nbad,neg\n").encode("utf-8"))
+    data = load_labelled(tmp_path / "r.csv")
+    assert data.texts[0] == "good"
+    (tmp_path / "a.de").write_bytes((BOM + "eins\nzwei\n").encode("utf-8"))
+    (tmp_path / "a.en").write_bytes((BOM + "one\ntwo\n").encode("utf-8"))
+    pairs = load_pairs([str(tmp_path / "a.de"), str(tmp_path / "a.en")])
+    assert (pairs.sources[0], pairs.targets[0]) == ("eins", "one")

@@ -254,3 +254,50 @@ def test_two_simulated_machines_match_one_machine(lm_runs, data, tmp_path):
     outs = [n.communicate(timeout=240) for n in nodes]
     assert all(n.returncode == 0 for n in nodes), outs[0][1][-2000:] + outs[1][1][-2000:]
     assert_same_weights(lm_runs / "two", tmp_path / "run", atol=1e-6)
+
+
+@pytest.mark.parametrize("setting,values,flag", [("lr", (0.003, 0.01), "--lr"),
+                                                 ("max_steps", (3, 5), "--max-steps")])
+def test_ranks_started_with_different_settings_stop_at_once_naming_the_flag(data, tmp_path, setting,
+                                                                         values, flag):
+    job, seconds = train_in_script(tmp_path, f"""
+given = {{"data": [{str(data / 'train.txt')!r}], "out": {str(tmp_path / 'out')!r}, "max_steps": 3,
+         "hidden_size": 16, "batch_size": 4, "bptt": 8, "dist_timeout": 20,
+         {setting!r}: {values!r}[int(os.environ["RANK"])]}}
+""")
+    lines = errors(job.stderr)
+    assert job.returncode != 0 and seconds < 60, job.stderr[-2000:]
+    assert len(lines) == 1 and f"rank 1 was started with {flag} {values[1]}" in lines[0], job.stderr[-2000:]
+    assert f"rank 0 with {flag} {values[0]}" in lines[0] and not (tmp_path / "out" / "config.json").exists()
+
+
+def test_ranks_given_different_data_under_one_path_name_the_file(data, tmp_path):
+    job, _ = train_in_script(tmp_path, f"""
+import pathlib
+mine = pathlib.Path({str(tmp_path)!r}) / ("data-" + os.environ["RANK"]) / "train.txt"
+mine.parent.mkdir()
+mine.write_text(open({str(data / 'train.txt')!r}).read() + ("" if os.environ["RANK"] == "0" else "one more line\\n"))
+os.chdir(mine.parent)  # the same relative path on each rank, as on two machines
+given = {{"data": ["train.txt"], "out": {str(tmp_path / 'out')!r}, "max_steps": 3, "hidden_size": 16,
+         "batch_size": 4, "bptt": 8, "dist_timeout": 20}}
+""")
+    lines = errors(job.stderr)
+    assert job.returncode != 0 and len(lines) == 1, job.stderr[-2000:]
+    assert "--data train.txt holds different data on rank 1" in lines[0] and "bytes" in lines[0]
+
+
+def test_rank_0_s_end_of_run_report_may_outlast_the_collective_timeout(data, tmp_path):
+    job, _ = train_in_script(tmp_path, f"""
+import time
+from textrnn.tasks.lm import LMTask
+report = LMTask.report
+def slow_report(self, *args):
+    if os.environ["RANK"] == "0":
+        time.sleep(12)  # a translator's beam searches over its validation and test sets
+    return report(self, *args)
+LMTask.report = slow_report
+given = {{"data": [{str(data / 'train.txt')!r}], "out": {str(tmp_path / 'out')!r}, "max_steps": 3,
+         "hidden_size": 16, "batch_size": 4, "bptt": 8, "dist_timeout": 5}}
+""")
+    assert job.returncode == 0, worker_lines(job.stderr)
+    assert (tmp_path / "out" / "metrics.json").is_file()

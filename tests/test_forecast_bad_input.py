@@ -157,3 +157,58 @@ def test_a_damaged_scaler_file(capsys, tmp_path, run):
     shutil.copytree(run["run"], copy)
     (copy / "scaler.json").write_text('{"columns": ["a"], "mean": [1], "std": [0]}')
     assert "scaler.json" in one_line_error(capsys, "forecast", copy, "--data", run["data"])
+
+
+# ---- values and timestamps from real files --------------------------------------------------
+def test_a_value_beyond_float32_after_scaling_names_its_row_and_column(capsys, tmp_path, run):
+    huge = edited(tmp_path, run["data"], set_cell(395, "temp", 1e40))  # among the last 24 rows read
+    line = one_line_error(capsys, "forecast", run["run"], "--data", huge)
+    assert "row 396" in line and "'temp'" in line and "float32" in line
+
+
+def local_times(frame):
+    """The hours written in local time across a daylight-saving switch: +01:00, then +02:00."""
+    times = pd.date_range("2024-03-30", periods=len(frame), freq="h", tz="Europe/Berlin")
+    frame["time"] = [t.isoformat() for t in times]
+
+
+def test_timestamps_whose_utc_offset_changes_are_read_in_utc(tmp_path, run, caplog):
+    data = edited(tmp_path, run["data"], local_times)
+    assert {"+01:00", "+02:00"} <= {t[-6:] for t in pd.read_csv(data)["time"]}
+    with caplog.at_level("INFO"):
+        cli.main(["train-forecaster", "--data", str(data), "--target", "all", "--out", str(tmp_path / "dst"), *SMALL])
+    assert "UTC" in caplog.text
+    forecast = load(tmp_path / "dst").forecast(data)
+    last = pd.Timestamp(pd.read_csv(data)["time"].iloc[-1]).tz_convert("UTC")
+    assert forecast["time"].iloc[0] == last + pd.Timedelta("1h")
+
+
+def iso_mixture(frame):
+    """Valid ISO 8601, written three ways: a space, a T, and Python's isoformat() with microseconds."""
+    times = pd.date_range("2024-01-01", periods=len(frame), freq="h")
+    frame["time"] = [str(t) if i % 3 == 0 else t.isoformat() if i % 3 == 1
+                     else t.to_pydatetime().replace(microsecond=250).isoformat() for i, t in enumerate(times)]
+
+
+def test_iso_8601_timestamps_written_differently_from_the_first_row_are_read(tmp_path, run):
+    data = edited(tmp_path, run["data"], iso_mixture)
+    cli.main(["train-forecaster", "--data", str(data), "--target", "all", "--out", str(tmp_path / "iso"), *SMALL])
+    assert (tmp_path / "iso" / "model.safetensors").is_file()
+    assert len(load(tmp_path / "iso").forecast(data)) == 6
+
+
+@pytest.mark.parametrize("flag,name", [("--output", "config.json"), ("--output", "scaler.json"),
+                                       ("--plot", "loss.png"), ("--plot", "model.safetensors")])
+def test_a_forecast_written_over_one_of_the_run_s_own_files_is_refused(capsys, run, flag, name):
+    line = one_line_error(capsys, "forecast", run["run"], "--data", run["data"], flag, run["run"] / name)
+    assert "is a file of the run" in line and name in line
+
+
+def test_a_forecast_plot_replaces_a_symbolic_link_instead_of_following_it(tmp_path, run):
+    target = tmp_path / "precious.csv"
+    target.write_text("keep me")
+    for flag, name in (("--plot", "f.png"), ("--output", "f.csv")):
+        (tmp_path / name).symlink_to(target)
+        cli.main(["forecast", str(run["run"]), "--data", str(run["data"]), flag, str(tmp_path / name)])
+        assert not (tmp_path / name).is_symlink() and (tmp_path / name).stat().st_size > 0
+    assert target.read_text() == "keep me"

@@ -178,3 +178,39 @@ def test_a_model_with_nan_weights_is_one_line_not_garbage(char_tok):
         model.head.proj.bias[5] = float("nan")
     with pytest.raises(CheckpointError, match="NaN"):
         LanguageModel(model, char_tok).generate("ANNA:", max_new_tokens=5, seed=0)
+
+
+@pytest.mark.parametrize("top_p", [1e-300, 1e-45, 1e-8])
+def test_a_top_p_below_float32_s_smallest_keeps_the_likeliest_token(lm, top_p):
+    got = lm.generate("ANNA:", max_new_tokens=60, seed=2, top_p=top_p)[0]
+    assert got == lm.generate("ANNA:", max_new_tokens=60, greedy=True)[0]
+    assert "<pad>" not in got and "<unk>" not in got
+    logits = torch.log(torch.tensor([[0.1, 0.6, 0.3]]))
+    assert torch.isfinite(filter_logits(logits, 0, top_p)).tolist() == [[False, True, False]]
+
+
+class CountedStop(str):
+    """A stop string that counts the characters a matcher reads from it."""
+    reads = 0
+
+    def __getitem__(self, key):
+        got = str.__getitem__(self, key)
+        CountedStop.reads += len(got)
+        return got
+
+
+def test_matching_a_stop_string_reads_a_bounded_number_of_characters_per_new_character():
+    from textrnn.inference.stops import Growing
+
+    stop = CountedStop("a" * 199 + "b")  # every "a" may begin it: the worst case for a matcher
+    per_char = []
+    for before in (1_000, 20_000):  # the reads of 1,000 new characters after a short and a long text
+        sample = Growing([stop])
+        sample.add("a" * before)
+        CountedStop.reads = 0
+        for _ in range(100):
+            sample.add("a" * 10)
+        per_char.append(CountedStop.reads / 1_000)
+    assert per_char[1] == per_char[0]  # the text's length changes nothing
+    assert per_char[1] <= 2 * len(stop)  # each open beginning advances or drops: one read each
+    assert not sample.stopped and Growing([stop]).add("a" * 199 + "b")

@@ -174,3 +174,77 @@ def test_the_sample_command_runs_int8_on_onnxruntime(tok, tmp_path):
     res = textrnn("sample", run, "--prompt", "ANNA:", "--weights", "bf16", "--engine", "onnxruntime")
     assert res.returncode == 2 and res.stdout == "" and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "--weights int8" in res.stderr
+
+
+# ---- a cache that cannot be poisoned ---------------------------------------------------------
+def planted(victim, other, tmp_path, monkeypatch, mode=0o700, record=False):
+    """A cache folder where `other`'s graph sits under `victim`'s name (a planted or stale
+    file), recorded in the folder's index when `record`."""
+    import hashlib
+    import json
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("TEXTRNN_CACHE", str(folder))
+    onnx_stepper(other)  # traced and kept under other's name
+    steps = folder / "steps"
+    graph = onnx_cache.graph_path(other, "fp32").read_bytes()
+    path = onnx_cache.graph_path(victim, "fp32")
+    path.write_bytes(graph)
+    if record:
+        index = json.loads((steps / "index.json").read_text())
+        index[path.name] = hashlib.sha256(graph).hexdigest()
+        (steps / "index.json").write_text(json.dumps(index))
+    steps.chmod(mode)
+    return path
+
+
+def agree_with_torch(model) -> bool:
+    """One onnxruntime step of `model` (from its kept or traced graph) gives torch's scores."""
+    ids, state = torch.tensor([4, 7]), random_state(model, 2)
+    got, _ = onnx_stepper(model).step(ids, widen(state))
+    return torch.allclose(got, lm_stepper(model).step(ids, state)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("how", ["planted", "recorded in the index (a stale graph)"])
+def test_a_graph_under_another_model_s_name_is_never_used(tok, tmp_path, monkeypatch, how):
+    torch.manual_seed(5)
+    victim, other = tiny_lm(tok.get_vocab_size()).eval(), tiny_lm(tok.get_vocab_size()).eval()
+    path = planted(victim, other, tmp_path, monkeypatch, record=how != "planted")
+    assert agree_with_torch(victim)
+    assert path.read_bytes() != onnx_cache.graph_path(other, "fp32").read_bytes()  # traced again, kept
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o777])
+def test_a_cache_folder_others_may_write_is_not_used(tok, tmp_path, monkeypatch, caplog, mode):
+    torch.manual_seed(6)
+    victim, other = tiny_lm(tok.get_vocab_size()).eval(), tiny_lm(tok.get_vocab_size()).eval()
+    path = planted(victim, other, tmp_path, monkeypatch, mode=mode, record=True)
+    onnx_cache._warned.clear()
+    with caplog.at_level("WARNING"):
+        assert agree_with_torch(victim)
+    assert path.read_bytes() == onnx_cache.graph_path(other, "fp32").read_bytes()  # left untouched
+    assert "can be written by other users" in caplog.text and "chmod go-w" in caplog.text
+
+
+def test_a_new_cache_folder_is_the_user_s_alone(tok, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTRNN_CACHE", str(tmp_path / "fresh"))
+    torch.manual_seed(7)
+    onnx_stepper(tiny_lm(tok.get_vocab_size()).eval())
+    assert (tmp_path / "fresh" / "steps").stat().st_mode & 0o077 == 0
+
+
+def test_the_cache_keeps_under_its_size_limit_dropping_the_least_recently_used(tok, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTRNN_CACHE", str(tmp_path / "c"))
+    models = []
+    for seed in range(3):
+        torch.manual_seed(10 + seed)
+        models.append(tiny_lm(tok.get_vocab_size()).eval())
+    onnx_stepper(models[0])
+    size = onnx_cache.graph_path(models[0], "fp32").stat().st_size
+    monkeypatch.setenv("TEXTRNN_CACHE_MB", str(2.5 * size / 2**20))  # room for two graphs
+    onnx_stepper(models[1])
+    os.utime(onnx_cache.graph_path(models[0], "fp32"), (1, 1))  # the oldest by use
+    onnx_stepper(models[2])
+    kept = [onnx_cache.graph_path(m, "fp32").is_file() for m in models]
+    assert kept == [False, True, True]
+    assert sum(p.stat().st_size for p in (tmp_path / "c" / "steps").glob("*.onnx")) <= 2.5 * size

@@ -194,13 +194,14 @@ def test_a_run_replaced_and_killed_before_its_first_save_never_loads_as_a_mix(tm
 # ---- 8. links ------------------------------------------------------------------------------
 def test_nothing_is_written_through_a_link(tmp_path):
     run = tmp_path / "run"
-    run.mkdir()
+    train(tmp_path)
     targets = {}
     for name in ("log.jsonl", "loss.png", "metrics.json", "training_config.json"):
         targets[name] = tmp_path / f"target-{name}"
         targets[name].write_text("keep")
+        (run / name).unlink()
         (run / name).symlink_to(targets[name])
-    train(tmp_path)
+    train(tmp_path, overwrite=True)
     assert all(t.read_text() == "keep" for t in targets.values())
     assert not any((run / name).is_symlink() for name in targets)
 

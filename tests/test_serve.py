@@ -20,6 +20,9 @@ from conftest import CLASSIFIER_RUN as CLASSIFIER, save_play_lm  # noqa: E402
 from test_forecast import forecaster_config, write_series  # noqa: E402
 from test_translate import train_small  # noqa: E402
 
+LOCAL = "http://localhost"  # a server on a loopback address answers only local Host names
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
@@ -38,7 +41,7 @@ def client(runs):
     cfg = ServeConfig(max_tokens=300, max_prompt_chars=100, max_texts=4, max_explain_tokens=12,
                       max_rows=500, max_body_kb=8)
     app = create_app([runs["lm"], runs["classifier"], runs["forecaster"], runs["translator"]], cfg)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         yield c
 
 
@@ -108,7 +111,7 @@ def test_generate_gives_the_library_s_text_for_a_seed(client, lm, settings):
 
 def test_a_server_on_onnxruntime_gives_the_library_s_text(runs, lm):
     pytest.importorskip("onnxscript", reason="the export extra installs onnxscript")
-    with TestClient(create_app([runs["lm"]], ServeConfig(engine="onnxruntime"))) as c:
+    with TestClient(create_app([runs["lm"]], ServeConfig(engine="onnxruntime")), base_url=LOCAL) as c:
         got = [c.post("/v1/generate", json={"prompt": "ANNA:", "max_tokens": 60, "seed": s}).json()
                for s in (7, 8)]
     assert [g["prompt"] + g["text"] for g in got] == [lm.generate("ANNA:", 60, seed=s)[0] for s in (7, 8)]
@@ -208,7 +211,7 @@ def test_a_full_batcher_refuses_more_than_it_can_hold(lm):
 
 def test_a_busy_server_answers_503(runs):
     app = create_app([runs["lm"]], ServeConfig(max_streams=1, max_waiting=0))
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         batcher = app.state.runs.batchers["play"]
         batcher.close()  # nothing leaves the line now
         batcher.submit(Job(SamplingConfig(max_new_tokens=5), [UNK_ID]))  # the one slot
@@ -270,6 +273,12 @@ BAD = [
     ("/v1/generate", {"top_p": 0}, 422, "top_p"),
     ("/v1/generate", {"temperature": -1}, 422, "temperature"),
     ("/v1/generate", {"stop": [""]}, 422, "stop"),
+    ("/v1/generate", {"stop": ["x" * 201]}, 413, "max-stop-chars"),
+    ("/v1/generate", {"stop": ["a"] * 9}, 422, "stop"),
+    ("/v1/generate", b'{"prompt": "ANNA \\ud800"}', 422, "lone surrogate"),  # valid JSON, half a character
+    ("/v1/classify", b'{"texts": ["good \\udfff film"]}', 422, "lone surrogate"),
+    ("/v1/translate", b'{"texts": ["zwei \\ud800"]}', 422, "lone surrogate"),
+    ("/v1/forecast", {"rows": [[1.0, 2.0]] * 23 + [[1e40, 2.0]]}, 422, "row 24"),
     ("/v1/generate", {"path": "/etc/passwd"}, 422, "unknown key"),
     ("/v1/generate", {"model": "nope"}, 404, "no model 'nope'"),
     ("/v1/generate", {"model": "classifier"}, 422, "/v1/classify"),
@@ -289,7 +298,11 @@ BAD = [
 
 @pytest.mark.parametrize("path,body,status,says", BAD)
 def test_bad_requests_get_one_line(client, path, body, status, says):
-    assert says in assert_one_line_error(client.post(path, json=body), status)
+    if isinstance(body, bytes):  # sent as written
+        response = client.post(path, content=body, headers={"content-type": "application/json"})
+    else:
+        response = client.post(path, json=body)
+    assert says in assert_one_line_error(response, status)
 
 
 def test_unreadable_and_oversized_bodies_get_one_line(client):
@@ -329,7 +342,7 @@ def test_nan_scores_end_the_request_with_one_line(runs, tmp_path):
     with torch.no_grad():
         lm.model.head.proj.weight.fill_(math.nan)
     save_pretrained(tmp_path / "broken", lm.model, lm.tokenizer)
-    with TestClient(create_app([tmp_path / "broken"])) as c:
+    with TestClient(create_app([tmp_path / "broken"]), base_url=LOCAL) as c:
         assert "NaN" in assert_one_line_error(c.post("/v1/generate", json={"max_tokens": 5}), 500)
 
 
@@ -342,3 +355,123 @@ def test_contributions_of_a_cut_text_are_those_of_the_tokens_the_classifier_read
     truncate(clf.tokenizer, 4, keep_end=True)  # the classifier reads the last 4 tokens
     e = contributions(clf, text, max_tokens=10)
     assert [t["text"].strip() for t in e["tokens"]] == text.split()[-4:]
+
+
+def test_a_tiny_top_p_keeps_the_likeliest_token_and_never_pads(client):
+    got = client.post("/v1/generate", json={"prompt": "ANNA:", "max_tokens": 40, "top_p": 1e-300,
+                                           "seed": 1}).json()
+    greedy = client.post("/v1/generate", json={"prompt": "ANNA:", "max_tokens": 40, "greedy": True}).json()
+    assert got["text"] == greedy["text"] and "<pad>" not in got["text"] and "<unk>" not in got["text"]
+
+
+# ---- which Host names a server on a loopback address answers (DNS rebinding) ----------------
+@pytest.mark.parametrize("host", ["localhost", "localhost:8000", "LOCALHOST:8000", "localhost.:8000",
+                                  "127.0.0.1:8000", "127.0.0.2", "[::1]:8000", "[::1]"])
+def test_a_loopback_server_answers_the_names_of_this_machine(client, host):
+    assert client.get("/v1/health", headers={"host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8000", "localhost.attacker.example",
+                                  "127.0.0.1.attacker.example:8000", "10.0.0.5:8000"])
+def test_a_loopback_server_refuses_any_other_host_name(client, host):
+    for response in (client.get("/v1/models", headers={"host": host}),
+                     client.post("/v1/generate", json={"max_tokens": 5}, headers={"host": host}),
+                     client.get("/", headers={"host": host})):
+        assert "--allowed-host" in assert_one_line_error(response, 403)
+
+
+def asgi_get(app, path: str, headers: list) -> tuple[int, dict]:
+    """(status, JSON body) of a GET sent straight to the app with exactly these headers."""
+    import asyncio
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "headers": headers,
+             "query_string": b"", "http_version": "1.1", "scheme": "http", "root_path": "",
+             "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5000)}
+    asyncio.run(app(scope, receive, send))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], json.loads(body)
+
+
+def test_a_request_with_no_host_or_two_is_refused(runs):
+    app = create_app([runs["lm"]])
+    status, body = asgi_get(app, "/v1/models", [])
+    assert status == 403 and "no Host" in body["error"]
+    status, body = asgi_get(app, "/v1/models", [(b"host", b"localhost"), (b"host", b"attacker.example")])
+    assert status == 403 and "more than one Host" in body["error"]
+
+
+def test_allowed_host_adds_a_name_and_only_that_one(runs):
+    app = create_app([runs["lm"]], ServeConfig(allowed_host=["host.docker.internal"]))
+    with TestClient(app, base_url="http://host.docker.internal:8000") as c:
+        assert c.get("/v1/health").status_code == 200
+        assert_one_line_error(c.get("/v1/health", headers={"host": "other.internal"}), 403)
+
+
+def test_a_server_on_another_interface_checks_no_host_and_says_what_it_exposes(runs, monkeypatch, capsys):
+    import uvicorn
+
+    from textrnn import cli
+    with TestClient(create_app([runs["lm"]], ServeConfig(host="0.0.0.0")), base_url="http://box.lan") as c:
+        assert c.get("/v1/health").status_code == 200
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
+    cli.main(["serve", str(runs["lm"]), "--host", "0.0.0.0", "--port", "0"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "--host 0.0.0.0 is not a loopback address" in lines[1]
+    cli.main(["serve", str(runs["lm"]), "--port", "0"])  # loopback: the one line it always says
+    assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+# ---- the step batcher's edges ------------------------------------------------------------------
+def test_streams_that_finish_in_a_round_that_then_fails_get_their_results(lm, monkeypatch):
+    results, done = {}, threading.Event()
+
+    def publish(events):
+        results.update({id(job): result for job, _, result in events if result is not None})
+        if len(results) == 2:
+            done.set()
+
+    batcher = StepBatcher(lm, publish, max_streams=4)
+    short = Job(SamplingConfig(max_new_tokens=1, seed=1), [UNK_ID])
+    long = Job(SamplingConfig(max_new_tokens=9, seed=2), [UNK_ID])
+
+    def broken(ids, state):
+        raise RuntimeError("the device went away")
+
+    monkeypatch.setattr(batcher.stepper, "step", broken)  # the round ends `short`, then fails
+    batcher.submit(short)
+    batcher.submit(long)
+    batcher.start()
+    try:
+        assert done.wait(timeout=30), results
+    finally:
+        batcher.close()
+    assert results[id(short)]["finish_reason"] == "length" and results[id(short)]["tokens"] == 1
+    assert results[id(long)]["finish_reason"] == "error" and "went away" in results[id(long)]["error"]
+
+
+def test_a_job_draws_from_a_generator_on_the_model_s_device(lm, monkeypatch):
+    """No GPU here: torch.Generator is replaced by a recorder that stands a CPU generator in
+    for the device it was asked for."""
+    asked = []
+    real = torch.Generator
+
+    def recording(device="cpu"):
+        asked.append(torch.device(device))
+        return real()
+
+    batcher = StepBatcher(lm, lambda events: None)
+    job = Job(SamplingConfig(max_new_tokens=2, seed=3), [UNK_ID])
+    monkeypatch.setattr(torch, "Generator", recording)
+    job.start(torch.device("cuda", 1))
+    assert asked == [torch.device("cuda", 1)]
+    monkeypatch.undo()
+    batcher.submit(job)
+    batcher.step()  # admitted: started again, where this batcher's model is
+    assert job.generator.device == next(lm.model.parameters()).device

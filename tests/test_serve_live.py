@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -45,7 +46,7 @@ def test_a_client_that_disconnects_mid_stream_frees_its_slot(server):
     host, port = server.removeprefix("http://").split(":")
     body = json.dumps({"max_tokens": 1000000, "stream": True}).encode()
     with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(b"POST /v1/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        s.sendall(b"POST /v1/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         got = b""
         while b"data: " not in got:  # the headers, then the stream's first pieces
@@ -59,6 +60,29 @@ def test_a_client_that_disconnects_mid_stream_frees_its_slot(server):
                                      {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as r:  # and the server still serves
         assert json.loads(r.read())["tokens"] == 20
+
+
+def test_a_client_that_disconnects_from_a_plain_request_frees_its_slot(server):
+    host, port = server.removeprefix("http://").split(":")
+    body = json.dumps({"max_tokens": 1000000}).encode()  # not streamed: one answer at the end
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /v1/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        deadline = time.time() + 10
+        while not active_streams(server) and time.time() < deadline:
+            time.sleep(0.02)
+        assert active_streams(server) == 1
+    deadline = time.time() + 10  # the client is gone; its million tokens must not be made
+    while active_streams(server) and time.time() < deadline:
+        time.sleep(0.05)
+    assert active_streams(server) == 0
+
+
+def test_a_rebound_host_name_is_refused_by_the_real_server(server):
+    request = urllib.request.Request(server + "/v1/models", headers={"Host": "attacker.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403 and "--allowed-host" in json.loads(refused.value.read())["error"]
 
 
 def _browser():

@@ -248,7 +248,7 @@ def test_the_server_lists_answers_and_draws_a_task_it_was_never_told_of(register
     from textrnn.serve import create_app
 
     textrnn.train(TOY, DigitsData(), config(), settings(300), tmp_path / "served")
-    with TestClient(create_app([tmp_path / "served"])) as client:
+    with TestClient(create_app([tmp_path / "served"]), base_url="http://localhost") as client:
         models = client.get("/v1/models").json()["models"]
         assert [(m["task"], m["endpoint"], m["panel"]) for m in models] == [(TOY, "/v1/judge", None)]
         assert models[0]["inputs"] == [{"name": "texts", "kind": "texts", "default": [],

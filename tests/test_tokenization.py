@@ -118,3 +118,21 @@ def test_decoding_token_by_token_gives_the_text_with_the_space_marker(kind):
     tok = train_tokenizer(kind, [MARKER_CORPUS], vocab_size=300)
     ids = encode(tok, MARKER_CORPUS)
     assert "".join(decode(tok, [i]) for i in ids) == MARKER_CORPUS
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
+def test_special_tokens_written_in_a_text_are_read_as_its_characters(kind):
+    tok = train_tokenizer(kind, [SAMPLE * 3 + " <pad> <unk> pad unk < > a b x y"], vocab_size=80)
+    for text in ["a <pad> b", "<unk>", "x<pad>y <unk>"]:
+        ids = encode(tok, text)
+        assert PAD_ID not in ids, (kind, text, ids)
+        if kind == "char":  # every character was seen: it reads back exactly, <unk> included
+            assert UNK_ID not in ids and decode(tok, ids) == text
+
+
+def test_a_lone_surrogate_is_refused_in_one_line():
+    from textrnn import DataError
+    from textrnn.tokenization import check_characters
+    assert check_characters("café 日本 😀") == "café 日本 😀"
+    with pytest.raises(DataError, match=r"lone surrogate \(U\+D800\) at character 3"):
+        check_characters("ab\ud800c")

@@ -1,5 +1,6 @@
 import json
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +14,8 @@ from conftest import tiny_lm
 CPU = torch.device("cpu")
 
 
-def make_trainer(run_dir, tok, text, resume=False, cell="lstm", activation="tanh", **overrides):
+def make_trainer(run_dir, tok, text, resume=False, cell="lstm", activation="tanh", show_progress=False,
+                 **overrides):
     torch.manual_seed(0)
     train_text, val_text = split_tail(text, 0.1)
     task = LMTask(encode_stream(tok, train_text), encode_stream(tok, val_text), len(val_text),
@@ -22,7 +24,7 @@ def make_trainer(run_dir, tok, text, resume=False, cell="lstm", activation="tanh
     settings = dict(batch_size=4, bptt=16, max_steps=12, eval_every=3, save_every=3, log_every=2,
                     warmup_steps=2, seed=0, device="cpu")
     cfg = TrainConfig(**{**settings, **overrides})
-    return Trainer(model, task, cfg, run_dir, tok, CPU, resume=resume, show_progress=False)
+    return Trainer(model, task, cfg, run_dir, tok, CPU, resume=resume, show_progress=show_progress)
 
 
 def interrupt_at(trainer, step):
@@ -162,3 +164,64 @@ def test_a_time_budget_run_resumed_on_a_slower_machine_keeps_its_schedule(
     assert 20 < second.state.step < straight.state.step  # the clock still ends the run sooner
     assert len(set(resumed.values())) > 10  # the rate really moves
     assert all(resumed[k] == straight_rates[k] for k in resumed)
+
+
+class SlowClock:
+    """A clock 50 s further on at each reading: the first step ends far past a small budget."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 50.0
+        return self.now
+
+
+def test_a_step_far_past_the_time_budget_ends_the_run_with_its_checkpoint(tmp_path, char_tok, text,
+                                                                        monkeypatch):
+    from textrnn.training import loop
+    monkeypatch.setattr(loop, "time", SlowClock())
+    trainer = make_trainer(tmp_path, char_tok, text, max_steps=0, epochs=0, time_budget=1.0,
+                           eval_every=10_000, save_every=10_000, show_progress=True)
+    result = trainer.fit()  # the progress bar is drawn (to the captured stderr) all along
+    assert result["status"] == "done" and result["step"] == 1 and trainer.state.elapsed >= 50
+    assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "metrics.json").is_file()
+
+
+def test_a_broken_progress_display_is_switched_off_and_the_run_goes_on(tmp_path, char_tok, text,
+                                                                     monkeypatch, caplog):
+    from textrnn.training import runlog
+
+    class Broken(runlog.tqdm):
+        def update(self, n=1):
+            raise OSError("the terminal went away")
+
+    monkeypatch.setattr(runlog, "tqdm", Broken)
+    trainer = make_trainer(tmp_path, char_tok, text, max_steps=4, show_progress=True)
+    assert trainer.fit()["step"] == 4
+    assert "progress bar failed" in caplog.text
+
+
+def test_an_epoch_without_a_batch_is_one_line_not_an_endless_loop(tmp_path):
+    """On a step budget an epoch without a batch would come round for ever, so the loop runs
+    in its own process, ended by a timeout if it hangs."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "job.py"
+    script.write_text(f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from conftest import make_text
+from textrnn import DataError, train_tokenizer
+from test_training import make_trainer
+text = make_text()
+trainer = make_trainer({str(tmp_path / 'run')!r}, train_tokenizer("char", [text]), text[:6], max_steps=5, epochs=0)
+assert trainer.task.num_batches(0) == 0  # the training text is shorter than one batch
+try:
+    trainer.fit()
+except DataError as e:
+    print(e)
+""")
+    job = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert job.returncode == 0 and "gives no batch" in job.stdout, job.stderr[-2000:]

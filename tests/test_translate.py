@@ -358,3 +358,39 @@ def test_a_tokenizer_kind_and_target_vocabulary_that_disagree_are_refused(tokeni
     with pytest.raises(ConfigError, match="disagree"):
         build_model(ModelConfig(task="translator", tokenizer=tokenizer, vocab_size=30,
                                 encoder=cfg.encoder, head=cfg.head))
+
+
+# ---- evaluation obeys training's caps; sampling's edges ------------------------------------------
+def test_validation_and_test_sources_obey_max_length_and_the_log_counts_the_cut(tmp_path, monkeypatch,
+                                                                               caplog):
+    src, tgt = write_pairs(tmp_path / "pairs")
+    long_src, long_tgt = "zwei hund " * 330 + ".", "two dog " * 330 + "."  # 3,300 characters
+    for split in ("val", "test"):
+        (tmp_path / f"{split}.src").write_text(f"zwei hund .\n{long_src}\n")
+        (tmp_path / f"{split}.tgt").write_text(f"two dog .\n{long_tgt}\n")
+    read = []
+    inner = TranslateTask.translated
+
+    def counted(self, model, sources, *args, **kwargs):
+        read.append(max(len(s) for s in sources))
+        return inner(self, model, sources, *args, **kwargs)
+
+    monkeypatch.setattr(TranslateTask, "translated", counted)
+    data = ParallelDataConfig(data=[str(src), str(tgt)], tokenizer="word", vocab_size=50, min_frequency=1,
+                              max_length=12, val_data=[str(tmp_path / "val.src"), str(tmp_path / "val.tgt")],
+                              test_data=[str(tmp_path / "test.src"), str(tmp_path / "test.tgt")])
+    cfg = ModelConfig(task="translator", encoder=EncoderConfig(cell="gru", embed_dim=8, hidden_size=8,
+                                                                num_layers=1), head=TranslatorHeadConfig(decoder_size=8))
+    with caplog.at_level("INFO"):
+        result = textrnn.train("translator", data, cfg, TrainConfig(max_steps=2, batch_size=8, eval_every=0,
+                                                                   save_every=0, seed=0),
+                               tmp_path / "run", show_progress=False)
+    assert read and max(read) <= 12
+    assert "validation: 1 of 2 sources have more than 12 tokens" in caplog.text
+    assert "test: 1 of 2 sources" in caplog.text and result["test"]["greedy"]["sentences"] == 2
+
+
+def test_a_vanishing_temperature_translates_greedily(trained):
+    tr, _ = trained
+    texts = ["zwei hund .", "ein katze"]
+    assert tr.translate(texts, temperature=1e-40, seed=0) == tr.translate(texts)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from .checkpoint import load
 from .commands import Parser, UseOptions, add_training_flags, exit_if_interrupted, run_guarded, settings_from
-from .errors import ConfigError, setting_name
+from .errors import ConfigError, render, setting_name
 from .export import FORMATS as EXPORT_FORMATS, export_onnx
+from .run_files import EXPORTED
 from .serve import ServeConfig, serve
 from .settings import add_flags, check, resolve, setting
 from .tasks import TASKS, load_plugins
@@ -95,17 +96,14 @@ EVALUATION_FLAGS: set = set()  # every task's evaluation settings, as the evalua
 def export_command(given: dict):
     """The run's recurrent step as an ONNX graph (export.py says its inputs)."""
     run = load(given["run_dir"], "cpu")
-    out = Path(given["out"]) if given.get("out") else Path(given["run_dir"]) / "step.onnx"
-    if not out.resolve().parent.is_dir():
-        raise ConfigError(f"the folder of {out} does not exist; create it or choose another "
-                          f"{setting_name('out')}")
+    out = Path(given["out"]) if given.get("out") else Path(given["run_dir"]) / EXPORTED
     print(f"wrote {export_onnx(run, out)}")
 
 
 def serve_command(given: dict):
     """A page and a JSON API for the run folders, until Ctrl+C."""
     cfg = check(resolve(ServeConfig, given))
-    serve(given["run_dirs"], cfg, announce=lambda line: print(line, flush=True))
+    serve(given["run_dirs"], cfg, announce=lambda line: print(render(line, command_line=True), flush=True))
 
 
 def build_parser():

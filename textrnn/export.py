@@ -9,15 +9,17 @@ sampler must never choose.
 """
 from pathlib import Path
 
-from .files import atomic_write
 from .inference.onnx_graph import require_exporter, trace
+from .outputs import check_output, write_output
 from .tokenization import PAD_ID, UNK_ID
 
 FORMATS = ("onnx",)
 
 
 def export_onnx(run, out) -> Path:
-    """Write the step graph of a loaded run (see the module docstring) to `out`, atomically."""
+    """Write the step graph of a loaded run (see the module docstring) to `out`, atomically,
+    never over a run's own file."""
+    check_output(out, "out")
     graph = run.step_graph()
     require_exporter()
     names = graph.input_names()
@@ -25,6 +27,4 @@ def export_onnx(run, out) -> Path:
                   graph.dynamic_shapes())
     for key, value in {**graph.metadata(), "pad_id": PAD_ID, "unk_id": UNK_ID}.items():
         proto.metadata_props.add(key=key, value=str(value))
-    out = Path(out)
-    atomic_write(out, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()))
-    return out
+    return write_output(out, lambda tmp: Path(tmp).write_bytes(proto.SerializeToString()), "out")

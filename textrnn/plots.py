@@ -36,7 +36,35 @@ def plot_loss_curve(log_path: Path, out_path: Path, unit: str = "nats per token"
     plt.close(fig)
 
 
+MOST_CLASSES = 30  # a confusion plot of more would be unreadable, and its memory grows as n^2
+
+
+def confused_classes(matrix, most: int = MOST_CLASSES) -> list[int]:
+    """The ids of at most `most` classes, those most often confused (their row's and column's
+    off-diagonal counts), in id order; all of them when there are no more than `most`."""
+    import numpy as np
+
+    m = np.asarray(matrix)
+    if len(m) <= most:
+        return list(range(len(m)))
+    off = m.sum(0) + m.sum(1) - 2 * np.diag(m)
+    order = np.lexsort((-m.sum(1), -off))  # most confused first, then the most frequent
+    return sorted(order[:most].tolist())
+
+
 def plot_confusion_matrix(matrix, names, out_path: Path, title="confusion matrix") -> None:
+    """The confusion matrix as a heatmap with counts; past MOST_CLASSES classes, the ones
+    most often confused only (metrics.json holds the whole matrix)."""
+    keep = confused_classes(matrix)
+    if len(keep) < len(names):
+        title = f"{title}: the {len(keep)} most confused of {len(names)} classes"
+        matrix = [[matrix[i][j] for j in keep] for i in keep]
+        names = [names[i] for i in keep]
+    _draw_heatmap(matrix, names, out_path, title)
+
+
+def _draw_heatmap(matrix, names, out_path: Path, title: str) -> None:
+    """A square matrix of counts as a heatmap, each cell labelled with its count."""
     plt = _pyplot()
     n = len(names)
     fig, ax = plt.subplots(figsize=(1.2 + 0.6 * n, 1.0 + 0.6 * n))

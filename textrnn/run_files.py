@@ -12,6 +12,7 @@ SETTINGS = "training_config.json"  # the data and training settings the run was 
 LOSS_PLOT = "loss.png"
 TOKENS = "tokens"                 # the folder of the token cache (memory-mapped ids)
 LOCK = ".lock"                    # held by the one process that writes the folder
+EXPORTED = "step.onnx"            # `textrnn export`'s default output, beside the weights
 
 # What a fresh run clears of an earlier run in the same folder (with the encoding files and
 # the tasks' plots; the token cache is keyed by its content, so a new run may reuse it).

@@ -15,12 +15,13 @@ how it grows one (a language model continued on new text), and whether its token
 space before a word.
 """
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, DataError
 
 PAD, UNK = "<pad>", "<unk>"
 SPECIAL_TOKENS = [PAD, UNK]
@@ -90,10 +91,13 @@ def _bpe_tokenizer() -> Tokenizer:
     return tok
 
 
+HTML_BREAKS = r"(\s*<br\s*/?>\s*)+"  # IMDb-style reviews' <br /> tags, read as one space
+
+
 def _normalizer(lowercase: bool, strip_html: bool, leading_space: bool = False):
     steps = []
     if strip_html:  # IMDb-style reviews: <br /> is markup, not words
-        steps.append(normalizers.Replace(Regex(r"(\s*<br\s*/?>\s*)+"), " "))
+        steps.append(normalizers.Replace(Regex(HTML_BREAKS), " "))
     if lowercase:
         steps.append(normalizers.Lowercase())
     if leading_space:
@@ -247,14 +251,54 @@ def load_tokenizer(path, text: str | None = None) -> Tokenizer:
     return tok
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_characters(text: str, what: str = "the text") -> str:
+    """`text`, refused in one line if it holds a lone surrogate (U+D800 to U+DFFF): half of
+    a character, which no UTF-8 text holds. It comes from a command-line argument that was
+    not valid UTF-8 or a JSON string's escape of half a character; a tokenizer cannot read
+    it."""
+    found = _SURROGATE.search(text)
+    if found:
+        raise DataError(f"{what} holds a lone surrogate (U+{ord(found.group()):04X}) at character "
+                        f"{found.start() + 1}: half a character, not text; pass valid UTF-8 text")
+    return text
+
+
+def as_text(tok: Tokenizer) -> Tokenizer:
+    """`tok` reading "<pad>", "<s>" and the like in a text as the characters they are: a
+    special token is never made from what a user wrote (it would end a translation, or
+    pad a text in the middle)."""
+    tok.encode_special_tokens = True
+    return tok
+
+
 def encode(tok: Tokenizer, text: str) -> list[int]:
-    return tok.encode(text, add_special_tokens=False).ids
+    return as_text(tok).encode(text, add_special_tokens=False).ids
 
 
 def encode_batch(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
     # The Rust side splits the batch over threads, which is much faster than a loop.
-    return [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
+    return [e.ids for e in as_text(tok).encode_batch(texts, add_special_tokens=False)]
 
 
 def decode(tok: Tokenizer, ids) -> str:
     return tok.decode(list(ids), skip_special_tokens=False)
+
+
+def markup_spans(tokenizer, text: str) -> list[tuple[int, int]]:
+    """(start, end) of each stretch of `text` the tokenizer reads as markup (its
+    normalizer's HTML_BREAKS), in order; none for a tokenizer that keeps markup."""
+    if not _has_pattern(json.loads(tokenizer.to_str()).get("normalizer"), HTML_BREAKS):
+        return []
+    return [m.span() for m in re.finditer(HTML_BREAKS, text)]
+
+
+def _has_pattern(node, pattern: str) -> bool:
+    """Whether a normalizer (as tokenizer.json holds it) replaces `pattern`."""
+    if isinstance(node, dict):
+        return node.get("pattern") == {"Regex": pattern} or any(_has_pattern(v, pattern) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_pattern(v, pattern) for v in node)
+    return False

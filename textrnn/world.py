@@ -20,6 +20,13 @@ from torch import distributed as dist
 
 from .errors import TextRNNError
 
+# How long a rank waits while another does work of its own (rank 0's token cache or its
+# end-of-run report: a translator's beam searches over validation and test): --dist-timeout
+# is for a silent peer in a training step, and these may take longer. A rank that dies
+# still ends the wait at once: torchrun stops the job, and its connection closes.
+PATIENCE = timedelta(days=7)
+_patient_group = None  # a gloo group with PATIENCE as its timeout, made by start()
+
 
 @dataclass(frozen=True)
 class World:
@@ -47,16 +54,17 @@ class World:
             t = t.cpu()
         return t
 
-    def gather(self, obj) -> list:
-        """Every rank's `obj` (picklable), in rank order, on every rank."""
+    def gather(self, obj, patient: bool = False) -> list:
+        """Every rank's `obj` (picklable), in rank order, on every rank. `patient`: the
+        others may be busy for longer than --dist-timeout (see PATIENCE)."""
         if self.size == 1:
             return [obj]
         out = [None] * self.size
-        dist.all_gather_object(out, obj)
+        dist.all_gather_object(out, obj, group=_patient_group if patient else None)
         return out
 
     @contextlib.contextmanager
-    def together(self):
+    def together(self, patient: bool = False):
         """A block every rank runs: if it raised a textrnn error on any rank, every rank
         raises the first failing rank's error at its end. A rank that failed alone would
         otherwise leave the others waiting in their next collective.
@@ -72,26 +80,28 @@ class World:
             yield
         except TextRNNError as exc:
             failure = exc
-        for rank, exc in enumerate(self.gather(failure)):
+        for rank, exc in enumerate(self.gather(failure, patient)):
             if exc is not None:
                 raise shared(exc, rank)
 
-    def agree(self, fn, *args):
+    def agree(self, fn, *args, patient: bool = False):
         """fn(*args) run `together()`: its result, or every rank fails alike."""
-        with self.together():
+        with self.together(patient):
             return fn(*args)
 
-    def wait(self):
+    def wait(self, patient: bool = False):
         """Every rank reaches this point before any goes on (failing together if one failed)."""
-        self.agree(lambda: None)
+        self.agree(lambda: None, patient=patient)
 
     def rank0_first(self, fn, *args):
-        """fn(*args) on rank 0, then on the others: what rank 0 writes (a cache), they read."""
+        """fn(*args) on rank 0, then on the others: what rank 0 writes (a cache), they read.
+        Each side waits for the other patiently: writing a large corpus's cache may take
+        longer than --dist-timeout."""
         if not self.main:
-            self.wait()
-        result = self.agree(fn, *args)
+            self.wait(patient=True)
+        result = self.agree(fn, *args, patient=True)
         if self.main:
-            self.wait()
+            self.wait(patient=True)
         return result
 
 
@@ -140,6 +150,8 @@ def start(device: torch.device, timeout: float) -> World:
         torch.cuda.set_device(device)
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
     dist.barrier()  # creating the group does not wait for the others; everyone is here now
+    global _patient_group
+    _patient_group = dist.new_group(backend="gloo", timeout=PATIENCE)
     atexit.register(_stop)
     world = current()
     if not world.main:  # rank 0 prints results and progress; the others, only errors

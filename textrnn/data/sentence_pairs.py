@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, DataError, setting_name
-from .tables import TABLE_FORMATS, load_table
+from .tables import TABLE_FORMATS, TABLES, load_table
 from .text_files import read_lines
 
 
@@ -41,7 +41,7 @@ def load_pairs(data, source_column=None, target_column=None, source_lang=None, t
     if one.is_file() and one.suffix.lower() not in TABLE_FORMATS:
         raise DataError(f"{one} is one text file; parallel data is two (source, then target, "
                         "line by line), or a table with a column for each side")
-    table = load_table(str(paths[0]), split, config)
+    table = load_table(str(paths[0]), split, config, reads=f"two text files, {TABLES} or a Hub dataset id")
     if "translation" in table.column_names and source_column is None:
         pairs = _translation_dicts(table["translation"], source_lang, target_lang, paths[0])
     else:

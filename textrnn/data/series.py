@@ -6,6 +6,7 @@ Shapes: N rows, C channels (the targets first, then the extra features), L lookb
 in a window's input, H horizon rows after them as its target.
 """
 import json
+import logging
 import math
 from dataclasses import dataclass
 
@@ -13,8 +14,9 @@ import numpy as np
 import torch
 
 from ..errors import DataError, setting_name
-from .tables import load_table
+from .tables import TABLES, load_table
 
+log = logging.getLogger("textrnn")
 TIME_COLUMNS = ("date", "time", "timestamp", "datetime", "ds")
 FILLS = ("ffill", "interpolate", "drop")
 
@@ -33,7 +35,7 @@ def read_frame(source, split: str = "train", config: str | None = None):
     a frame passed in is used as it is."""
     if hasattr(source, "columns"):
         return source
-    frame = load_table(str(source), split, config).to_pandas()
+    frame = load_table(str(source), split, config, reads=f"a series as {TABLES} or a Hub dataset id").to_pandas()
     if len(frame) == 0:
         raise DataError(f"{source} has no rows; pass a file with data")
     return frame
@@ -113,23 +115,49 @@ def fill_gaps(values: np.ndarray, columns, fill: str | None, where: str) -> np.n
     return values
 
 
+def to_times(values, where: str, column: str):
+    """Timestamps read value by value: ISO 8601 in any of its spellings (a space or a "T",
+    with or without seconds, fractions or a UTC offset), else whatever pandas makes of each.
+    Values whose UTC offsets differ (local time across a daylight-saving change) are read
+    in UTC, as are all once one carries an offset; the log says so."""
+    import pandas as pd
+
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(values):
+        return pd.to_datetime(values)
+    text = values.astype(str)
+    try:
+        times = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    except ValueError:  # offsets that differ from row to row
+        times = None
+    if times is None or times.isna().any():
+        try:
+            times = pd.to_datetime(text, errors="coerce", format="mixed")
+        except ValueError:
+            times = None
+    if times is None or getattr(times.dt, "tz", None) is not None:
+        times = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+        log.info("%s: time column %r carries UTC offsets; it is read in UTC", where, column)
+    return times
+
+
 def parse_times(frame, column: str, where: str):
     """The time column as a DatetimeIndex, refused unless strictly increasing."""
     import pandas as pd
 
-    times = pd.to_datetime(frame[column], errors="coerce")
+    times = to_times(frame[column], where, column)
     bad = np.flatnonzero(times.isna().to_numpy())
     if len(bad):
         raise DataError(f"{where}: time column {column!r} has {len(bad)} cells that are not dates "
                         f"(first at data row {bad[0] + 1}: {str(frame[column].iloc[bad[0]])[:40]!r})")
-    t = times.to_numpy()
+    index = pd.DatetimeIndex(times)
+    t = index.asi8  # nanoseconds since 1970 (in UTC where the times carry offsets)
     step = np.diff(t)
-    if len(step) and (step <= np.timedelta64(0)).any():
-        i = int(np.flatnonzero(step <= np.timedelta64(0))[0])
+    if len(step) and (step <= 0).any():
+        i = int(np.flatnonzero(step <= 0)[0])
         what = "repeat" if t[i + 1] == t[i] else "go backwards"
         raise DataError(f"{where}: timestamps {what} at data row {i + 2} ({times.iloc[i + 1]} after "
                         f"{times.iloc[i]}); sort the file by {column!r} and remove duplicate rows")
-    return pd.DatetimeIndex(times)
+    return index
 
 
 def load_series(source, targets, features=(), time_column=None, fill=None, split="train",
@@ -269,6 +297,21 @@ class Scaler:
             raise CheckpointError(f"{path} is not a valid scaler file; restore it from the run "
                                   "or retrain")
         return cls(c, mean, std, d.get("time_column"), d["targets"])
+
+
+def scaled(scaler: "Scaler", values: np.ndarray, where: str, first_row: int = 0) -> torch.Tensor:
+    """values (N, C) in the data's units -> their z-scores as a float32 tensor (N, C), what
+    the model reads; refused in one line where a value does not fit float32 once scaled
+    (1e40, say): the model's forecasts would all be NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = scaler.transform(values).astype(np.float32)
+    bad = ~np.isfinite(z)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(f"{where}: row {first_row + r + 1}, column {scaler.columns[c]!r} holds "
+                        f"{values[r, c]:g}, beyond what the model reads (float32) once scaled by the "
+                        "training data's spread; check the data's units")
+    return torch.from_numpy(z)
 
 
 class Windows:

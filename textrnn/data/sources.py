@@ -5,7 +5,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .corpus import Corpus
-from .tables import TABLE_FORMATS, TEXT_COLUMNS, load_table, pick_column
+from .tables import TABLE_FORMATS, TABLES, TEXT_COLUMNS, load_table, pick_column
 from .text_files import read_text_file
 
 LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "target")
@@ -31,7 +31,8 @@ def open_corpus(source, text_column=None, split="train", config=None) -> Corpus:
     elif path.is_dir() and any(path.glob("*.txt")) and not any(path.glob("README.md")):
         corpus = Corpus.from_files(sorted(path.glob("*.txt")), end_lines=True)
     else:
-        table = load_table(str(source), split, config)
+        table = load_table(str(source), split, config, reads=f".txt files, a folder of them, {TABLES} "
+                           "or a Hub dataset id")
         col = pick_column(table.column_names, text_column, TEXT_COLUMNS, "text")
         corpus = Corpus.from_string("\n".join(t for t in table[col] if t))
     if not corpus.has_text():
@@ -76,7 +77,8 @@ def load_labelled(source, text_column=None, label_column=None, split="train", co
     if path.is_dir() and _is_class_folder(path):
         data = _read_class_folders(path)
     else:
-        table = load_table(str(source), split, config)
+        table = load_table(str(source), split, config, reads=f"{TABLES}, a folder with one sub-folder "
+                           "of .txt files per class, or a Hub dataset id")
         if table.num_rows == 0:
             raise DataError(f"{source} has no rows; pass a file with data")
         tcol = pick_column(table.column_names, text_column, TEXT_COLUMNS, "text")

@@ -31,9 +31,14 @@ def _offline_mode() -> bool:
                for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
-def load_table(source: str, split: str = "train", config: str | None = None):
+TABLES = "a .csv, .tsv, .jsonl, .json or .parquet table"
+
+
+def load_table(source: str, split: str = "train", config: str | None = None,
+               reads: str = f"{TABLES} or a Hub dataset id"):
     """A `datasets.Dataset` from a csv/tsv/jsonl/parquet file, a folder in the Hub's
-    layout (data files plus an optional README.md), or a Hub dataset id."""
+    layout (data files plus an optional README.md), or a Hub dataset id. `reads`: what
+    the caller reads, for the message that refuses another kind of file."""
     import datasets  # heavy import, needed only for tables and the Hub
 
     # Its own log lines would come before ours; every failure gets one line of ours instead.
@@ -45,8 +50,8 @@ def load_table(source: str, split: str = "train", config: str | None = None):
         if path.is_file():
             builder = TABLE_FORMATS.get(path.suffix.lower())
             if builder is None:
-                raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .txt, "
-                                f"{', '.join(TABLE_FORMATS)}")
+                raise DataError(f"{path}: {path.suffix or 'no extension'} is not a file type "
+                                f"this reads; pass {reads}")
             if builder != "parquet":
                 check_text_file(path)
             kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}

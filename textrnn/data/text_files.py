@@ -22,8 +22,10 @@ def _decode_block(path: Path, data: bytes, offset: int, decoder) -> str:
 
 
 def iter_text_file(path: Path) -> Iterator[str]:
-    """The decoded text of a UTF-8 file, a block at a time, newlines as written."""
-    decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
+    """The decoded text of a UTF-8 file, a block at a time, newlines as written. A leading
+    byte-order mark (files saved by Notepad or exported by Excel) is not part of the text."""
+    # "utf-8-sig" drops a BOM at the very start only; a U+FEFF further on stays
+    decoder, offset = codecs.getincrementaldecoder("utf-8-sig")(), 0
     try:
         with open(path, "rb") as f:
             while data := f.read(BLOCK):

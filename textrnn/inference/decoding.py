@@ -26,16 +26,23 @@ def greedy(step, carry, start, limits: list[int], eos: int | None = None) -> lis
     return sample(step, carry, start, limits, eos, temperature=0.0)
 
 
+# Below this temperature sampling is greedy in effect (a logit 0.01 behind the best is
+# e^-10 times less likely than it), so it is greedy outright: dividing by a smaller one
+# could send every score past float32's range, and the probabilities would be NaN.
+GREEDY_BELOW = 1e-3
+
+
 @torch.no_grad()
 def sample(step, carry, start, limits: list[int], eos: int | None = None, temperature: float = 1.0,
            generator=None) -> list[list[int]]:
-    """Each token drawn from the step's distribution at `temperature` (0: greedy)."""
+    """Each token drawn from the step's distribution at `temperature` (0, or below
+    GREEDY_BELOW: greedy)."""
     y, out = start, []
     done = torch.zeros(start.size(0), dtype=torch.bool, device=start.device)
     limit = torch.tensor(limits, device=start.device)
     for t in range(max(limits)):
         logp, carry = step(y, carry)
-        if temperature > 0:
+        if temperature >= GREEDY_BELOW:
             probs = torch.softmax(logp.float() / temperature, -1)
             y = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         else:

@@ -13,16 +13,12 @@ from ..errors import CheckpointError, ConfigError, setting_name
 from ..nested import take
 from ..settings import check, setting
 from ..tokenization import PAD_ID, UNK_ID
-from .decoding import beam_search
+from .decoding import GREEDY_BELOW, beam_search
 from .engines import ENGINES, cached_stepper, fastest_stepper
+from .stops import Growing, TextStream, cut_at_stop, track_pieces
 from .onnx_engine import check_weights
 from .stepper import repeat_rows
 from .weights import FORMATS
-
-
-# Below this temperature sampling is greedy in effect (a logit 0.01 behind the best is
-# e^-10 times less likely than it), so it is greedy outright.
-GREEDY_BELOW = 1e-3
 
 
 @functools.cache
@@ -42,7 +38,9 @@ class SamplingConfig:
     greedy: bool = setting(False, "always the likeliest token", flag="--greedy")
     num_samples: int = setting(1, "samples, generated as one batch", low=1, high=100000)
     seed: int | None = setting(None, "same seed, same text", low=0, high=2**32 - 1, type=int)
-    stop: list = setting([], "stop string, repeatable: a sample is cut before it", nargs="append")
+    stop: list = setting([], "stop string, repeatable (at most 8): a sample is cut before it",
+                         nargs="append", max_items=8)
+    max_stop_chars: int = setting(200, "the longest stop string, in characters", low=1, high=10**6)
     prompt: str = setting("", "text to continue")
     beam: int = setting(1, "beam search with this many beams: the likeliest continuation "
                         "found, not a sample (temperature, top-k and top-p are not used); 1: off",
@@ -60,6 +58,11 @@ class SamplingConfig:
         check(self)
         if any(not s for s in self.stop):
             raise ConfigError("a stop string must not be empty")
+        longest = max(self.stop, key=len, default="")
+        if len(longest) > self.max_stop_chars:
+            raise ConfigError(f"a stop string has {len(longest):,} characters, more than "
+                              f"{setting_name('max_stop_chars', self.max_stop_chars)}; shorten it or raise "
+                              "the cap")
         if self.engine == "onnxruntime":
             check_weights(self.weights)
         if self.beam > 1 and self.num_samples > 1:
@@ -77,8 +80,10 @@ def filter_logits(logits, top_k: int, top_p: float):
     if top_p < 1.0:
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
         cum = torch.softmax(sorted_logits, -1).cumsum(-1)
-        # Drop a token when the mass before it already reaches top_p (the first always stays).
+        # Drop a token when the mass before it already reaches top_p. The likeliest always
+        # stays, also for a top_p below float32's smallest number (it compares as 0).
         drop_sorted = (cum - torch.softmax(sorted_logits, -1)) >= top_p
+        drop_sorted[..., 0] = False
         drop = drop_sorted.scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, -math.inf)
     return logits
@@ -152,26 +157,26 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     logits, state = prefill(model, stepper, [prompt_ids])
     state = repeat_rows(state, B)
     logits = logits.expand(B, -1).contiguous()  # (B, V)
-    texts, done = [""] * B, [False] * B
+    samples = [Growing(cfg.stop) for _ in range(B)]
     stream = TextStream(on_token, cfg.stop) if on_token is not None else None
     track = bool(cfg.stop) or stream is not None
     new, noise = [], torch.empty(logits.shape, device=device)  # tokens (B,) each; (B, V)
     for _ in range(cfg.max_new_tokens):
         nxt = choose(logits, cfg, generator, noise)  # (B,)
         if track:
-            finished = track_pieces(nxt.tolist(), pieces, texts, done, cfg.stop)
+            finished = track_pieces(nxt.tolist(), pieces, samples)
             if stream is not None:
-                stream.update(texts[0], ended=done[0])
+                stream.update(samples[0], ended=samples[0].stopped)
             if finished:
                 break
         else:
             new.append(nxt)
         logits, state = stepper.step(nxt, state)
     if stream is not None:
-        stream.update(texts[0], ended=True)
+        stream.update(samples[0], ended=True)
     if not track:
-        texts = ["".join(pieces[i] for i in row) for row in torch.stack(new, 1).tolist()]
-    return [cut_at_stop(t, cfg.stop) for t in texts]
+        return ["".join(pieces[i] for i in row) for row in torch.stack(new, 1).tolist()]
+    return [cut_at_stop(s.text(), cfg.stop) for s in samples]
 
 
 @torch.no_grad()
@@ -198,51 +203,3 @@ def beam_continuation(model, prompt_ids: list[int], cfg: SamplingConfig, pieces:
     if on_token is not None and text:
         on_token(text)
     return text
-
-
-def track_pieces(ids, pieces, texts, done, stops) -> bool:
-    """Append each sample's new piece; return True when every sample hit a stop string."""
-    longest = max((len(s) for s in stops), default=0)
-    for b, i in enumerate(ids):
-        if done[b]:
-            continue
-        texts[b] += pieces[i]
-        # A stop string may straddle tokens: search the new piece plus what came just before.
-        tail = texts[b][-(len(pieces[i]) + longest):]
-        done[b] = any(s in tail for s in stops)
-    return bool(stops) and all(done)
-
-
-def cut_at_stop(text: str, stops) -> str:
-    cuts = [text.find(s) for s in stops if s in text]
-    return text[: min(cuts)] if cuts else text
-
-
-class TextStream:
-    """Sends sample 0 to `on_token` as it grows, and only text the returned sample will
-    hold: nothing from a stop string on, and a tail that may still grow into a stop string
-    waits for the pieces that settle it (or for the end)."""
-
-    def __init__(self, on_token, stops):
-        self.on_token, self.stops = on_token, stops
-        self.sent, self.closed = 0, False  # characters sent; True once the sample ended
-
-    def update(self, text: str, ended: bool):
-        """`text`: the sample so far; `ended`: it hit a stop string or has all its tokens."""
-        if self.closed:
-            return
-        end = len(cut_at_stop(text, self.stops)) if ended else len(text) - open_stop(text, self.stops)
-        if end > self.sent:
-            self.on_token(text[self.sent:end])
-            self.sent = end
-        self.closed = ended
-
-
-def open_stop(text: str, stops) -> int:
-    """Length of the longest end of `text` that begins a stop string (and so may still
-    become one); 0 if none does."""
-    longest = max((len(s) for s in stops), default=0)
-    for n in range(min(longest - 1, len(text)), 0, -1):
-        if any(s.startswith(text[-n:]) for s in stops):
-            return n
-    return 0

@@ -7,6 +7,7 @@ import sys
 
 from ..errors import ConfigError, setting_name
 from .config import ServeConfig
+from .hosts import is_loopback
 
 
 SWITCH_INTERVAL = 2e-4  # seconds
@@ -32,7 +33,8 @@ def create_app(run_dirs, cfg: ServeConfig | None = None):
 
 
 def serve(run_dirs, cfg: ServeConfig, announce=print) -> None:
-    """Load the run folders, bind, say where, and serve until interrupted."""
+    """Load the run folders, bind, say where (each line through `announce`, its settings
+    named as errors name them), and serve until interrupted."""
     import uvicorn
 
     app = create_app(run_dirs, cfg)
@@ -41,12 +43,21 @@ def serve(run_dirs, cfg: ServeConfig, announce=print) -> None:
     names = ", ".join(app.state.runs.runs)
     announce(f"serving {names} at http://{host}:{port}/ (JSON API under /v1, its docs at "
              f"/docs); Ctrl+C stops")
+    if not is_loopback(cfg.host):
+        announce(exposure(cfg.host, port))
     # The batcher's thread and the event loop's share the GIL; at Python's default 5 ms
     # switch interval a streamed token can wait that long for its turn to be sent
     # (measured: a third more tokens/s, alone and under load, at 0.2 ms).
     sys.setswitchinterval(SWITCH_INTERVAL)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
     server.run(sockets=[sock])
+
+
+def exposure(host: str, port: int) -> str:
+    """One line on what binding to a non-loopback address exposes."""
+    return (f"{setting_name('host')} {host} is not a loopback address: any machine that can reach "
+            f"this one on port {port} can generate with these runs and read /v1/models, with no "
+            "password and no Host check; bind to 127.0.0.1 to keep it to this machine")
 
 
 def _bind(host: str, port: int) -> socket.socket:

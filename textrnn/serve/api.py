@@ -2,10 +2,11 @@
 handler from the task), plus the list of models and their load. Handlers reach the server
 through `Server`: its settings, its caps, and the step batchers of generating runs."""
 import asyncio
+import contextvars
 import inspect
 import json
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -13,6 +14,12 @@ from ..tasks import TASKS
 from .batcher import Job
 from .runs import ApiError, Runs
 from .schemas import inputs, request_model
+
+
+# The HTTP request a handler serves (set by its route): a non-streamed generation watches it
+# to learn that its client went away.
+_client = contextvars.ContextVar("client", default=None)
+POLL_SECONDS = 0.1  # how often a waiting non-streamed generation checks its client
 
 
 def deliver(events) -> None:
@@ -50,7 +57,7 @@ class Server:
             return StreamingResponse(_events(job, batcher, name), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         try:
-            result = await _result(job)
+            result = await _result(job, _client.get())
         finally:
             if job.result is None:  # the request was cancelled while waiting
                 batcher.cancel(job)
@@ -83,7 +90,8 @@ def add_route(api: APIRouter, task, server: Server) -> None:
     ep, Body = task.endpoint, request_model(task)
     fields = [f for f in Body.model_fields if f != "model"]
 
-    async def route(body: Body):  # type: ignore[valid-type]
+    async def route(body: Body, http: Request):  # type: ignore[valid-type]
+        _client.set(http)
         name, run = server.runs.pick(body.model, task)
         request = ep.request(**{f: getattr(body, f) for f in fields})
         if inspect.iscoroutinefunction(ep.handle):
@@ -94,11 +102,22 @@ def add_route(api: APIRouter, task, server: Server) -> None:
              name=f"{task.name}_{ep.path}")(route)
 
 
-async def _result(job: Job) -> dict:
+async def _result(job: Job, client: Request | None) -> dict:
+    """The job's result; a client that went away ends the wait (the caller frees the slot).
+    Pieces arrive every step, so the client is asked about between them, on a clock."""
+    loop = asyncio.get_running_loop()
+    next_check = loop.time() + POLL_SECONDS
     while True:
-        _, result = await job.listener.get()
+        try:
+            _, result = await asyncio.wait_for(job.listener.get(), POLL_SECONDS)
+        except asyncio.TimeoutError:
+            result = None
         if result is not None:
             return result
+        if client is not None and loop.time() >= next_check:
+            if await client.is_disconnected():
+                raise ApiError(499, "the client went away before the result")
+            next_check = loop.time() + POLL_SECONDS
 
 
 async def _events(job: Job, batcher, name: str):

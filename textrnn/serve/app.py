@@ -20,6 +20,7 @@ from ..tasks import TASKS
 from ..version import __version__
 from . import api
 from .batcher import Busy
+from .hosts import HostCheck, is_loopback
 from .runs import ApiError, Runs
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ def create_app(runs: dict, cfg) -> FastAPI:
                       sorted({t.endpoint.path for t in TASKS.values() if t.endpoint})) + ".")
     app.state.runs = held
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_kb * 1024)
+    if is_loopback(cfg.host):  # added last: it runs first
+        app.add_middleware(HostCheck, allowed=[cfg.host, *cfg.allowed_host], refuse=refuse)
     add_error_handlers(app)
     app.include_router(api.router(held, cfg))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

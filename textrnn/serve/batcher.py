@@ -22,8 +22,8 @@ import torch
 
 from ..errors import TextRNNError, first_line
 from ..inference.engines import cached_stepper
-from ..inference.sampling import (SamplingConfig, TextStream, allowed, cut_at_stop, is_greedy, prefill,
-                                  probabilities, track_pieces)
+from ..inference.sampling import SamplingConfig, allowed, is_greedy, prefill, probabilities
+from ..inference.stops import Growing, TextStream, cut_at_stop
 from ..nested import join, take
 
 log = logging.getLogger(__name__)
@@ -40,17 +40,16 @@ class Job:
     prompt_ids: list
     listener: object = None  # whatever the server uses to reach the client
     seed: int = 0
-    generator: torch.Generator = None
+    generator: torch.Generator = None  # on the model's device, made when the job starts
     tokens: int = 0
     cancelled: bool = False
     result: dict | None = None  # set when the job ends
-    texts: list = field(default_factory=lambda: [""])  # one sample, in track_pieces' layout
-    done: list = field(default_factory=lambda: [False])
+    text: Growing = None  # the sample so far
     fresh: list = field(default_factory=list)  # text settled since the last round
 
     def __post_init__(self):
         self.seed = self.cfg.seed if self.cfg.seed is not None else secrets.randbits(32)
-        self.generator = torch.Generator().manual_seed(self.seed)
+        self.text = Growing(self.cfg.stop)
         self.stream = TextStream(self.fresh.append, self.cfg.stop)
 
     @property
@@ -59,16 +58,21 @@ class Job:
         c = self.cfg
         return (True,) if is_greedy(c) else (False, c.temperature, c.top_k, c.top_p)
 
+    def start(self, device: torch.device) -> None:
+        """Its generator, where the scores it draws for are (as `sample` makes its own): a
+        CPU generator cannot draw noise for a CUDA tensor."""
+        self.generator = torch.Generator(device=device).manual_seed(self.seed)
+
     def take(self, token: int, pieces: list[str]) -> None:
         self.tokens += 1
-        track_pieces([token], pieces, self.texts, self.done, self.cfg.stop)
-        ended = self.done[0] or self.tokens >= self.cfg.max_new_tokens
-        self.stream.update(self.texts[0], ended)
+        stopped = self.text.add(pieces[token])
+        ended = stopped or self.tokens >= self.cfg.max_new_tokens
+        self.stream.update(self.text, ended)
         if ended:
-            self.end("stop" if self.done[0] else "length")
+            self.end("stop" if stopped else "length")
 
     def end(self, reason: str, error: str | None = None) -> None:
-        self.result = {"text": cut_at_stop(self.texts[0], self.cfg.stop), "finish_reason": reason,
+        self.result = {"text": cut_at_stop(self.text.text(), self.cfg.stop), "finish_reason": reason,
                        "tokens": self.tokens, "seed": self.seed}
         if error:
             self.result["error"] = error
@@ -89,6 +93,7 @@ class StepBatcher:
     def __init__(self, lm, publish, weights: str = "fp32", max_streams: int = 64,
                  max_waiting: int = 256, engine: str = "torch"):
         self.model, self.pieces = lm.model.eval(), lm.pieces()
+        self.device = next(self.model.parameters()).device
         self.stepper = cached_stepper(self.model, weights, engine)
         self.publish, self.max_streams, self.max_waiting = publish, max_streams, max_waiting
         self.active: list[Job] = []
@@ -156,10 +161,11 @@ class StepBatcher:
             events += [(j, *j.news()) for j in self.active]
             live = [j.result is None for j in self.active]
             self._keep(live, [])
-            if self.active:
-                self._advance(nxt[torch.tensor(live)])
-        if events:
+            nxt = nxt[torch.tensor(live)]
+        if events:  # before advancing: streams that ended this round have their results
             self.publish(events)
+        if self.active:
+            self._advance(nxt)
 
     def _admit(self, events) -> None:
         """Take in waiting jobs while there is room; prompts of one length run as one batch."""
@@ -169,6 +175,7 @@ class StepBatcher:
         by_length: dict[int, list[Job]] = {}
         for job in joining:
             if not job.cancelled:
+                job.start(self.device)
                 by_length.setdefault(len(job.prompt_ids), []).append(job)
         for jobs in by_length.values():
             try:

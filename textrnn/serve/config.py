@@ -11,6 +11,10 @@ from ..settings import setting
 @dataclass
 class ServeConfig:
     host: str = setting("127.0.0.1", "address to listen on; 0.0.0.0 lets other machines in")
+    allowed_host: list = setting([], "another Host name a server on a loopback address answers, "
+                                 "repeatable (e.g. host.docker.internal); it answers only "
+                                 "localhost and loopback addresses otherwise", nargs="append",
+                                 metavar="NAME")
     port: int = setting(8000, "port to listen on; 0 picks a free one", low=0, high=65535)
     device: str = setting("auto", "where the models run: auto (cuda, mps, then cpu), cpu, cuda, cuda:1 or mps")
     weights: str = setting("fp32", "weights of the runs that generate step by step (as "
@@ -24,6 +28,8 @@ class ServeConfig:
     max_tokens: int = setting(1000, "most new tokens one request may ask for", low=1, high=10**6)
     max_prompt_chars: int = setting(4000, "longest prompt or text, in characters", low=1,
                                     high=10**7)
+    max_stop_chars: int = setting(200, "longest stop string, in characters (at most 8 per "
+                                  "request)", low=1, high=10**6)
     max_texts: int = setting(64, "most texts in one request", low=1, high=100000)
     max_explain_tokens: int = setting(400, "longest text whose token contributions are "
                                       "computed (one extra pass per token)", low=1, high=100000)

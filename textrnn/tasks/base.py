@@ -38,6 +38,7 @@ from ..config import ModelConfig
 from ..encodings import TOKENIZER
 from ..errors import ConfigError, DataError, setting_name
 from ..settings import setting
+from ..tokenization import check_characters
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,7 @@ def check_texts(texts) -> list[str]:
     for i, t in enumerate(texts):
         if not isinstance(t, str) or not t.strip():
             raise DataError(f"text {i + 1} is empty; every text needs some words")
+        check_characters(t, f"text {i + 1}")
     return list(texts)
 
 

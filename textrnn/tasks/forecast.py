@@ -14,11 +14,11 @@ import torch
 
 from ..config import ModelConfig
 from ..data.bundled import SAMPLE_DATA
-from ..data.series import (FILLS, Scaler, Series, Windows, load_series, read_frame, split_rows,
+from ..data.series import (FILLS, Scaler, Series, Windows, load_series, read_frame, scaled, split_rows,
                            split_spec, training_rows)
 from ..encodings import SCALER
 from ..errors import ConfigError, DataError, setting_name
-from ..files import write_text
+from ..outputs import check_output, write_output
 from ..models.forecasters import FORECASTERS, LOSSES
 from ..settings import OldFlag, setting
 from ..world import current
@@ -128,15 +128,16 @@ class SeriesData:
 
 def forecast_command(fc: Forecaster, settings: ForecastSettings, write, progress: bool) -> None:
     """`textrnn forecast`: the forecast as CSV, on stdout or in --output; --plot draws it."""
-    for path in (settings.output, settings.plot):
-        if path and not Path(path).resolve().parent.is_dir():
-            raise ConfigError(f"the folder of {path} does not exist; create it or choose another path")
+    for path, flag in ((settings.output, "output"), (settings.plot, "plot")):
+        if path:
+            check_output(path, flag)  # before any work: no run's file, an existing folder
     frame = read_frame(settings.data)
     table = fc.forecast(frame, fill=settings.fill)
     if settings.plot:
         fc.plot(frame, settings.plot, fill=settings.fill)
     if settings.output:
-        write_text(Path(settings.output), table.to_csv(index=False))
+        write_output(settings.output, lambda tmp: Path(tmp).write_text(table.to_csv(index=False),
+                                                                       encoding="utf-8"), "output")
     else:
         write(table.to_csv(index=False))
 
@@ -264,14 +265,13 @@ class ForecastTask(Task):
     def prepare(cls, data: SeriesData, scaler: Scaler, data_cfg, train_cfg, run_dir, model_cfg):
         h, s = model_cfg.head, data.train
         ranges = split_rows(len(s.values), data_cfg.split_fractions, h.lookback, h.horizon, data_cfg.parts())
-        scaled = lambda series: torch.from_numpy(scaler.transform(series.values)).float()  # noqa: E731 (N, C)
-        values = scaled(s)
+        values = scaled(scaler, s.values, "the training data")  # (N, C)
         windows = lambda v: Windows(v, h.lookback, h.horizon, len(h.targets))  # noqa: E731
         splits = [windows(values[a:b]) for a, b in ranges]
         test_rows = (values, ranges[2], s.times) if len(ranges) == 3 else None
         for part, series in ((1, data.val), (2, data.test)):
             if series is not None:
-                v = scaled(series)
+                v = scaled(scaler, series.values, f"the {('validation', 'test')[part - 1]} data")
                 _check_rows(len(v), h, ("validation", "test")[part - 1])
                 splits.insert(part, windows(v))
                 if part == 2:

@@ -5,10 +5,11 @@ Shapes: W windows, L lookback, H horizon, C input channels (targets first), K ta
 import numpy as np
 import torch
 
-from ..data.series import Windows, load_series, read_frame
+from ..data.series import Windows, load_series, read_frame, scaled
 from ..device import autocast
 from ..errors import DataError
 from ..models import evaluating
+from ..outputs import write_output
 from ..plots import plot_forecast
 from ..world import World
 from .base import LoadedRun, one_source
@@ -126,7 +127,8 @@ class Forecaster(LoadedRun):
         return list(self.config.head.targets)
 
     def _recent(self, data, fill):
-        """(L, C) values in the data's units, and the frame's timestamps (or None)."""
+        """The last lookback rows: (L, C) values in the data's units, their z-scores (the
+        model's input) and the frame's timestamps (or None)."""
         columns, need, k = self.scaler.columns, self.lookback, len(self.targets)
         if isinstance(data, (np.ndarray, torch.Tensor)):
             values = np.asarray(data, dtype=float)
@@ -144,14 +146,15 @@ class Forecaster(LoadedRun):
         if len(values) < need:
             raise DataError(f"the input has {len(values)} rows; a forecast reads the last "
                             f"{need} (the lookback); pass at least {need} rows")
-        return values[-need:], None if times is None else times[-need:]
+        x = scaled(self.scaler, values[-need:], "the input", len(values) - need)  # (L, C)
+        return values[-need:], x, None if times is None else times[-need:]
 
     def forecast(self, data, fill=None):
         """The next `horizon` rows of the targets after the last `lookback` rows of `data`:
         a DataFrame (with future timestamps, when the data has them) for a table or a
         path, an array (H, K) for an array (rows, C)."""
-        values, times = self._recent(data, fill)
-        x = torch.from_numpy(self.scaler.transform(values)).float().unsqueeze(0)  # (1, L, C)
+        values, x, times = self._recent(data, fill)
+        x = x.unsqueeze(0)  # (1, L, C)
         pred = self.scaler.inverse(predict_windows(self.model, x, self.device)[0])  # (H, K)
         if isinstance(data, (np.ndarray, torch.Tensor)):
             return pred
@@ -176,7 +179,7 @@ class Forecaster(LoadedRun):
         if len(series.values) < self.lookback + self.horizon:
             raise DataError(f"{source} has {len(series.values)} rows; scoring needs at least "
                             f"lookback + horizon = {self.lookback + self.horizon}")
-        values = torch.from_numpy(self.scaler.transform(series.values)).float()
+        values = scaled(self.scaler, series.values, str(source))
         windows = Windows(values, self.lookback, self.horizon, k)
         return score_windows(self.model, windows, self.scaler, self.device, full=True,
                              batch_size=batch_size)
@@ -187,7 +190,9 @@ class Forecaster(LoadedRun):
                              batch_size=batch_size or BATCH)
 
     def plot(self, data, path, truth=None, fill=None) -> None:
-        """A PNG of the last lookback rows of `data`, the forecast, and `truth` (H, K) if given."""
-        values, _ = self._recent(data, fill)
+        """A PNG of the last lookback rows of `data`, the forecast, and `truth` (H, K) if given;
+        never over a run's own file (outputs.py)."""
+        values, _, _ = self._recent(data, fill)
         pred = self.forecast(values)
-        plot_forecast(values[:, : len(self.targets)], pred, truth, self.targets, path)
+        write_output(path, lambda tmp: plot_forecast(values[:, : len(self.targets)], pred, truth,
+                                                     self.targets, tmp), "plot")

@@ -17,7 +17,8 @@ from ..metrics import lm_metrics
 from ..models import RNNLanguageModel, evaluating
 from ..nested import detach
 from ..settings import setting
-from ..tokenization import KINDS, UNK_ID, decode, encode, extend_tokenizer, train_tokenizer
+from ..tokenization import (KINDS, UNK_ID, check_characters, decode, encode, extend_tokenizer,
+                            train_tokenizer)
 from ..transfer import continue_config, resize_vocab, with_config
 from ..world import World, current
 from .base import Endpoint, LoadedRun, SourceSettings, Task
@@ -139,7 +140,7 @@ class LanguageModel(LoadedRun):
         return self._pieces
 
     def encode_prompt(self, prompt: str) -> list[int]:
-        ids = encode(self.tokenizer, prompt)
+        ids = encode(self.tokenizer, check_characters(prompt, "the prompt"))
         if UNK_ID in ids:
             unseen = sorted({c for c in prompt if encode(self.tokenizer, c) == [UNK_ID]})
             log.warning("the prompt holds text the model never saw (%s); it is read as <unk>",
@@ -241,10 +242,12 @@ async def generate_endpoint(server, name: str, lm: LanguageModel, body: Generate
     else runs."""
     server.cap("the prompt's length in characters", len(body.prompt), "max_prompt_chars")
     server.cap("max_tokens", body.max_tokens, "max_tokens")
+    for stop in body.stop:
+        server.cap("a stop string's length in characters", len(stop), "max_stop_chars")
     sampling = SamplingConfig(max_new_tokens=body.max_tokens, temperature=body.temperature,
                               top_k=body.top_k, top_p=body.top_p, greedy=body.greedy, seed=body.seed,
                               stop=list(body.stop), prompt=body.prompt, weights=server.cfg.weights,
-                              engine=server.cfg.engine).validate()
+                              engine=server.cfg.engine, max_stop_chars=server.cfg.max_stop_chars).validate()
     return await server.generate(name, lm, sampling, lm.encode_prompt(sampling.prompt), body.stream)
 
 

@@ -7,7 +7,6 @@ import json
 import logging
 import random
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import torch
 
@@ -17,11 +16,12 @@ from ..data.bundled import SAMPLE_DATA
 from ..data.sentence_pairs import Pairs, load_pairs
 from ..device import autocast
 from ..encodings import TOKENIZER, TOKENIZER_PAIR
-from ..errors import CheckpointError, ConfigError, setting_name
+from ..errors import CheckpointError, ConfigError, DataError, setting_name
 from ..models import evaluating
 from ..models.attention import KINDS as ATTENTIONS
 from ..models.cells import check_activation
 from ..models.seq2seq import Seq2Seq
+from ..outputs import check_output
 from ..settings import OldFlag, setting
 from ..tokenization import KINDS, PAD_ID, tokenizer_kind, train_tokenizer
 from ..tokenizer_pair import TokenizerPair, sides
@@ -159,9 +159,8 @@ class Parallel:
 
 def translate_command(tr: Translator, settings: TranslateSettings, write, progress: bool) -> None:
     """`textrnn translate`: a line per text (or JSON), and the first one's attention map."""
-    if settings.plot_attention and not Path(settings.plot_attention).resolve().parent.is_dir():
-        raise ConfigError(f"the folder of {settings.plot_attention} does not exist; create it or "
-                          "choose another path")
+    if settings.plot_attention:
+        check_output(settings.plot_attention, "plot_attention")  # before any work
     texts = texts_of(settings, "translate")
     out = tr.translate(texts, beam=settings.beam, length_penalty=settings.length_penalty,
                        temperature=settings.temperature, seed=settings.seed)
@@ -283,24 +282,40 @@ class TranslateTask(Task):
             raise ConfigError("this tokenizer has no <s> and </s>; it was not made for translation")
         src, tgt = encode_texts(source, data.train.sources), encode_texts(target, data.train.targets)
         keep = [i for i in range(len(src)) if max(len(src[i]), len(tgt[i]) + 1) <= data_cfg.max_length]
+        if not keep:
+            raise DataError(f"all {len(src):,} training pairs have more than "
+                            f"{setting_name('max_length', data_cfg.max_length)} tokens on a side, so "
+                            "none is left to train on; raise it, or pass shorter pairs")
         log.info("pairs: %d train (%d longer than %d tokens left out), %d validation%s", len(keep),
                  len(src) - len(keep), data_cfg.max_length, len(data.val),
                  f", {len(data.test)} test" if data.test else "")
         return cls([src[i] for i in keep], [tgt[i] for i in keep], data.val, data.test, (source, target),
                    kind, train_cfg.batch_size, train_cfg.seed, (bos, eos),
-                   train_cfg.eval_batch_size or cls.eval_batch_size)
+                   train_cfg.eval_batch_size or cls.eval_batch_size, data_cfg.max_length)
 
     def __init__(self, src, tgt, val: Pairs, test, tokenizers, kind: str, batch_size: int, seed: int,
-                 specials, eval_batch_size: int = 64):
+                 specials, eval_batch_size: int = 64, max_length: int = 100):
         """`tokenizers`: (source side's, target side's), the same one twice when joint;
         `kind`: the target side's."""
         self.src, self.tgt, self.val, self.test = src, tgt, val, test
         (self.source_tok, self.target_tok), self.kind = tokenizers, kind
         self.batch_size, self.seed, (self.bos, self.eos) = batch_size, seed, specials
-        self.eval_size = eval_batch_size
-        self.val_src = encode_texts(self.source_tok, val.sources)
-        self.val_tgt = encode_texts(self.target_tok, val.targets)
+        self.eval_size, self.max_length = eval_batch_size, max_length
+        # Evaluation reads what training could: sources of at most max_length tokens (as a
+        # translation cuts them), targets of at most max_length with </s> for the loss (the
+        # references themselves stay whole for BLEU).
+        self.val_src = self.capped(encode_texts(self.source_tok, val.sources), max_length, "validation")
+        self.val_tgt = [t[:max_length - 1] for t in encode_texts(self.target_tok, val.targets)]
         self._epoch, self._batches = None, None
+
+    @staticmethod
+    def capped(sources: list[list[int]], most: int, split: str) -> list[list[int]]:
+        """Sources cut to `most` tokens, saying how many were."""
+        cut = sum(len(s) > most for s in sources)
+        if cut:
+            log.info("%s: %d of %d sources have more than %d tokens (--max-length); each is cut "
+                     "there", split, cut, len(sources), most)
+        return [s[:most] for s in sources]
 
     def batches(self, epoch: int):
         if self._epoch != epoch:  # a fresh order each epoch, fixed by (seed, epoch)
@@ -368,7 +383,7 @@ class TranslateTask(Task):
         chosen = {"length_penalty": {"chosen": alpha, f"val_bleu_beam_{REPORT_BEAM}": on_val}}
         if self.test is None:
             return chosen
-        src = encode_texts(self.source_tok, self.test.sources)
+        src = self.capped(encode_texts(self.source_tok, self.test.sources), self.max_length, "test")
         test = {}
         for name, beam in (("greedy", 1), (f"beam_{REPORT_BEAM}", REPORT_BEAM)):
             hyps = self.detokenized(self.translated(model, src, beam, alpha))

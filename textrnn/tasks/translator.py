@@ -11,6 +11,7 @@ from ..errors import ConfigError, check_range, setting_name
 from ..inference.decoding import beam_search, greedy, sample
 from ..models import evaluating
 from ..nested import take
+from ..outputs import write_output
 from ..tokenization import PAD_ID, UNK_ID, decode, tokenizer_kind
 from ..tokenizer_pair import sides
 from .base import LoadedRun, check_texts
@@ -154,8 +155,10 @@ class Translator(LoadedRun):
                 torch.stack(rows).numpy())
 
     def plot_attention(self, text: str, path) -> None:
+        """A PNG of `text`'s attention map; never over a run's own file (outputs.py)."""
         from ..plots import plot_attention
-        plot_attention(*self.attention(text), path)
+        found = self.attention(text)
+        write_output(path, lambda tmp: plot_attention(*found, tmp), "plot_attention")
 
     def evaluate(self, data, beam: int = 1, source_column=None, target_column=None, source_lang=None,
                  target_lang=None, split: str = "test", batch_size: int = 64) -> dict:

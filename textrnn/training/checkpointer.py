@@ -5,16 +5,23 @@ torchrun every rank keeps the best weights, and only rank 0 (`writes`) touches f
 import copy
 import functools
 import json
+import logging
 import math
+import re
 from dataclasses import asdict
 from pathlib import Path
 
 from ..checkpoint import read_weights, save_config, save_pretrained, save_training_state, weights_header
 from ..files import append_line, atomic_write, remove, write_json, write_text
-from ..manifest import new_run_id, run_id_of, start_run
+from ..errors import first_line
+from ..manifest import new_run_id, record_files, run_id_of, start_run
 from ..plots import plot_confusion_matrix, plot_loss_curve
-from ..run_files import LOG, LOSS_PLOT, METRICS, SETTINGS, WRITTEN
+from ..run_files import (CONFIG, EXPORTED, LOCK, LOG, LOSS_PLOT, MANIFEST, METRICS, SETTINGS, STATE,
+                         TOKENS, WRITTEN)
 from ..tasks import TASKS
+from .same_run import training_data
+
+log = logging.getLogger("textrnn")
 
 
 def run_files() -> set:
@@ -25,6 +32,36 @@ def run_files() -> set:
         names.update(e.file for e in task.encodings)
         names.update(task.plots)
     return names
+
+
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")  # files.atomic_write's, if it was killed
+CACHED_IDS = re.compile(r"^\w+-[0-9a-f]{16,}\.bin$")  # the token cache's files (data/ids.py)
+
+
+def holds_run(folder) -> bool:
+    """A folder where a run has begun: its manifest, config or resume state exists."""
+    return any((Path(folder) / name).exists() for name in (MANIFEST, CONFIG, STATE))
+
+
+def own_entries(folder) -> set[str]:
+    """The entries of `folder` that textrnn wrote: in a folder that holds a run, every run
+    file's name, the token cache and the leftovers of interrupted writes; in any other
+    folder, only the lock and a token cache an earlier, refused start left."""
+    folder = Path(folder)
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    own = {LOCK} & names
+    if _token_cache(folder / TOKENS):
+        own.add(TOKENS)
+    if holds_run(folder):
+        own |= names & (run_files() | {MANIFEST, EXPORTED})
+        own |= {n for n in names if TEMPORARY.match(n)}
+    return own
+
+
+def _token_cache(path: Path) -> bool:
+    """Whether `path` is a folder holding token-cache files and nothing else."""
+    return path.is_dir() and not path.is_symlink() and all(
+        p.is_file() and (CACHED_IDS.match(p.name) or TEMPORARY.match(p.name)) for p in path.iterdir())
 
 
 def rank0_only(method):
@@ -43,6 +80,7 @@ class Checkpointer:
         self.best_metrics = None   # its evaluation, when it happened in this process
         self.best_step = None
         self.run_id = None
+        self.plots = []  # (file name, draw) to draw once the metrics are written
 
     def start_fresh(self) -> str:
         """A new run, with a new id: its manifest comes first, so from then on nothing an
@@ -53,8 +91,9 @@ class Checkpointer:
         if not self.writes:
             return self.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        earlier = own_entries(self.run_dir) & run_files()  # before the manifest makes it a run
         start_run(self.run_dir, self.run_id)
-        for name in sorted(run_files()):
+        for name in sorted(earlier):
             remove(self.run_dir / name)
         return self.run_id
 
@@ -109,12 +148,27 @@ class Checkpointer:
 
     @rank0_only
     def write_settings(self, data_cfg, train_cfg):
-        write_json(self.run_dir / SETTINGS, {"data": asdict(data_cfg), "training": asdict(train_cfg)})
+        write_json(self.run_dir / SETTINGS, {"data": asdict(data_cfg), "training": asdict(train_cfg),
+                                             "training_data": training_data(data_cfg)})
+
+    def plot(self, name: str, draw):
+        """A plot to save: `draw(path)` writes the PNG. Plots are drawn after metrics.json is
+        written (`draw_plots`), so the figures are safe whatever drawing costs."""
+        self.plots.append((name, draw))
 
     @rank0_only
-    def plot(self, name: str, draw):
-        """Save a plot: `draw(path)` writes the PNG, atomically."""
-        atomic_write(self.run_dir / name, draw)
+    def draw_plots(self):
+        """Draw the plots asked for, each atomically and listed in the manifest; a plot that
+        fails (memory, a full disk, a drawing library's error) is one log line, not the end
+        of a run whose results are already saved."""
+        plots, self.plots = self.plots, []
+        for name, draw in plots:
+            try:
+                atomic_write(self.run_dir / name, draw)
+                record_files(self.run_dir, 0, [name], self.run_id)
+            except Exception as exc:  # a plot is a view of saved results, never worth them
+                log.warning("could not draw %s (%s: %s); metrics.json holds its figures",
+                            name, type(exc).__name__, first_line(exc))
 
     def plot_loss(self, unit: str):
         self.plot(LOSS_PLOT, lambda tmp: plot_loss_curve(self.run_dir / LOG, tmp, unit))

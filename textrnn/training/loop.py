@@ -9,7 +9,7 @@ import torch
 
 from ..checkpoint import load_training_state
 from ..device import autocast
-from ..errors import TrainingDiverged, setting_name
+from ..errors import DataError, TrainingDiverged, setting_name
 from ..world import World, shared
 from .averaging import WeightAverage
 from .checkpointer import Checkpointer
@@ -62,6 +62,9 @@ class Trainer:
         with StopSignals() as self.signals:
             while not self._should_stop():
                 batches = self.task.num_batches(s.epoch)
+                if not batches:  # no step would ever come, nor a stop signal's turn to be read
+                    raise shared(DataError(f"epoch {s.epoch + 1} of the training data gives no "
+                                           "batch; pass more training data"), 0)
                 self.start_epoch(batches)
                 while s.batch_index < batches and not self._should_stop():
                     self._one_step()
@@ -244,4 +247,5 @@ class Trainer:
         extra = self.task.report(best, metrics, self.folder, self.device, self.precision)
         self.folder.write_metrics({"val": metrics, **extra})
         self.folder.plot_loss(self.task.loss_unit)
+        self.folder.draw_plots()  # after metrics.json: drawing may fail, the figures are saved
         return {"status": status, "metrics": metrics, "step": s.step, **extra}

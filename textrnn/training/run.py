@@ -8,14 +8,16 @@ from pathlib import Path
 from ..checkpoint import load_pretrained, read_config
 from ..config import ModelConfig
 from ..device import resolve_device, resolve_precision
-from ..errors import CheckpointError, ConfigError, setting_name
+from ..errors import CheckpointError, ConfigError, DataError, setting_name
 from ..files import FolderLock
 from ..run_files import CONFIG, SETTINGS, STATE
 from ..settings import check
 from ..tasks import build_model, check_model_config, for_task, get_task
 from ..world import World, start
 from .config import TrainConfig
+from .checkpointer import own_entries
 from .distributed import same_on_every_rank
+from .same_run import same_run_on_every_rank, same_training_data
 from .loop import Trainer
 from .state import seed_everything
 
@@ -39,7 +41,9 @@ def check_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, world=Worl
 
 
 def guard_run_dir(out, resume: bool, overwrite: bool) -> Path:
-    """Refuse to train over an earlier run unless asked to continue or replace it."""
+    """Refuse to train over an earlier run unless asked to continue or replace it, and into
+    a folder holding files textrnn did not write unless asked to (--overwrite), which then
+    keeps them: a fresh run removes only textrnn's own files (Checkpointer.start_fresh)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{setting_name('out', out)} is a file; choose a folder")
@@ -50,17 +54,29 @@ def guard_run_dir(out, resume: bool, overwrite: bool) -> Path:
         raise ConfigError(f"{out} already holds a run; pass {setting_name('resume', True)} to continue "
                           f"it, {setting_name('overwrite', True)} to replace it, or choose another "
                           f"{setting_name('out')}")
+    foreign = sorted(set(p.name for p in out.iterdir()) - own_entries(out)) if out.is_dir() else []
+    if foreign and not (resume or overwrite):
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ConfigError(f"{out} holds files textrnn did not write ({shown}); choose another "
+                          f"{setting_name('out')}, or pass {setting_name('overwrite', True)} to train "
+                          "there (textrnn's files replace any of the same name; the rest stay)")
     return out
 
 
 def resumed_settings(out) -> dict:
     """The training settings a run in `out` must keep on --resume (see TrainConfig), as it
     saved them; a command fills the ones the user left out from these."""
+    saved = _saved_settings(out).get("training")
+    saved = saved if isinstance(saved, dict) else {}
+    return {k: saved[k] for k in TrainConfig.fixed_on_resume() if k in saved}
+
+
+def _saved_settings(out) -> dict:
     try:
-        saved = json.loads((Path(out) / SETTINGS).read_text(encoding="utf-8"))["training"]
-        return {k: saved[k] for k in TrainConfig.fixed_on_resume() if k in saved}
-    except (OSError, ValueError, KeyError, TypeError):
+        saved = json.loads((Path(out) / SETTINGS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return {}  # resuming checks the folder itself, with clearer messages
+    return saved if isinstance(saved, dict) else {}
 
 
 def load_start(run_dir, tokenizer_kind=None):
@@ -105,7 +121,7 @@ class Run:
                                   self.device, self.precision, self.resume, show_progress, self.world)
             trainer.folder.write_settings(self.data_cfg, self.train_cfg)
             result = dict(trainer.fit(), run_dir=str(self.run_dir))
-            self.world.wait()  # rank 0 has written the folder: all may read it
+            self.world.wait(patient=True)  # rank 0 has written the folder: all may read it
             return result
         finally:
             self.lock.release()
@@ -123,6 +139,7 @@ def prepare_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, out, res
     folder, and writes the token cache before the others read it."""
     device = resolve_device(train_cfg.device)
     world = start(device, train_cfg.dist_timeout)
+    same_run_on_every_rank(world, data_cfg, model_cfg, train_cfg, init_from, resume)
     kind, model_cfg = get_task(task), for_task(model_cfg, task)
     with world.together():
         run_dir, lock = _claim(task, data_cfg, model_cfg, train_cfg, out, resume, overwrite, world)
@@ -151,6 +168,9 @@ def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, d
     same_on_every_rank(world, model, tokenizer)
     # rank 0 writes the token cache, then the others read it
     batches = world.rank0_first(kind.prepare, data, tokenizer, data_cfg, train_cfg, run_dir, model.cfg)
+    if not batches.num_batches(0):  # refused before the loop, which would have nothing to do
+        raise DataError(f"the training data gives no batch for a {kind.Loaded.noun}; pass more "
+                        "training data")
     if world.rank:  # every rank draws its own dropout masks
         seed_everything(train_cfg.seed + 1_000_003 * world.rank)
     log.info("model: %s, %d parameters, vocabulary %d, device %s, %s%s", model.cfg.encoder.cell,
@@ -167,6 +187,9 @@ def _model_and_data(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_
     seed_everything(train_cfg.seed)
     # A folder to resume is checked whole (manifest included) before any data is read.
     saved = load_pretrained(run_dir) if resume else None
+    if resume:  # the same data, by what the files hold (runs before 0.3.0 did not record it)
+        recorded = _saved_settings(run_dir).get("training_data")
+        same_training_data(recorded if isinstance(recorded, dict) else {}, data_cfg, run_dir)
     data = kind.read_data(data_cfg, train_cfg.seed, saved[0].cfg if saved else None)
     data_cfg, model_cfg, train_cfg = fit_to_size(kind, data, data_cfg, model_cfg, train_cfg, typed)
     if saved:  # the saved model and vocabulary win: ids and shapes must not change

@@ -1,8 +1,15 @@
 """What a run reports as it goes: the progress bar, and the records of log.jsonl (mean
-training loss, rate and gradient norm since the last line; each evaluation)."""
+training loss, rate and gradient norm since the last line; each evaluation).
+
+Nothing about the progress display may end a run: the bar is a view, so a failure of its
+drawing (a terminal gone, a format the library cannot fill) switches it off with one log
+line and the run goes on."""
+import logging
 import time
 
 from tqdm.auto import tqdm
+
+log = logging.getLogger("textrnn")
 
 
 class RunLog:
@@ -16,7 +23,10 @@ class RunLog:
         window[0] += loss
         window[1] += 1
         self.tokens += tokens
-        self.bar.update(seconds if self.cfg.time_budget else 1)
+        if self.cfg.time_budget:  # seconds, never past the budget (a last step may overrun it)
+            self._show("update", max(0.0, min(seconds, self.bar.total - self.bar.n)))
+        else:
+            self._show("update", 1)
 
     def training(self, norm: float, lr: float):
         """A line of mean training loss and speed since the last one."""
@@ -26,7 +36,7 @@ class RunLog:
                   "grad_norm": norm, "clipped": s.clipped, "tokens_per_s": round(rate),
                   "elapsed": round(s.elapsed, 2)}
         self.write(record)
-        self.bar.set_postfix(step=s.step, loss=f"{record['loss']:.3f}", tok_s=f"{rate:,.0f}")
+        self._show("set_postfix", step=s.step, loss=f"{record['loss']:.3f}", tok_s=f"{rate:,.0f}")
         s.window[:] = [0.0, 0]
         self.tokens, self.t_window = 0, now
 
@@ -40,14 +50,24 @@ class RunLog:
         self.t_window = time.perf_counter()
 
     def close(self):
-        self.bar.close()
+        self._show("close")
+
+    def _show(self, method: str, *args, **kwargs):
+        """A call on the bar; if drawing fails, the bar goes and the run goes on."""
+        try:
+            getattr(self.bar, method)(*args, **kwargs)
+        except Exception as exc:  # whatever the display raised: it is not the run's business
+            log.warning("the progress bar failed (%s: %s) and is off for the rest of the run",
+                        type(exc).__name__, exc)
+            self.bar.disable = True  # so it draws nothing more, not even when collected
+            self.bar = tqdm(disable=True)
 
 
 def _progress_bar(cfg, state, epoch_batches: int, show: bool):
     if cfg.time_budget:  # the bar counts seconds, so its ETA is the budget's end
         bar = tqdm(total=cfg.time_budget, disable=not show, dynamic_ncols=True,
-                   bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}s [{elapsed}<{remaining}{postfix}]")
-        bar.update(state.elapsed)
+                   bar_format="{l_bar}{bar}| {n:.0f}s [{elapsed}<{remaining}{postfix}]")
+        bar.update(min(state.elapsed, cfg.time_budget))
         return bar
     total = cfg.max_steps or None
     if cfg.epochs:
