@@ -80,15 +80,20 @@ class ElmanStepper(AffineStepper):
         return h, (h,)
 
 
-class RNNStep(nn.RNNCell):
-    """A decoder's Elman step (nn.RNN's and ElmanRNN's): torch's nn.RNNCell (tanh or relu)
-    with the DecoderStep interface."""
+class OneTensorStep:
+    """The DecoderStep interface over a torch cell whose state is one (B, H) tensor."""
+
     def forward(self, x, state):
         h = super().forward(x, state[0])
         return h, (h,)
 
     def start(self, h):
         return (h,)
+
+
+class RNNStep(OneTensorStep, nn.RNNCell):
+    """A decoder's Elman step (nn.RNN's and ElmanRNN's): torch's nn.RNNCell (tanh or relu)
+    with the DecoderStep interface."""
 
     def sequence(self, x, state):
         run = torch.rnn_tanh if self.nonlinearity == "tanh" else torch.rnn_relu

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from .contract import Cell
-from .elman import ACTIVATIONS, AffineStepper, ElmanStepper, RNNStep, kernel_args, stepper_weights
+from .elman import (ACTIVATIONS, AffineStepper, ElmanStepper, OneTensorStep, RNNStep, kernel_args,
+                    stepper_weights)
 
 
 class LSTMStepper(AffineStepper):
@@ -109,14 +110,7 @@ class LSTMStep(nn.LSTMCell):
         return torch.lstm(x, (state[0][None], state[1][None]), *kernel_args(self))[0]
 
 
-class GRUStep(nn.GRUCell):
-    def forward(self, x, state):
-        h = super().forward(x, state[0])
-        return h, (h,)
-
-    def start(self, h):
-        return (h,)
-
+class GRUStep(OneTensorStep, nn.GRUCell):
     def sequence(self, x, state):
         return torch.gru(x, state[0][None], *kernel_args(self))[0]
 
