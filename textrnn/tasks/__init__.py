@@ -12,7 +12,8 @@ from ..settings import check, from_dict
 from .base import Endpoint, LoadedRun, SourceSettings, Task
 from .classify import Classifier, ClassifierHeadConfig, ClassifierTask, LabelledDataConfig
 from .forecast import ForecastHeadConfig, ForecastTask, Forecaster, SeriesDataConfig
-from .lm import DataConfig, LanguageModel, LMHeadConfig, LMTask
+from .language_model import LanguageModel
+from .lm import DataConfig, LMHeadConfig, LMTask
 from .translate import ParallelDataConfig, TranslateTask, TranslatorHeadConfig
 from .translator import Translator
 

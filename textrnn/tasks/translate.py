@@ -3,7 +3,6 @@ teacher forcing on sentence pairs in length-bucketed batches; validation BLEU (g
 keeps the best weights. One tokenizer covers both languages (a joint vocabulary), or
 with --separate-vocab each language has its own (tokenizer_pair.py); <s> and </s> start
 and end every target sentence."""
-import json
 import logging
 import random
 from dataclasses import dataclass, replace
@@ -21,14 +20,14 @@ from ..models import evaluating
 from ..models.attention import KINDS as ATTENTIONS
 from ..models.cells import check_activation
 from ..models.seq2seq import Seq2Seq
-from ..outputs import check_output
 from ..settings import OldFlag, setting
 from ..tokenization import KINDS, PAD_ID, tokenizer_kind, train_tokenizer
 from ..tokenizer_pair import TokenizerPair, sides
 from ..world import current
 from .base import Endpoint, Task
-from .text_input import TextInput, texts_of
-from .translator import BOS, EOS, Translator, bleu_chrf, detokenize, special_ids, translate_ids
+from .translator import (BOS, EOS, TranslateRequest, TranslateSettings, Translator,
+                         TranslatorEvaluation, bleu_chrf, detokenize, special_ids, translate_command,
+                         translate_endpoint, translate_ids)
 
 log = logging.getLogger("textrnn")
 
@@ -121,66 +120,12 @@ class TranslatorHeadConfig:
 
 
 @dataclass
-class TranslateSettings(TextInput):
-    """`textrnn translate`: a translation per text."""
-    beam: int = setting(5, "beam size; 1: greedy", low=1, high=10_000)
-    length_penalty: float | None = setting(None, "alpha of Wu et al. (2016)'s length penalty "
-                                           "(default: the one chosen on validation after training; "
-                                           "0.6 for a run that chose none)", low=0, high=10, type=float)
-    temperature: float = setting(0.0, "sample at this temperature instead (with --beam 1); 0: off",
-                                 low=0, high=100)
-    seed: int | None = setting(None, "seed for sampling", low=0, high=2**32 - 1, type=int)
-    plot_attention: str | None = setting(None, "save the first text's attention map as a PNG",
-                                         metavar="PNG")
-
-
-@dataclass
-class TranslatorEvaluation:
-    """`textrnn evaluate` on a translator: BLEU and chrF, greedy and with beam search."""
-    split: str = setting("test", "dataset split of --data for Hub ids")
-
-
-@dataclass
-class TranslateRequest:
-    """POST /v1/translate's body."""
-    texts: list[str] = setting([], "texts to translate", required=True)
-    beam: int = setting(5, "beam size; 1: greedy")
-    attention: bool = setting(False, "also the attention map of the first text's greedy translation")
-
-
-@dataclass
 class Parallel:
     train: Pairs
     val: Pairs
     test: Pairs | None
     settings: ParallelDataConfig  # what the model keeps of them: max length, languages
     target_vocab: int = 0  # the target side's own vocabulary size (new_encoding; 0: joint)
-
-
-def translate_command(tr: Translator, settings: TranslateSettings, write, progress: bool) -> None:
-    """`textrnn translate`: a line per text (or JSON), and the first one's attention map."""
-    if settings.plot_attention:
-        check_output(settings.plot_attention, "plot_attention")  # before any work
-    texts = texts_of(settings, "translate")
-    out = tr.translate(texts, beam=settings.beam, length_penalty=settings.length_penalty,
-                       temperature=settings.temperature, seed=settings.seed)
-    for text, translation in zip(texts, out):
-        write((json.dumps({"source": text, "translation": translation}, ensure_ascii=False)
-               if settings.json else translation) + "\n")
-    if settings.plot_attention:
-        tr.plot_attention(texts[0], settings.plot_attention)
-
-
-def translate_endpoint(server, name: str, tr: Translator, body: TranslateRequest) -> dict:
-    """POST /v1/translate: the translations, and with `attention` the first text's map:
-    weights (T, S)."""
-    server.cap_texts(body.texts)
-    server.cap("the beam", body.beam, "max_beam")
-    result = {"model": name, "translations": tr.translate(body.texts, beam=body.beam)}
-    if body.attention:
-        source, target, weights = tr.attention(body.texts[0])
-        result["attention"] = {"source": source, "target": target, "weights": weights.tolist()}
-    return result
 
 
 class TranslateTask(Task):

@@ -1,7 +1,10 @@
 """A trained translator: translate (greedy, beam search or sampling), attention maps, and
-sacreBLEU and chrF (Post 2018; Popović 2015) on detokenised, cased output."""
+sacreBLEU and chrF (Post 2018; Popović 2015) on detokenised, cased output; its two doors,
+`textrnn translate` and POST /v1/translate."""
+import json
 import logging
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -11,10 +14,12 @@ from ..errors import ConfigError, check_range, setting_name
 from ..inference.decoding import beam_search, greedy, sample
 from ..models import evaluating
 from ..nested import take
-from ..outputs import write_output
+from ..outputs import check_output, write_output
+from ..settings import setting
 from ..tokenization import PAD_ID, UNK_ID, decode, tokenizer_kind
 from ..tokenizer_pair import sides
 from .base import LoadedRun, check_texts
+from .text_input import TextInput, texts_of
 
 log = logging.getLogger("textrnn")
 BOS, EOS = "<s>", "</s>"
@@ -189,3 +194,57 @@ class Translator(LoadedRun):
                          + (f"  length penalty {m['length_penalty']}" if "length_penalty" in m else "")
                          + f"  ({m['sentences']} sentences; {m['signature']['bleu']})"
                          for name, m in parts if isinstance(m, dict) and "bleu" in m)
+
+
+@dataclass
+class TranslateSettings(TextInput):
+    """`textrnn translate`: a translation per text."""
+    beam: int = setting(5, "beam size; 1: greedy", low=1, high=10_000)
+    length_penalty: float | None = setting(None, "alpha of Wu et al. (2016)'s length penalty "
+                                           "(default: the one chosen on validation after training; "
+                                           "0.6 for a run that chose none)", low=0, high=10, type=float)
+    temperature: float = setting(0.0, "sample at this temperature instead (with --beam 1); 0: off",
+                                 low=0, high=100)
+    seed: int | None = setting(None, "seed for sampling", low=0, high=2**32 - 1, type=int)
+    plot_attention: str | None = setting(None, "save the first text's attention map as a PNG",
+                                         metavar="PNG")
+
+
+@dataclass
+class TranslatorEvaluation:
+    """`textrnn evaluate` on a translator: BLEU and chrF, greedy and with beam search."""
+    split: str = setting("test", "dataset split of --data for Hub ids")
+
+
+@dataclass
+class TranslateRequest:
+    """POST /v1/translate's body."""
+    texts: list[str] = setting([], "texts to translate", required=True)
+    beam: int = setting(5, "beam size; 1: greedy")
+    attention: bool = setting(False, "also the attention map of the first text's greedy translation")
+
+
+def translate_command(tr: Translator, settings: TranslateSettings, write, progress: bool) -> None:
+    """`textrnn translate`: a line per text (or JSON), and the first one's attention map."""
+    if settings.plot_attention:
+        check_output(settings.plot_attention, "plot_attention")  # before any work
+    texts = texts_of(settings, "translate")
+    out = tr.translate(texts, beam=settings.beam, length_penalty=settings.length_penalty,
+                       temperature=settings.temperature, seed=settings.seed)
+    for text, translation in zip(texts, out):
+        write((json.dumps({"source": text, "translation": translation}, ensure_ascii=False)
+               if settings.json else translation) + "\n")
+    if settings.plot_attention:
+        tr.plot_attention(texts[0], settings.plot_attention)
+
+
+def translate_endpoint(server, name: str, tr: Translator, body: TranslateRequest) -> dict:
+    """POST /v1/translate: the translations, and with `attention` the first text's map:
+    weights (T, S)."""
+    server.cap_texts(body.texts)
+    server.cap("the beam", body.beam, "max_beam")
+    result = {"model": name, "translations": tr.translate(body.texts, beam=body.beam)}
+    if body.attention:
+        source, target, weights = tr.attention(body.texts[0])
+        result["attention"] = {"source": source, "target": target, "weights": weights.tolist()}
+    return result
