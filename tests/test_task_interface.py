@@ -241,14 +241,25 @@ def test_the_command_line_trains_scores_and_uses_a_task_it_was_never_told_of(reg
     assert "--label-column does not apply to a digit judge" in capsys.readouterr().err
 
 
-def test_the_server_lists_answers_and_draws_a_task_it_was_never_told_of(registered, tmp_path):
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """One trained run of the toy task, for the tests that serve it."""
+    textrnn.TASKS[TOY] = HighSumTask
+    try:
+        folder = tmp_path_factory.mktemp("toy") / "served"
+        textrnn.train(TOY, DigitsData(), config(), settings(300), folder)
+    finally:
+        del textrnn.TASKS[TOY]
+    return folder
+
+
+def test_the_server_lists_answers_and_draws_a_task_it_was_never_told_of(registered, served):
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
     from textrnn.serve import create_app
 
-    textrnn.train(TOY, DigitsData(), config(), settings(300), tmp_path / "served")
-    with TestClient(create_app([tmp_path / "served"]), base_url="http://localhost") as client:
+    with TestClient(create_app([served]), base_url="http://localhost") as client:
         models = client.get("/v1/models").json()["models"]
         assert [(m["task"], m["endpoint"], m["panel"]) for m in models] == [(TOY, "/v1/judge", None)]
         assert models[0]["inputs"] == [{"name": "texts", "kind": "texts", "default": [],
@@ -274,7 +285,7 @@ def test_an_unregistered_task_is_refused(tmp_path):
         textrnn.train(TOY, DigitsData(), config(), settings(10), tmp_path / "run")
 
 
-def test_the_generic_form_answers_in_a_real_browser(registered, tmp_path):
+def test_the_generic_form_answers_in_a_real_browser(registered, served):
     pytest.importorskip("uvicorn")
     import threading
     import time
@@ -284,9 +295,8 @@ def test_the_generic_form_answers_in_a_real_browser(registered, tmp_path):
     from test_serve_live import _browser, _wait
     from textrnn.serve import ServeConfig, create_app
 
-    textrnn.train(TOY, DigitsData(), config(), settings(300), tmp_path / "served")
     browser = _browser()  # skips where no Chromium is installed
-    server = uvicorn.Server(uvicorn.Config(create_app([tmp_path / "served"], ServeConfig(port=0)),
+    server = uvicorn.Server(uvicorn.Config(create_app([served], ServeConfig(port=0)),
                                            host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -33,11 +33,6 @@ from .tasks import TASKS, build_model, config_from_dict, encoding_of
 from .version import __version__
 
 
-def encoding_file(cfg: ModelConfig) -> str:
-    """The file that turns data into the model's inputs (its task's encoding of that kind)."""
-    return encoding_of(cfg).file
-
-
 def _write_if_changed(path: Path, text: str) -> bool:
     """Write `text` unless the file already holds exactly it (True if it was written):
     files that stay the same through a run are then never in the middle of a rewrite."""

@@ -16,7 +16,7 @@ from .export import FORMATS as EXPORT_FORMATS, export_onnx
 from .run_files import EXPORTED
 from .serve import ServeConfig, serve
 from .settings import add_flags, check, resolve, setting
-from .tasks import TASKS, load_plugins
+from .tasks import TASKS, load_plugins, task_of
 
 
 @dataclass
@@ -55,9 +55,9 @@ def report(task: str, result: dict):
 def load_for(task, given: dict):
     """The run folder a use command names, as `task`'s loaded class (else one line saying
     which command its run wants)."""
-    run = load(given["run_dir"], given.get("device", "auto"))
+    run = load(given["run_dir"], resolve(UseOptions, given).device)
     if not isinstance(run, task.Loaded):
-        verb = next((t.verb for t in TASKS.values() if isinstance(run, t.Loaded)), "evaluate")
+        verb = task_of(run).verb
         raise ConfigError(f"{given['run_dir']} holds a {run.noun}, not a {task.Loaded.noun}; use "
                           f"`textrnn {verb}` for it, or pass another run folder")
     return run
@@ -71,26 +71,24 @@ def use_command(task, given: dict):
     def write(text: str):
         sys.stdout.write(text)
         sys.stdout.flush()
-    task.use(run, settings, write, progress=not given.get("quiet", False))
+    task.use(run, settings, write, progress=not resolve(UseOptions, given).quiet)
 
 
 def evaluate_command(given: dict):
     """The run's own task scores the data (Task.Evaluation, Loaded.evaluate_source)."""
-    options = check(resolve(EvaluateOptions, given))
-    run = load(given["run_dir"], given.get("device", "auto"))
-    task = next(t for t in TASKS.values() if isinstance(run, t.Loaded))
+    options, use = check(resolve(EvaluateOptions, given)), resolve(UseOptions, given)
+    run = load(given["run_dir"], use.device)
+    task = task_of(run)
     own = {f.name for f in fields(task.Evaluation)}
-    foreign = sorted(set(given) & EVALUATION_FLAGS - own)
+    every = {f.name for t in TASKS.values() for f in fields(t.Evaluation)}
+    foreign = sorted(set(given) & every - own)
     if foreign:
         raise ConfigError(f"{setting_name(foreign[0])} does not apply to a {run.noun}; its "
                           f"evaluation takes {', '.join(setting_name(n) for n in sorted(own)) or 'no more'}")
     settings = check(resolve(task.Evaluation, given))
     size = options.eval_batch_size or task.eval_batch_size
-    metrics = run.evaluate_source(options.data, settings, not given.get("quiet", False), size)
+    metrics = run.evaluate_source(options.data, settings, not use.quiet, size)
     print(json.dumps(metrics) if options.json else run.describe(metrics))
-
-
-EVALUATION_FLAGS: set = set()  # every task's evaluation settings, as the evaluate command has them
 
 
 def export_command(given: dict):
@@ -134,8 +132,6 @@ def _add_evaluate(sub):
     taken = set()
     for task in TASKS.values():
         add_flags(ev, task.Evaluation, f"{task.Loaded.noun}", taken=taken)
-    EVALUATION_FLAGS.clear()
-    EVALUATION_FLAGS.update(taken)
     add_flags(ev, UseOptions, "run folder")
     ev.set_defaults(func=evaluate_command)
 

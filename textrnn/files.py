@@ -15,6 +15,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -78,6 +79,11 @@ def fsync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# atomic_write's temporary files: ".NAME.<12 hex digits>.tmp" beside NAME (one left by a kill
+# is textrnn's own, see training/checkpointer.py)
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
 
 
 def atomic_write(path, write) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from .errors import ConfigError, setting_name
 from .files import atomic_write
 from .manifest import read_manifest
-from .run_files import CONFIG, LOCK, MANIFEST, WRITTEN
+from .run_files import LOCK, MANIFEST, WRITTEN, holds_run
 
 OWN = {*WRITTEN, MANIFEST, LOCK}
 
@@ -17,7 +17,7 @@ def is_run_file(path) -> bool:
     a run folder's own names (run_files.py), in a folder that holds a run."""
     path = Path(os.path.realpath(path))
     folder = path.parent
-    if not ((folder / MANIFEST).is_file() or (folder / CONFIG).is_file()):
+    if not holds_run(folder):
         return False
     manifest = read_manifest(folder, strict=False) or {"files": {}}
     return path.name in OWN or path.name in manifest["files"]

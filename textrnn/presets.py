@@ -14,4 +14,4 @@ def for_recipe(task: str, name: str):
     return preset
 
 
-__all__ = ["SAMPLE_DATA", "for_recipe", "timestamped"]
+__all__ = ["SAMPLE_DATA", "for_recipe"]

@@ -2,6 +2,8 @@
 manifest, the token cache and the run guard all read them here. The file of a run's
 encoding (tokenizer.json, scaler.json, ...) is its encoding's own (encodings.py), and a
 task names the plots its report draws (Task.plots)."""
+from pathlib import Path
+
 CONFIG = "config.json"            # the model's architecture, task and encoding kind
 WEIGHTS = "model.safetensors"     # the kept weights
 STATE = "training_state.pt"       # what --resume reads
@@ -14,6 +16,12 @@ TOKENS = "tokens"                 # the folder of the token cache (memory-mapped
 LOCK = ".lock"                    # held by the one process that writes the folder
 EXPORTED = "step.onnx"            # `textrnn export`'s default output, beside the weights
 
+
 # What a fresh run clears of an earlier run in the same folder (with the encoding files and
 # the tasks' plots; the token cache is keyed by its content, so a new run may reuse it).
 WRITTEN = (CONFIG, WEIGHTS, STATE, LOG, METRICS, SETTINGS, LOSS_PLOT)
+
+
+def holds_run(folder) -> bool:
+    """A folder where a run has begun: its manifest, config or resume state exists."""
+    return any((Path(folder) / name).exists() for name in (MANIFEST, CONFIG, STATE))

@@ -290,7 +290,8 @@ def decode(tok: Tokenizer, ids) -> str:
 def markup_spans(tokenizer, text: str) -> list[tuple[int, int]]:
     """(start, end) of each stretch of `text` the tokenizer reads as markup (its
     normalizer's HTML_BREAKS), in order; none for a tokenizer that keeps markup."""
-    if not _has_pattern(json.loads(tokenizer.to_str()).get("normalizer"), HTML_BREAKS):
+    norm = tokenizer.normalizer  # read alone: the whole tokenizer's JSON holds its vocabulary
+    if norm is None or not _has_pattern(json.loads(norm.__getstate__()), HTML_BREAKS):
         return []
     return [m.span() for m in re.finditer(HTML_BREAKS, text)]
 

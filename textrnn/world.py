@@ -84,14 +84,10 @@ class World:
             if exc is not None:
                 raise shared(exc, rank)
 
-    def agree(self, fn, *args, patient: bool = False):
-        """fn(*args) run `together()`: its result, or every rank fails alike."""
-        with self.together(patient):
-            return fn(*args)
-
     def wait(self, patient: bool = False):
         """Every rank reaches this point before any goes on (failing together if one failed)."""
-        self.agree(lambda: None, patient=patient)
+        with self.together(patient):
+            pass
 
     def rank0_first(self, fn, *args):
         """fn(*args) on rank 0, then on the others: what rank 0 writes (a cache), they read.
@@ -99,7 +95,8 @@ class World:
         longer than --dist-timeout."""
         if not self.main:
             self.wait(patient=True)
-        result = self.agree(fn, *args, patient=True)
+        with self.together(patient=True):
+            result = fn(*args)
         if self.main:
             self.wait(patient=True)
         return result

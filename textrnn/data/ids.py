@@ -2,6 +2,7 @@
 large text) and a classifier's ids per text."""
 import ctypes
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,9 @@ def encode_cached(tokenizer, text: Corpus, run_dir: Path, name: str):
         return _encode_cached(tokenizer, text, run_dir, name)
     finally:
         release_freed_memory()  # what tokenizing freed, so training does not carry it too
+
+
+CACHED_IDS = re.compile(r"^\w+-[0-9a-f]{16}\.bin$")  # the cache's file names, as made below
 
 
 def _encode_cached(tokenizer, text: Corpus, run_dir: Path, name: str):

@@ -117,26 +117,37 @@ def fill_gaps(values: np.ndarray, columns, fill: str | None, where: str) -> np.n
 
 def to_times(values, where: str, column: str):
     """Timestamps read value by value: ISO 8601 in any of its spellings (a space or a "T",
-    with or without seconds, fractions or a UTC offset), else whatever pandas makes of each.
-    Values whose UTC offsets differ (local time across a daylight-saving change) are read
-    in UTC, as are all once one carries an offset; the log says so."""
+    with or without seconds, fractions or a UTC offset), else pandas' guess of the format,
+    else whatever pandas makes of each value. Values that carry UTC offsets (local time
+    across a daylight-saving change: +01:00, then +02:00) are read in UTC; the log says so."""
     import pandas as pd
 
-    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(values):
+    if pd.api.types.is_datetime64_any_dtype(values):  # already timestamps (a parquet column)
         return pd.to_datetime(values)
     text = values.astype(str)
-    try:
-        times = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    except ValueError:  # offsets that differ from row to row
-        times = None
-    if times is None or times.isna().any():
-        try:
-            times = pd.to_datetime(text, errors="coerce", format="mixed")
-        except ValueError:
-            times = None
-    if times is None or getattr(times.dt, "tz", None) is not None:
-        times = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+    times = _first_reading(text)
+    if times is None:  # offsets that differ from row to row: each an instant, read in UTC
+        times = _first_reading(text, utc=True)
+    if times.dt.tz is not None:
         log.info("%s: time column %r carries UTC offsets; it is read in UTC", where, column)
+        times = times.dt.tz_convert("UTC")
+    return times
+
+
+def _first_reading(text, **utc):
+    """The first of ISO 8601, pandas' guess and value-by-value parsing that reads every
+    value (else the last that read at all, its failures NaT); None if each refused the
+    column (offsets that differ, read without utc=True)."""
+    import pandas as pd
+
+    times = None
+    for fmt in ("ISO8601", None, "mixed"):
+        try:
+            times = pd.to_datetime(text, errors="coerce", format=fmt, **utc)
+        except ValueError:
+            continue
+        if not times.isna().any():
+            break
     return times
 
 

@@ -61,10 +61,9 @@ def graph_path(model, weights: str) -> Path:
     return cache_dir() / "steps" / f"{cache_key(model, weights)}-{weights}.onnx"
 
 
-def read_graph(model, weights: str) -> bytes | None:
-    """The kept step graph of `model` in `weights` format, if there is one whose bytes match
-    the digest recorded when it was written, in a folder only this user can write."""
-    path = graph_path(model, weights)
+def read_graph(path: Path) -> bytes | None:
+    """The step graph kept at `path` (graph_path), if its bytes match the digest recorded
+    when it was written, in a folder only this user can write."""
     if not path.is_file() or not _trusted(path.parent):
         return None
     try:
@@ -79,10 +78,10 @@ def read_graph(model, weights: str) -> bytes | None:
     return graph
 
 
-def trace_graph(model, weights: str) -> bytes:
-    """Trace the step graph and keep it, with its digest, where the folder allows."""
+def trace_graph(model, weights: str, path: Path) -> bytes:
+    """Trace the step graph and keep it at `path` (graph_path), with its digest, where the
+    folder allows."""
     graph = graph_bytes(model, weights)
-    path = graph_path(model, weights)
     with contextlib.suppress(TextRNNError, OSError):  # no cache: the next run traces again
         _make_private(path.parent)
         if _trusted(path.parent):
@@ -150,9 +149,9 @@ def _prune(folder: Path, index: dict, keep: str) -> None:
         with contextlib.suppress(OSError):
             st = path.stat()
             graphs.append((st.st_mtime, st.st_size, path))
-    total = sum(size for _, size, _ in graphs)
+    total, limit = sum(size for _, size, _ in graphs), limit_bytes()
     for _, size, path in sorted(graphs, key=lambda g: g[0]):
-        if total <= limit_bytes():
+        if total <= limit:
             break
         if path.name != keep:
             remove(path)

@@ -17,7 +17,7 @@ import torch
 from ..errors import ConfigError, first_line, setting_name
 from . import onnx_cache
 from .onnx_graph import widen
-from .stepper import lm_stepper
+from .stepper import step_layout
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class OnnxStepper:
     def step_state(self, state, prompt=None):
         """The model's state (per layer, its cell's sequence layout) -> the (B, S) tensor
         the graph takes."""
-        return widen([cell.step_state(s) for cell, s in zip(self.cells, state)])
+        return widen(step_layout(self.cells, state))
 
     @torch.no_grad()
     def step(self, ids, state):
@@ -73,7 +73,8 @@ def onnx_stepper(model, weights: str = "fp32") -> OnnxStepper:
     kept graph if it loads and its probe step agrees with torch's, else traced again."""
     _check_runnable(model, weights)
     cells = list(model.encoder.layers)
-    kept = onnx_cache.read_graph(model, weights)
+    path = onnx_cache.graph_path(model, weights)  # a hash of every weight: made once
+    kept = onnx_cache.read_graph(path)
     if kept is not None:
         with contextlib.suppress(Exception):  # onnxruntime's own kinds: a damaged file
             stepper = OnnxStepper(kept, cells)
@@ -81,7 +82,7 @@ def onnx_stepper(model, weights: str = "fp32") -> OnnxStepper:
                 return stepper
             log.info("the kept step graph disagrees with torch's step (another version "
                      "wrote it); tracing again")
-    graph = onnx_cache.trace_graph(model, weights)
+    graph = onnx_cache.trace_graph(model, weights, path)
     try:
         return OnnxStepper(graph, cells)
     except Exception as exc:
@@ -97,11 +98,11 @@ PROBE_TOLERANCE = {"fp32": 1e-3, "int8": 0.25}
 
 @torch.no_grad()
 def agrees(stepper: OnnxStepper, model, weights: str) -> bool:
-    """One step from a real state, on onnxruntime and on torch: do the scores agree?"""
+    """One step from a real state, on onnxruntime and on the model itself: do the scores
+    agree?"""
     ids = torch.arange(2) % model.cfg.vocab_size  # (2,)
     _, state = model(ids[:, None])  # a state in the model's layout
-    torch_step = lm_stepper(model)
-    want, _ = torch_step.step(ids, torch_step.step_state(state, ids[:, None]))
+    want = model(ids[:, None], state)[0][:, -1]  # (2, V): the next step, as training runs it
     got, _ = stepper.step(ids, stepper.step_state(state))
     spread = (want.max() - want.min()).clamp_min(1e-6)
     return bool(((got - want).abs().max() / spread) <= PROBE_TOLERANCE[weights])

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import CheckpointError, ConfigError, setting_name
-from ..nested import take
 from ..settings import check, setting
 from ..tokenization import PAD_ID, UNK_ID
 from .decoding import GREEDY_BELOW, beam_search
@@ -188,7 +187,6 @@ def beam_continuation(model, prompt_ids: list[int], cfg: SamplingConfig, pieces:
     model.eval()
     stepper = cached_stepper(model, cfg.weights, cfg.engine)
     logits, state = prefill(model, stepper, [prompt_ids])
-    rows = torch.zeros(cfg.beam, dtype=torch.long, device=logits.device)
     first = [torch.log_softmax(allowed(logits), -1)]  # (1, V): the prompt's own next step
 
     def step(y, state):
@@ -198,7 +196,7 @@ def beam_continuation(model, prompt_ids: list[int], cfg: SamplingConfig, pieces:
         return torch.log_softmax(allowed(logits), -1), state
 
     start = torch.tensor(prompt_ids[-1:], device=logits.device)  # (1,)
-    ids = beam_search(step, take(state, rows), start, cfg.beam, [cfg.max_new_tokens])[0]
+    ids = beam_search(step, repeat_rows(state, cfg.beam), start, cfg.beam, [cfg.max_new_tokens])[0]
     text = cut_at_stop("".join(pieces[i] for i in ids), cfg.stop)
     if on_token is not None and text:
         on_token(text)

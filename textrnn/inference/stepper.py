@@ -21,6 +21,11 @@ from ..tokenization import PAD_ID
 from .weights import Dense, dense_for
 
 
+def step_layout(cells, state) -> list:
+    """Per layer, the model's state (each cell's sequence layout) as its cell steps it."""
+    return [cell.step_state(s) for cell, s in zip(cells, state)]
+
+
 class EncoderStepper:
     """An `RNNEncoder` one token at a time (unidirectional, eval mode); `encoder_stepper()`
     builds it. Call it under `torch.no_grad()` (Stepper does)."""
@@ -37,7 +42,7 @@ class EncoderStepper:
 
     def step_state(self, state, prompt):
         """The encoder's state after reading `prompt` (B, P) -> the state `step` takes."""
-        layers = [cell.step_state(s) for cell, s in zip(self.cells, state)]
+        layers = step_layout(self.cells, state)
         if self.features is None:
             return layers
         k = self.kernel - 1  # the window of earlier tokens the next step's convolution reads
@@ -114,7 +119,7 @@ class SequenceStepper:
         self.model, self.cells = model, list(model.encoder.layers)
 
     def step_state(self, state, prompt=None):
-        return [cell.step_state(s) for cell, s in zip(self.cells, state)]
+        return step_layout(self.cells, state)
 
     @torch.no_grad()
     def step(self, ids, state):

@@ -6,18 +6,20 @@ the text ends with, so each new character costs as many comparisons as there are
 beginnings (at most the stop strings' total length), whatever the length of the text so
 far. Streaming holds back exactly those open characters, which may still become a stop.
 """
+from itertools import chain
 
 
 class StopMatcher:
     def __init__(self, stops):
         self.stops = list(stops)
         self.open: list[tuple[int, int]] = []  # (stop, characters of it the text ends with)
+        self.starts = [(i, 0) for i in range(len(self.stops))]  # each may begin at any character
 
     def feed(self, piece: str) -> bool:
         """Take the text's next characters; True once a stop string is complete."""
         for c in piece:
             advanced = []
-            for i, k in self.open + [(i, 0) for i in range(len(self.stops))]:
+            for i, k in chain(self.open, self.starts):
                 if self.stops[i][k] == c:
                     if k + 1 == len(self.stops[i]):
                         return True

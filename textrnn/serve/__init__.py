@@ -7,7 +7,6 @@ import sys
 
 from ..errors import ConfigError, setting_name
 from .config import ServeConfig
-from .hosts import is_loopback
 
 
 SWITCH_INTERVAL = 2e-4  # seconds
@@ -43,7 +42,7 @@ def serve(run_dirs, cfg: ServeConfig, announce=print) -> None:
     names = ", ".join(app.state.runs.runs)
     announce(f"serving {names} at http://{host}:{port}/ (JSON API under /v1, its docs at "
              f"/docs); Ctrl+C stops")
-    if not is_loopback(cfg.host):
+    if not app.state.loopback:
         announce(exposure(cfg.host, port))
     # The batcher's thread and the event loop's share the GIL; at Python's default 5 ms
     # switch interval a streamed token can wait that long for its turn to be sent

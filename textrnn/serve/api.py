@@ -50,7 +50,7 @@ class Server:
     async def generate(self, name: str, run, sampling, prompt_ids: list[int], stream: bool):
         """Run `sampling` on the run's step batcher: the result, or with `stream` server-sent
         events, `data: {"text": piece}` as the text grows, then `event: done` with the result."""
-        job = Job(sampling, prompt_ids, listener=asyncio.Queue())
+        job = Job(sampling, prompt_ids, listener=asyncio.Queue(), streamed=stream)
         batcher = self.runs.batchers[name]
         batcher.submit(job)
         if stream:
@@ -103,21 +103,18 @@ def add_route(api: APIRouter, task, server: Server) -> None:
 
 
 async def _result(job: Job, client: Request | None) -> dict:
-    """The job's result; a client that went away ends the wait (the caller frees the slot).
-    Pieces arrive every step, so the client is asked about between them, on a clock."""
-    loop = asyncio.get_running_loop()
-    next_check = loop.time() + POLL_SECONDS
+    """The job's result (a job that is not streamed hears of nothing else); while it waits,
+    the client is asked every POLL_SECONDS whether it is still there (the caller frees the
+    slot of one that went away)."""
     while True:
         try:
             _, result = await asyncio.wait_for(job.listener.get(), POLL_SECONDS)
         except asyncio.TimeoutError:
-            result = None
+            if client is not None and await client.is_disconnected():
+                raise ApiError(499, "the client went away before the result") from None
+            continue
         if result is not None:
             return result
-        if client is not None and loop.time() >= next_check:
-            if await client.is_disconnected():
-                raise ApiError(499, "the client went away before the result")
-            next_check = loop.time() + POLL_SECONDS
 
 
 async def _events(job: Job, batcher, name: str):

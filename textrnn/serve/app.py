@@ -43,7 +43,8 @@ def create_app(runs: dict, cfg) -> FastAPI:
                       sorted({t.endpoint.path for t in TASKS.values() if t.endpoint})) + ".")
     app.state.runs = held
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_kb * 1024)
-    if is_loopback(cfg.host):  # added last: it runs first
+    app.state.loopback = is_loopback(cfg.host)
+    if app.state.loopback:  # added last: it runs first
         app.add_middleware(HostCheck, allowed=[cfg.host, *cfg.allowed_host], refuse=refuse)
     add_error_handlers(app)
     app.include_router(api.router(held, cfg))

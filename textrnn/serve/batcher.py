@@ -39,6 +39,7 @@ class Job:
     cfg: SamplingConfig
     prompt_ids: list
     listener: object = None  # whatever the server uses to reach the client
+    streamed: bool = True  # its text is sent as it grows (else only its result)
     seed: int = 0
     generator: torch.Generator = None  # on the model's device, made when the job starts
     tokens: int = 0
@@ -50,7 +51,7 @@ class Job:
     def __post_init__(self):
         self.seed = self.cfg.seed if self.cfg.seed is not None else secrets.randbits(32)
         self.text = Growing(self.cfg.stop)
-        self.stream = TextStream(self.fresh.append, self.cfg.stop)
+        self.stream = TextStream(self.fresh.append, self.cfg.stop) if self.streamed else None
 
     @property
     def key(self) -> tuple:
@@ -67,7 +68,8 @@ class Job:
         self.tokens += 1
         stopped = self.text.add(pieces[token])
         ended = stopped or self.tokens >= self.cfg.max_new_tokens
-        self.stream.update(self.text, ended)
+        if self.stream is not None:
+            self.stream.update(self.text, ended)
         if ended:
             self.end("stop" if stopped else "length")
 
@@ -88,7 +90,7 @@ class StepBatcher:
     """Runs the generation requests for one run, in a thread of its own.
 
     `publish(events)` is called from that thread once a round with a list of
-    (job, new text, result or None); it must return quickly."""
+    (job, new text, result or None) for the jobs with news; it must return quickly."""
 
     def __init__(self, lm, publish, weights: str = "fp32", max_streams: int = 64,
                  max_waiting: int = 256, engine: str = "torch"):
@@ -158,7 +160,10 @@ class StepBatcher:
             nxt = self._choose()  # (B,)
             for job, token in zip(self.active, nxt.tolist()):
                 job.take(token, self.pieces)
-            events += [(j, *j.news()) for j in self.active]
+            for job in self.active:
+                piece, result = job.news()
+                if piece or result is not None:  # nothing new for a job: no event for it
+                    events.append((job, piece, result))
             live = [j.result is None for j in self.active]
             self._keep(live, [])
             nxt = nxt[torch.tensor(live)]

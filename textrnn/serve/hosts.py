@@ -15,12 +15,8 @@ LOCAL_NAMES = frozenset({"localhost"})
 def is_loopback(host: str) -> bool:
     """True when every address `host` names is a loopback address (127.0.0.0/8, ::1)."""
     name = host.strip("[]").rstrip(".").lower()
-    if name in LOCAL_NAMES:
+    if is_local_name(name):
         return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        pass
     try:
         infos = socket.getaddrinfo(name, None)
     except (socket.gaierror, UnicodeError):

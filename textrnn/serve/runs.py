@@ -5,7 +5,7 @@ from pathlib import Path
 from ..checkpoint import load
 from ..errors import ConfigError
 from ..inference.engines import cached_stepper
-from ..tasks import TASKS
+from ..tasks import TASKS, task_of
 from .batcher import StepBatcher
 
 
@@ -15,10 +15,6 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
-
-
-def task_of(run):
-    return TASKS[run.config.task]
 
 
 def load_runs(run_dirs, device: str) -> dict:
@@ -47,18 +43,18 @@ class Runs:
         self.batchers: dict[str, StepBatcher] = {}
         # The steppers are built now (the batchers reuse them), so weights or an engine that
         # a model cannot run are refused in one line before the server starts.
-        for run in self.stepped():
+        for _, run in self.stepped():
             cached_stepper(run.model, cfg.weights, cfg.engine)
 
-    def stepped(self):
-        return [run for run in self.runs.values() if task_of(run).endpoint.stepped]
+    def stepped(self) -> list[tuple]:
+        """(name, run) of the runs that generate step by step (their endpoint's `stepped`)."""
+        return [(n, run) for n, run in self.runs.items() if task_of(run).endpoint.stepped]
 
     def start(self, publish) -> None:
         """A batcher per run that generates step by step; `publish` as StepBatcher takes it."""
-        for name, run in self.runs.items():
-            if task_of(run).endpoint.stepped:
-                self.batchers[name] = StepBatcher(run, publish, self.cfg.weights, self.cfg.max_streams,
-                                                  self.cfg.max_waiting, self.cfg.engine).start()
+        for name, run in self.stepped():
+            self.batchers[name] = StepBatcher(run, publish, self.cfg.weights, self.cfg.max_streams,
+                                              self.cfg.max_waiting, self.cfg.engine).start()
 
     def close(self) -> None:
         for b in self.batchers.values():

@@ -6,9 +6,11 @@ The ranges live in the settings the handlers build (SamplingConfig, ServeConfig'
 import functools
 import types
 import typing
-from dataclasses import MISSING, fields
+from dataclasses import fields
 
 from pydantic import ConfigDict, Field, create_model
+
+from ..settings import default_of
 
 MODEL_FIELD = (str | None, Field(None, description="a name from GET /v1/models; may be left out "
                                  "when only one run folder of the task is served"))
@@ -20,16 +22,11 @@ def request_model(task):
     spec = {"model": MODEL_FIELD}
     for f in fields(task.endpoint.request):
         meta = f.metadata
-        limits = {}
-        if meta.get("required"):
-            limits["min_length"] = 1
+        limits = {"min_length": 1} if meta.get("required") else {}
         if meta.get("max_items") is not None:
             limits["max_length"] = meta["max_items"]
-        default = f.default if f.default is not MISSING else f.default_factory()
-        if meta.get("required"):
-            spec[f.name] = (f.type, Field(..., description=meta.get("help"), **limits))
-        else:
-            spec[f.name] = (f.type, Field(default, description=meta.get("help"), **limits))
+        default = ... if meta.get("required") else default_of(f)
+        spec[f.name] = (f.type, Field(default, description=meta.get("help"), **limits))
     name = "".join(p.capitalize() for p in task.endpoint.path.split("/")) + "Request"
     return create_model(name, __config__=ConfigDict(extra="forbid", strict=True), **spec)
 
@@ -50,7 +47,6 @@ def inputs(task) -> list[dict]:
     """`task`'s request fields for the page: name, kind, default, help, required."""
     out = []
     for f in fields(task.endpoint.request):
-        default = f.default if f.default is not MISSING else f.default_factory()
-        out.append({"name": f.name, "kind": kind_of(f.type), "default": default,
+        out.append({"name": f.name, "kind": kind_of(f.type), "default": default_of(f),
                     "help": f.metadata.get("help", ""), "required": bool(f.metadata.get("required"))})
     return out

@@ -35,6 +35,11 @@ def get_task(name) -> type:
     return TASKS[name]
 
 
+def task_of(run) -> type:
+    """The task of a loaded run (its config's, as checkpoint.load made it)."""
+    return get_task(run.config.task)
+
+
 def encoding_of(cfg: ModelConfig):
     """The encoding (encodings.py) a run of `cfg` keeps: its task's one of that kind."""
     task = get_task(cfg.task)
@@ -50,7 +55,8 @@ def check_model_config(cfg: ModelConfig) -> ModelConfig:
     """Every declared range and choice, the cell's activation, the encoding's kind, then the
     task's own rules; returns `cfg`."""
     task = get_task(cfg.task)
-    load_plugins()  # its cell may be another package's
+    if cfg.encoder.cell not in CELLS:
+        load("textrnn.cells", CELLS)  # a cell of another package, declared as an entry point
     if not isinstance(cfg.head, task.Head):
         raise ConfigError(f"a {cfg.task} model needs head settings of type {task.Head.__name__}")
     check(cfg)

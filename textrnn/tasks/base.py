@@ -247,7 +247,8 @@ def one_source(sources, what: str):
 
 @dataclass
 class SourceSettings:
-    """Where a Hub dataset or a table keeps its text; every task's data settings have these."""
+    """Where a Hub dataset or a table keeps its text: the text tasks' data settings build on
+    these (a task whose data is not one text column declares its own)."""
     text_column: str | None = setting(None, "column holding the text in tables and Hub datasets "
                                       "(default: text, sentence, content or review)")
     split: str = setting("train", "dataset split of --data for Hub ids")

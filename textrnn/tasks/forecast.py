@@ -20,7 +20,7 @@ from ..encodings import SCALER
 from ..errors import ConfigError, DataError, setting_name
 from ..outputs import check_output, write_output
 from ..models.forecasters import FORECASTERS, LOSSES
-from ..settings import OldFlag, setting
+from ..settings import OLD_UNTIL, OldFlag, setting
 from ..world import current
 from .base import Endpoint, Task
 from .baselines import baseline_scores
@@ -64,7 +64,7 @@ class SeriesDataConfig:
         # fractions or row counts is still taken so, and says its new name once.
         if split_spec(self.split) is not None:
             log.warning("--split %s is now --split-fractions %s (--split names a Hub split; the "
-                        "old spelling works until textrnn 0.4.0)", self.split, self.split)
+                        "old spelling works until textrnn %s)", self.split, self.split, OLD_UNTIL)
             self.split_fractions, self.split = self.split, "train"
 
     def parts(self) -> int:

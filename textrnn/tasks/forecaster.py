@@ -154,8 +154,7 @@ class Forecaster(LoadedRun):
         a DataFrame (with future timestamps, when the data has them) for a table or a
         path, an array (H, K) for an array (rows, C)."""
         values, x, times = self._recent(data, fill)
-        x = x.unsqueeze(0)  # (1, L, C)
-        pred = self.scaler.inverse(predict_windows(self.model, x, self.device)[0])  # (H, K)
+        pred = self._predict(x)
         if isinstance(data, (np.ndarray, torch.Tensor)):
             return pred
         import pandas as pd
@@ -165,6 +164,10 @@ class Forecaster(LoadedRun):
             step = times[-1] - times[-2] if len(times) > 1 else pd.Timedelta(0)
             frame.insert(0, self.scaler.time_column, [times[-1] + step * (i + 1) for i in range(len(pred))])
         return frame
+
+    def _predict(self, x):
+        """x (L, C) scaled rows -> the forecast (H, K) in the data's units."""
+        return self.scaler.inverse(predict_windows(self.model, x.unsqueeze(0), self.device)[0])
 
     def info(self) -> dict:
         return {"columns": list(self.scaler.columns), "targets": self.targets,
@@ -192,7 +195,7 @@ class Forecaster(LoadedRun):
     def plot(self, data, path, truth=None, fill=None) -> None:
         """A PNG of the last lookback rows of `data`, the forecast, and `truth` (H, K) if given;
         never over a run's own file (outputs.py)."""
-        values, _, _ = self._recent(data, fill)
-        pred = self.forecast(values)
+        values, x, _ = self._recent(data, fill)
+        pred = self._predict(x)
         write_output(path, lambda tmp: plot_forecast(values[:, : len(self.targets)], pred, truth,
                                                      self.targets, tmp), "plot")

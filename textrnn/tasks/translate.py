@@ -26,8 +26,8 @@ from ..tokenizer_pair import TokenizerPair, sides
 from ..world import current
 from .base import Endpoint, Task
 from .translator import (BOS, EOS, TranslateRequest, TranslateSettings, Translator,
-                         TranslatorEvaluation, bleu_chrf, detokenize, special_ids, translate_command,
-                         translate_endpoint, translate_ids)
+                         TranslatorEvaluation, bleu_chrf, cut_to, detokenize, special_ids,
+                         translate_command, translate_endpoint, translate_ids)
 
 log = logging.getLogger("textrnn")
 
@@ -256,11 +256,11 @@ class TranslateTask(Task):
     @staticmethod
     def capped(sources: list[list[int]], most: int, split: str) -> list[list[int]]:
         """Sources cut to `most` tokens, saying how many were."""
-        cut = sum(len(s) > most for s in sources)
+        kept, cut = cut_to(sources, most)
         if cut:
             log.info("%s: %d of %d sources have more than %d tokens (--max-length); each is cut "
                      "there", split, cut, len(sources), most)
-        return [s[:most] for s in sources]
+        return kept
 
     def batches(self, epoch: int):
         if self._epoch != epoch:  # a fresh order each epoch, fixed by (seed, epoch)

@@ -27,6 +27,11 @@ BOS, EOS = "<s>", "</s>"
 MAX_RATIO, MAX_EXTRA = 1.5, 10
 
 
+def cut_to(sources: list[list[int]], most: int) -> tuple[list[list[int]], int]:
+    """Sources cut to `most` tokens, and how many were longer."""
+    return [s[:most] for s in sources], sum(len(s) > most for s in sources)
+
+
 def special_ids(tok) -> tuple[int, int]:
     return tok.token_to_id(BOS), tok.token_to_id(EOS)
 
@@ -107,13 +112,12 @@ class Translator(LoadedRun):
         return sides(self.tokenizer, self.config.tokenizer)
 
     def _source_ids(self, texts) -> list[list[int]]:
-        ids = encode_texts(self.sides[0], check_texts(texts))
         most = self.config.head.max_length
-        if any(len(s) > most for s in ids):
-            n = sum(len(s) > most for s in ids)
+        ids, n = cut_to(encode_texts(self.sides[0], check_texts(texts)), most)
+        if n:
             log.warning("%d text(s) have more than %d tokens, the longest this model learnt from; "
                         "each is cut there", n, most)
-        return [s[:most] for s in ids]
+        return ids
 
     def translate(self, texts, beam: int = 1, length_penalty: float | None = None,
                   temperature: float = 0.0, seed: int | None = None, batch_size: int = 64) -> list[str]:

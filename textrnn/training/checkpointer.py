@@ -7,19 +7,18 @@ import functools
 import json
 import logging
 import math
-import re
 from dataclasses import asdict
 from pathlib import Path
 
 from ..checkpoint import read_weights, save_config, save_pretrained, save_training_state, weights_header
-from ..files import append_line, atomic_write, remove, write_json, write_text
+from ..data.ids import CACHED_IDS
+from ..files import TEMPORARY, append_line, atomic_write, remove, write_json, write_text
 from ..errors import first_line
 from ..manifest import new_run_id, record_files, run_id_of, start_run
 from ..plots import plot_confusion_matrix, plot_loss_curve
-from ..run_files import (CONFIG, EXPORTED, LOCK, LOG, LOSS_PLOT, MANIFEST, METRICS, SETTINGS, STATE,
-                         TOKENS, WRITTEN)
+from ..run_files import (EXPORTED, LOCK, LOG, LOSS_PLOT, MANIFEST, METRICS, SETTINGS, TOKENS, WRITTEN,
+                         holds_run)
 from ..tasks import TASKS
-from .same_run import training_data
 
 log = logging.getLogger("textrnn")
 
@@ -34,28 +33,16 @@ def run_files() -> set:
     return names
 
 
-TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")  # files.atomic_write's, if it was killed
-CACHED_IDS = re.compile(r"^\w+-[0-9a-f]{16,}\.bin$")  # the token cache's files (data/ids.py)
-
-
-def holds_run(folder) -> bool:
-    """A folder where a run has begun: its manifest, config or resume state exists."""
-    return any((Path(folder) / name).exists() for name in (MANIFEST, CONFIG, STATE))
-
-
-def own_entries(folder) -> set[str]:
-    """The entries of `folder` that textrnn wrote: in a folder that holds a run, every run
-    file's name, the token cache and the leftovers of interrupted writes; in any other
-    folder, only the lock and a token cache an earlier, refused start left."""
+def foreign_entries(folder) -> list[str]:
+    """The entries of `folder` that textrnn did not write. Its own: the lock and a token
+    cache (one a refused start may have left); in a folder that holds a run, also every
+    run file's name, an export beside the weights and the leftovers of interrupted writes."""
     folder = Path(folder)
     names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
-    own = {LOCK} & names
-    if _token_cache(folder / TOKENS):
-        own.add(TOKENS)
+    own = {LOCK, TOKENS} if _token_cache(folder / TOKENS) else {LOCK}
     if holds_run(folder):
-        own |= names & (run_files() | {MANIFEST, EXPORTED})
-        own |= {n for n in names if TEMPORARY.match(n)}
-    return own
+        own |= run_files() | {MANIFEST, EXPORTED} | {n for n in names if TEMPORARY.match(n)}
+    return sorted(names - own)
 
 
 def _token_cache(path: Path) -> bool:
@@ -91,7 +78,7 @@ class Checkpointer:
         if not self.writes:
             return self.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        earlier = own_entries(self.run_dir) & run_files()  # before the manifest makes it a run
+        earlier = run_files() if holds_run(self.run_dir) else set()  # before the manifest makes it one
         start_run(self.run_dir, self.run_id)
         for name in sorted(earlier):
             remove(self.run_dir / name)
@@ -147,9 +134,11 @@ class Checkpointer:
         write_json(self.run_dir / METRICS, metrics)
 
     @rank0_only
-    def write_settings(self, data_cfg, train_cfg):
+    def write_settings(self, data_cfg, train_cfg, held: dict):
+        """The run's data and training settings, and what its training data held
+        (same_run.training_data), for --resume."""
         write_json(self.run_dir / SETTINGS, {"data": asdict(data_cfg), "training": asdict(train_cfg),
-                                             "training_data": training_data(data_cfg)})
+                                             "training_data": held})
 
     def plot(self, name: str, draw):
         """A plot to save: `draw(path)` writes the PNG. Plots are drawn after metrics.json is

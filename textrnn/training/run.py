@@ -2,7 +2,7 @@
 --resume (the folder's own model and tokenizer) or --init-from (a language model's)."""
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..checkpoint import load_pretrained, read_config
@@ -15,9 +15,9 @@ from ..settings import check
 from ..tasks import build_model, check_model_config, for_task, get_task
 from ..world import World, start
 from .config import TrainConfig
-from .checkpointer import own_entries
+from .checkpointer import foreign_entries
 from .distributed import same_on_every_rank
-from .same_run import same_run_on_every_rank, same_training_data
+from .same_run import same_run_on_every_rank, same_training_data, training_data
 from .loop import Trainer
 from .state import seed_everything
 
@@ -54,7 +54,7 @@ def guard_run_dir(out, resume: bool, overwrite: bool) -> Path:
         raise ConfigError(f"{out} already holds a run; pass {setting_name('resume', True)} to continue "
                           f"it, {setting_name('overwrite', True)} to replace it, or choose another "
                           f"{setting_name('out')}")
-    foreign = sorted(set(p.name for p in out.iterdir()) - own_entries(out)) if out.is_dir() else []
+    foreign = foreign_entries(out)
     if foreign and not (resume or overwrite):
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise ConfigError(f"{out} holds files textrnn did not write ({shown}); choose another "
@@ -112,6 +112,7 @@ class Run:
     resume: bool
     lock: FolderLock  # held from prepare_run to the end of fit
     world: World = World()
+    held_data: dict = field(default_factory=dict)  # what its training data held (same_run.py)
 
     def fit(self, show_progress: bool = True) -> dict:
         """Train with the one loop; the result gains "run_dir"."""
@@ -119,7 +120,7 @@ class Run:
             with self.world.together():
                 trainer = Trainer(self.model, self.task, self.train_cfg, self.run_dir, self.tokenizer,
                                   self.device, self.precision, self.resume, show_progress, self.world)
-            trainer.folder.write_settings(self.data_cfg, self.train_cfg)
+            trainer.folder.write_settings(self.data_cfg, self.train_cfg, self.held_data)
             result = dict(trainer.fit(), run_dir=str(self.run_dir))
             self.world.wait(patient=True)  # rank 0 has written the folder: all may read it
             return result
@@ -163,8 +164,9 @@ def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, d
              world, typed) -> Run:
     with world.together():
         precision = resolve_precision(train_cfg.precision, device)
+        held = training_data(data_cfg)  # read once: checked on --resume, then recorded
         model, tokenizer, data, data_cfg, train_cfg = _model_and_data(
-            kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, typed)
+            kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, typed, held)
     same_on_every_rank(world, model, tokenizer)
     # rank 0 writes the token cache, then the others read it
     batches = world.rank0_first(kind.prepare, data, tokenizer, data_cfg, train_cfg, run_dir, model.cfg)
@@ -177,10 +179,10 @@ def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, d
              sum(p.numel() for p in model.parameters()), model.cfg.vocab_size, device, precision,
              f", {world.size} processes" if world.size > 1 else "")
     return Run(batches, model.to(device), tokenizer, data_cfg, train_cfg, run_dir, device,
-               precision, resume, lock, world)
+               precision, resume, lock, world, held)
 
 
-def _model_and_data(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, typed):
+def _model_and_data(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, typed, held):
     """The data, the model with its tokenizer (a resumed run's own, one started from a
     language model's (--init-from), or a fresh one with a tokenizer learnt from the data)
     and the training settings, fitted to the data's size."""
@@ -189,7 +191,7 @@ def _model_and_data(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_
     saved = load_pretrained(run_dir) if resume else None
     if resume:  # the same data, by what the files hold (runs before 0.3.0 did not record it)
         recorded = _saved_settings(run_dir).get("training_data")
-        same_training_data(recorded if isinstance(recorded, dict) else {}, data_cfg, run_dir)
+        same_training_data(recorded if isinstance(recorded, dict) else {}, held, data_cfg, run_dir)
     data = kind.read_data(data_cfg, train_cfg.seed, saved[0].cfg if saved else None)
     data_cfg, model_cfg, train_cfg = fit_to_size(kind, data, data_cfg, model_cfg, train_cfg, typed)
     if saved:  # the saved model and vocabulary win: ids and shapes must not change

@@ -5,12 +5,12 @@ each rank sends what defines its run (every setting, what each local data path h
 versions) and all compare; the first difference is one line on every rank, naming the flag
 or file and both values.
 
-A path is compared by what it holds, not by its name, so machines may keep the data in
-different places: a file by its size and the SHA-256 of its first megabyte, a folder by
-the names and sizes of its files and the digest of their first megabyte together. A
-value that names no local path (a Hub id) is compared as typed."""
+A data path (--data, --val-data, --test-data, --init-from) is compared by what it holds,
+not by its name, so machines may keep the data in different places: a file by its size
+and the SHA-256 of its first megabyte, a folder by the names and sizes of its files and
+the digest of their first megabyte together. A value that names no local path (a Hub id),
+and every other setting, is compared as typed."""
 import hashlib
-import json
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from ..version import __version__
 from ..world import World, shared
 
 PROBE_BYTES = 2**20  # the first megabyte of a file, or of a folder's files together
+DATA_PATHS = ("data", "val_data", "test_data")  # the data settings that may name local paths
+TRAINING_PATHS = ("data",)  # those that feed training: what --resume must find again
 
 
 def same_run_on_every_rank(world: World, data_cfg, model_cfg, train_cfg, init_from=None,
@@ -37,48 +39,42 @@ def same_run_on_every_rank(world: World, data_cfg, model_cfg, train_cfg, init_fr
 
 def run_identity(data_cfg, model_cfg, train_cfg, init_from=None, resume=False) -> dict:
     """{(section, name): (shown value, compared value)} for every setting and version of
-    this rank."""
+    this rank; the data paths (and --init-from) compared by what they hold."""
     out = {("version", "textrnn"): (__version__, __version__),
            ("version", "torch"): (torch.__version__, torch.__version__)}
     for section, cfg in (("data", data_cfg), ("model", model_cfg), ("training", train_cfg)):
         for name, value in settings_of(cfg):
-            out[section, name] = (_shown(value), _held(value) if section == "data" else value)
+            held = section == "data" and name in DATA_PATHS
+            out[section, name] = (_shown(value), _held(value) if held else value)
     out["start", "init_from"] = (_shown(init_from), _held(init_from))
     out["start", "resume"] = (str(resume), resume)
     return out
 
 
 def training_data(data_cfg) -> dict:
-    """{setting: what its local paths hold} for the data settings that feed training (not
-    val_* or test_*), as JSON keeps it: what --resume must find again."""
+    """{setting: [what each of its local paths holds]} for the settings that name training
+    data (a value that is no local path, a Hub id, is left out): what --resume must find
+    again, in training_config.json."""
     out = {}
-    for name, value in settings_of(data_cfg):
-        if name.startswith(("val_", "test_")):
-            continue
-        held = _held(value)
-        if held != value:  # a path, or a list holding one: kept as a list either way
-            out[name] = json.loads(json.dumps(held if isinstance(held, list) else [held]))
+    for name in TRAINING_PATHS:
+        value = getattr(data_cfg, name, None)
+        values = value if isinstance(value, list) else [value]
+        held = [_held(v) for v in values]
+        if any(isinstance(h, dict) for h in held):
+            out[name] = held
     return out
 
 
-def same_training_data(saved: dict, data_cfg, run_dir) -> None:
-    """One line if a setting names local data other than what the run `saved` trained on."""
-    now = training_data(data_cfg)
+def same_training_data(saved: dict, now: dict, data_cfg, run_dir) -> None:
+    """One line if a setting names local data (`now`, from `training_data`) other than what
+    the run `saved` trained on."""
     for name, then in saved.items():
         if name in now and now[name] != then:
             raise ConfigError(
                 f"{setting_name(name, _shown(getattr(data_cfg, name)))} holds other data than "
-                f"the run in {run_dir} trained on ({_what(_tuples(now[name]))} now, "
-                f"{_what(_tuples(then))} then); {setting_name('resume', True)} continues a run "
-                "on its own data: pass that data, or start a new run from this one's weights")
-
-
-def _tuples(value):
-    """A JSON-read identity with its tuples back (JSON keeps them as lists)."""
-    if isinstance(value, list) and value and isinstance(value[0], str) and value[0] in (
-            "file", "folder", "unreadable"):
-        return tuple(value)
-    return [_tuples(v) for v in value] if isinstance(value, list) else value
+                f"the run in {run_dir} trained on ({_what(now[name])} now, {_what(then)} then); "
+                f"{setting_name('resume', True)} continues a run on its own data: pass that "
+                "data, or start a new run from this one's weights")
 
 
 def settings_of(cfg):
@@ -124,19 +120,20 @@ def _describe(key: tuple, rank: int, theirs, mine) -> str:
 def _held_by(entry) -> str:
     """" (a file of 1,234 bytes, ...)" for a setting that names local paths, else ""."""
     shown, compared = entry
-    return "" if compared == shown or not isinstance(compared, (list, tuple)) else f" ({_what(compared)})"
+    names_paths = isinstance(compared, dict) or (
+        isinstance(compared, list) and any(isinstance(c, dict) for c in compared))
+    return f" ({_what(compared)})" if names_paths else ""
 
 
 def _what(value) -> str:
     """What a compared value holds, as a reader checks it: a path's size and digest."""
     if isinstance(value, list):
         return ", ".join(_what(v) for v in value) or "none"
-    if isinstance(value, tuple) and value and value[0] in ("file", "folder"):
-        kind, size, digest = value[:3]
-        return f"a {kind} of {size:,} bytes, first megabyte {digest[:12]}"
-    if isinstance(value, tuple) and value and value[0] == "unreadable":
-        return f"unreadable: {value[1]}"
-    return "no such local path" if isinstance(value, str) else repr(value)
+    if isinstance(value, dict) and "unreadable" in value:
+        return f"unreadable: {value['unreadable']}"
+    if isinstance(value, dict):
+        return f"a {value['kind']} of {value['bytes']:,} bytes, first megabyte {value['head'][:12]}"
+    return "no such local path"
 
 
 def _shown(value) -> str:
@@ -146,7 +143,8 @@ def _shown(value) -> str:
 
 
 def _held(value):
-    """What a setting's value holds: a local path's identity, else the value itself."""
+    """What a setting's value holds: a local path's identity (a dict, as JSON keeps it),
+    else the value itself."""
     if isinstance(value, list):
         return [_held(v) for v in value]
     if not isinstance(value, str) or not value:
@@ -158,17 +156,17 @@ def _held(value):
         if path.is_dir():
             return folder_identity(path)
     except OSError as exc:
-        return ("unreadable", exc.strerror or str(exc))
+        return {"unreadable": exc.strerror or str(exc)}
     return value
 
 
-def file_identity(path: Path) -> tuple:
+def file_identity(path: Path) -> dict:
     with open(path, "rb") as f:
         head = f.read(PROBE_BYTES)
-    return ("file", path.stat().st_size, hashlib.sha256(head).hexdigest())
+    return {"kind": "file", "bytes": path.stat().st_size, "head": hashlib.sha256(head).hexdigest()}
 
 
-def folder_identity(folder: Path) -> tuple:
+def folder_identity(folder: Path) -> dict:
     """A folder by its files' names and sizes, and its first megabyte in name order."""
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     listing = hashlib.sha256()
@@ -182,5 +180,4 @@ def folder_identity(folder: Path) -> tuple:
                 chunk = f.read(left)
             head.update(chunk)
             left -= len(chunk)
-    return ("folder", total, head.hexdigest(), listing.hexdigest())
-
+    return {"kind": "folder", "bytes": total, "head": head.hexdigest(), "files": listing.hexdigest()}
