@@ -33,6 +33,5 @@ def main(settings):
 if __name__ == "__main__":
     settings = textrnn.parse_settings("lm", description=__doc__.split("\n")[0],
                                       preset=textrnn.presets.for_recipe("lm", "generate"),
-                                      sampling={"max_new_tokens": 400, "num_samples": 3,
-                                                "temperature": 0.8})
+                                      sampling={"max_new_tokens": 400, "num_samples": 3})
     textrnn.run_guarded(main, settings, debug=settings.run.debug)

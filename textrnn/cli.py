@@ -109,11 +109,11 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, task in TASKS.items():
         t = sub.add_parser(task.command, help=f"train a {task.Loaded.noun}",
-                           description=(task.__doc__ or "").split("\n")[0])
+                           description=task_description(task))
         add_training_flags(t, name, task.command_defaults)
         t.set_defaults(func=lambda given, name=name: report(name, train_command(name, given)))
     for task in TASKS.values():
-        u = sub.add_parser(task.verb, help=task.verb_help, description=task.verb_help)
+        u = sub.add_parser(task.verb, help=task.verb_help, description=sentence(task.verb_help))
         u.add_argument("run_dir", help=f"a {task.Loaded.noun}'s run folder")
         add_flags(u, task.Use, task.verb, task.use_defaults)
         add_flags(u, UseOptions, "run folder")
@@ -123,10 +123,25 @@ def build_parser():
     return p
 
 
+def sentence(text: str) -> str:
+    """A one-line help text as a --help page's description: capitalised, with a full stop."""
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def task_description(task) -> str:
+    """`train-<task> --help`'s description: the first line of the task's docstring (which says
+    what it trains), else one made from its noun."""
+    first = (task.__doc__ or "").strip().split("\n")[0]
+    return sentence(first or f"train a {task.Loaded.noun} on its data")
+
+
 def _add_evaluate(sub):
     scores = "; ".join(f"{t.Loaded.noun}: {(t.Evaluation.__doc__ or '').split(': ', 1)[-1].rstrip('.')}"
                        for t in TASKS.values())
-    ev = sub.add_parser("evaluate", help=f"score a run folder on data ({scores})")
+    ev = sub.add_parser("evaluate", help=f"score a run folder on data ({scores})",
+                        description=sentence(f"score a run folder on data, as its task scores it "
+                                             f"({scores})"))
     ev.add_argument("run_dir", help="a run folder of any task")
     add_flags(ev, EvaluateOptions, "evaluation")
     taken = set()
@@ -138,14 +153,17 @@ def _add_evaluate(sub):
 
 def _add_deploy_commands(sub):
     """export and serve: a run folder taken elsewhere, or shown."""
-    ex = sub.add_parser("export", help="write a run's one recurrent step as an ONNX graph")
+    what = "write a run's one recurrent step as an ONNX graph"
+    ex = sub.add_parser("export", help=what, description=sentence(f"{what}, which onnxruntime (or "
+                        "any ONNX runtime) runs without Python or textrnn"))
     ex.add_argument("run_dir", help="a run folder whose model steps one token at a time")
     add_flags(ex, ExportOptions, "export")
     add_flags(ex, UseOptions, "run folder", only=("debug",))
     ex.set_defaults(func=export_command)
 
-    sv = sub.add_parser("serve", help="a web page and JSON API for run folders (pip install "
-                        "'textrnn[serve]')")
+    what = "a web page and JSON API for run folders (pip install 'textrnn[serve]')"
+    sv = sub.add_parser("serve", help=what, description=sentence(
+        f"{what}: a tab per run folder at /, an endpoint per task under /v1, until Ctrl+C"))
     sv.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="the run folders to serve")
     add_flags(sv, ServeConfig, "server")
     add_flags(sv, UseOptions, "run folders", only=("debug",))

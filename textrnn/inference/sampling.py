@@ -28,8 +28,11 @@ def never_ids(device):
 
 @dataclass
 class SamplingConfig:
-    max_new_tokens: int = setting(200, "new tokens per sample", low=1, high=10**7, flag="--length")
-    temperature: float = setting(1.0, f"0, or anything below {GREEDY_BELOW:g}, is greedy",
+    """How a language model samples. Its defaults are the only ones: `textrnn sample`, the
+    Python API (`generate`), POST /v1/generate and the page all take theirs from here, so
+    one seed and prompt give one text through every door."""
+    max_new_tokens: int = setting(500, "new tokens per sample", low=1, high=10**7, flag="--length")
+    temperature: float = setting(0.8, f"0, or anything below {GREEDY_BELOW:g}, is greedy",
                                  low=0, high=100, hint="use 0 for greedy, about 0.5-1.0 for sampling")
     top_k: int = setting(0, "sample among the k likeliest tokens; 0: off", low=0)
     top_p: float = setting(1.0, "nucleus sampling (Holtzman et al. 2020): the likeliest tokens "

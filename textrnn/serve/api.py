@@ -6,10 +6,11 @@ import contextvars
 import inspect
 import json
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from ..settings import check
 from ..tasks import TASKS
 from .batcher import Job
 from .runs import ApiError, Runs
@@ -85,21 +86,27 @@ def router(runs: Runs, cfg) -> APIRouter:
 
 
 def add_route(api: APIRouter, task, server: Server) -> None:
-    """POST /v1/<path> for `task`: the body checked by its request model, then its handler
-    (a blocking one in a worker thread, so the event loop keeps serving)."""
+    """POST /v1/<path> for `task`: the body checked by its request model and its fields'
+    ranges, then its handler (a blocking one in a worker thread, so the event loop keeps
+    serving)."""
     ep, Body = task.endpoint, request_model(task)
     fields = [f for f in Body.model_fields if f != "model"]
 
     async def route(body: Body, http: Request):  # type: ignore[valid-type]
         _client.set(http)
         name, run = server.runs.pick(body.model, task)
-        request = ep.request(**{f: getattr(body, f) for f in fields})
+        # The request's own ranges (as the command line checks its flags), so a bad value is
+        # named by its JSON field before the handler turns the request into its settings.
+        request = check(ep.request(**{f: getattr(body, f) for f in fields}))
         if inspect.iscoroutinefunction(ep.handle):
             return await ep.handle(server, name, run, request)
         return await run_in_threadpool(ep.handle, server, name, run, request)
 
+    # A dependency runs before the body is checked: with no run of the task held, the answer
+    # is what to serve, not what the body lacks.
     api.post(f"/{ep.path}", summary=ep.summary, description=inspect.getdoc(ep.handle) or "",
-             name=f"{task.name}_{ep.path}")(route)
+             name=f"{task.name}_{ep.path}",
+             dependencies=[Depends(lambda: server.runs.require(task))])(route)
 
 
 async def _result(job: Job, client: Request | None) -> dict:

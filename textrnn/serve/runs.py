@@ -63,11 +63,10 @@ class Runs:
     def pick(self, name: str | None, task) -> tuple:
         """(name, run) for a request to `task`'s endpoint."""
         if name is None:
-            mine = [n for n, r in self.runs.items() if task_of(r) is task]
-            if len(mine) != 1:
-                held = f"{len(mine)}: {', '.join(mine)}" if mine else "none"
-                raise ApiError(422, f"name the model: this server holds {held} for "
-                               f"/v1/{task.endpoint.path}")
+            mine = self.require(task)
+            if len(mine) > 1:
+                raise ApiError(422, f"name the model: this server holds {len(mine)} runs for "
+                               f"/v1/{task.endpoint.path} ({', '.join(mine)}); send \"model\" with one")
             name = mine[0]
         if name not in self.runs:
             raise ApiError(404, f"no model {name!r}; this server holds {', '.join(self.runs)}")
@@ -75,6 +74,18 @@ class Runs:
         if task_of(run) is not task:
             raise ApiError(422, f"{name} is a {run.noun}; send it to /v1/{task_of(run).endpoint.path}")
         return name, run
+
+    def require(self, task) -> list[str]:
+        """The names of the runs of `task` this server holds; none is a 404 that says what to
+        serve (in the words of the task's noun, so no task is named here)."""
+        mine = [n for n, r in self.runs.items() if task_of(r) is task]
+        if not mine:
+            noun = task.Loaded.noun
+            held = ", ".join(f"{n} (a {r.noun})" for n, r in self.runs.items())
+            raise ApiError(404, f"no {noun} is being served, so /v1/{task.endpoint.path} cannot "
+                           f"answer: this server holds {held}; to use it, pass a {noun}'s run "
+                           "folder to textrnn serve")
+        return mine
 
     def describe(self, inputs) -> list[dict]:
         """What GET /v1/models says of each run; `inputs(task)`: its request's fields."""

@@ -1,8 +1,9 @@
 """The JSON bodies the API takes, made from each task's request dataclass (its endpoint's
 `request`): the fields' types, defaults and help become a pydantic model, which FastAPI
 checks (unknown keys and wrong types are refused with a 422 before a handler runs) and
-publishes in the OpenAPI docs; the page's generic form reads the same fields (`inputs`).
-The ranges live in the settings the handlers build (SamplingConfig, ServeConfig's caps)."""
+publishes in the OpenAPI docs; the page (its panels and the generic form) reads the same
+fields and their defaults (`inputs`). The fields' ranges are checked by the route
+(`settings.check`), so an error names the JSON field; ServeConfig's caps by the handlers."""
 import functools
 import types
 import typing

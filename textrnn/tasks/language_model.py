@@ -13,7 +13,7 @@ from ..inference.onnx_graph import StepGraph
 from ..inference.sampling import SamplingConfig, sample
 from ..metrics import lm_metrics
 from ..models import evaluating
-from ..settings import setting
+from ..settings import default_of, setting
 from ..tokenization import UNK_ID, check_characters, decode, encode
 from ..world import World
 from .base import LoadedRun
@@ -35,17 +35,27 @@ class LMEvaluation:
     split: str = setting("test", "dataset split of --data for Hub ids")
 
 
+def sampling_field(name: str, **changes):
+    """SamplingConfig's field `name` for a request: its default, range and help (so the API
+    samples and checks as the command line does), without its flag, so a bad value is named
+    by the request's own field (`max_tokens`, not --length)."""
+    f = SamplingConfig.__dataclass_fields__[name]
+    return setting(default_of(f), **{**f.metadata, "flag": None, "nargs": None, **changes})
+
+
 @dataclass
 class GenerateRequest:
-    """POST /v1/generate's body."""
-    prompt: str = setting("", "text to continue")
-    max_tokens: int = setting(200, "new tokens at most")
-    temperature: float = setting(1.0, "0 is greedy")
-    top_k: int = setting(0, "sample among the k likeliest tokens; 0: off")
-    top_p: float = setting(1.0, "nucleus sampling; 1: off")
-    greedy: bool = setting(False, "always the likeliest token")
-    seed: int | None = setting(None, "same seed, same text; the response says the seed it used")
-    stop: list[str] = setting([], "stop strings: the text is cut before one", max_items=8)
+    """POST /v1/generate's body: SamplingConfig's settings under the API's names."""
+    prompt: str = sampling_field("prompt")
+    max_tokens: int = sampling_field("max_new_tokens", help="new tokens at most (a server caps "
+                                     "it at its --max-tokens)")
+    temperature: float = sampling_field("temperature")
+    top_k: int = sampling_field("top_k")
+    top_p: float = sampling_field("top_p")
+    greedy: bool = sampling_field("greedy")
+    seed: int | None = sampling_field("seed", help="same seed, same text; the response says the "
+                                      "seed it used")
+    stop: list[str] = sampling_field("stop", help="stop strings: the text is cut before one")
     stream: bool = setting(False, "send the text as server-sent events, piece by piece")
 
 
@@ -73,6 +83,9 @@ def stream_metrics(model, ids, chars: int, device, precision, world) -> dict:
     return lm_metrics(nll, n, chars)
 
 
+DEFAULTS = SamplingConfig()  # generate()'s defaults: SamplingConfig's, as every door's
+
+
 class LanguageModel(LoadedRun):
     """A trained next-token model with its tokenizer: generate text, score text."""
     noun = "language model"
@@ -98,8 +111,9 @@ class LanguageModel(LoadedRun):
             ids = newline if newline and UNK_ID not in newline else [UNK_ID]
         return ids
 
-    def generate(self, prompt: str = "", max_new_tokens: int = 200, temperature: float = 1.0,
-                 top_k: int = 0, top_p: float = 1.0, seed=None, num_samples: int = 1,
+    def generate(self, prompt: str = "", max_new_tokens: int = DEFAULTS.max_new_tokens,
+                 temperature: float = DEFAULTS.temperature, top_k: int = DEFAULTS.top_k,
+                 top_p: float = DEFAULTS.top_p, seed=None, num_samples: int = 1,
                  greedy: bool = False, stop=(), on_token=None, weights: str = "fp32",
                  beam: int = 1, engine: str = "torch") -> list[str]:
         """`num_samples` texts, each the prompt followed by its continuation.
@@ -180,11 +194,14 @@ async def generate_endpoint(server, name: str, lm: LanguageModel, body: Generate
     arrive together are stepped as one batch; a seeded request gives the same text whatever
     else runs."""
     server.cap("the prompt's length in characters", len(body.prompt), "max_prompt_chars")
-    server.cap("max_tokens", body.max_tokens, "max_tokens")
     for stop in body.stop:
         server.cap("a stop string's length in characters", len(stop), "max_stop_chars")
     sampling = SamplingConfig(max_new_tokens=body.max_tokens, temperature=body.temperature,
                               top_k=body.top_k, top_p=body.top_p, greedy=body.greedy, seed=body.seed,
                               stop=list(body.stop), prompt=body.prompt, weights=server.cfg.weights,
                               engine=server.cfg.engine, max_stop_chars=server.cfg.max_stop_chars).validate()
-    return await server.generate(name, lm, sampling, lm.encode_prompt(sampling.prompt), body.stream)
+    prompt_ids = lm.encode_prompt(sampling.prompt)
+    # Last: a request that leaves max_tokens out asks for the shared default, which a server
+    # with a lower --max-tokens refuses; what is wrong with the request itself comes first.
+    server.cap("max_tokens", body.max_tokens, "max_tokens")
+    return await server.generate(name, lm, sampling, prompt_ids, body.stream)

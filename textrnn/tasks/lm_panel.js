@@ -10,10 +10,10 @@ window.textrnn.panels.lm = (host, {$, postJSON, readEvents, showError, number, e
     element("label", {htmlFor: "prompt", textContent: "Prompt"}),
     element("textarea", {id: "prompt", rows: 3, placeholder: "Text to continue (empty: start afresh)"}),
     element("div", {className: "controls"},
-            field("Temperature", "temperature", {min: 0, max: 5, step: 0.05, value: 0.8}),
-            field("Top-k", "top_k", {min: 0, step: 1, value: 0}),
-            field("Top-p", "top_p", {min: 0.01, max: 1, step: 0.01, value: 1}),
-            field("Length", "length", {min: 1, step: 1, value: 300}),
+            field("Temperature", "temperature", {min: 0, max: 5, step: 0.05}),
+            field("Top-k", "top_k", {min: 0, step: 1}),
+            field("Top-p", "top_p", {min: 0.01, max: 1, step: 0.01}),
+            field("Length", "length", {min: 1, step: 1}),
             field("Seed", "seed", {min: 0, step: 1, placeholder: "random"}),
             element("button", {id: "generate", textContent: "Generate"}),
             element("button", {id: "stop", className: "secondary", textContent: "Stop", disabled: true})),
@@ -58,7 +58,18 @@ window.textrnn.panels.lm = (host, {$, postJSON, readEvents, showError, number, e
     }
   }
 
+  // The fields start at the server's defaults (its request's, which are `textrnn sample`'s),
+  // once: the same for every language model, and a value typed since is kept.
+  const fieldOf = {max_tokens: "length", temperature: "temperature", top_k: "top_k", top_p: "top_p"};
+  let filled = false;
+  function fillDefaults(inputs) {
+    for (const input of inputs) {
+      if (fieldOf[input.name] && input.default !== null) $(fieldOf[input.name]).value = input.default;
+    }
+    filled = true;
+  }
+
   $("generate").onclick = generate;
   $("stop").onclick = () => running && running.abort();
-  return {show(model) { current = model; }};
+  return {show(model) { current = model; if (!filled) fillDefaults(model.inputs); }};
 };

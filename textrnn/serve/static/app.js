@@ -1,4 +1,5 @@
-// The page: one tab per served run folder. Each task's panel is drawn by the script its
+// The page: one tab per served run folder, named by the run and its task, each at its own
+// address (/#RUN_NAME opens that run's tab). Each task's panel is drawn by the script its
 // task gives (the model's `panel`, loaded once) or, for a task with none, by the generic
 // form built from its request's fields (`inputs`), the JSON answer shown as it comes.
 // Plain JavaScript, no build step and nothing fetched from elsewhere. Text from models and
@@ -88,8 +89,27 @@ async function panelFor(model) {
   return panels[model.task];
 }
 
+// A tab's address is the page's with the run's name as its hash: /#NAME.
+const address = (model) => "#" + encodeURIComponent(model.name);
+
+// The tab the address names, else the first one, saying why when it named a run not served.
+async function openAddressed() {
+  let name = location.hash.slice(1);
+  try { name = decodeURIComponent(name); } catch (e) { /* a stray %: the name as typed */ }
+  const model = models.find((m) => m.name === name);
+  await choose(model || models[0]);
+  if (name && !model) {
+    showError("no run named " + name + " is served here; this server holds " +
+              models.map((m) => m.name).join(", "));
+  }
+}
+
 async function choose(model) {
   for (const b of $("models").children) b.setAttribute("aria-pressed", b.dataset.name === model.name);
+  document.title = model.name + " · textrnn";
+  // replaceState, not location.hash: the address follows the tab without a history entry per
+  // click and without a hashchange (which would choose the tab again).
+  if (location.hash !== address(model)) history.replaceState(null, "", address(model));
   showError("");
   try {
     const chosen = await panelFor(model);
@@ -113,13 +133,19 @@ async function start() {
   } catch (e) {
     showError(e.message);
   }
-  for (const m of models) {
-    const b = element("button", {textContent: m.name}, element("small", {textContent: m.kind}));
-    b.dataset.name = m.name;
-    b.onclick = () => choose(m);
-    $("models").appendChild(b);
-  }
-  if (models.length) choose(models[0]);
+  for (const m of models) $("models").appendChild(tab(m));
+  if (!models.length) return;
+  window.addEventListener("hashchange", openAddressed);  // a typed address, back and forward
+  await openAddressed();
+}
+
+// A run's tab: its name and what it is ("play · language model"); its title, its address.
+function tab(model) {
+  const b = element("button", {title: "/" + address(model)}, model.name + " ",
+                    element("small", {textContent: "· " + model.kind}));
+  b.dataset.name = model.name;
+  b.onclick = () => choose(model);
+  return b;
 }
 
 // ---- the generic form: a field per input of the endpoint's request, the answer as JSON ----
