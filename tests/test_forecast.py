@@ -225,13 +225,14 @@ def test_a_hub_layout_folder_is_a_source(tmp_path):
 
 # ---- the recipe and the commands ------------------------------------------------------------
 def test_recipe_end_to_end(tmp_path, capsys, series_csv):
-    run_script("timeseries", ["--out", str(tmp_path / "r"), "--epochs", "2", "--quiet"])
+    run_script("timeseries", ["--out", str(tmp_path / "r"), "--max-steps", "8", "--quiet"])
     out = capsys.readouterr().out
     assert "this model" in out and "seasonal naive" in out and "beats:" in out
     assert (tmp_path / "r" / "forecast.png").stat().st_size > 1000
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert cfg["encoder"]["cell"] == "rnn" and cfg["encoder"]["hidden_size"] == 50
-    assert cfg["head"]["horizon"] == 1 and cfg["head"]["model"] == "stacked"
+    assert cfg["head"]["horizon"] == 24 and cfg["head"]["model"] == "segrnn"  # a day ahead
+    assert "next 24 row(s) after the data" in out
+    assert "2025-07-07 00:00 " in out and "2025-07-07 23:00 " in out  # the hours kept
 
 
 def test_cli_trains_forecasts_and_evaluates(tmp_path, capsys, series_csv):

@@ -84,28 +84,108 @@ def _draw_heatmap(matrix, names, out_path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def plot_forecast(history, forecast, truth, names, out_path: Path, times=None) -> None:
-    """History (L, K), forecast (H, K) and, if given, truth (H, K), one panel per channel
-    (the first four); `times` labels the L + H rows, else they are numbered."""
+FEW = 12  # points: a line with no more than these gets a marker on each, so that it shows
+SHOWN_CHANNELS = 4  # panels of a forecast plot: more would be unreadable
+
+
+def forecast_figure(history, forecast, truth, names, times=None, block=None,
+                    unit="original units", title=None):
+    """A figure of one panel per target (the first four): `history` (L, K), the rows the
+    first forecast reads; `forecast` (N, K) and, if given, `truth` (N, K), the N rows after
+    them. `block` rows per forecast (default: all N from one history): N / block forecasts,
+    each from the true rows before it, drawn as separate lines. `times` labels the L + N
+    rows (ticks at the data's resolution), else rows are numbered from the first forecast
+    row. A forecast of one step, or a line of few points, gets markers, since a line
+    of one point draws nothing."""
     import numpy as np
 
     plt = _pyplot()
-    L, H = len(history), len(forecast)
-    shown = min(len(names), 4)
-    fig, axes = plt.subplots(shown, 1, figsize=(8, 2.2 * shown + 0.6), squeeze=False)
-    t = np.asarray(times) if times is not None and len(times) >= L + H else None
-    past, future = (t[:L], t[L:L + H]) if t is not None else (np.arange(L), np.arange(L, L + H))
+    L, N = len(history), len(forecast)
+    block = block or N
+    shown = min(len(names), SHOWN_CHANNELS)
+    fig, axes = plt.subplots(shown, 1, figsize=(9, 2.4 * shown + 1.0), squeeze=False, sharex=True)
+    x = _forecast_x(times, L, N)  # (L + N,)
+    past, future = x[:L], x[L:]
     for k, ax in enumerate(axes[:, 0]):
-        ax.plot(past, history[:, k], color="0.4", label="history")
+        _line(ax, past, np.asarray(history)[:, k], "0.45", "history")
         if truth is not None:
-            ax.plot(future, np.asarray(truth)[:, k], color="tab:blue", label="truth")
-        ax.plot(future, forecast[:, k], color="tab:orange", label="forecast")
-        ax.set_ylabel(str(names[k]))
+            _line(ax, future, np.asarray(truth)[:, k], "tab:blue", "truth")
+        fx, fy = _blocks(future, np.asarray(forecast)[:, k], block)
+        ax.plot(fx, fy, color="tab:orange", lw=1.6, label=_forecast_label(N, block),
+                marker="o" if block == 1 or N <= FEW else None, markersize=6 if N <= 3 else 3.5)
+        ax.axvline(future[0], color="0.6", ls=":", lw=1)  # where forecasting starts
+        ax.set_ylabel(f"{names[k]}\n({unit})")
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(loc="upper left", fontsize="small")
+    axes[0, 0].legend(loc="lower left", bbox_to_anchor=(0, 1), ncol=3, fontsize="small",
+                      frameon=False)  # above the panel: a legend inside would hide the lines
+    _time_axis(fig, axes[-1, 0], times is not None and len(times) >= L + N, x)
+    if title:
+        fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
+    return fig
+
+
+def plot_forecast(history, forecast, truth, names, out_path: Path, times=None, block=None,
+                  unit="original units", title=None) -> None:
+    """`forecast_figure` saved as a PNG."""
+    plt = _pyplot()
+    fig = forecast_figure(history, forecast, truth, names, times, block, unit, title)
     fig.savefig(out_path, dpi=100, format="png")
     plt.close(fig)
+
+
+def _forecast_x(times, L: int, N: int):
+    """The x of each of the L + N rows: their timestamps, else -L .. N - 1 (0: the first
+    forecast row)."""
+    import numpy as np
+    import pandas as pd
+
+    if times is not None and len(times) >= L + N:
+        return pd.DatetimeIndex(times[:L + N]).to_numpy()
+    return np.arange(-L, N)
+
+
+def _line(ax, x, y, colour, label) -> None:
+    """A series as a line, with markers when it has few points."""
+    ax.plot(x, y, color=colour, lw=1.4, label=label,
+            marker="o" if len(y) <= FEW else None, markersize=3)
+
+
+def _blocks(x, y, block: int):
+    """Forecasts of `block` rows each as one line with a gap (NaN) between blocks: each
+    starts again from the truth, so joining them would draw a step no model made. One-step
+    forecasts stay joined: each point is its own forecast, and markers show them."""
+    import numpy as np
+
+    if block <= 1 or block >= len(y):
+        return x, y
+    xs, ys = [x[:block]], [y[:block]]
+    for i in range(block, len(y), block):
+        xs += [x[i - 1:i], x[i:i + block]]  # the gap sits at the row before the block
+        ys += [[np.nan], y[i:i + block]]
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _forecast_label(n: int, block: int) -> str:
+    if block >= n:
+        return f"forecast ({n} row{'s' * (n > 1)})"
+    if block == 1:
+        return f"one-step forecasts ({n}, each from the truth before it)"
+    return f"forecasts ({n // block} of {block} rows, each from the truth before it)"
+
+
+def _time_axis(fig, ax, timed: bool, x) -> None:
+    """Ticks as timestamps at the data's resolution, or row numbers."""
+    if not timed:
+        ax.set_xlabel("row (0: the first forecast row)")
+        return
+    import matplotlib.dates as mdates
+
+    from .data.series import time_format
+
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(time_format(x).replace(" %z", "")))
+    ax.set_xlabel("time")
+    fig.autofmt_xdate()
 
 
 def plot_attention(source: list[str], target: list[str], weights, out_path: Path) -> None:

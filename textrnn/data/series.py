@@ -171,6 +171,31 @@ def parse_times(frame, column: str, where: str):
     return index
 
 
+# The strftime formats from the coarsest resolution to the finest, each with the
+# nanoseconds that one of its units spans: a timestamp or a step between two that is not a
+# whole number of them needs a finer format.
+RESOLUTIONS = (("%Y-%m-%d", 86_400 * 10**9), ("%Y-%m-%d %H:%M", 60 * 10**9),
+               ("%Y-%m-%d %H:%M:%S", 10**9), ("%Y-%m-%d %H:%M:%S.%f", 1))
+
+
+def time_format(times) -> str:
+    """The strftime format that shows `times` (timestamps, one or more) to the data's
+    resolution: the date alone only when every timestamp and every step between them is
+    whole days; hourly rows keep their hours even where all those shown fall at midnight,
+    as long as `times` holds two rows or one off midnight (pass the rows they follow too).
+    pandas prints midnight-only columns as dates, hence this."""
+    import pandas as pd
+
+    index = pd.DatetimeIndex(times)
+    aware = index.tz is not None
+    if aware:  # the wall-clock time, not UTC's, decides what a unit is
+        index = index.tz_localize(None)
+    ns = index.as_unit("ns").asi8  # nanoseconds since 1970, (N,): pandas may keep s or us
+    points = np.concatenate([ns, np.diff(ns)])
+    fmt = next(f for f, unit in RESOLUTIONS if not (points % unit).any())
+    return fmt + (" %z" if aware else "")
+
+
 def load_series(source, targets, features=(), time_column=None, fill=None, split="train",
                 config=None) -> Series:
     """Read, select and check a series from any table source (see `read_frame`)."""

@@ -24,7 +24,7 @@ from ..settings import OLD_UNTIL, OldFlag, setting
 from ..world import current
 from .base import Endpoint, Task
 from .baselines import baseline_scores
-from .forecaster import BATCH, Forecaster, numpy_batches, plot_last_window, score_windows
+from .forecaster import BATCH, Forecaster, numpy_batches, plot_test_period, score_windows
 
 log = logging.getLogger("textrnn")
 LIMIT = 1_000_000  # rows: the largest lookback or horizon accepted (a typo guard)
@@ -132,7 +132,7 @@ def forecast_command(fc: Forecaster, settings: ForecastSettings, write, progress
         if path:
             check_output(path, flag)  # before any work: no run's file, an existing folder
     frame = read_frame(settings.data)
-    table = fc.forecast(frame, fill=settings.fill)
+    table = fc.forecast_table(frame, fill=settings.fill)  # timestamps at the data's resolution
     if settings.plot:
         fc.plot(frame, settings.plot, fill=settings.fill)
     if settings.output:
@@ -177,19 +177,28 @@ COMMAND_DEFAULTS = dict(
 
 # The founding document's Keras regressor on the bundled hourly series: SimpleRNN(50,
 # return_sequences=True) -> SimpleRNN(50) -> Dense(1), Adam, mean squared error, batch 32;
-# two days of lookback, the next hour out.
+# two days of lookback, the next hour out. recipes/timeseries.py --model stacked, and
+# bench/keras_simplernn.py.
 SAMPLE = dict(model="stacked", cell="rnn", hidden_size=50, num_layers=2, dropout=0.0,
               revin=False, loss="mse", lookback=48, horizon=1, batch_size=32, lr=1e-3,
               epochs=20, patience=0, schedule="constant", warmup_steps=0, clip=0.0,
               weight_decay=0.0, eval_every=0, save_every=0, target=["load"],
               data=str(SAMPLE_DATA / "hourly_load.csv"))
 
+# recipes/timeseries.py's default: the bundled series' next day, hour by hour, from the
+# week before it (a week holds the series' weekly cycle as well as its daily one). SegRNN
+# as train-forecaster trains it, made small enough for a laptop's few seconds: GRU 128,
+# 10 epochs of batch 64, cosine decay.
+DAY_AHEAD = dict(COMMAND_DEFAULTS, hidden_size=128, dropout=0.1, lookback=168, seg_len=24,
+                 horizon=24, batch_size=64, lr=3e-3, epochs=10, patience=0, schedule="cosine",
+                 target=["load"], data=SAMPLE["data"])
+
 
 class ForecastTask(Task):
     """Forecast the next rows of a numeric series (SegRNN or the founding document's regressor)."""
     name, command, Head, Data, Loaded = ("forecaster", "train-forecaster", ForecastHeadConfig,
                                          SeriesDataConfig, Forecaster)
-    encodings = (SCALER,)
+    encodings, unit = (SCALER,), "windows"
     command_defaults = COMMAND_DEFAULTS
     encoder_flags_skip = ("embed_dim", "bidirectional", "embed_dropout", "weight_drop", "conv_kernel")
     metric, mode, sampled_eval, loss_unit = "mse", "min", False, "--loss, standardised"
@@ -257,9 +266,12 @@ class ForecastTask(Task):
 
     @staticmethod
     def recipe_preset(given: dict) -> dict:
-        """recipes/timeseries.py: the founding document's model on the bundled series, or
-        SegRNN (train-forecaster's defaults) on a series of your own."""
-        return dict(SAMPLE if "data" not in given else COMMAND_DEFAULTS)
+        """recipes/timeseries.py: on the bundled series a day ahead (SegRNN), or with
+        --model stacked the founding document's one-step model; SegRNN (train-forecaster's
+        defaults) on a series of your own."""
+        if "data" in given:
+            return dict(COMMAND_DEFAULTS)
+        return dict(SAMPLE if given.get("model") == "stacked" else DAY_AHEAD)
 
     @classmethod
     def prepare(cls, data: SeriesData, scaler: Scaler, data_cfg, train_cfg, run_dir, model_cfg):
@@ -286,7 +298,7 @@ class ForecastTask(Task):
         self.train, self.val = splits[0], splits[1]
         self.test = splits[2] if len(splits) == 3 else None
         self.batch_size, self.seed, self.scaler = batch_size, seed, scaler
-        self.test_rows = test_rows  # for the plot of the test split's last window
+        self.test_rows = test_rows  # for the plot of the test split's end
         self.season, self.eval_size = season, eval_batch_size
         self._epoch, self._order = None, None
 
@@ -305,7 +317,7 @@ class ForecastTask(Task):
 
     @staticmethod
     def tokens(batch) -> int:
-        return batch[0].shape[0]  # windows: the rate is samples per second
+        return batch[0].shape[0]  # windows: the rate is windows per second
 
     def loss(self, model, batch, carry, device):
         x, y = (t.to(device, non_blocking=True) for t in batch)
@@ -316,7 +328,7 @@ class ForecastTask(Task):
                              self.eval_size)
 
     def report(self, model, metrics, folder, device, precision) -> dict:
-        """The kept model on the test split beside the baselines, and a plot of its last window."""
+        """The kept model on the test split beside the baselines, and a plot of its end."""
         if self.test is None:
             return {}
         test = score_windows(model, self.test, self.scaler, device, precision, True, current(),
@@ -324,7 +336,7 @@ class ForecastTask(Task):
         test["baselines"] = baseline_scores(numpy_batches(self.test, self.eval_size), self.season,
                                             numpy_batches(self.train, self.eval_size))
         values, (a, b), times = self.test_rows
-        folder.plot("forecast.png", lambda path: plot_last_window(
+        folder.plot("forecast.png", lambda path: plot_test_period(
             model, values[a:b], self.scaler, path, None if times is None else times[a:b], device))
         return {"test": test}
 

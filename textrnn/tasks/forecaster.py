@@ -5,7 +5,7 @@ Shapes: W windows, L lookback, H horizon, C input channels (targets first), K ta
 import numpy as np
 import torch
 
-from ..data.series import Windows, load_series, read_frame, scaled
+from ..data.series import Windows, load_series, read_frame, scaled, time_format
 from ..device import autocast
 from ..errors import DataError
 from ..models import evaluating
@@ -79,14 +79,42 @@ def score_windows(model, windows: Windows, scaler, device, precision="fp32", ful
     return m
 
 
-def plot_last_window(model, values: torch.Tensor, scaler, path, times, device) -> None:
-    """The last window of `values` (N, C) standardised: its lookback, forecast and truth."""
+SHOWN = 168  # rows of the test period drawn, at most: a week of hourly rows
+
+
+def forecasts_by_block(model, values: torch.Tensor, device, shown: int = SHOWN):
+    """The last rows of `values` (N, C) standardised, forecast block after block: each block
+    of H rows from the L true rows before it, as many blocks as fit in `shown` rows (at
+    least one). Returns the first forecast row and the forecasts (blocks * H, K), standardised."""
     L, H = model.cfg.head.lookback, model.cfg.head.horizon
-    x = values[-(L + H):-H].unsqueeze(0)  # (1, L, C)
-    pred = scaler.inverse(predict_windows(model, x, device)[0])  # (H, K)
+    blocks = max(1, min(shown // H, (len(values) - L) // H))
+    first = len(values) - blocks * H
+    x = torch.stack([values[s - L:s] for s in range(first, len(values), H)])  # (blocks, L, C)
+    pred = predict_windows(model, x, device)  # (blocks, H, K)
+    return first, pred.reshape(blocks * H, -1)
+
+
+def plot_test_period(model, values: torch.Tensor, scaler, path, times, device) -> None:
+    """forecast.png: the end of the test split `values` (N, C) standardised, in the data's
+    units: the truth and the model's forecasts of it, one horizon at a time (a one-step
+    model forecasts each row from the rows before it)."""
+    L, H, k = model.cfg.head.lookback, model.cfg.head.horizon, scaler.targets
+    first, pred = forecasts_by_block(model, values, device)
     real = values.numpy() * scaler.std + scaler.mean  # (N, C)
-    plot_forecast(real[-(L + H):-H, : scaler.targets], pred, real[-H:, : scaler.targets],
-                  scaler.columns[: scaler.targets], path, None if times is None else times[-(L + H):])
+    n, before = len(values) - first, min(L, max(H, SHOWN // 4))  # a long lookback would crowd the truth
+    title = (f"test split, its last {n} rows: forecast {H} row{'s' * (H > 1)} at a time, "
+             f"each from the {L} true rows before")
+    plot_forecast(real[first - before:first, :k], scaler.inverse(pred), real[first:, :k],
+                  scaler.columns[:k], path, None if times is None else times[first - before:],
+                  block=H, title=title)
+
+
+def future_times(times, n: int):
+    """The n timestamps after `times` (a DatetimeIndex), one step of its last apart."""
+    import pandas as pd
+
+    step = times[-1] - times[-2] if len(times) > 1 else pd.Timedelta(0)
+    return pd.DatetimeIndex([times[-1] + step * (i + 1) for i in range(n)])
 
 
 def describe(m: dict) -> str:
@@ -157,12 +185,27 @@ class Forecaster(LoadedRun):
         pred = self._predict(x)
         if isinstance(data, (np.ndarray, torch.Tensor)):
             return pred
+        return self._frame(pred, times)
+
+    def forecast_table(self, data, fill=None):
+        """`forecast` as `textrnn forecast` prints and writes it: a DataFrame whose
+        timestamps are text at the data's resolution (pandas would print an hourly forecast
+        that falls at midnight as a bare date)."""
+        _, x, times = self._recent(data, fill)
+        frame = self._frame(self._predict(x), times)
+        if times is not None:  # the format from the rows read too: they show the resolution
+            future = future_times(times, len(frame))
+            frame[self.scaler.time_column] = future.strftime(time_format(times.append(future)))
+        return frame
+
+    def _frame(self, pred, times):
+        """The forecast (H, K) as a DataFrame, after a column of its timestamps when the
+        data has them."""
         import pandas as pd
 
         frame = pd.DataFrame(pred, columns=self.targets)
         if times is not None:
-            step = times[-1] - times[-2] if len(times) > 1 else pd.Timedelta(0)
-            frame.insert(0, self.scaler.time_column, [times[-1] + step * (i + 1) for i in range(len(pred))])
+            frame.insert(0, self.scaler.time_column, future_times(times, len(pred)))
         return frame
 
     def _predict(self, x):
@@ -193,9 +236,15 @@ class Forecaster(LoadedRun):
                              batch_size=batch_size or BATCH)
 
     def plot(self, data, path, truth=None, fill=None) -> None:
-        """A PNG of the last lookback rows of `data`, the forecast, and `truth` (H, K) if given;
-        never over a run's own file (outputs.py)."""
-        values, x, _ = self._recent(data, fill)
+        """A PNG of the last lookback rows of `data`, the forecast, and `truth` (H, K) if given,
+        in the data's units, with the data's timestamps when it has them; never over a
+        run's own file (outputs.py)."""
+        values, x, times = self._recent(data, fill)
         pred = self._predict(x)
-        write_output(path, lambda tmp: plot_forecast(values[:, : len(self.targets)], pred, truth,
-                                                     self.targets, tmp), "plot")
+        k = len(self.targets)
+        if times is not None:
+            times = times.append(future_times(times, len(pred)))
+        rows = f"{len(pred)} rows" if len(pred) > 1 else "row"
+        title = f"forecast of the {rows} after the data, from its last {self.lookback}"
+        write_output(path, lambda tmp: plot_forecast(values[:, :k], pred, truth, self.targets, tmp,
+                                                     times, title=title), "plot")
