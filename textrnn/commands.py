@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from torch.distributed import DistError
 
 from .config import EncoderConfig, ModelConfig
-from .errors import TextRNNError, first_line
+from .errors import NamedSettings, TextRNNError, first_line
 from .inference.sampling import SamplingConfig
 from .settings import add_flags, resolve, setting
 from .tasks import get_task
@@ -128,6 +128,7 @@ def exit_if_interrupted(result: dict) -> dict:
 def run_guarded(func, *args, debug: bool = False):
     """Run func(*args); turn textrnn errors into one stderr line and an exit code."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    NamedSettings.for_command_line()
     try:
         return func(*args)
     except TextRNNError as exc:

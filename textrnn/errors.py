@@ -8,6 +8,7 @@ library says what is wrong in the words of its own API (`batch_size=32`), and th
 line, which knows its flags, says the same with the flag to type (`--batch-size 32`,
 `TextRNNError.for_command_line`).
 """
+import logging
 import re
 
 _MARK, _FLAG = "\x1f", "\x1e"  # a setting in a message: MARK name [= value] [FLAG flag] MARK
@@ -43,6 +44,25 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+class NamedSettings(logging.Filter):
+    """Log lines name settings as errors do: for Python callers by default, with flags once
+    a command line says so (`for_command_line()`, set by the CLI and the recipes)."""
+    command_line = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _MARK in message:
+            record.msg, record.args = render(message, self.command_line), ()
+        return True
+
+    @classmethod
+    def for_command_line(cls):
+        cls.command_line = True
+
+
+logging.getLogger("textrnn").addFilter(NamedSettings())
 
 
 class TextRNNError(Exception):

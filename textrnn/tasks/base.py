@@ -75,6 +75,10 @@ class Task:
     loss_unit: ClassVar[str]      # what one unit of the loss is, for the plot's axis
     plots: ClassVar[tuple] = ()   # the PNG files its report draws in the run folder
     eval_batch_size: ClassVar[int] = 64  # examples per evaluation batch (--eval-batch-size 0)
+    unit: ClassVar[str] = "tokens"  # what tokens(batch) counts: the progress bar's rate is these per second
+    # --size auto's candidates (training/sizing.py), smallest first: encoder settings by name;
+    # none: the task's runs take the size they are given.
+    sizes: ClassVar[dict] = {}
 
     # ---- using a run ---------------------------------------------------------------------
     verb: ClassVar[str]           # its use command: `textrnn <verb> RUN ...`

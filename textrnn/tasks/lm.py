@@ -78,9 +78,19 @@ def require_language_model(model) -> None:
 
 # The bundled play is ~65k characters: a mid-sized model, strong dropout, and a short
 # time budget; the best validation checkpoint is kept, so overfitting late costs nothing.
+# --size auto trains a smaller LSTM where this machine would take fewer than 600 steps of
+# the 2x384 in the budget (a slow or busy one): on the play, more steps of a smaller model
+# beat a few of a larger one.
 SAMPLE = dict(hidden_size=384, embed_dim=64, num_layers=2, dropout=0.3, batch_size=32,
               bptt=128, lr=3e-3, warmup_steps=50, time_budget=100.0, eval_every=100,
-              save_every=200, precision="auto", data=str(SAMPLE_DATA / "tiny_play.txt"))
+              save_every=200, precision="auto", size="auto", size_steps=600,
+              data=str(SAMPLE_DATA / "tiny_play.txt"))
+
+# --size auto's candidates, smallest first (two layers each; the configured size is the
+# largest candidate).
+SIZES = {"small": dict(hidden_size=128, embed_dim=32), "medium": dict(hidden_size=192, embed_dim=48),
+         "large": dict(hidden_size=256, embed_dim=64), "larger": dict(hidden_size=384, embed_dim=64),
+         "largest": dict(hidden_size=768, embed_dim=128)}
 
 # A corpus of a megabyte or more (e.g. Tiny Shakespeare): a 2x768 LSTM sized so that a
 # 15-minute budget on 2 modern CPU cores covers ~14 passes over 1 MB, bf16 autocast where
@@ -96,12 +106,12 @@ class LMTask(Task):
     name, command, Head, Data, Loaded = "lm", "train-lm", LMHeadConfig, DataConfig, LanguageModel
     encoder_flags_skip = ("bidirectional",)
     metric, mode, sampled_eval, loss_unit = "loss", "min", True, "nats per token"
+    sizes = SIZES
     # Validation as several columns is much faster than one stream; the final report reads
     # it as one stream.
     eval_batch_size = 16
     verb, verb_help, Use, Evaluation = ("sample", "generate text from a language-model run folder",
                                         SampleSettings, LMEvaluation)
-    use_defaults = {"max_new_tokens": 500, "temperature": 0.8}
     use = staticmethod(sample_command)
     endpoint = Endpoint("generate", "continue a prompt with a language model", GenerateRequest,
                         generate_endpoint, panel="lm_panel.js", stepped=True)

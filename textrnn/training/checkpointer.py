@@ -68,6 +68,7 @@ class Checkpointer:
         self.best_step = None
         self.run_id = None
         self.plots = []  # (file name, draw) to draw once the metrics are written
+        self.sizing = None  # --size auto's record, reported with the metrics
 
     def start_fresh(self) -> str:
         """A new run, with a new id: its manifest comes first, so from then on nothing an
@@ -131,14 +132,17 @@ class Checkpointer:
 
     @rank0_only
     def write_metrics(self, metrics: dict):
-        write_json(self.run_dir / METRICS, metrics)
+        sizing = {"sizing": self.sizing} if self.sizing else {}
+        write_json(self.run_dir / METRICS, {**metrics, **sizing})
 
     @rank0_only
-    def write_settings(self, data_cfg, train_cfg, held: dict):
-        """The run's data and training settings, and what its training data held
-        (same_run.training_data), for --resume."""
+    def write_settings(self, data_cfg, train_cfg, held: dict, sizing: dict | None = None):
+        """The run's data and training settings, what its training data held
+        (same_run.training_data), for --resume, and --size auto's choice (also reported in
+        metrics.json)."""
+        self.sizing = sizing
         write_json(self.run_dir / SETTINGS, {"data": asdict(data_cfg), "training": asdict(train_cfg),
-                                             "training_data": held})
+                                             "training_data": held, "sizing": sizing})
 
     def plot(self, name: str, draw):
         """A plot to save: `draw(path)` writes the PNG. Plots are drawn after metrics.json is

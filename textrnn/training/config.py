@@ -7,6 +7,7 @@ from ..settings import check, setting
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "constant", "plateau", "stlr", "decay")
+SIZES = ("fixed", "auto")
 DEFAULT_EPOCHS = 10  # when no limit is given at all
 # On --resume a run's batches, optimiser and schedule must stay what they were, or it would
 # not continue the same run: these settings must be given as the run started (or left out:
@@ -38,6 +39,11 @@ class TrainConfig:
     max_steps: int = setting(0, "optimiser steps; 0: no limit", low=0)
     time_budget: float = setting(0.0, "seconds of training, evaluation included; 0: no limit",
                                  low=0, high=1e9)
+    size: str = setting("fixed", "fixed: the model as configured; auto: time the task's sizes on "
+                        "this machine first and train the largest that takes --size-steps steps "
+                        "within --time-budget (kept by --resume)", choices=SIZES)
+    size_steps: int = setting(600, "with --size auto, the steps a run must take within its time "
+                              "budget to be useful", low=1, high=10**9)
     eval_every: int = setting(500, "steps between evaluations; 0: at the end of each epoch", low=0)
     save_every: int = setting(500, "steps between checkpoints; 0: at the end of each epoch", low=0)
     log_every: int = setting(20, "steps between log lines", low=1)

@@ -58,7 +58,8 @@ class Trainer:
     def fit(self) -> dict:
         s = self.state
         self.model.train()
-        self.log = RunLog(self.cfg, s, self.task.num_batches(0), self.folder.log, self.show_progress)
+        self.log = RunLog(self.cfg, s, self.task.num_batches(0), self.folder.log, self.show_progress,
+                          self.task.unit)
         with StopSignals() as self.signals:
             while not self._should_stop():
                 batches = self.task.num_batches(s.epoch)
@@ -238,6 +239,7 @@ class Trainer:
         kept model: its metrics, with a task's sampled evaluation redone in full, and any
         extra splits the task scores; metrics.json is written once, here."""
         s = self.state
+        warn_if_short(self.cfg, s.step)
         if self.last_eval is None or self.last_eval[0] != s.step:
             self.evaluate()
         self.save()  # the final position, for a later --resume
@@ -249,3 +251,19 @@ class Trainer:
         self.folder.plot_loss(self.task.loss_unit)
         self.folder.draw_plots()  # after metrics.json: drawing may fail, the figures are saved
         return {"status": status, "metrics": metrics, "step": s.step, **extra}
+
+
+def warn_if_short(cfg, steps: int) -> None:
+    """One line when a run ends too early to be useful: still inside its warm-up (the
+    learning rate never reached its peak), or under --size auto with under half the steps
+    it was sized for (the machine slowed down after sizing)."""
+    if steps < cfg.warmup_steps:
+        short = f"fewer than its {cfg.warmup_steps} warm-up steps"
+    elif cfg.size == "auto" and steps < cfg.size_steps // 2:
+        short = f"under half the {cfg.size_steps} it was sized for"
+    else:
+        return
+    longer = (f"a longer {setting_name('time_budget')}" if cfg.time_budget else
+              f"more {setting_name('epochs')} or {setting_name('max_steps')}")
+    log.warning("the run took only %d steps, %s, so the model is barely trained; pass %s%s",
+                steps, short, longer, "" if cfg.size == "auto" else f" or {setting_name('size', 'auto')}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..checkpoint import load_pretrained, read_config
 from ..config import ModelConfig
+from ..encodings import TOKENIZER
 from ..device import resolve_device, resolve_precision
 from ..errors import CheckpointError, ConfigError, DataError, setting_name
 from ..files import FolderLock
@@ -18,6 +19,7 @@ from .config import TrainConfig
 from .checkpointer import foreign_entries
 from .distributed import same_on_every_rank
 from .same_run import same_run_on_every_rank, same_training_data, training_data
+from .sizing import fit_to_machine, sized
 from .loop import Trainer
 from .state import seed_everything
 
@@ -113,6 +115,7 @@ class Run:
     lock: FolderLock  # held from prepare_run to the end of fit
     world: World = World()
     held_data: dict = field(default_factory=dict)  # what its training data held (same_run.py)
+    sizing: dict | None = None  # --size auto's choice and timings (sizing.py)
 
     def fit(self, show_progress: bool = True) -> dict:
         """Train with the one loop; the result gains "run_dir"."""
@@ -120,7 +123,7 @@ class Run:
             with self.world.together():
                 trainer = Trainer(self.model, self.task, self.train_cfg, self.run_dir, self.tokenizer,
                                   self.device, self.precision, self.resume, show_progress, self.world)
-            trainer.folder.write_settings(self.data_cfg, self.train_cfg, self.held_data)
+            trainer.folder.write_settings(self.data_cfg, self.train_cfg, self.held_data, self.sizing)
             result = dict(trainer.fit(), run_dir=str(self.run_dir))
             self.world.wait(patient=True)  # rank 0 has written the folder: all may read it
             return result
@@ -173,13 +176,33 @@ def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, d
     if not batches.num_batches(0):  # refused before the loop, which would have nothing to do
         raise DataError(f"the training data gives no batch for a {kind.Loaded.noun}; pass more "
                         "training data")
+    model, sizing = _machine_size(kind, model, batches, train_cfg, run_dir, resume or init_from,
+                                  device, precision, world)
     if world.rank:  # every rank draws its own dropout masks
         seed_everything(train_cfg.seed + 1_000_003 * world.rank)
-    log.info("model: %s, %d parameters, vocabulary %d, device %s, %s%s", model.cfg.encoder.cell,
-             sum(p.numel() for p in model.parameters()), model.cfg.vocab_size, device, precision,
+    vocabulary = f", vocabulary {model.cfg.vocab_size}" if TOKENIZER in kind.encodings else ""
+    log.info("model: %s, %d parameters%s, device %s, %s%s", model.cfg.encoder.cell,
+             sum(p.numel() for p in model.parameters()), vocabulary, device, precision,
              f", {world.size} processes" if world.size > 1 else "")
     return Run(batches, model.to(device), tokenizer, data_cfg, train_cfg, run_dir, device,
-               precision, resume, lock, world, held)
+               precision, resume, lock, world, held, sizing)
+
+
+def _machine_size(kind, model, batches, train_cfg, run_dir, started, device, precision, world):
+    """(model, record) under --size auto: a fresh run's rank 0 times the task's sizes and
+    every rank builds its choice; a resumed or --init-from run keeps its model (and a
+    resumed one its record)."""
+    if train_cfg.size != "auto":
+        return model, None
+    if not train_cfg.time_budget:  # a run of so many steps or epochs: nothing to fit
+        log.info("size auto fits the model to a time budget; with none, the configured size")
+        return model, None
+    if started:
+        return model, _saved_settings(run_dir).get("sizing")
+    record = fit_to_machine(kind, model, batches, train_cfg, device, precision, build_model) \
+        if world.main else None
+    record = world.gather(record, patient=True)[0]  # rank 0's choice, for every rank
+    return sized(model, record, build_model), record
 
 
 def _model_and_data(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, typed, held):

@@ -13,8 +13,8 @@ log = logging.getLogger("textrnn")
 
 
 class RunLog:
-    def __init__(self, cfg, state, epoch_batches: int, write, show: bool):
-        self.cfg, self.state, self.write = cfg, state, write
+    def __init__(self, cfg, state, epoch_batches: int, write, show: bool, unit: str = "tokens"):
+        self.cfg, self.state, self.write, self.unit = cfg, state, write, unit
         self.bar = _progress_bar(cfg, state, epoch_batches, show)
         self.tokens, self.t_window = 0, time.perf_counter()
 
@@ -36,7 +36,8 @@ class RunLog:
                   "grad_norm": norm, "clipped": s.clipped, "tokens_per_s": round(rate),
                   "elapsed": round(s.elapsed, 2)}
         self.write(record)
-        self._show("set_postfix", step=s.step, loss=f"{record['loss']:.3f}", tok_s=f"{rate:,.0f}")
+        self._show("set_postfix", {"step": s.step, "loss": f"{record['loss']:.3f}",
+                                   f"{self.unit}/s": f"{rate:,.0f}"})
         s.window[:] = [0.0, 0]
         self.tokens, self.t_window = 0, now
 

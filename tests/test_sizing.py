@@ -1,0 +1,82 @@
+"""--size auto: the model fitted to the machine; a run too short to be useful says so."""
+import json
+import logging
+
+import pytest
+
+from textrnn.training.config import TrainConfig
+from textrnn.training.loop import warn_if_short
+from textrnn.training.sizing import candidates, choose
+from textrnn.config import EncoderConfig
+
+SIZES = {"small": {"hidden_size": 16, "embed_dim": 8}, "medium": {"hidden_size": 32, "embed_dim": 8},
+         "large": {"hidden_size": 64, "embed_dim": 16}}
+
+
+def test_candidates_stop_below_the_configured_size_which_comes_last():
+    sizes = candidates(SIZES, EncoderConfig(hidden_size=48, embed_dim=12))
+    assert list(sizes) == ["small", "medium", "configured"]
+    assert sizes["configured"] == {"hidden_size": 48, "embed_dim": 12}
+
+
+def test_the_largest_size_that_takes_enough_steps_is_chosen_and_larger_ones_are_not_timed():
+    pace = {16: 0.1, 32: 0.2, 64: 1.0}  # seconds per step
+    timed = []
+
+    def time_one(settings):
+        timed.append(settings["hidden_size"])
+        return pace[settings["hidden_size"]]
+
+    # 100 s at 0.85 of the budget: 850 steps of small, 425 of medium, 85 of large
+    name, timings = choose(SIZES, time_one, budget=100, steps=400)
+    assert name == "medium" and timed == [16, 32, 64]
+    assert [t["steps_in_budget"] for t in timings] == [850, 425, 85]
+    timed.clear()
+    name, _ = choose(SIZES, time_one, budget=100, steps=500)
+    assert name == "small" and timed == [16, 32]  # medium does not fit: large is never built
+
+
+def test_a_machine_too_slow_for_every_size_gets_the_smallest():
+    name, timings = choose(SIZES, lambda s: 10.0, budget=100, steps=50)
+    assert name == "small" and len(timings) == 1
+
+
+def test_a_fresh_run_records_its_choice_and_resume_keeps_it(tmp_path):
+    from textrnn.commands import settings_from
+    from textrnn.training import prepare_run
+
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 200)
+    values = dict(data=str(text), out=str(tmp_path / "run"), hidden_size=64, embed_dim=16,
+                  num_layers=1, batch_size=4, bptt=16, time_budget=3, size="auto", size_steps=10,
+                  eval_every=5, save_every=5, warmup_steps=1, precision="fp32", device="cpu")
+    s = settings_from("lm", values)
+    run = prepare_run("lm", s.data, s.model, s.training, s.run.out)
+    run.fit(show_progress=False)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    sizing = metrics["sizing"]
+    assert sizing["chosen"] in ("small", "medium", "large", "larger", "configured")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    chosen = next(t for t in sizing["timed"] if t["size"] == sizing["chosen"])
+    assert config["encoder"]["hidden_size"] == chosen["hidden_size"] == sizing["hidden_size"]
+    # --resume: the saved model and its record, whatever this machine would choose now
+    s = settings_from("lm", dict(values, time_budget=4, resume=True))
+    run = prepare_run("lm", s.data, s.model, s.training, s.run.out, resume=True)
+    assert run.sizing == sizing and run.model.cfg.encoder.hidden_size == chosen["hidden_size"]
+    run.lock.release()
+
+
+@pytest.mark.parametrize("limits, steps, warned", [
+    (dict(time_budget=10.0, warmup_steps=50), 45, "fewer than its 50 warm-up steps"),
+    (dict(time_budget=10.0, warmup_steps=10, size="auto", size_steps=600), 200, "under half the 600"),
+    (dict(time_budget=10.0, warmup_steps=10, size="auto", size_steps=600), 400, None),
+    (dict(max_steps=30, warmup_steps=100), 30, "fewer than its 100 warm-up steps"),
+])
+def test_a_run_too_short_to_be_useful_warns_in_one_line(caplog, limits, steps, warned):
+    with caplog.at_level(logging.WARNING, logger="textrnn"):
+        warn_if_short(TrainConfig(**limits), steps)
+    lines = [r.getMessage() for r in caplog.records]
+    if warned is None:
+        assert lines == []
+    else:
+        assert len(lines) == 1 and warned in lines[0] and "pass" in lines[0]

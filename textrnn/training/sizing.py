@@ -1,0 +1,105 @@
+"""--size auto: fit the model to the machine it trains on.
+
+A time budget means less on a slow or busy machine: the bundled play's 2x384 LSTM takes
+~775 steps in 100 s on two idle cores but ~45 on one busy core, where it ends as letter
+soup. So in its first seconds a run times its task's candidate sizes (`Task.sizes`,
+smallest first, none larger than the configured model) on this machine, with its own
+batches, precision and device, and keeps the largest that still takes `size_steps` steps
+within the budget. The choice is logged, recorded in settings.json and metrics.json, and
+kept by --resume (the saved model wins); under torchrun rank 0 times and all ranks take
+its choice.
+"""
+import logging
+import time
+from dataclasses import replace
+
+import torch
+
+from ..device import autocast
+from ..errors import ConfigError, setting_name
+
+log = logging.getLogger("textrnn")
+
+# The share of a time budget left for training steps: periodic evaluation, checkpoints and
+# the progress log take the rest (measured on the bundled play: 5-10%).
+STEP_SHARE = 0.85
+TIMED_STEPS = 2  # after one untimed step (the first allocates and warms the kernels)
+TIMING = ("size", "seconds_per_step", "steps_in_budget")  # a timing's entries that are no setting
+
+
+def candidates(sizes: dict, encoder) -> dict:
+    """The task's sizes no larger than the configured encoder, smallest first; the
+    configured size itself is the last candidate."""
+    fitting = {name: s for name, s in sizes.items() if s["hidden_size"] < encoder.hidden_size}
+    own = {k: getattr(encoder, k) for k in next(iter(sizes.values()))}
+    return {**fitting, "configured": own}
+
+
+def seconds_per_step(model, batches, device, precision) -> float:
+    """The median seconds of a training step (forward, backward, Adam) on real batches."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    times, carry = [], None
+    for i in range(1 + TIMED_STEPS):
+        t0 = time.perf_counter()
+        with autocast(device, precision):
+            loss, carry = batches.loss(model, batches.batch(0, i % batches.num_batches(0)), carry, device)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return sorted(times[1:])[len(times[1:]) // 2]
+
+
+def choose(sizes: dict, time_one, budget: float, steps: int) -> tuple[str, list]:
+    """The largest size whose measured pace takes `steps` steps in `budget` seconds (or the
+    smallest, if none does): (name, timings). Sizes are timed smallest first and timing
+    stops at the first that does not fit, so a slow machine times only small models."""
+    chosen, timings = None, []
+    for name, settings in sizes.items():
+        pace = time_one(settings)
+        fits = budget * STEP_SHARE / pace
+        timings.append({"size": name, **settings, "seconds_per_step": round(pace, 4),
+                        "steps_in_budget": int(fits)})
+        if fits < steps and chosen is not None:
+            break
+        chosen = name
+        if fits < steps:
+            break
+    return chosen, timings
+
+
+def fit_to_machine(kind, model, batches, cfg, device, precision, build) -> dict:
+    """What --size auto chose for this machine, and the timings it chose by."""
+    if not kind.sizes:
+        raise ConfigError(f"{setting_name('size', 'auto')}: the {kind.Loaded.noun} task declares no "
+                          f"sizes to choose from; drop {setting_name('size')}")
+    encoder = model.cfg.encoder
+    sizes = candidates(kind.sizes, encoder)
+
+    def time_one(settings):
+        gpus = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=gpus):  # timing draws no number the run will draw
+            trial = build(replace(model.cfg, encoder=replace(encoder, **settings))).to(device).train()
+            return seconds_per_step(trial, batches, device, precision)
+
+    name, timings = choose(sizes, time_one, cfg.time_budget, cfg.size_steps)
+    record = {"chosen": name, **sizes[name], "steps_wanted": cfg.size_steps,
+              "time_budget": cfg.time_budget, "timed": timings}
+    pace = next(t for t in timings if t["size"] == name)
+    log.info("size auto: %s (hidden %d): %.3f s/step here, about %d steps in the %g s budget "
+             "(%d wanted); timed %s", name, sizes[name]["hidden_size"], pace["seconds_per_step"],
+             pace["steps_in_budget"], cfg.time_budget, cfg.size_steps,
+             ", ".join(f"{t['size']} {t['seconds_per_step']:.3f} s" for t in timings))
+    if pace["steps_in_budget"] < cfg.size_steps:
+        log.warning("even the smallest size takes only about %d of the %d steps wanted in %g s on "
+                    "this machine; pass a longer %s for a useful model", pace["steps_in_budget"],
+                    cfg.size_steps, cfg.time_budget, setting_name("time_budget"))
+    return record
+
+
+def sized(model, record: dict, build):
+    """`model`, or one of the size `record` chose, built from the same random state."""
+    settings = {k: record[k] for k in record["timed"][0] if k not in TIMING}
+    if all(getattr(model.cfg.encoder, k) == v for k, v in settings.items()):
+        return model
+    return build(replace(model.cfg, encoder=replace(model.cfg.encoder, **settings)))
