@@ -197,7 +197,8 @@ ZERO_OK = {"--epochs", "--max-steps", "--time-budget", "--warmup-steps", "--pati
            "--weight-decay", "--dropout", "--embed-dropout", "--weight-drop", "--conv-kernel",
            "--head-hidden", "--seed", "--top-k", "--temperature", "--val-fraction", "--unfreeze-warmup",
            "--classifier-weight-drop", "--lm-drop-mult", "--port", "--max-waiting",
-           "--label-smoothing", "--length-penalty", "--ema", "--target-vocab-size", "--eval-batch-size"}
+           "--label-smoothing", "--length-penalty", "--ema", "--target-vocab-size", "--eval-batch-size",
+           "--unk-dropout", "--test-fraction"}
 HUGE_OK = {"--epochs", "--max-steps", "--eval-every", "--save-every", "--log-every", "--patience",
            "--top-k"}
 

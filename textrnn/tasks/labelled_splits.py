@@ -24,11 +24,13 @@ def load_splits(data_cfg, seed: int, names: list[str] | None = None) -> Splits:
     load = lambda src, split: load_labelled(src, data_cfg.text_column, data_cfg.label_column,
                                             split, data_cfg.data_config)
     train = load(data_cfg.data, data_cfg.split)
+    test = load(data_cfg.test_data, data_cfg.test_split) if data_cfg.test_data else None
+    if test is None and data_cfg.test_fraction:  # held out first, so validation never sees it
+        train, test = split_held_out(train, data_cfg.test_fraction, seed, "test")
     if data_cfg.val_data:
         val = load(data_cfg.val_data, data_cfg.val_split)
     else:
-        train, val = split_validation(train, data_cfg.val_fraction, seed)
-    test = load(data_cfg.test_data, data_cfg.test_split) if data_cfg.test_data else None
+        train, val = split_held_out(train, data_cfg.val_fraction, seed)
     names = names or label_names(train)
     if len(names) < 2:
         raise DataError(f"{data_cfg.data} has a single class ({names[0]!r}); a classifier "
@@ -38,8 +40,9 @@ def load_splits(data_cfg, seed: int, names: list[str] | None = None) -> Splits:
                   label_ids(test, names, data_cfg.test_data) if test else None)
 
 
-def split_validation(data: Labelled, fraction: float, seed: int):
-    """Hold out a stratified random `fraction` (labelled files are often sorted by class)."""
+def split_held_out(data: Labelled, fraction: float, seed: int, part: str = "validation"):
+    """(rest, held out): a stratified random `fraction` held out for validation or test
+    (labelled files are often sorted by class)."""
     from sklearn.model_selection import train_test_split
 
     idx = list(range(len(data.texts)))
@@ -48,8 +51,9 @@ def split_validation(data: Labelled, fraction: float, seed: int):
     try:
         tr, va = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     except ValueError as exc:
-        raise DataError(f"cannot hold out {fraction:.0%} for validation ({exc}); pass "
-                        f"{setting_name('val_data')} or change {setting_name('val_fraction')}") from None
+        short = "val" if part == "validation" else part
+        raise DataError(f"cannot hold out {fraction:.0%} for {part} ({exc}); pass "
+                        f"{setting_name(short + '_data')} or change {setting_name(short + '_fraction')}") from None
     pick = lambda ids: Labelled([data.texts[i] for i in ids], [data.labels[i] for i in ids], data.names)
     return pick(tr), pick(va)
 
