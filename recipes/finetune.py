@@ -1,5 +1,7 @@
-"""Pretrain a language model, fine-tune it on the task's text, then train a classifier on
-top of it: the ULMFiT recipe (Howard & Ruder 2018) in three stages.
+"""ULMFiT in three stages: pretrain a language model, fine-tune it, train a classifier on it.
+
+Howard & Ruder (2018): a language model pretrained on unlabelled text, fine-tuned on the
+task's own text, then a classifier trained on top of it.
 
     python recipes/finetune.py                      # the bundled samples, a few minutes
     python recipes/finetune.py --unlabeled-data unsup.parquet train.parquet --data train.parquet \
@@ -7,7 +9,9 @@ top of it: the ULMFiT recipe (Howard & Ruder 2018) in three stages.
         --classifier-budget 1750 --vocab-size 16000 --batch-size 64 --head-hidden 50 \
         --classifier-lr 3e-3 --lm-drop-mult 0 --out runs/ulmfit
 
-Each stage writes a normal run folder under --out: lm/, lm_task/, classifier/. Every
+Each stage writes a normal run folder under --out (a fresh runs/finetune-<time>/ unless
+given): lm/, lm_task/, classifier/, and scratch/, a classifier trained from scratch on the
+same splits for comparison (--no-baseline skips it). Every
 setting and the labelled data are checked before stage 1 starts; a --out that already
 holds files is refused unless --overwrite. `--skip-pretrain --init-from LM_DIR` starts
 from an existing language model. The stages' settings are in textrnn.stages.
@@ -38,7 +42,18 @@ def main(stages):
     print(f"--- validation ---\n{textrnn.format_report(result['metrics'])}")
     if "test" in result:
         print(f"\n--- test ---\n{textrnn.format_report(result['test'])}")
-    print(f"\nrun folders: {stages.out / 'lm'}, {stages.out / 'lm_task'}, {stages.out / 'classifier'}")
+
+    # 4. The same splits, a classifier from scratch: what the pretraining bought.
+    if stages.scratch is not None:
+        scratch = train(stages.scratch, quiet)
+        split = "test" if "test" in result else "validation"
+        ours, theirs = ((r.get("test") or r["metrics"])["accuracy"] for r in (result, scratch))
+        print(f"\n{split} accuracy: ULMFiT {ours:.4f}, from scratch {theirs:.4f}")
+        if ours < theirs:
+            print("the pretraining did not pay here: its text is too small or too far from the "
+                  "task's; pass a large unlabelled corpus of the task's kind, e.g. "
+                  "--unlabeled-data stanfordnlp/imdb --split unsupervised, and longer budgets")
+    print(f"\nrun folders under {stages.out}")
 
 
 if __name__ == "__main__":

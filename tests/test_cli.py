@@ -1,6 +1,7 @@
 """End to end: the recipe and the `textrnn` command as a user runs them, on tiny settings."""
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -260,9 +261,13 @@ def test_finetune_recipe_runs_three_stages(tmp_path):
               "--vocab-size", "2000", "--precision", "fp32", "--quiet",
               "--classifier-weight-drop", "0.25", "--max-length", "50", "--lm-drop-mult", "0.5")
     assert res.returncode == 0, res.stderr
-    for stage in ("lm", "lm_task", "classifier"):
+    for stage in ("lm", "lm_task", "classifier", "scratch"):
         assert (tmp_path / "ulmfit" / stage / "model.safetensors").exists()
-    assert "confusion matrix" in res.stdout
+    assert "confusion matrix" in res.stdout and "--- test ---" in res.stdout  # a fifth held out
+    compared = re.search(r"test accuracy: ULMFiT ([\d.]+), from scratch ([\d.]+)", res.stdout)
+    ulmfit, scratch = (json.loads((tmp_path / "ulmfit" / s / "metrics.json").read_text())["test"]["accuracy"]
+                       for s in ("classifier", "scratch"))
+    assert compared and (float(compared[1]), float(compared[2])) == (round(ulmfit, 4), round(scratch, 4))
     clf = tmp_path / "ulmfit" / "classifier"
     assert json.loads((clf / "config.json").read_text())["encoder"]["weight_drop"] == 0.25
     for lm in ("lm", "lm_task"):  # AWD-LSTM's dropouts, halved
@@ -277,3 +282,30 @@ def test_finetune_recipe_refuses_a_classifier_as_language_model(classifier_run, 
     res = run("recipes/finetune.py", "--skip-pretrain", "--init-from", out, "--out", tmp_path / "x",
               "--quiet")
     assert "not a language model" in assert_one_line_error(res)
+
+
+def test_every_recipe_writes_to_a_fresh_time_stamped_folder():
+    """A recipe run twice with no --out never meets its earlier run's folder."""
+    import textrnn
+    from textrnn.stages import parse_finetune
+
+    stamped = r"runs/{}-\d{{8}}-\d{{6}}"
+    for task, recipe in [("lm", "generate"), ("classifier", "sentiment"),
+                         ("forecaster", "timeseries"), ("translator", "translate")]:
+        out = textrnn.presets.for_recipe(task, recipe)({})["out"]
+        assert re.fullmatch(stamped.format(recipe), out)
+    stages = parse_finetune([])
+    assert re.fullmatch(stamped.format("finetune"), str(stages.out))
+    assert stages.scratch.run.out == str(stages.out / "scratch")
+
+
+def test_a_sized_recipe_run_says_what_it_chose_and_warns_in_flags_when_too_short(tmp_path):
+    out = tmp_path / "sized"
+    res = run("recipes/generate.py", "--out", out, "--time-budget", "2", "--size-steps", "100000",
+              "--length", "20", "--num-samples", "1", *TINY)
+    assert res.returncode == 0, res.stderr
+    assert re.search(r"size auto: configured \(hidden 32\): [\d.]+ s/step here", res.stderr)
+    short = [line for line in res.stderr.splitlines() if "barely trained" in line]
+    assert len(short) == 1 and "--time-budget" in short[0] and "time_budget" not in short[0]
+    sizing = json.loads((out / "metrics.json").read_text())["sizing"]
+    assert sizing["chosen"] == "configured" and sizing["steps_wanted"] == 100000
