@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 
 import textrnn
 from textrnn import CheckpointError, ConfigError, DataConfig, TrainConfig, load
+from textrnn.device import cpu_bf16_kernels
 from textrnn.files import atomic_write
 
 from conftest import make_text, model_config
@@ -244,9 +245,19 @@ def test_a_resume_that_would_change_the_run_is_refused_by_flag(tmp_path, change)
 
 def test_a_resume_may_change_limits_intervals_and_precision(tmp_path):
     train(tmp_path)
+    other = "bf16" if cpu_bf16_kernels() else "auto"  # a CPU without AVX-512 has no bf16 kernels
     result = train(tmp_path, resume=True, training=settings(max_steps=9, eval_every=2, save_every=2,
-                                                            precision="bf16"))
+                                                            precision=other))
     assert result["step"] == 9
+
+
+def test_bf16_on_a_cpu_without_bf16_kernels_is_one_line(monkeypatch):
+    from textrnn import device
+
+    monkeypatch.setattr(device, "cpu_bf16_kernels", lambda: False)
+    with pytest.raises(ConfigError, match="no bf16 kernels here.*precision='auto'"):
+        device.resolve_precision("bf16", torch.device("cpu"))
+    assert device.resolve_precision("fp32", torch.device("cpu")) == "fp32"
 
 
 def test_the_command_fills_the_fixed_settings_left_out_from_the_run(tmp_path):

@@ -55,7 +55,16 @@ def resolve_precision(name: str, device: torch.device) -> str:
         raise ConfigError(f"unknown precision {name!r}; use {', '.join(PRECISIONS)}")
     if name == "auto":
         return "bf16" if fast_bf16(device) else "fp32"
+    if name == "bf16" and device.type == "cpu" and not cpu_bf16_kernels():
+        raise ConfigError(f"{setting_name('precision', 'bf16')}: this CPU has no AVX-512, so oneDNN "
+                          f"has no bf16 kernels here (its LSTM refuses bf16 autocast); use "
+                          f"{setting_name('precision', 'auto')} or fp32")
     return name
+
+
+def cpu_bf16_kernels() -> bool:
+    """Whether oneDNN runs bf16 on this CPU at all (natively or emulated on AVX-512)."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def autocast(device: torch.device, precision: str):

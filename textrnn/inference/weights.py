@@ -50,6 +50,17 @@ class BF16Dense(Dense):
         return y if base is None else y + base
 
 
+def _saturates() -> bool:
+    """Whether this CPU's int8 kernel adds products in pairs into int16 (AVX2 without VNNI),
+    which overflows for 8-bit inputs: there inputs are quantized to 7 bits ("reduce_range",
+    as PyTorch's quantization guide advises for such CPUs); on VNNI CPUs the sums are int32."""
+    check = getattr(torch.cpu, "_is_vnni_supported", None)
+    return check is not None and not check()
+
+
+SEVEN_BIT_INPUTS = _saturates()
+
+
 class Int8Dense:
     """int8 weights, one scale per output row (symmetric); dynamic 8-bit inputs."""
 
@@ -69,7 +80,7 @@ class Int8Dense:
             self.packed = torch.ops.quantized.linear_prepack(q, None if bias is None else bias.float())
 
     def __call__(self, x, add=None):
-        y = torch.ops.quantized.linear_dynamic(x, self.packed)  # (B, out), bias included
+        y = torch.ops.quantized.linear_dynamic(x, self.packed, SEVEN_BIT_INPUTS)  # (B, out), bias included
         return y if add is None else y + add
 
 
