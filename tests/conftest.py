@@ -1,5 +1,8 @@
 import os
 import random
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -122,3 +125,23 @@ def trained_tied_conv_lm(vocab_size, kernel, ids, steps=20):
         opt.step()
     assert model.encoder.embed.weight[PAD_ID].abs().max() > 0.05
     return model.eval()
+
+
+@contextmanager
+def live(*folders):
+    """The base URL of a real server (uvicorn in a thread) for the folders."""
+    uvicorn = pytest.importorskip("uvicorn")
+    from textrnn.serve import ServeConfig, create_app
+    server = uvicorn.Server(uvicorn.Config(create_app(list(folders), ServeConfig(port=0)),
+                                           host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 20
+        while not server.started:
+            assert time.time() < deadline
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -7,8 +7,6 @@ import inspect
 import re
 import subprocess
 import sys
-import threading
-import time
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -23,7 +21,7 @@ from textrnn.inference.sampling import SamplingConfig
 from textrnn.settings import resolve
 from textrnn.tasks import TASKS, task_of
 
-from conftest import CLASSIFIER_RUN, save_play_lm
+from conftest import CLASSIFIER_RUN, live, save_play_lm
 
 LOCAL = "http://localhost"  # a server on a loopback address answers only local Host names
 # The API's name for a sampling setting, where it is not SamplingConfig's own.
@@ -250,24 +248,6 @@ def test_the_run_list_gives_each_run_s_name_and_task(play):
     assert [m["task"] for m in models] == [task_of(textrnn.load(f)).name for f in (play, CLASSIFIER_RUN)]
 
 
-@contextmanager
-def live(*folders):
-    """The base URL of a real server (uvicorn in a thread) for the folders."""
-    uvicorn = pytest.importorskip("uvicorn")
-    from textrnn.serve import ServeConfig, create_app
-    server = uvicorn.Server(uvicorn.Config(create_app(list(folders), ServeConfig(port=0)),
-                                           host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.time() + 20
-        while not server.started:
-            assert time.time() < deadline
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_tabs_are_named_by_run_and_task_and_open_by_address(play):

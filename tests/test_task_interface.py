@@ -18,6 +18,8 @@ from textrnn import EncoderConfig, ModelConfig, RNNEncoder, TrainConfig, setting
 from textrnn.checkpoint import load_training_state
 from textrnn.models import evaluating
 
+from conftest import live
+
 ROOT = Path(__file__).resolve().parent.parent
 TOY = "high_sum"
 
@@ -286,34 +288,17 @@ def test_an_unregistered_task_is_refused(tmp_path):
 
 
 def test_the_generic_form_answers_in_a_real_browser(registered, served):
-    pytest.importorskip("uvicorn")
-    import threading
-    import time
-
-    import uvicorn
-
     from test_serve_live import _browser, _wait
-    from textrnn.serve import ServeConfig, create_app
 
     browser = _browser()  # skips where no Chromium is installed
-    server = uvicorn.Server(uvicorn.Config(create_app([served], ServeConfig(port=0)),
-                                           host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        deadline = time.time() + 20
-        while not server.started:
-            assert time.time() < deadline
-            time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        browser.get(f"http://127.0.0.1:{port}/")
-        _wait(browser, "document.getElementById('input-texts') !== null", 20)
-        browser.find_element("id", "input-texts").send_keys("9999\n0000")
-        browser.find_element("css selector", "button.send").click()
-        _wait(browser, "document.querySelector('pre.answer').textContent.length > 0", 20)
-        answer = json.loads(browser.find_element("css selector", "pre.answer").text)
-        assert answer == {"model": "served", "high": [True, False]}
+        with live(served) as url:
+            browser.get(url + "/")
+            _wait(browser, "document.getElementById('input-texts') !== null", 20)
+            browser.find_element("id", "input-texts").send_keys("9999\n0000")
+            browser.find_element("css selector", "button.send").click()
+            _wait(browser, "document.querySelector('pre.answer').textContent.length > 0", 20)
+            answer = json.loads(browser.find_element("css selector", "pre.answer").text)
+            assert answer == {"model": "served", "high": [True, False]}
     finally:
         browser.quit()
-        server.should_exit = True
-        thread.join(timeout=10)
