@@ -1,6 +1,6 @@
 """Train a character-level LSTM language model, then sample text from it.
 
-    python recipes/generate.py                          # the bundled play, about 2 minutes on a laptop CPU
+    python recipes/generate.py                          # the bundled play, about 3 minutes, sized to the machine
     python recipes/generate.py --data input.txt         # a large corpus: 2x768 LSTM, 15-minute budget
     python recipes/generate.py --data tiny_shakespeare --text-column text   # a Hub dataset id
 

@@ -301,11 +301,17 @@ def test_every_recipe_writes_to_a_fresh_time_stamped_folder():
 
 def test_a_sized_recipe_run_says_what_it_chose_and_warns_in_flags_when_too_short(tmp_path):
     out = tmp_path / "sized"
+    untyped_width = TINY[2:]  # TINY without --hidden-size: a typed width is not sized
+    assert TINY[:2] == ["--hidden-size", "32"]
     res = run("recipes/generate.py", "--out", out, "--time-budget", "2", "--size-steps", "100000",
-              "--length", "20", "--num-samples", "1", *TINY)
+              "--length", "20", "--num-samples", "1", *untyped_width)
     assert res.returncode == 0, res.stderr
-    assert re.search(r"size auto: configured \(hidden 32\): [\d.]+ s/step here", res.stderr)
+    # too slow for 100,000 steps: the smallest is chosen, and nothing larger is timed
+    assert re.search(r"size auto: small \(hidden 128\): [\d.]+ s/step here.*timed small [\d.]+ s$",
+                     res.stderr, re.M)
     short = [line for line in res.stderr.splitlines() if "barely trained" in line]
     assert len(short) == 1 and "--time-budget" in short[0] and "time_budget" not in short[0]
     sizing = json.loads((out / "metrics.json").read_text())["sizing"]
-    assert sizing["chosen"] == "configured" and sizing["steps_wanted"] == 100000
+    assert sizing["chosen"] == "small" and sizing["steps_wanted"] == 100000
+    config = json.loads((out / "config.json").read_text())["encoder"]
+    assert (config["hidden_size"], config["dropout"]) == (128, 0.1)  # the size's own dropout

@@ -7,16 +7,32 @@ import pytest
 from textrnn.training.config import TrainConfig
 from textrnn.training.loop import warn_if_short
 from textrnn.training.sizing import candidates, choose
-from textrnn.config import EncoderConfig
+from textrnn.config import EncoderConfig, ModelConfig
 
 SIZES = {"small": {"hidden_size": 16, "embed_dim": 8}, "medium": {"hidden_size": 32, "embed_dim": 8},
          "large": {"hidden_size": 64, "embed_dim": 16}}
 
 
 def test_candidates_stop_below_the_configured_size_which_comes_last():
-    sizes = candidates(SIZES, EncoderConfig(hidden_size=48, embed_dim=12))
+    sizes = candidates(SIZES, EncoderConfig(hidden_size=48, embed_dim=12), TrainConfig())
     assert list(sizes) == ["small", "medium", "configured"]
     assert sizes["configured"] == {"hidden_size": 48, "embed_dim": 12}
+
+
+def test_a_size_brings_its_own_dropout_and_rate_unless_typed():
+    from textrnn.training.sizing import sized
+
+    class Model:  # what sized() reads of a model
+        cfg = ModelConfig(task="lm", encoder=EncoderConfig(hidden_size=16, embed_dim=8, dropout=0.3))
+
+    record = {"chosen": "small", "hidden_size": 16, "embed_dim": 8, "dropout": 0.0, "lr": 0.01,
+              "timed": [{"size": "small", "hidden_size": 16, "embed_dim": 8, "dropout": 0.0,
+                         "lr": 0.01, "seconds_per_step": 0.1, "steps_in_budget": 10}]}
+    built = []
+    model, cfg = sized(Model(), TrainConfig(lr=3e-3), record, lambda c: built.append(c) or c)
+    assert cfg.lr == 0.01 and model.encoder.dropout == 0.0 and model.encoder.hidden_size == 16
+    model, cfg = sized(Model(), TrainConfig(lr=3e-3), record, lambda c: c, typed={"lr", "dropout"})
+    assert cfg.lr == 3e-3 and isinstance(model, Model)  # same shape, dropout typed: the model itself
 
 
 def test_the_largest_size_that_takes_enough_steps_is_chosen_and_larger_ones_are_not_timed():
@@ -80,3 +96,13 @@ def test_a_run_too_short_to_be_useful_warns_in_one_line(caplog, limits, steps, w
         assert lines == []
     else:
         assert len(lines) == 1 and warned in lines[0] and "pass" in lines[0]
+
+
+def test_a_typed_width_or_no_budget_keeps_the_configured_size():
+    from textrnn.training.run import _machine_size
+
+    cfg = TrainConfig(size="auto", time_budget=10.0)
+    for typed, train in [({"hidden_size"}, cfg), (None, TrainConfig(size="auto", max_steps=5))]:
+        model = object()  # never looked at: nothing is timed
+        assert _machine_size(None, model, None, train, None, False, None, None, None, typed) == (
+            model, train, None)

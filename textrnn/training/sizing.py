@@ -27,12 +27,20 @@ TIMED_STEPS = 2  # after one untimed step (the first allocates and warms the ker
 TIMING = ("size", "seconds_per_step", "steps_in_budget")  # a timing's entries that are no setting
 
 
-def candidates(sizes: dict, encoder) -> dict:
+def candidates(sizes: dict, encoder, cfg) -> dict:
     """The task's sizes no larger than the configured encoder, smallest first; the
-    configured size itself is the last candidate."""
+    configured size itself (its encoder and training settings) is the last candidate."""
     fitting = {name: s for name, s in sizes.items() if s["hidden_size"] < encoder.hidden_size}
-    own = {k: getattr(encoder, k) for k in next(iter(sizes.values()))}
+    own = {k: getattr(encoder if hasattr(encoder, k) else cfg, k) for k in next(iter(sizes.values()))}
     return {**fitting, "configured": own}
+
+
+def split(settings: dict, encoder) -> tuple[dict, dict]:
+    """A size's (encoder settings, training settings): a size may bring its own dropout and
+    learning rate, since a small model trained briefly wants less of the one and more of the
+    other than a large one trained long."""
+    return ({k: v for k, v in settings.items() if hasattr(encoder, k)},
+            {k: v for k, v in settings.items() if not hasattr(encoder, k)})
 
 
 def seconds_per_step(model, batches, device, precision) -> float:
@@ -74,12 +82,13 @@ def fit_to_machine(kind, model, batches, cfg, device, precision, build) -> dict:
         raise ConfigError(f"{setting_name('size', 'auto')}: the {kind.Loaded.noun} task declares no "
                           f"sizes to choose from; drop {setting_name('size')}")
     encoder = model.cfg.encoder
-    sizes = candidates(kind.sizes, encoder)
+    sizes = candidates(kind.sizes, encoder, cfg)
 
     def time_one(settings):
         gpus = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=gpus):  # timing draws no number the run will draw
-            trial = build(replace(model.cfg, encoder=replace(encoder, **settings))).to(device).train()
+            shape = split(settings, encoder)[0]
+            trial = build(replace(model.cfg, encoder=replace(encoder, **shape))).to(device).train()
             return seconds_per_step(trial, batches, device, precision)
 
     name, timings = choose(sizes, time_one, cfg.time_budget, cfg.size_steps)
@@ -97,9 +106,13 @@ def fit_to_machine(kind, model, batches, cfg, device, precision, build) -> dict:
     return record
 
 
-def sized(model, record: dict, build):
-    """`model`, or one of the size `record` chose, built from the same random state."""
-    settings = {k: record[k] for k in record["timed"][0] if k not in TIMING}
-    if all(getattr(model.cfg.encoder, k) == v for k, v in settings.items()):
-        return model
-    return build(replace(model.cfg, encoder=replace(model.cfg.encoder, **settings)))
+def sized(model, cfg, record: dict, build, typed=frozenset()):
+    """(model, training settings) of the size `record` chose: `model` itself if its shape
+    is that size's, else one built from the same random state; a setting the user typed
+    (`typed`) is kept."""
+    chosen = {k: record[k] for k in record["timed"][0] if k not in TIMING and k not in typed}
+    shape, training = split(chosen, model.cfg.encoder)
+    cfg = replace(cfg, **training)
+    if all(getattr(model.cfg.encoder, k) == v for k, v in shape.items()):
+        return model, cfg
+    return build(replace(model.cfg, encoder=replace(model.cfg.encoder, **shape))), cfg
