@@ -46,7 +46,7 @@ def fast_bf16(device: torch.device) -> bool:
                                                               "_is_amx_tile_supported")]
         if all(check is not None for check in checks):
             return any(check() for check in checks)
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return cpu_bf16_kernels()
     return False
 
 

@@ -118,7 +118,7 @@ def forecast_figure(history, forecast, truth, names, times=None, block=None,
         ax.grid(alpha=0.3)
     axes[0, 0].legend(loc="lower left", bbox_to_anchor=(0, 1), ncol=3, fontsize="small",
                       frameon=False)  # above the panel: a legend inside would hide the lines
-    _time_axis(fig, axes[-1, 0], times is not None and len(times) >= L + N, x)
+    _time_axis(fig, axes[-1, 0], x)
     if title:
         fig.suptitle(title, fontsize="medium")
     fig.tight_layout()
@@ -174,9 +174,11 @@ def _forecast_label(n: int, block: int) -> str:
     return f"forecasts ({n // block} of {block} rows, each from the truth before it)"
 
 
-def _time_axis(fig, ax, timed: bool, x) -> None:
-    """Ticks as timestamps at the data's resolution, or row numbers."""
-    if not timed:
+def _time_axis(fig, ax, x) -> None:
+    """Ticks as timestamps at the data's resolution (x of timestamps), or row numbers."""
+    import numpy as np
+
+    if not np.issubdtype(x.dtype, np.datetime64):
         ax.set_xlabel("row (0: the first forecast row)")
         return
     import matplotlib.dates as mdates

@@ -9,7 +9,7 @@ from .config import EncoderConfig
 from .data.bundled import SAMPLE_DATA, timestamped
 from .errors import ConfigError, setting_name
 from .settings import add_flags, check, resolve, setting
-from .tasks import ClassifierHeadConfig, DataConfig, LabelledDataConfig, LMHeadConfig
+from .tasks import ClassifierHeadConfig, DataConfig, LabelledDataConfig, LMHeadConfig, get_task
 from .tasks.labelled_splits import load_splits
 from .training import TrainConfig
 
@@ -35,10 +35,11 @@ FINETUNE_DEFAULTS = dict(
     data=str(SAMPLE_DATA / "sentiment_sample.csv"), test_fraction=0.2, tokenizer="word",
     vocab_size=30000, adaptive_cutoffs=[2000, 8000], embed_dim=400, hidden_size=400, num_layers=3,
     batch_size=32, bptt=70, unfreeze_warmup=0.5, device="auto", precision="auto")
-# The from-scratch baseline: recipes/sentiment.py's BiLSTM on the same splits.
-SCRATCH = dict(embed_dim=64, hidden_size=64, num_layers=1, bidirectional=True, pooling="max",
-               dropout=0.3, unk_dropout=0.1, lr=3e-3, epochs=30, patience=5, eval_every=0,
-               save_every=0, warmup_steps=20, schedule="constant", tokenizer="word", vocab_size=20000)
+# The from-scratch baseline: recipes/sentiment.py's BiLSTM (the classifier's recipe preset
+# for the bundled reviews) on the finetune run's own splits, given more epochs and patience
+# for a few hundred examples.
+SCRATCH_DATA_KEYS = ("data", "val_fraction", "fit_to_size")  # the splits and sizing stay the run's
+SCRATCH_CHANGES = dict(epochs=30, patience=5, schedule="constant", tokenizer="word", vocab_size=20000)
 SHARED = {LabelledDataConfig: ("data", "val_data", "val_fraction", "test_data", "test_fraction", "text_column",
                                "label_column", "val_split", "test_split", "max_length", "keep_end"),
           DataConfig: ("tokenizer", "vocab_size"), LMHeadConfig: ("adaptive_cutoffs",),
@@ -137,7 +138,10 @@ def stages(values: dict) -> Stages:
         "bidirectional": False, "weight_drop": cfg.classifier_weight_drop, "lr": cfg.classifier_lr,
         "schedule": "stlr", "discriminative_lr": 2.6, "gradual_unfreezing": True,
         "weight_decay": 0.0, "time_budget": cfg.classifier_budget, "out": str(out / "classifier")})
-    scratch = settings_from("classifier", {**values, **each_stage, **SCRATCH, "init_from": None,
+    preset = {k: v for k, v in get_task("classifier").recipe_preset({}).items()
+              if k not in SCRATCH_DATA_KEYS}
+    scratch = settings_from("classifier", {**values, **each_stage, **preset, **SCRATCH_CHANGES,
+                                           "init_from": None,
                                            "out": str(out / "scratch")}) if cfg.baseline else None
     return Stages(pretrain, task_lm, classifier, scratch, cfg.skip_pretrain, out,
                   bool(values.get("overwrite")))

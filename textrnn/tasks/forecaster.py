@@ -185,27 +185,28 @@ class Forecaster(LoadedRun):
         pred = self._predict(x)
         if isinstance(data, (np.ndarray, torch.Tensor)):
             return pred
-        return self._frame(pred, times)
+        return self._frame(pred, None if times is None else future_times(times, len(pred)))
 
     def forecast_table(self, data, fill=None):
         """`forecast` as `textrnn forecast` prints and writes it: a DataFrame whose
         timestamps are text at the data's resolution (pandas would print an hourly forecast
         that falls at midnight as a bare date)."""
         _, x, times = self._recent(data, fill)
-        frame = self._frame(self._predict(x), times)
-        if times is not None:  # the format from the rows read too: they show the resolution
-            future = future_times(times, len(frame))
-            frame[self.scaler.time_column] = future.strftime(time_format(times.append(future)))
-        return frame
+        pred = self._predict(x)
+        if times is None:
+            return self._frame(pred, None)
+        future = future_times(times, len(pred))
+        # the format from the rows read too: they show the resolution
+        return self._frame(pred, future.strftime(time_format(times.append(future))))
 
     def _frame(self, pred, times):
-        """The forecast (H, K) as a DataFrame, after a column of its timestamps when the
-        data has them."""
+        """The forecast (H, K) as a DataFrame, after a column of its timestamps (H,) when
+        the data has them."""
         import pandas as pd
 
         frame = pd.DataFrame(pred, columns=self.targets)
         if times is not None:
-            frame.insert(0, self.scaler.time_column, future_times(times, len(pred)))
+            frame.insert(0, self.scaler.time_column, times)
         return frame
 
     def _predict(self, x):
