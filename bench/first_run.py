@@ -5,6 +5,7 @@ an idle two-core machine, like a laptop busy with another job). Prints one JSON 
 
     python bench/first_run.py                                  # every recipe, both conditions
     python bench/first_run.py --recipes generate sentiment --conditions busy
+    python bench/first_run.py --conditions other_busy       # the recipe alone on a core, the other busy
 
 Targets, stated before measuring (issue "First impressions on any machine"):
   generate.py   validation at most TARGET_BPC bits per character in both conditions, within
@@ -17,6 +18,7 @@ Targets, stated before measuring (issue "First impressions on any machine"):
                 between its training data and the everyday set.
   finetune.py   runs end to end; ULMFiT's test accuracy at least the from-scratch one's.
   timeseries.py runs end to end; multi-step forecast, test MSE beside the baselines'.
+  translate.py  runs end to end; validation and test BLEU and exact matches.
 """
 import argparse
 import csv
@@ -33,7 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 TARGET_BPC = 2.4
-RECIPES = ("generate", "sentiment", "finetune", "timeseries")
+RECIPES = ("generate", "sentiment", "finetune", "timeseries", "translate")
+# Where the recipe runs, and where a spinning process keeps a core busy: None = nowhere.
+CONDITIONS = {"idle": (None, None),
+              "busy": (0, 0),         # both on core 0: about a quarter of the idle machine
+              "other_busy": (0, 1)}   # the recipe alone on core 0, core 1 kept busy
 
 
 @contextmanager
@@ -48,17 +54,18 @@ def busy_core(core: int):
         spinner.wait()
 
 
-def run(recipe: str, busy: bool, cwd: Path) -> dict:
-    """`python recipes/<recipe>.py` with no arguments, in a fresh working folder."""
+def run(recipe: str, core: int | None, cwd: Path) -> dict:
+    """`python recipes/<recipe>.py` with no arguments, in a fresh working folder, pinned to
+    `core` unless it is None."""
     cmd = [sys.executable, str(ROOT / "recipes" / f"{recipe}.py")]
-    if busy:
-        cmd = ["taskset", "-c", "0", *cmd]
+    if core is not None:
+        cmd = ["taskset", "-c", str(core), *cmd]
     start = time.perf_counter()
     res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - start
     traceback = "Traceback (most recent call last)" in res.stderr
     folders = sorted((cwd / "runs").glob(f"{recipe}-*")) if (cwd / "runs").exists() else []
-    return {"command": f"{'taskset -c 0 ' if busy else ''}python recipes/{recipe}.py",
+    return {"command": f"{'' if core is None else f'taskset -c {core} '}python recipes/{recipe}.py",
             "exit_code": res.returncode, "traceback": traceback, "wall_seconds": round(wall, 1),
             "stdout": res.stdout, "stderr_tail": res.stderr.strip().splitlines()[-3:],
             "run_folder": folders[-1] if folders else None}
@@ -144,18 +151,34 @@ def timeseries_figures(out: dict) -> dict:
             "steps": steps_of(out["run_folder"])}
 
 
+def scores(metrics: dict) -> dict:
+    """BLEU and chrF of a split's metrics, or of each decoding it holds (greedy, beam)."""
+    if "bleu" in metrics:
+        return {k: round(metrics[k], 2) for k in ("bleu", "chrf")}
+    return {name: scores(m) for name, m in metrics.items() if isinstance(m, dict) and "signature" not in name}
+
+
+def translate_figures(out: dict) -> dict:
+    metrics = json.loads((out["run_folder"] / "metrics.json").read_text())
+    found = re.search(r"exact matches, beam 5: ([\d.]+)%", out["stdout"])
+    return {**{split: scores(metrics[split]) for split in ("val", "test") if split in metrics},
+            "exact_match_beam5": float(found[1]) / 100 if found else None, "steps": steps_of(out["run_folder"])}
+
+
 FIGURES = {"generate": generate_figures, "sentiment": sentiment_figures, "finetune": finetune_figures,
-           "timeseries": timeseries_figures}
-TIME_LIMITS = {"busy": {"generate": 180, "sentiment": 180}, "idle": {"sentiment": 60}}
+           "timeseries": timeseries_figures, "translate": translate_figures}
+TIME_LIMITS = {"busy": {"generate": 180, "sentiment": 180}, "idle": {"sentiment": 60},
+               "other_busy": {"generate": 180, "sentiment": 180}}
 
 
 def measure(recipe: str, condition: str) -> dict:
+    core, spinning = CONDITIONS[condition]
     with tempfile.TemporaryDirectory() as tmp:
-        if condition == "busy":
-            with busy_core(0):
-                out = run(recipe, True, Path(tmp))
+        if spinning is not None:
+            with busy_core(spinning):
+                out = run(recipe, core, Path(tmp))
         else:
-            out = run(recipe, False, Path(tmp))
+            out = run(recipe, core, Path(tmp))
         result = {k: v for k, v in out.items() if k not in ("stdout", "run_folder")}
         if out["exit_code"] == 0 and out["run_folder"] is not None:
             result.update(FIGURES[recipe](out))
@@ -175,10 +198,11 @@ def cpu_name() -> str:
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
-    p.add_argument("--conditions", nargs="+", choices=("idle", "busy"), default=["idle", "busy"])
+    p.add_argument("--conditions", nargs="+", choices=tuple(CONDITIONS), default=["idle", "busy"])
     args = p.parse_args()
     report = {"cpu": cpu_name(), "cores": os.cpu_count(), "target_bpc": TARGET_BPC,
-              "busy": "the recipe and a spinning process both pinned to core 0"}
+              "busy": "the recipe and a spinning process both pinned to core 0",
+              "other_busy": "the recipe pinned to core 0, a spinning process to core 1"}
     if "sentiment" in args.recipes:
         report["sentiment_overlap_with_everyday_set"] = overlap()
     for recipe in args.recipes:

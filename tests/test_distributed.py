@@ -301,3 +301,20 @@ given = {{"data": [{str(data / 'train.txt')!r}], "out": {str(tmp_path / 'out')!r
 """)
     assert job.returncode == 0, worker_lines(job.stderr)
     assert (tmp_path / "out" / "metrics.json").is_file()
+
+
+def test_size_auto_under_two_processes_trains_rank_0_s_choice_on_both(data, tmp_path):
+    # No width typed, so the run is sized; every rank builds the size rank 0 timed (ranks
+    # that chose apart would hold differently shaped weights, which DDP refuses).
+    job = run(["train-lm", "--data", data / "train.txt", "--val-data", data / "val.txt",
+               "--num-layers", 2, "--batch-size", 8, "--bptt", 16, "--size", "auto",
+               "--size-steps", 20, "--time-budget", 6, "--eval-every", 10, "--quiet",
+               "--out", tmp_path / "run"])
+    assert job.returncode == 0, worker_lines(job.stderr)
+    sizing = json.loads((tmp_path / "run" / "metrics.json").read_text())["sizing"]
+    timed = {t["size"]: t for t in sizing["timed"]}
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["encoder"]["hidden_size"] == timed[sizing["chosen"]]["hidden_size"]
+    recorded = json.loads((tmp_path / "run" / "training_config.json").read_text())
+    assert recorded["sizing"] == sizing
+    assert job.stderr.count("size auto:") <= 1  # rank 0 alone timed and said so

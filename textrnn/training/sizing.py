@@ -5,7 +5,7 @@ A time budget means less on a slow or busy machine: the bundled play's 2x384 LST
 soup. So in its first seconds a run times its task's candidate sizes (`Task.sizes`,
 smallest first, none larger than the configured model) on this machine, with its own
 batches, precision and device, and keeps the largest that still takes `size_steps` steps
-within the budget. The choice is logged, recorded in settings.json and metrics.json, and
+within the budget. The choice is logged, recorded in training_config.json and metrics.json, and
 kept by --resume (the saved model wins); under torchrun rank 0 times and all ranks take
 its choice.
 """
