@@ -16,8 +16,9 @@ ACTIVATIONS = ("tanh", "relu", "sigmoid")
 @dataclass
 class EncoderConfig:
     """Embedding -> [1-D convolution] -> stacked recurrent layers."""
-    cell: str = setting("lstm", "recurrent cell: lstm, gru, rnn (torch kernels) or elman "
-                        "(the Elman network written out)", choices=CELLS)
+    cell: str = setting("lstm", "recurrent cell: lstm, gru, rnn (torch kernels), elman (the "
+                        "Elman network written out), or mingru, minlstm, rglru (gates from the "
+                        "input only: a sequence trains as one product and a scan)", choices=CELLS)
     activation: str = setting("tanh", "rnn/elman non-linearity (the gated cells have their own)",
                               choices=ACTIVATIONS)
     num_layers: int = setting(2, "stacked recurrent layers", low=1, high=100)

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 from ..config import EncoderConfig, ModelConfig, migrate
 from ..errors import ConfigError
-from ..models.cells import check_activation
+from ..models.cells import check_activation, check_front_end
 from ..models.cells import CELLS
 from ..plugins import load
 from ..settings import check, from_dict
@@ -61,6 +61,7 @@ def check_model_config(cfg: ModelConfig) -> ModelConfig:
         raise ConfigError(f"a {cfg.task} model needs head settings of type {task.Head.__name__}")
     check(cfg)
     check_activation(cfg.encoder.cell, cfg.encoder.activation)
+    check_front_end(cfg.encoder.cell, cfg.encoder.conv_kernel)
     if cfg.vocab_size:  # the encoding is known (a run's data or its folder made it)
         encoding_of(cfg)
     task.check_model(cfg)

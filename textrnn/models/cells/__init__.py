@@ -5,9 +5,13 @@ from ...errors import ConfigError
 from ...plugins import load
 from .contract import Cell, DecoderStep
 from .elman import ElmanRNN
+from .mingru import MinGRU
+from .minlstm import MinLSTM
+from .rglru import RGLRU
 from .torch_kinds import GRU, LSTM, RNN
 
-CELLS: dict[str, type] = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "elman": ElmanRNN}
+CELLS: dict[str, type] = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "elman": ElmanRNN,
+                          "mingru": MinGRU, "minlstm": MinLSTM, "rglru": RGLRU}
 
 
 def cell_class(kind: str) -> type:
@@ -34,5 +38,12 @@ def check_activation(kind: str, activation: str, decoder: bool = False) -> None:
                           f"{', '.join(allowed)}); choose one of those, or another cell")
 
 
-__all__ = ["CELLS", "Cell", "DecoderStep", "ElmanRNN", "GRU", "LSTM", "RNN", "cell_class",
-           "check_activation", "make_cell"]
+def check_front_end(kind: str, conv_kernel: int) -> None:
+    """One line if an encoder's convolution would sit in front of a cell with its own."""
+    if conv_kernel and getattr(cell_class(kind), "has_convolution", False):
+        raise ConfigError(f"the {kind} cell has its own temporal convolution; drop --conv-kernel "
+                          f"{conv_kernel} or choose another cell")
+
+
+__all__ = ["CELLS", "Cell", "DecoderStep", "ElmanRNN", "GRU", "LSTM", "MinGRU", "MinLSTM", "RGLRU", "RNN", "cell_class",
+           "check_activation", "check_front_end", "make_cell"]
