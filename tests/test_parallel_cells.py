@@ -17,7 +17,11 @@ from textrnn.nested import leaves
 
 from conftest import make_text
 
-NEW = ["mingru", "minlstm", "rglru"]
+NEW = ["mingru", "minlstm", "rglru", "mlstm"]
+H = 8  # the cells' width in these checks
+# mLSTM: 2 heads of 4 (a layer norm over 2 values would magnify rounding), chunks of 16 so
+# that longer sequences cross chunks
+SETTINGS = EncoderConfig(heads=2, chunk_size=16)
 
 
 @pytest.mark.parametrize("T", [1, 7, 128, 2048])
@@ -46,7 +50,7 @@ def token_by_token(cell, x, state=None):
 @pytest.mark.parametrize("T", [1, 7, 128, 2048])
 def test_the_sequence_form_equals_a_loop_of_the_same_weights(kind, T):
     torch.manual_seed(0)
-    cell = make_cell(kind, 5, 6)
+    cell = make_cell(kind, 5, H, settings=SETTINGS)
     x = torch.randn(2, T, 5, requires_grad=True)
     whole, state = cell(x)
     looped, loop_state = token_by_token(cell, x)
@@ -63,7 +67,7 @@ def test_the_sequence_form_equals_a_loop_of_the_same_weights(kind, T):
 @pytest.mark.parametrize("kind", NEW)
 def test_padding_is_nothing_in_either_direction(kind):
     torch.manual_seed(1)
-    cell = make_cell(kind, 5, 6, bidirectional=True)
+    cell = make_cell(kind, 5, H, "tanh", True, settings=SETTINGS)
     x = torch.randn(3, 9, 5)
     lengths = torch.tensor([9, 4, 1])
     out, _ = cell(x, lengths=lengths)
@@ -72,18 +76,18 @@ def test_padding_is_nothing_in_either_direction(kind):
         torch.testing.assert_close(out[i:i + 1, :n], alone, atol=1e-5, rtol=1e-4)
         assert not out[i, n:].any()
     # the backward half is the reverse weights read from each sequence's last real token
-    reverse = make_cell(kind, 5, 6)
+    reverse = make_cell(kind, 5, H, settings=SETTINGS)
     reverse.load_state_dict({k[: -len("_reverse")]: v for k, v in cell.state_dict().items()
                              if k.endswith("_reverse")})
     for i, n in enumerate(lengths.tolist()):
         back, _ = token_by_token(reverse, x[i:i + 1, :n].flip(1))
-        torch.testing.assert_close(out[i:i + 1, :n, 6:], back.flip(1), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(out[i:i + 1, :n, H:], back.flip(1), atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("kind", NEW)
 def test_a_state_carried_across_windows_equals_one_long_window(kind):
     torch.manual_seed(2)
-    cell = make_cell(kind, 5, 6)
+    cell = make_cell(kind, 5, H, settings=SETTINGS)
     x = torch.randn(2, 40, 5)
     whole, state = cell(x)
     first, mid = cell(x[:, :17])
@@ -96,7 +100,7 @@ def test_a_state_carried_across_windows_equals_one_long_window(kind):
 @pytest.mark.parametrize("kind", NEW)
 def test_the_step_form_equals_the_sequence_form(kind):
     torch.manual_seed(3)
-    cell = make_cell(kind, 5, 6).eval()
+    cell = make_cell(kind, 5, H, settings=SETTINGS).eval()
     x = torch.randn(2, 12, 5)
     whole, _ = cell(x)
     _, state = cell(x[:, :1])
@@ -167,6 +171,17 @@ def test_a_language_model_of_the_cell_resumes_exactly_and_samples_in_every_engin
     assert ort and lm.generate("ANNA:", max_new_tokens=20, greedy=True, engine="onnxruntime") == greedy
     for weights in ("bf16", "int8"):  # other formats sample (their rounding may pick other tokens)
         assert len(lm.generate("ANNA:", max_new_tokens=20, seed=1, weights=weights)[0]) == 25
+
+
+def test_mlstm_s_chunks_change_its_cost_not_its_outputs():
+    torch.manual_seed(6)
+    x = torch.randn(2, 50, 5)
+    outs = []
+    for size in (1, 7, 64):
+        torch.manual_seed(7)
+        outs.append(make_cell("mlstm", 5, H, settings=EncoderConfig(heads=2, chunk_size=size))(x)[0])
+    for other in outs[1:]:
+        torch.testing.assert_close(other, outs[0], atol=1e-5, rtol=1e-4)
 
 
 def test_a_cell_with_its_own_convolution_refuses_a_second_in_one_line():

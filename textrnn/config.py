@@ -17,8 +17,8 @@ ACTIVATIONS = ("tanh", "relu", "sigmoid")
 class EncoderConfig:
     """Embedding -> [1-D convolution] -> stacked recurrent layers."""
     cell: str = setting("lstm", "recurrent cell: lstm, gru, rnn (torch kernels), elman (the "
-                        "Elman network written out), or mingru, minlstm, rglru (gates from the "
-                        "input only: a sequence trains as one product and a scan)", choices=CELLS)
+                        "Elman network written out), or mingru, minlstm, rglru, mlstm (gates from "
+                        "the input only: a sequence trains as large products and a scan)", choices=CELLS)
     activation: str = setting("tanh", "rnn/elman non-linearity (the gated cells have their own)",
                               choices=ACTIVATIONS)
     num_layers: int = setting(2, "stacked recurrent layers", low=1, high=100)
@@ -35,6 +35,11 @@ class EncoderConfig:
                                  high=1, high_open=True)
     conv_kernel: int = setting(0, "width of a 1-D convolution before the RNN (0: none)",
                                low=0, high=100)
+    heads: int = setting(4, "mlstm: memory heads (the hidden size splits among them)", low=1,
+                         high=1 << 12)
+    chunk_size: int = setting(64, "mlstm: steps per chunk of its parallel training form (its "
+                              "memory and time grow with it; the results do not change)",
+                              low=1, high=1 << 16)
 
 
 @dataclass

@@ -32,7 +32,7 @@ class RNNEncoder(nn.Module):
         dirs = 2 if cfg.bidirectional else 1
         sizes = [cfg.embed_dim] + [cfg.hidden_size * dirs] * (cfg.num_layers - 1)
         self.layers = nn.ModuleList(make_cell(cfg.cell, n, cfg.hidden_size, cfg.activation,
-                                              cfg.bidirectional) for n in sizes)
+                                              cfg.bidirectional, cfg) for n in sizes)
         self.drop = LockedDropout(cfg.dropout)
         self.output_size = cfg.hidden_size * dirs
 

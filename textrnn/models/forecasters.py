@@ -43,27 +43,38 @@ class RevIN(nn.Module):
         return y * std[..., :k] + mean[..., :k]
 
 
+def keras_init(layer, hidden_size):
+    """Keras's initialisation of one layer of a cell with hidden-to-hidden matrices."""
+    for name, p in layer.named_parameters():
+        if "weight_ih" in name:
+            for block in p.data.split(hidden_size):
+                nn.init.xavier_uniform_(block)
+        elif "weight_hh" in name:
+            for block in p.data.split(hidden_size):
+                nn.init.orthogonal_(block)
+        elif "bias" in name:
+            nn.init.zeros_(p)
+
+
 class StackedCells(nn.Module):
     """Recurrent layers one above the other: (B, T, E) -> (B, T, H), one state per layer.
 
-    Initialised as Keras does: input weights Glorot-uniform (Glorot & Bengio 2010), hidden-
-    to-hidden weights orthogonal per gate block (Saxe et al. 2014), so repeated steps
-    neither shrink nor blow up the state at the start, and zero biases."""
+    A cell with hidden-to-hidden matrices is initialised as Keras does: input weights
+    Glorot-uniform (Glorot & Bengio 2010), hidden-to-hidden weights orthogonal per gate block
+    (Saxe et al. 2014), so repeated steps neither shrink nor blow up the state at the start,
+    and zero biases. A cell whose gates read only its input (mingru, rglru, ...) keeps its
+    paper's initialisation (its gate biases set its memory's length)."""
 
-    def __init__(self, kind, input_size, hidden_size, num_layers, activation="tanh", dropout=0.0):
+    def __init__(self, kind, input_size, hidden_size, num_layers, activation="tanh", dropout=0.0,
+                 settings=None):
         super().__init__()
         sizes = [input_size] + [hidden_size] * (num_layers - 1)
-        self.layers = nn.ModuleList(make_cell(kind, n, hidden_size, activation) for n in sizes)
+        self.layers = nn.ModuleList(make_cell(kind, n, hidden_size, activation, settings=settings)
+                                    for n in sizes)
         self.drop = nn.Dropout(dropout)
-        for name, p in self.named_parameters():
-            if "weight_ih" in name:
-                for block in p.data.split(hidden_size):
-                    nn.init.xavier_uniform_(block)
-            elif "weight_hh" in name:
-                for block in p.data.split(hidden_size):
-                    nn.init.orthogonal_(block)
-            elif "bias" in name:
-                nn.init.zeros_(p)
+        for layer in self.layers:
+            if layer.recurrent_weight_names():
+                keras_init(layer, hidden_size)
 
     def forward(self, x, state=None):
         new_state = []
@@ -105,7 +116,7 @@ class StackedRegressor(nn.Module):
         e, h = cfg.encoder, cfg.head
         self.C, self.K, self.H = len(h.inputs), len(h.targets), h.horizon
         self.revin = RevIN(self.C, last=h.revin_last, scale=h.revin_scale) if h.revin else None
-        self.rnn = StackedCells(e.cell, self.C, e.hidden_size, e.num_layers, e.activation, e.dropout)
+        self.rnn = StackedCells(e.cell, self.C, e.hidden_size, e.num_layers, e.activation, e.dropout, e)
         self.drop = nn.Dropout(e.dropout)
         width = self.H * self.K if h.decoding == "direct" else self.C
         self.out = nn.Linear(e.hidden_size, width)
@@ -151,7 +162,7 @@ class SegmentRNN(nn.Module):
         self.n_out = math.ceil(h.horizon / w)
         self.revin = RevIN(self.C, last=h.revin_last, scale=h.revin_scale) if h.revin else None
         self.embed = nn.Sequential(nn.Linear(w, d), nn.ReLU())
-        self.rnn = StackedCells(e.cell, d, d, e.num_layers, e.activation, e.dropout)
+        self.rnn = StackedCells(e.cell, d, d, e.num_layers, e.activation, e.dropout, e)
         self.position = nn.Parameter(torch.randn(self.n_out, d // 2))
         self.channel = nn.Parameter(torch.randn(self.C, d - d // 2))
         self.drop = nn.Dropout(e.dropout)

@@ -7,11 +7,13 @@ from .contract import Cell, DecoderStep
 from .elman import ElmanRNN
 from .mingru import MinGRU
 from .minlstm import MinLSTM
+from .mlstm import MLSTM
 from .rglru import RGLRU
 from .torch_kinds import GRU, LSTM, RNN
 
 CELLS: dict[str, type] = {"lstm": LSTM, "gru": GRU, "rnn": RNN, "elman": ElmanRNN,
-                          "mingru": MinGRU, "minlstm": MinLSTM, "rglru": RGLRU}
+                          "mingru": MinGRU, "minlstm": MinLSTM, "rglru": RGLRU,
+                          "mlstm": MLSTM}
 
 
 def cell_class(kind: str) -> type:
@@ -23,9 +25,14 @@ def cell_class(kind: str) -> type:
 
 
 def make_cell(kind: str, input_size: int, hidden_size: int, activation: str = "tanh",
-              bidirectional: bool = False) -> Cell:
-    """One batch-first recurrent layer of the given kind: (B, T, input_size) -> (B, T, D*H)."""
-    return cell_class(kind)(input_size, hidden_size, activation, bidirectional)
+              bidirectional: bool = False, settings=None) -> Cell:
+    """One batch-first recurrent layer of the given kind: (B, T, input_size) -> (B, T, D*H).
+    A cell that declares `takes_settings` (names of EncoderConfig settings, such as mLSTM's heads)
+    takes them from `settings` (an EncoderConfig), else its own defaults."""
+    cls = cell_class(kind)
+    options = {name: getattr(settings, name) for name in getattr(cls, "takes_settings", ())
+               if settings is not None and hasattr(settings, name)}
+    return cls(input_size, hidden_size, activation, bidirectional, **options)
 
 
 def check_activation(kind: str, activation: str, decoder: bool = False) -> None:
@@ -45,5 +52,5 @@ def check_front_end(kind: str, conv_kernel: int) -> None:
                           f"{conv_kernel} or choose another cell")
 
 
-__all__ = ["CELLS", "Cell", "DecoderStep", "ElmanRNN", "GRU", "LSTM", "MinGRU", "MinLSTM", "RGLRU", "RNN", "cell_class",
+__all__ = ["CELLS", "Cell", "DecoderStep", "ElmanRNN", "GRU", "LSTM", "MLSTM", "MinGRU", "MinLSTM", "RGLRU", "RNN", "cell_class",
            "check_activation", "check_front_end", "make_cell"]
