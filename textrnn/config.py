@@ -35,6 +35,9 @@ class EncoderConfig:
                                  high=1, high_open=True)
     conv_kernel: int = setting(0, "width of a 1-D convolution before the RNN (0: none)",
                                low=0, high=100)
+    block: str = setting("plain", "how layers stack: plain (one cell's output feeds the next) or "
+                         "residual (pre-norm cell and gated MLP, each with a residual, as Griffin "
+                         "and xLSTM build deep stacks)", choices=("plain", "residual"))
     heads: int = setting(4, "mlstm: memory heads (the hidden size splits among them)", low=1,
                          high=1 << 12)
     chunk_size: int = setting(64, "mlstm: steps per chunk of its parallel training form (its "

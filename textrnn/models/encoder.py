@@ -1,4 +1,5 @@
-"""Embedding -> [1-D convolution] -> stacked recurrent layers: the encoder every task shares.
+"""Embedding -> [1-D convolution] -> stacked recurrent layers, plain or each in a residual
+block (residual.py): the encoder every task shares.
 
 Contract in shapes: ids (B, T) -> outputs (B, T, output_size), state. `state` is a list
 with one entry per layer, in that layer's cell's sequence layout (cells/contract.py; torch's
@@ -15,6 +16,7 @@ from ..tokenization import PAD_ID
 from .cells import make_cell
 from .dropout import LockedDropout, embedding_dropout, weight_dropped
 from .padded import run_padded
+from .residual import ResidualBlock
 
 
 class RNNEncoder(nn.Module):
@@ -30,11 +32,19 @@ class RNNEncoder(nn.Module):
             # A CRNN (e.g. Zhou et al. 2015's C-LSTM): n-gram features first, then recurrence.
             self.conv = nn.Conv1d(cfg.embed_dim, cfg.embed_dim, cfg.conv_kernel)
         dirs = 2 if cfg.bidirectional else 1
-        sizes = [cfg.embed_dim] + [cfg.hidden_size * dirs] * (cfg.num_layers - 1)
-        self.layers = nn.ModuleList(make_cell(cfg.cell, n, cfg.hidden_size, cfg.activation,
-                                              cfg.bidirectional, cfg) for n in sizes)
+        width = cfg.hidden_size * dirs
+        sizes = [cfg.embed_dim] + [width] * (cfg.num_layers - 1)
+        self.residual = getattr(cfg, "block", "plain") == "residual"
+        if self.residual:  # each cell reads and writes the residual stream's width
+            self.layers = nn.ModuleList(
+                ResidualBlock(make_cell(cfg.cell, width, cfg.hidden_size, cfg.activation,
+                                        cfg.bidirectional, cfg), n, width, cfg.dropout,
+                              last=i == cfg.num_layers - 1) for i, n in enumerate(sizes))
+        else:
+            self.layers = nn.ModuleList(make_cell(cfg.cell, n, cfg.hidden_size, cfg.activation,
+                                                  cfg.bidirectional, cfg) for n in sizes)
         self.drop = LockedDropout(cfg.dropout)
-        self.output_size = cfg.hidden_size * dirs
+        self.output_size = width
 
     def features(self, ids):
         """ids (B, T) -> RNN inputs (B, T', E); T' = T, or T - k + 1 after a causal conv."""
@@ -74,7 +84,7 @@ class RNNEncoder(nn.Module):
         """x (B, T, E) -> outputs (B, T, output_size), new state (list, one per layer)."""
         new_state = []
         for i, rnn in enumerate(self.layers):
-            if i > 0:
+            if i > 0 and not self.residual:  # a residual block drops its branches itself
                 x = self.drop(x)  # between layers (locked, as AWD-LSTM); the head drops the output
             x, s = self._run_layer(rnn, x, None if state is None else state[i], lengths)
             new_state.append(s)

@@ -200,7 +200,8 @@ class ForecastTask(Task):
                                          SeriesDataConfig, Forecaster)
     encodings, unit = (SCALER,), "windows"
     command_defaults = COMMAND_DEFAULTS
-    encoder_flags_skip = ("embed_dim", "bidirectional", "embed_dropout", "weight_drop", "conv_kernel")
+    encoder_flags_skip = ("embed_dim", "bidirectional", "embed_dropout", "weight_drop", "conv_kernel",
+                          "block")
     metric, mode, sampled_eval, loss_unit = "mse", "min", False, "--loss, standardised"
     plots = ("forecast.png",)
     eval_batch_size = BATCH
@@ -213,6 +214,9 @@ class ForecastTask(Task):
     @staticmethod
     def check_model(cfg: ModelConfig):
         h = cfg.head
+        if cfg.encoder.block != "plain":
+            raise ConfigError(f"a forecaster stacks its cells plainly; drop "
+                              f"{setting_name('block', cfg.encoder.block)}")
         if h.model == "segrnn" and h.lookback % h.seg_len:
             raise ConfigError(f"{setting_name('lookback', h.lookback)} must be a multiple of "
                               f"{setting_name('seg_len', h.seg_len)}")
