@@ -24,7 +24,14 @@ batch-first tensors, one per name in `state_names`, shaped (B, *shape) for each 
 - decoder_step(input_size, hidden_size, activation): the trainable single step a decoder
   calls once per target token (see `DecoderStep`);
 - activations: the activations the cell takes, or None when it has its own non-linearity;
-- recurrent_weight_names(): its hidden-to-hidden matrices, for DropConnect.
+- recurrent_weight_names(): its hidden-to-hidden matrices, for DropConnect;
+- takes_settings (optional): names of EncoderConfig settings its constructor also takes as
+  keywords (mLSTM: heads, chunk_size); `make_cell` passes them;
+- has_convolution (optional): True if it convolves over time itself, so an encoder's
+  --conv-kernel front end is refused.
+
+Cells whose gates read only their input (scan.py: minGRU, minLSTM; rglru.py; mlstm.py) train
+a whole sequence as large products and a scan, and step one token at a time to sample.
 """
 from typing import ClassVar
 

@@ -29,29 +29,38 @@ from ..padded import reverse_within_length
 from .contract import Cell, check_unidirectional
 
 
-def _forward_scan(a, b, h0):
-    """h_t = a_t * h_{t-1} + b_t for a, b (B, T, H) from h0 (B, H) or None (zeros)."""
+def chunk_length(T: int) -> int:
+    """~sqrt(T) steps within chunks and ~sqrt(T) across; a divisor of T near sqrt(T) where
+    there is one, so no padded copy of a and b is needed."""
+    root = max(1, math.isqrt(T))
+    near = [c for c in range(max(1, root // 2), 2 * root + 1) if T % c == 0]
+    return min(near, key=lambda c: abs(c - root)) if near else root
+
+
+def _scan(a, b, h0=None, reverse: bool = False):
+    """h_t = a_t * h_{t-1} + b_t for a, b (B, T, H) from h0 (B, H) or None (zeros); with
+    `reverse`, h_t = a_t * h_{t+1} + b_t from the end (and no h0)."""
     B, T, H = b.shape
-    C = max(1, math.isqrt(T))  # chunk length: ~sqrt(T) steps within chunks, ~sqrt(T) across
+    C = chunk_length(T)
     N = -(-T // C)
-    pad = N * C - T
-    if pad:  # a = 1, b = 0 hold the state; the padded tail is cut off below
-        a = nn.functional.pad(a, (0, 0, 0, pad), value=1.0)
-        b = nn.functional.pad(b, (0, 0, 0, pad))
-    # (C, B, N, H): step t of every chunk is one contiguous slice
-    a4 = a.reshape(B, N, C, H).permute(2, 0, 1, 3).contiguous()
-    h = b.reshape(B, N, C, H).permute(2, 0, 1, 3).clone(memory_format=torch.contiguous_format)
-    run = a4.clone()  # running product of a within the chunk
-    for t in range(1, C):  # each chunk from a zero state
-        h[t].addcmul_(a4[t], h[t - 1])
-        run[t].mul_(run[t - 1])
+    h = b.new_zeros(B, N * C, H) if N * C > T else b.new_empty(B, T, H)
+    h[:, :T] = b  # the padded tail (b = 0, a = 1) holds the state and is cut off below
+    if N * C > T:
+        a = torch.cat([a, a.new_ones(B, N * C - T, H)], 1)
+    A, h4 = a.view(B, N, C, H), h.view(B, N, C, H)  # step t of every chunk: [:, :, t]
+    steps = list(range(C - 1, -1, -1) if reverse else range(C))
+    for before, t in zip(steps, steps[1:]):  # every chunk from a zero state, all at once
+        h4[:, :, t].addcmul_(A[:, :, t], h4[:, :, before])
+    ends, decay = h4[:, :, steps[-1]], A.prod(2)  # (B, N, H): each chunk's last value, its product of a
     carry = b.new_zeros(B, H) if h0 is None else h0.to(b.dtype)
-    entering = torch.empty_like(h[0])  # (B, N, H): the state before each chunk
-    for n in range(N):
+    entering = torch.empty_like(decay)  # the state before each chunk, carried across chunks
+    for n in (range(N - 1, -1, -1) if reverse else range(N)):
         entering[:, n] = carry
-        carry = torch.addcmul(h[-1][:, n], run[-1][:, n], carry)
-    h.addcmul_(run, entering)  # (C, B, N, H)
-    return h.permute(1, 2, 0, 3).reshape(B, N * C, H)[:, :T]
+        carry = torch.addcmul(ends[:, n], decay[:, n], carry)
+    for t in steps:  # each chunk's entering state, decayed step by step, added in
+        entering = entering * A[:, :, t]
+        h4[:, :, t].add_(entering)
+    return h[:, :T]
 
 
 class _LinearScan(torch.autograd.Function):
@@ -60,17 +69,19 @@ class _LinearScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, b, h0):
-        h = _forward_scan(a, b, h0)
+        h = _scan(a, b, h0)
         ctx.save_for_backward(a, h, h0)
         return h
 
     @staticmethod
     def backward(ctx, grad_h):
         a, h, h0 = ctx.saved_tensors
-        later = torch.cat([a[:, 1:], a.new_zeros(a.size(0), 1, a.size(2))], 1)  # a_{t+1}
-        g = _forward_scan(later.flip(1), grad_h.flip(1), None).flip(1)  # (B, T, H)
-        before = h.new_zeros(h.size(0), 1, h.size(2)) if h0 is None else h0[:, None]
-        grad_a = g * torch.cat([before, h[:, :-1]], 1)
+        later = torch.empty_like(a)  # a_{t+1}; the last position's is never read
+        later[:, :-1], later[:, -1] = a[:, 1:], 0
+        g = _scan(later, grad_h, None, reverse=True)  # (B, T, H)
+        grad_a = torch.empty_like(g)
+        grad_a[:, 1:] = g[:, 1:] * h[:, :-1]
+        grad_a[:, 0] = g[:, 0] * h0 if h0 is not None else 0
         grad_h0 = a[:, 0] * g[:, 0] if h0 is not None and ctx.needs_input_grad[2] else None
         return grad_a, g, grad_h0
 
