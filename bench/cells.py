@@ -1,7 +1,8 @@
 """Every cell and block side by side: training speed at equal parameters, sampling speed, and
 character-model quality on Tiny Shakespeare within a wall-time budget. Prints one JSON object.
 
-    python bench/cells.py --speed                                        # speed only (~10 min)
+    python bench/cells.py --speed                                        # speed only (~17 min)
+    python bench/cells.py --speed --configs lstm/plain mingru/residual   # some configurations
     python bench/cells.py --data PATH/TO/tinyshakespeare/input.txt --screen 120 --full 900
 
 Speed (--speed): each configuration (cell x block) is sized so its recurrent body (every
@@ -166,7 +167,7 @@ def speed(args) -> dict:
     target = body_params(build("lstm", "plain", 512))
     report = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "matrix_peak_gflops": peaks,
               "equal_parameters": target, "configs": {}}
-    for cell, block in CONFIGS:
+    for cell, block in args.configs:
         hidden = 512 if (cell, block) == ("lstm", "plain") else equal_size(cell, block, target)
         params = body_params(build(cell, block, hidden))
         print(f"speed: {cell}/{block} hidden {hidden} ({params / target:.3f} of the LSTM's)", file=sys.stderr)
@@ -181,6 +182,8 @@ def speed(args) -> dict:
                 row["error"] = "above the measured matrix peak: a measurement error, not a result"
         report["configs"][f"{cell}/{block}"] = {"hidden_size": hidden, "body_params": params,
                                                 "params_ratio": round(params / target, 3), **figures}
+    if "training" not in report["configs"].get("lstm/plain", {}):
+        return report  # no reference in this run: no ratios
     lstm = {(r["precision"], r["batch"], r["T"]): r for r in report["configs"]["lstm/plain"]["training"]}
     for name, c in report["configs"].items():
         for row in c.get("training", []):
@@ -247,7 +250,10 @@ def main():
     p.add_argument("--data", help="a character corpus (Tiny Shakespeare's input.txt) for the quality runs")
     p.add_argument("--screen", type=float, default=120.0, help="seconds per configuration in the screen")
     p.add_argument("--full", type=float, default=900.0, help="seconds for the finalists")
-    p.add_argument("--out", default="runs/bench-cells")
+    p.add_argument("--out", default="runs/bench-cells", help="where the quality runs' folders go")
+    p.add_argument("--configs", nargs="+", default=[f"{c}/{b}" for c, b in CONFIGS],
+                   choices=[f"{c}/{b}" for c, b in CONFIGS], help="for --speed: which cell/block "
+                   "configurations (lstm/plain, the reference of the ratios, by default among them)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -255,6 +261,7 @@ def main():
         return
     if not args.speed and not args.data:
         p.error("pass --speed, --data CORPUS, or both")
+    args.configs = [tuple(c.split("/")) for c in args.configs]
     report = {}
     if args.speed:
         report["speed"] = speed(args)

@@ -118,6 +118,15 @@ def test_language_model_on_two_processes_matches_one(lm_runs, data):
     assert steps == sorted(set(steps))
 
 
+@pytest.mark.parametrize("cell", ["mingru", "mlstm"])
+def test_a_parallel_cell_in_residual_blocks_on_two_processes_matches_one(data, tmp_path, cell):
+    extra = ["--cell", cell, "--block", "residual", "--heads", 2, *NO_DROPOUT]
+    two = run(lm_args(data, tmp_path / "two", *extra))
+    one = one_process(lm_args(data, tmp_path / "one", *extra))
+    assert two.returncode == 0 and one.returncode == 0, worker_lines(two.stderr + one.stderr)
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
+
+
 def test_classifier_with_unfreezing_and_batchnorm_on_two_processes_matches_one(data, tmp_path):
     args = ["train-classifier", "--data", data / "train.csv", "--val-data", data / "val.csv",
             "--hidden-size", 16, "--num-layers", 2, "--head-hidden", 8, "--gradual-unfreezing",

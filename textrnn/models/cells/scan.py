@@ -9,10 +9,10 @@ and a layer is one large matrix product over (B*T) rows plus this scan, where an
 small products in a row. Sampling stays one O(1) step per token (`ScanStepper`).
 
 The scan (`linear_scan`) is a two-level blocked scan (Blelloch 1990's idea, in blocks): the
-sequence is cut into ~sqrt(T) chunks, each chunk scanned from a zero state (all chunks
-together, so ~sqrt(T) elementwise steps on (B, T/C, H)), then the state entering each chunk
-is carried across chunks (~sqrt(T) steps on (B, H)) and added in, scaled by the chunk's
-running product of a. For T = 2048 that is 91 elementwise steps instead of 2048. It works in
+sequence is cut into chunks of C ~ sqrt(T) steps, every chunk scanned from a zero state at
+once (C elementwise steps on (B, T/C, H) views), the state entering each chunk carried
+across chunks (T/C steps on (B, H)), then decayed through its chunk and added in (C more
+steps). For T = 2048 that is 128 elementwise steps instead of 2048. It works in
 linear space and only multiplies by a in [0, 1] and adds, so it is exact to rounding at any
 T and cannot overflow; the log-space scan of the minGRU paper (Heinsen 2023) subtracts
 cumulative sums of log a that grow with T, and in fp32 that cancellation costs ~1e-4 of
