@@ -9,13 +9,11 @@ cannot change a result; no state comes back then (None entries).
 """
 import torch
 from torch import nn
-from torch.func import functional_call
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..tokenization import PAD_ID
 from .cells import make_cell
 from .dropout import LockedDropout, embedding_dropout, weight_dropped
-from .padded import run_padded
+from .padded import run_layer
 from .residual import ResidualBlock
 
 
@@ -34,15 +32,14 @@ class RNNEncoder(nn.Module):
         dirs = 2 if cfg.bidirectional else 1
         width = cfg.hidden_size * dirs
         sizes = [cfg.embed_dim] + [width] * (cfg.num_layers - 1)
-        self.residual = getattr(cfg, "block", "plain") == "residual"
-        if self.residual:  # each cell reads and writes the residual stream's width
-            self.layers = nn.ModuleList(
-                ResidualBlock(make_cell(cfg.cell, width, cfg.hidden_size, cfg.activation,
-                                        cfg.bidirectional, cfg), n, width, cfg.dropout,
-                              last=i == cfg.num_layers - 1) for i, n in enumerate(sizes))
-        else:
-            self.layers = nn.ModuleList(make_cell(cfg.cell, n, cfg.hidden_size, cfg.activation,
-                                                  cfg.bidirectional, cfg) for n in sizes)
+        self.residual = cfg.block == "residual"
+
+        def layer(i, n):  # in a residual block the cell reads and writes the stream's width
+            cell = make_cell(cfg.cell, width if self.residual else n, cfg.hidden_size,
+                             cfg.activation, cfg.bidirectional, cfg)
+            return ResidualBlock(cell, n, width, cfg.dropout, last=i == cfg.num_layers - 1) \
+                if self.residual else cell
+        self.layers = nn.ModuleList(layer(i, n) for i, n in enumerate(sizes))
         self.drop = LockedDropout(cfg.dropout)
         self.output_size = width
 
@@ -65,28 +62,15 @@ class RNNEncoder(nn.Module):
         x = nn.functional.pad(x.transpose(1, 2), pad)  # (B, E, T + k - 1)
         return torch.relu(self.conv(x)).transpose(1, 2)  # (B, T, E)
 
-    def _run_layer(self, rnn, x, state, lengths):
-        """One layer. With `lengths` (classification) no state goes in or comes out."""
-        dropped = weight_dropped(rnn, self.cfg.weight_drop, self.training)
-        call = (lambda *a: functional_call(rnn, dropped, a)) if dropped else rnn
-        if lengths is None:
-            return call(x, state) if state is not None else call(x)
-        if rnn.takes_lengths:
-            return call(x, None, lengths)[0], None
-        if not x.is_cuda:
-            return run_padded(rnn, x, lengths, dropped), None
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = call(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
-        return out, None
-
     def recur(self, x, state=None, lengths=None):
         """x (B, T, E) -> outputs (B, T, output_size), new state (list, one per layer)."""
         new_state = []
         for i, rnn in enumerate(self.layers):
             if i > 0 and not self.residual:  # a residual block drops its branches itself
                 x = self.drop(x)  # between layers (locked, as AWD-LSTM); the head drops the output
-            x, s = self._run_layer(rnn, x, None if state is None else state[i], lengths)
+            # with `lengths` (classification) no state goes in or comes out
+            x, s = run_layer(rnn, x, None if state is None else state[i], lengths,
+                             weight_dropped(rnn, self.cfg.weight_drop, self.training))
             new_state.append(s)
         return x, new_state
 

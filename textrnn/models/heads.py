@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .dropout import LockedDropout
+from .padded import real_positions
 
 POOLINGS = ("last", "mean", "max", "concat", "attention")
 
@@ -38,7 +39,7 @@ def masked_pool(outputs, lengths, pooling: str, bidirectional: bool = False):
     backward half at position 0, where it finished).
     """
     B, T, H = outputs.shape
-    mask = (torch.arange(T, device=outputs.device)[None, :] < lengths[:, None])  # (B, T)
+    mask = real_positions(lengths, T)  # (B, T)
     idx = (lengths - 1).clamp(min=0)
     last = outputs[torch.arange(B, device=outputs.device), idx]  # (B, H)
     if bidirectional:  # forward half at the end, backward half at position 0
@@ -99,7 +100,7 @@ class ClassifierHead(nn.Module):
         if self.pooling != "attention":
             return masked_pool(outputs, lengths, self.pooling, self.bidirectional)
         T = outputs.size(1)
-        mask = torch.arange(T, device=outputs.device)[None, :] < lengths[:, None]  # (B, T)
+        mask = real_positions(lengths, T)  # (B, T)
         scores = self.score(outputs).squeeze(-1).masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=1).unsqueeze(-1)  # (B, T, 1)
         return (weights * outputs).sum(1)  # (B, H)

@@ -14,6 +14,7 @@ import weakref
 
 import torch
 from torch.func import functional_call
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 _TWINS = weakref.WeakKeyDictionary()  # rnn -> a weightless unidirectional copy
 
@@ -26,8 +27,16 @@ def _unidirectional_twin(rnn):
     return twin
 
 
+def real_positions(lengths, T: int):
+    """(B, T) bool: True at each sequence's first lengths[b] positions, False at padding."""
+    return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
+
+
 def reverse_within_length(x, lengths):
-    """(B, T, D) -> each sequence's first lengths[b] steps in reverse order, padding in place."""
+    """(B, T, D) -> each sequence's first lengths[b] steps in reverse order, padding in place
+    (with lengths None, the whole sequence reversed)."""
+    if lengths is None:
+        return x.flip(1)
     B, T = x.shape[:2]
     t = torch.arange(T, device=x.device).expand(B, T)
     idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # (B, T)
@@ -50,5 +59,22 @@ def run_padded(rnn, x, lengths, overrides=None):
         backward = {k[: -len("_reverse")]: v for k, v in weights.items() if k.endswith("_reverse")}
         rev, _ = functional_call(twin, backward, (reverse_within_length(x, lengths),))
         out = torch.cat([out, reverse_within_length(rev, lengths)], -1)  # (B, T, 2H)
-    mask = torch.arange(x.size(1), device=x.device)[None, :] < lengths[:, None]  # (B, T)
-    return out * mask.unsqueeze(-1).to(out.dtype)
+    return out * real_positions(lengths, x.size(1)).unsqueeze(-1).to(out.dtype)
+
+
+def run_layer(rnn, x, state=None, lengths=None, overrides=None):
+    """One layer of any cell: (outputs (B, T, D*H), state). With `lengths` (a padded batch) no
+    state goes in or comes out: a cell that takes lengths gets them, another runs padded on
+    a CPU (run_padded) or packed on a GPU (cuDNN reads packed sequences natively).
+    `overrides` replaces parameters (e.g. weight-dropped matrices)."""
+    call = (lambda *a: functional_call(rnn, overrides, a)) if overrides else rnn
+    if lengths is None:
+        return call(x, state) if state is not None else call(x)
+    if rnn.takes_lengths:
+        return call(x, None, lengths)[0], None
+    if not x.is_cuda:
+        return run_padded(rnn, x, lengths, overrides), None
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, _ = call(packed)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+    return out, None

@@ -16,7 +16,7 @@ from torch import nn
 
 from .cells import Cell
 from .dropout import LockedDropout
-from .padded import run_padded
+from .padded import real_positions, run_layer
 
 MLP_RATIO = 2
 
@@ -105,22 +105,15 @@ class ResidualBlock(Cell):
     def stepper(self, dense, fuse: bool = False) -> ResidualStepper:
         return ResidualStepper(self, self.cell.stepper(dense, fuse), dense)
 
-    def _cell(self, x, state, lengths):
-        if lengths is None:
-            return self.cell(x, state) if state is not None else self.cell(x)
-        if self.cell.takes_lengths:
-            return self.cell(x, None, lengths)[0], None
-        return run_padded(self.cell, x, lengths), None
-
     def forward(self, x, state=None, lengths=None):
         """x (B, T, E or W) -> (B, T, W), the cell's state; zeros at padding with lengths."""
         if self.inp is not None:
             x = self.inp(x)
-        y, state = self._cell(self.norm1(x), state, lengths)
+        y, state = run_layer(self.cell, self.norm1(x), state, lengths)
         x = x + self.drop(y)
         x = x + self.drop(self.mlp(self.norm2(x)))
         if self.out_norm is not None:
             x = self.out_norm(x)
         if lengths is not None:
-            x = x * (torch.arange(x.size(1), device=x.device)[None, :] < lengths[:, None])[..., None]
+            x = x * real_positions(lengths, x.size(1))[..., None]
         return x, state

@@ -26,6 +26,7 @@ from ..tokenization import PAD_ID
 from .attention import Attention
 from .cells import cell_class
 from .encoder import RNNEncoder
+from .padded import real_positions
 
 
 class Memory(NamedTuple):
@@ -66,7 +67,7 @@ class Seq2Seq(nn.Module):
         """src (B, S), lengths (B,) -> Memory, the decoder's first state (a list, one entry
         per layer) and its first attentional vector (B, Hd) of zeros."""
         values, _ = self.encoder(src, lengths=lengths)  # (B, S, He)
-        mask = torch.arange(src.size(1), device=src.device)[None] < lengths[:, None]  # (B, S)
+        mask = real_positions(lengths, src.size(1))  # (B, S)
         mean = (values * mask[..., None]).sum(1) / lengths[:, None].to(values.dtype)  # (B, He)
         starts = torch.tanh(self.bridge(mean)).chunk(len(self.cells), -1)  # each (B, Hd)
         state = [cell.start(h) for cell, h in zip(self.cells, starts)]  # each a step state

@@ -52,5 +52,5 @@ def check_front_end(kind: str, conv_kernel: int) -> None:
                           f"{conv_kernel} or choose another cell")
 
 
-__all__ = ["CELLS", "Cell", "DecoderStep", "ElmanRNN", "GRU", "LSTM", "MLSTM", "MinGRU", "MinLSTM", "RGLRU", "RNN", "cell_class",
-           "check_activation", "check_front_end", "make_cell"]
+__all__ = ["CELLS", "Cell", "DecoderStep", "ElmanRNN", "GRU", "LSTM", "MLSTM", "MinGRU", "MinLSTM",
+           "RGLRU", "RNN", "cell_class", "check_activation", "check_front_end", "make_cell"]

@@ -64,6 +64,10 @@ class Cell(nn.Module):
         rest = [h.new_zeros(h.size(0), *shape) for shape in self.state_shapes()[1:]]
         return (h, *rest)
 
+    def suffixes(self) -> list[str]:
+        """Each direction's parameter-name suffix, torch's: "_l0", then "_l0_reverse"."""
+        return ["_l0", "_l0_reverse"][: 2 if self.bidirectional else 1]
+
     def recurrent_weight_names(self) -> list[str]:
         return [name for name, _ in self.named_parameters() if name.startswith("weight_hh")]
 

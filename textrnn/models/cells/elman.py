@@ -118,7 +118,7 @@ class ElmanRNN(Cell):
         self.hidden_size = hidden_size
         self.act = ACTIVATIONS[activation]
         self.bidirectional = bidirectional
-        for suffix in ["_l0", "_l0_reverse"][: 2 if bidirectional else 1]:
+        for suffix in self.suffixes():
             self.register_parameter("weight_ih" + suffix, nn.Parameter(torch.empty(hidden_size, input_size)))
             self.register_parameter("weight_hh" + suffix, nn.Parameter(torch.empty(hidden_size, hidden_size)))
             self.register_parameter("bias_ih" + suffix, nn.Parameter(torch.empty(hidden_size)))

@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn.functional import logsigmoid
 
 from ...errors import ConfigError
-from ..padded import reverse_within_length
+from ..padded import real_positions, reverse_within_length
 from .contract import Cell, check_unidirectional
 
 
@@ -119,9 +119,6 @@ class MLSTM(Cell):
             self.register_parameter("bias_ih" + suffix, projection.bias)
             self.register_parameter("norm_weight" + suffix, nn.Parameter(torch.ones(H)))
 
-    def suffixes(self) -> list[str]:
-        return ["_l0", "_l0_reverse"][: 2 if self.bidirectional else 1]
-
     def split(self, pre):
         """The projection (B, T, 4H + 2N) -> q, k, v (B, N, T, d), o (B, T, H), i~ and
         log f (B, N, T), in float32 (exp of bf16 gates would lose the memory)."""
@@ -146,9 +143,6 @@ class MLSTM(Cell):
     def sequence_state(self, step: tuple):
         return tuple(s[None] for s in step)
 
-    def recurrent_weight_names(self) -> list[str]:
-        return []
-
     def stepper(self, dense, fuse: bool = False) -> MLSTMStepper:
         check_unidirectional(self)
         return MLSTMStepper(self, dense)
@@ -156,11 +150,11 @@ class MLSTM(Cell):
     def _direction(self, x, state, lengths, suffix, reverse):
         B, T, _ = x.shape
         if reverse:
-            x = reverse_within_length(x, lengths) if lengths is not None else x.flip(1)
+            x = reverse_within_length(x, lengths)
         pre = nn.functional.linear(x, getattr(self, "weight_ih" + suffix), getattr(self, "bias_ih" + suffix))
         q, k, v, o, ig, logf = self.split(pre)
         if lengths is not None:  # past a sequence's end: f = 1, i = 0, so the memory holds
-            live = torch.arange(T, device=x.device)[None, :] < lengths[:, None]  # (B, T)
+            live = real_positions(lengths, T)  # (B, T)
             ig = ig.masked_fill(~live[:, None], float("-inf"))
             logf = logf.masked_fill(~live[:, None], 0.0)
         if state is None:
@@ -176,7 +170,7 @@ class MLSTM(Cell):
         if lengths is not None:
             y = y * live[..., None]
         if reverse:
-            y = reverse_within_length(y, lengths) if lengths is not None else y.flip(1)
+            y = reverse_within_length(y, lengths)
         return y, state
 
     def forward(self, x, state=None, lengths=None):

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn.functional import gelu, softplus
 
-from ..padded import reverse_within_length
+from ..padded import real_positions, reverse_within_length
 from .contract import Cell, check_unidirectional
 from .scan import linear_scan
 
@@ -90,9 +90,6 @@ class RGLRU(Cell):
                 self.register_parameter(name + suffix, nn.Parameter(torch.empty(shape)))
             self._initialise(suffix, input_size)
 
-    def suffixes(self) -> list[str]:
-        return ["_l0", "_l0_reverse"][: 2 if self.bidirectional else 1]
-
     def _initialise(self, suffix, input_size):
         p = lambda name: getattr(self, name + suffix)  # noqa: E731
         for name, fan_in in (("weight_ih", input_size), ("weight_gates", self.hidden_size),
@@ -113,9 +110,6 @@ class RGLRU(Cell):
     def sequence_state(self, step: tuple):
         return step[0][None], step[1][None]
 
-    def recurrent_weight_names(self) -> list[str]:
-        return []
-
     def stepper(self, dense, fuse: bool = False) -> RGLRUStepper:
         check_unidirectional(self)
         return RGLRUStepper(self, dense)
@@ -125,7 +119,7 @@ class RGLRU(Cell):
         B, T, _ = x.shape
         H = self.hidden_size
         if reverse:
-            x = reverse_within_length(x, lengths) if lengths is not None else x.flip(1)
+            x = reverse_within_length(x, lengths)
         g, v = nn.functional.linear(x, p("weight_ih"), p("bias_ih")).chunk(2, -1)  # (B, T, H)
         if window is None:
             window = v.new_zeros(B, KERNEL - 1, H)
@@ -136,14 +130,14 @@ class RGLRU(Cell):
         a, mult = decay(p("lambda"), r.float())
         b = mult * i * u
         if lengths is not None:  # past a sequence's end the state holds
-            live = (torch.arange(T, device=x.device)[None, :] < lengths[:, None])[..., None]
+            live = real_positions(lengths, T)[..., None]
             a, b = torch.where(live, a, 1.0), torch.where(live, b, 0.0)
         h = linear_scan(a, b, h0)  # (B, T, H), fp32
         y = nn.functional.linear(gelu(g) * h.to(g.dtype), p("weight_out"), p("bias_out"))
         if lengths is not None:
             y = y * live
         if reverse:
-            y = reverse_within_length(y, lengths) if lengths is not None else y.flip(1)
+            y = reverse_within_length(y, lengths)
         return y, h[:, -1], seen[:, -(KERNEL - 1):]
 
     def forward(self, x, state=None, lengths=None):

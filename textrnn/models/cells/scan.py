@@ -25,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-from ..padded import reverse_within_length
+from ..padded import real_positions, reverse_within_length
 from .contract import Cell, check_unidirectional
 
 
@@ -138,34 +138,25 @@ class ScanCell(Cell):
             projection = nn.Linear(input_size, self.gates * hidden_size)  # nn.Linear's init
             self.register_parameter("weight_ih" + suffix, projection.weight)
             self.register_parameter("bias_ih" + suffix, projection.bias)
-        self.reset_gates()
-
-    def suffixes(self) -> list[str]:
-        return ["_l0", "_l0_reverse"][: 2 if self.bidirectional else 1]
-
-    def reset_gates(self) -> None:
-        """The paper's initialisation of the gates, where it has one."""
 
     def coefficients(self, pre):
         """pre (B, T, G*H), the input projection -> (a, b), each (B, T, H)."""
         raise NotImplementedError
 
     def _direction(self, x, h0, lengths, suffix, reverse):
-        if reverse and lengths is not None:
+        if reverse:
             x = reverse_within_length(x, lengths)
-        elif reverse:
-            x = x.flip(1)
         pre = nn.functional.linear(x, getattr(self, "weight_ih" + suffix), getattr(self, "bias_ih" + suffix))
         a, b = self.coefficients(pre)  # (B, T, H) each
         if lengths is not None:  # hold the state past each sequence's end
-            live = (torch.arange(x.size(1), device=x.device)[None, :] < lengths[:, None])[..., None]
+            live = real_positions(lengths, x.size(1))[..., None]
             a, b = torch.where(live, a, 1.0), torch.where(live, b, 0.0)
         h = linear_scan(a, b, h0).to(pre.dtype)  # (B, T, H)
         last = h[:, -1]
         if lengths is not None:
             h = h * live
         if reverse:
-            h = reverse_within_length(h, lengths) if lengths is not None else h.flip(1)
+            h = reverse_within_length(h, lengths)
         return h, last
 
     def forward(self, x, state=None, lengths=None):
@@ -183,9 +174,6 @@ class ScanCell(Cell):
 
     def sequence_state(self, step: tuple):
         return step[0][None]
-
-    def recurrent_weight_names(self) -> list[str]:
-        return []  # no hidden-to-hidden matrix for DropConnect
 
     def stepper(self, dense, fuse: bool = False) -> ScanStepper:
         check_unidirectional(self)
