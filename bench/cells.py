@@ -79,7 +79,7 @@ def matrix_params(model) -> int:
     return sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and "embed" not in n)
 
 
-def flops_per_token(model, cell, hidden, T) -> float:
+def flops_per_token(model, cell, T) -> float:
     """Training FLOPs per token: 6 per matrix parameter (forward 2, backward 4), plus the
     mLSTM's chunk products (q k^T and S v over a chunk, the carried memory's q C^T)."""
     flops = 6 * matrix_params(model)
@@ -146,19 +146,20 @@ def worker(cell, block, hidden, precisions):
     """One configuration's speed figures (run in a process of its own)."""
     torch.manual_seed(0)
     model = build(cell, block, hidden).train()
-    rows = []
+    rows, params = [], body_params(model)
     for precision in precisions:
         for B, T in SHAPES:
             seconds = train_speed(model, B, T, precision)
             tok_s = B * T / seconds
             rows.append({"precision": precision, "batch": B, "T": T, "tokens_per_s": round(tok_s),
-                         "params_x_tokens_per_s": round(body_params(model) * tok_s),
-                         "gflops": round(flops_per_token(model, cell, hidden, T) * tok_s / 1e9, 1),
+                         "params_x_tokens_per_s": round(params * tok_s),
+                         "gflops": round(flops_per_token(model, cell, T) * tok_s / 1e9, 1),
                          "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
     return {"training": rows, "sampling": sampling_speed(model)}
 
 
 def speed(args) -> dict:
+    from sample_speed import cpu_name  # here, not at the top: a worker's memory is measured
     from textrnn.device import fast_bf16
     precisions = ["fp32"] + (["bf16"] if fast_bf16(torch.device("cpu")) else [])
     peaks = {"fp32": round(peak_gflops(torch.float32), 1)}
@@ -196,19 +197,19 @@ def speed(args) -> dict:
 
 
 def quality_run(data, cell, block, hidden, seconds, out) -> dict:
-    from recipe_run import run_recipe
+    from recipe_run import TRAINING_SUMMARY, run_recipe
     r = run_recipe("generate.py", ["--data", data, "--cell", cell, "--block", block,
                                    "--hidden-size", str(hidden), "--time-budget", str(seconds),
                                    "--num-samples", "1", "--length", "100"], out)
     evals = [{"elapsed": x["elapsed"], "step": x["step"], "loss": round(x["val"]["loss"], 4)}
              for x in r["log"] if "val" in x]
     return {"cell": cell, "block": block, "hidden_size": hidden, "command": r["command"],
-            "val_loss": round(r["metrics"]["val"]["loss"], 4), "steps": r["steps"],
-            "median_tokens_per_s": r["median_tokens_per_s"], "train_seconds": r["train_seconds"],
+            "val_loss": round(r["metrics"]["val"]["loss"], 4), **{k: r[k] for k in TRAINING_SUMMARY},
             "evaluations": evals}
 
 
 def quality(args) -> dict:
+    from sample_speed import cpu_name
     from textrnn.tasks.lm import CORPUS
     target = body_params(build("lstm", "plain", CORPUS["hidden_size"], CORPUS["embed_dim"]))
     sizes = {(c, b): CORPUS["hidden_size"] if (c, b) == ("lstm", "plain")
@@ -234,14 +235,6 @@ def quality(args) -> dict:
         "within_half_the_budget": reached is not None and reached <= args.full / 2,
         "best_at_most_1_38": min(reference, best["val_loss"]) <= 1.38}
     return report
-
-
-def cpu_name() -> str:
-    path = Path("/proc/cpuinfo")
-    for line in path.read_text().splitlines() if path.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main():

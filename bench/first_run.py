@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,10 +174,7 @@ TIME_LIMITS = {"busy": {"generate": 180, "sentiment": 180}, "idle": {"sentiment"
 def measure(recipe: str, condition: str) -> dict:
     core, spinning = CONDITIONS[condition]
     with tempfile.TemporaryDirectory() as tmp:
-        if spinning is not None:
-            with busy_core(spinning):
-                out = run(recipe, core, Path(tmp))
-        else:
+        with busy_core(spinning) if spinning is not None else nullcontext():
             out = run(recipe, core, Path(tmp))
         result = {k: v for k, v in out.items() if k not in ("stdout", "run_folder")}
         if out["exit_code"] == 0 and out["run_folder"] is not None:
@@ -188,18 +185,12 @@ def measure(recipe: str, condition: str) -> dict:
         return result
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
     p.add_argument("--conditions", nargs="+", choices=tuple(CONDITIONS), default=["idle", "busy"])
     args = p.parse_args()
+    from sample_speed import cpu_name
     report = {"cpu": cpu_name(), "cores": os.cpu_count(), "target_bpc": TARGET_BPC,
               "busy": "the recipe and a spinning process both pinned to core 0",
               "other_busy": "the recipe pinned to core 0, a spinning process to core 1"}

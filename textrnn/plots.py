@@ -185,7 +185,7 @@ def _time_axis(fig, ax, x) -> None:
 
     from .data.series import time_format
 
-    ax.xaxis.set_major_formatter(mdates.DateFormatter(time_format(x).replace(" %z", "")))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter(time_format(x)))
     ax.set_xlabel("time")
     fig.autofmt_xdate()
 

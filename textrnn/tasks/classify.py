@@ -11,12 +11,13 @@ from ..config import ModelConfig
 from ..data import Labelled, bucketed_batches, collate, encode_texts, label_ids, load_labelled
 from ..data.bundled import SAMPLE_DATA
 from ..device import autocast
-from ..errors import ConfigError, setting_name
+from ..errors import ConfigError
 from ..metrics import classification_metrics, format_report
 from ..models import RNNClassifier, evaluating
 from ..models.heads import POOLINGS
+from ..models.padded import real_positions
 from ..settings import OldFlag, setting
-from ..tokenization import KINDS, UNK, train_tokenizer, truncate, with_leading_space
+from ..tokenization import KINDS, UNK_ID, train_tokenizer, truncate, with_leading_space
 from ..transfer import classifier_from_lm
 from ..world import World, current
 from .base import Endpoint, LoadedRun, SourceSettings, Task, check_texts, one_source
@@ -203,20 +204,12 @@ def predict_command(clf: Classifier, settings: PredictSettings, write, progress:
             write(f"{clf.labels[best]}\t{p[best]:.4f}\t{text}\n")
 
 
-def unk_id(tokenizer) -> int:
-    unk = tokenizer.token_to_id(UNK)
-    if unk is None:
-        raise ConfigError(f"{setting_name('unk_dropout')} needs a tokenizer with an {UNK} token "
-                          f"(word or bpe); drop it")
-    return unk
-
-
 def unknown_words(ids, lengths, unk: int, p: float):
     """Word dropout (Iyyer et al. 2015): each real token becomes <unk> with probability p.
     Without it <unk> is never seen in training, so at test time every new word feeds the
     model an untrained vector; with it, an unseen word reads as "some word" and the words
     around it decide."""
-    real = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]  # (B, T)
+    real = real_positions(lengths, ids.shape[1])  # (B, T)
     drop = (torch.rand(ids.shape, device=ids.device) < p) & real
     return torch.where(drop, torch.full_like(ids, unk), ids)
 
@@ -334,21 +327,21 @@ class ClassifierTask(Task):
                  ", ".join(data.names))
         weights = class_weights(data.y_train, len(data.names)) if data_cfg.class_weights else None
         test = (encode_texts(tokenizer, data.test.texts), data.y_test) if data.test else None
-        unknown = (unk_id(tokenizer), data_cfg.unk_dropout) if data_cfg.unk_dropout else None
         return cls(encode_texts(tokenizer, data.train.texts), data.y_train,
                    encode_texts(tokenizer, data.val.texts), data.y_val, data.names,
                    train_cfg.batch_size, train_cfg.seed, weights, test,
-                   train_cfg.eval_batch_size or cls.eval_batch_size, unknown)
+                   train_cfg.eval_batch_size or cls.eval_batch_size, data_cfg.unk_dropout)
 
     def __init__(self, train_seqs, train_labels, val_seqs, val_labels, names, batch_size: int,
-                 seed: int, class_weights=None, test=None, eval_batch_size: int = 128, unknown=None):
+                 seed: int, class_weights=None, test=None, eval_batch_size: int = 128,
+                 unk_dropout: float = 0.0):
         self.seqs, self.labels = train_seqs, torch.tensor(train_labels)
         self.val_seqs, self.val_labels = val_seqs, list(val_labels)
         self.names, self.batch_size, self.seed = names, batch_size, seed
         self.lengths = [len(s) for s in train_seqs]
         self.class_weights, self.test = class_weights, test
         self.eval_size = eval_batch_size
-        self.unknown = unknown  # (<unk>'s id, the share of training words read as it), or None
+        self.unk_dropout = unk_dropout  # the share of training words read as <unk> (UNK_ID)
         self._epoch, self._batches = None, None
 
     def batches(self, epoch: int):
@@ -371,8 +364,8 @@ class ClassifierTask(Task):
 
     def loss(self, model, batch, carry, device):
         ids, lengths, y = (t.to(device, non_blocking=True) for t in batch)
-        if self.unknown:
-            ids = unknown_words(ids, lengths, *self.unknown)
+        if self.unk_dropout:
+            ids = unknown_words(ids, lengths, UNK_ID, self.unk_dropout)
         weight = None if self.class_weights is None else self.class_weights.to(device)
         return model(ids, lengths, targets=y, class_weights=weight), None
 

@@ -177,27 +177,33 @@ class Forecaster(LoadedRun):
         x = scaled(self.scaler, values[-need:], "the input", len(values) - need)  # (L, C)
         return values[-need:], x, None if times is None else times[-need:]
 
+    def _next(self, data, fill):
+        """(the last lookback rows (L, C), the forecast (H, K) in the data's units, the L + H
+        rows' timestamps or None)."""
+        values, x, times = self._recent(data, fill)
+        pred = self._predict(x)
+        if times is not None:
+            times = times.append(future_times(times, len(pred)))
+        return values, pred, times
+
     def forecast(self, data, fill=None):
         """The next `horizon` rows of the targets after the last `lookback` rows of `data`:
         a DataFrame (with future timestamps, when the data has them) for a table or a
         path, an array (H, K) for an array (rows, C)."""
-        values, x, times = self._recent(data, fill)
-        pred = self._predict(x)
+        _, pred, times = self._next(data, fill)
         if isinstance(data, (np.ndarray, torch.Tensor)):
             return pred
-        return self._frame(pred, None if times is None else future_times(times, len(pred)))
+        return self._frame(pred, None if times is None else times[-len(pred):])
 
     def forecast_table(self, data, fill=None):
         """`forecast` as `textrnn forecast` prints and writes it: a DataFrame whose
         timestamps are text at the data's resolution (pandas would print an hourly forecast
         that falls at midnight as a bare date)."""
-        _, x, times = self._recent(data, fill)
-        pred = self._predict(x)
+        _, pred, times = self._next(data, fill)
         if times is None:
             return self._frame(pred, None)
-        future = future_times(times, len(pred))
         # the format from the rows read too: they show the resolution
-        return self._frame(pred, future.strftime(time_format(times.append(future))))
+        return self._frame(pred, times[-len(pred):].strftime(time_format(times)))
 
     def _frame(self, pred, times):
         """The forecast (H, K) as a DataFrame, after a column of its timestamps (H,) when
@@ -240,11 +246,8 @@ class Forecaster(LoadedRun):
         """A PNG of the last lookback rows of `data`, the forecast, and `truth` (H, K) if given,
         in the data's units, with the data's timestamps when it has them; never over a
         run's own file (outputs.py)."""
-        values, x, times = self._recent(data, fill)
-        pred = self._predict(x)
+        values, pred, times = self._next(data, fill)
         k = len(self.targets)
-        if times is not None:
-            times = times.append(future_times(times, len(pred)))
         rows = f"{len(pred)} rows" if len(pred) > 1 else "row"
         title = f"forecast of the {rows} after the data, from its last {self.lookback}"
         write_output(path, lambda tmp: plot_forecast(values[:, :k], pred, truth, self.targets, tmp,

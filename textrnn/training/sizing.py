@@ -68,9 +68,8 @@ def choose(sizes: dict, time_one, budget: float, steps: int) -> tuple[str, list]
         fits = budget * STEP_SHARE / pace
         timings.append({"size": name, **settings, "seconds_per_step": round(pace, 4),
                         "steps_in_budget": int(fits)})
-        if fits < steps and chosen is not None:
-            break
-        chosen = name
+        if chosen is None or fits >= steps:
+            chosen = name
         if fits < steps:
             break
     return chosen, timings
