@@ -19,6 +19,8 @@ Targets, stated before measuring (issue "First impressions on any machine"):
   finetune.py   runs end to end; ULMFiT's test accuracy at least the from-scratch one's.
   timeseries.py runs end to end; multi-step forecast, test MSE beside the baselines'.
   translate.py  runs end to end; validation and test BLEU and exact matches.
+  tagging.py    under 2 minutes idle (the issue's limit); span F1 per type on its held-out
+                sentences, beside the most-frequent-tag baseline the recipe prints.
 """
 import argparse
 import csv
@@ -35,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 TARGET_BPC = 2.4
-RECIPES = ("generate", "sentiment", "finetune", "timeseries", "translate")
+RECIPES = ("generate", "sentiment", "finetune", "timeseries", "translate", "tagging")
 # Where the recipe runs, and where a spinning process keeps a core busy: None = nowhere.
 CONDITIONS = {"idle": (None, None),
               "busy": (0, 0),         # both on core 0: about a quarter of the idle machine
@@ -165,9 +167,17 @@ def translate_figures(out: dict) -> dict:
             "exact_match_beam5": float(found[1]) / 100 if found else None, "steps": steps_of(out["run_folder"])}
 
 
+def tagging_figures(out: dict) -> dict:
+    metrics = json.loads((out["run_folder"] / "metrics.json").read_text())
+    test = metrics.get("test", {})
+    found = re.search(r"most-frequent-tag baseline on the same sentences: F1 ([\d.]+)", out["stdout"])
+    return {"test_f1": test.get("f1"), "test_f1_per_type": {k: v["f1"] for k, v in test.get("per_type", {}).items()},
+            "baseline_f1": float(found[1]) if found else None, "steps": steps_of(out["run_folder"])}
+
+
 FIGURES = {"generate": generate_figures, "sentiment": sentiment_figures, "finetune": finetune_figures,
-           "timeseries": timeseries_figures, "translate": translate_figures}
-TIME_LIMITS = {"busy": {"generate": 180, "sentiment": 180}, "idle": {"sentiment": 60},
+           "timeseries": timeseries_figures, "translate": translate_figures, "tagging": tagging_figures}
+TIME_LIMITS = {"busy": {"generate": 180, "sentiment": 180}, "idle": {"sentiment": 60, "tagging": 120},
                "other_busy": {"generate": 180, "sentiment": 180}}
 
 

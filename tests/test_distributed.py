@@ -327,3 +327,19 @@ def test_size_auto_under_two_processes_trains_rank_0_s_choice_on_both(data, tmp_
     recorded = json.loads((tmp_path / "run" / "training_config.json").read_text())
     assert recorded["sizing"] == sizing
     assert job.stderr.count("size auto:") <= 1  # rank 0 alone timed and said so
+
+
+def test_tagger_with_string_embeddings_on_two_processes_matches_one(data, tmp_path):
+    from test_tagging import small_conll
+    lm = ["train-lm", "--data", data / "train.txt", "--hidden-size", 8, "--embed-dim", 4, "--num-layers", 1,
+          "--batch-size", 4, "--bptt", 16, "--max-steps", 2, "--quiet", "--out", tmp_path / "fwd"]
+    assert one_process(lm).returncode == 0
+    small_conll(tmp_path / "train.conll", 48)
+    args = ["train-tagger", "--data", tmp_path / "train.conll", "--embeddings", tmp_path / "fwd",
+            "--embed-dim", 8, "--hidden-size", 8, "--char-hidden", 4, "--batch-size", 16, "--max-steps", 6,
+            "--eval-every", 3, "--save-every", 3, "--unk-dropout", 0, "--quiet", *NO_DROPOUT]
+    two, one = run([*args, "--out", tmp_path / "two"]), one_process([*args, "--out", tmp_path / "one"])
+    assert two.returncode == 0 and one.returncode == 0, worker_lines(two.stderr + one.stderr)
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
+    m2, m1 = (json.loads((tmp_path / d / "metrics.json").read_text())["val"] for d in ("two", "one"))
+    assert m2["accuracy"] == m1["accuracy"] and m2["words"] == m1["words"]

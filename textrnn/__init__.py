@@ -15,7 +15,8 @@ from .settings import add_flags, setting
 from .tasks import (TASKS, Classifier, ClassifierHeadConfig, ClassifierTask, DataConfig, Endpoint,
                     ForecastHeadConfig, Forecaster, ForecastTask, LabelledDataConfig, LanguageModel,
                     LMHeadConfig, LMTask, LoadedRun, ParallelDataConfig, SeriesDataConfig,
-                    SourceSettings, Task, TranslateTask, Translator, TranslatorHeadConfig, build_model,
+                    SourceSettings, Tagger, TaggedDataConfig, TaggerHeadConfig, TagTask, Task,
+                    TranslateTask, Translator, TranslatorHeadConfig, build_model,
                     config_from_dict)
 from .tokenization import load_tokenizer, train_tokenizer
 from .training import Run, TrainConfig, Trainer, prepare_run, train
@@ -27,7 +28,7 @@ __all__ = [
     "ForecastTask", "Forecaster", "SeriesDataConfig", "ElmanRNN", "EncoderConfig", "LMHeadConfig",
     "LMTask", "LabelledDataConfig", "LanguageModel", "LoadedRun", "ModelConfig", "Parser",
     "RNNClassifier", "RNNEncoder", "Pairs", "ParallelDataConfig", "RNNLanguageModel", "Run",
-    "TranslateTask", "Translator", "TranslatorHeadConfig", "RunOptions", "RunSettings",
+    "TagTask", "Tagger", "TaggedDataConfig", "TaggerHeadConfig", "TranslateTask", "Translator", "TranslatorHeadConfig", "RunOptions", "RunSettings",
     "SamplingConfig", "SourceSettings", "TASKS", "Task", "TextRNNError", "TrainConfig", "Trainer",
     "TrainingDiverged", "__version__", "add_flags", "build_model", "config_from_dict",
     "encode_stream", "exit_if_interrupted", "format_report", "load", "load_corpus", "load_pairs",

@@ -30,7 +30,8 @@ def plot_loss_curve(log_path: Path, out_path: Path, unit: str = "nats per token"
     ax.set_xlabel("step")
     ax.set_ylabel(f"loss ({unit})")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if train or val:  # a run shorter than one logging interval has no point yet
+        ax.legend()
     fig.tight_layout()
     fig.savefig(out_path, dpi=100, format="png")
     plt.close(fig)

@@ -51,6 +51,10 @@ def with_config(model, cfg: ModelConfig):
 
 def classifier_from_lm(lm, wanted: ModelConfig, labels: list[str]):
     """A classifier whose embedding and recurrent layers are the LM's; the head is new."""
+    if getattr(lm.cfg.head, "reverse", False):
+        raise ConfigError(f"{setting_name('init_from')} holds a language model that reads text backwards "
+                          "(train-lm --reverse), but a classifier reads it forwards; start from a "
+                          "forward language model")
     if wanted.encoder.bidirectional:
         raise ConfigError(f"{setting_name('init_from')} a language model needs a unidirectional "
                           f"classifier; drop {setting_name('bidirectional')}")

@@ -19,9 +19,11 @@ from .residual import ResidualBlock
 
 class RNNEncoder(nn.Module):
     """`causal`: position t never sees t+1, as a language model needs (it matters for the
-    convolution; a causal encoder must also be unidirectional)."""
+    convolution; a causal encoder must also be unidirectional). `input_size`: the
+    recurrent layers' input width where the caller joins more to the embedding (a tagger's
+    character features) before `recur` (default: embed_dim)."""
 
-    def __init__(self, cfg, vocab_size: int, causal: bool = False):  # cfg: config.EncoderConfig
+    def __init__(self, cfg, vocab_size: int, causal: bool = False, input_size: int = 0):  # cfg: config.EncoderConfig
         super().__init__()
         self.cfg, self.causal = cfg, causal
         self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=PAD_ID)
@@ -31,7 +33,7 @@ class RNNEncoder(nn.Module):
             self.conv = nn.Conv1d(cfg.embed_dim, cfg.embed_dim, cfg.conv_kernel)
         dirs = 2 if cfg.bidirectional else 1
         width = cfg.hidden_size * dirs
-        sizes = [cfg.embed_dim] + [width] * (cfg.num_layers - 1)
+        sizes = [input_size or cfg.embed_dim] + [width] * (cfg.num_layers - 1)
         self.residual = cfg.block == "residual"
 
         def layer(i, n):  # in a residual block the cell reads and writes the stream's width

@@ -14,11 +14,12 @@ from .classify import Classifier, ClassifierHeadConfig, ClassifierTask, Labelled
 from .forecast import ForecastHeadConfig, ForecastTask, Forecaster, SeriesDataConfig
 from .language_model import LanguageModel
 from .lm import DataConfig, LMHeadConfig, LMTask
+from .tag import TagTask, Tagger, TaggedDataConfig, TaggerHeadConfig
 from .translate import ParallelDataConfig, TranslateTask, TranslatorHeadConfig
 from .translator import Translator
 
 TASKS: dict[str, type] = {"lm": LMTask, "classifier": ClassifierTask, "forecaster": ForecastTask,
-                          "translator": TranslateTask}
+                          "translator": TranslateTask, "tagger": TagTask}
 
 
 def load_plugins() -> None:
@@ -96,4 +97,5 @@ __all__ = ["TASKS", "Task", "load_plugins", "Endpoint", "LoadedRun", "SourceSett
            "LabelledDataConfig", "LMHeadConfig", "ClassifierHeadConfig", "LanguageModel",
            "Classifier", "LMTask", "ClassifierTask", "ForecastTask", "Forecaster",
            "ForecastHeadConfig", "SeriesDataConfig", "ParallelDataConfig", "TranslateTask",
-           "Translator", "TranslatorHeadConfig"]
+           "Translator", "TranslatorHeadConfig", "TagTask", "Tagger", "TaggedDataConfig",
+           "TaggerHeadConfig"]

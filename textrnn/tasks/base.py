@@ -10,6 +10,7 @@ How a run calls a task, in order (training/run.py, training/loop.py):
  3. fit_to_size(data, data_cfg)        settings for this much data, where the user typed none
  4. the model and its encoding, one of:
       fresh:       new_encoding(data, data_cfg) -> complete(cfg, data) -> build_model(cfg)
+                   -> start_weights(model, data)
       --resume:    the run folder's own (checked by check_encoding on load)
       --init-from: from_language_model(lm, tokenizer, data, data_cfg, model_cfg)
  5. prepare(data, encoding, data_cfg, train_cfg, run_dir, model_cfg) -> the task instance
@@ -132,6 +133,11 @@ class Task:
     def complete(cfg: ModelConfig, data) -> ModelConfig:
         """`cfg` with the head fields that only the data fixes (labels, say) filled in."""
         return cfg
+
+    @staticmethod
+    def start_weights(model: nn.Module, data) -> None:
+        """Weights a fresh model takes from its data's side before training (a tagger's
+        embedding language models); by default none."""
 
     @staticmethod
     def from_language_model(lm: nn.Module, tokenizer, data, data_cfg, model_cfg: ModelConfig):

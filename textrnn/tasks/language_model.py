@@ -9,6 +9,7 @@ import torch
 
 from ..data import Corpus, batchify, encode_stream, num_windows, open_corpus, window
 from ..device import autocast
+from ..errors import ConfigError
 from ..inference.onnx_graph import StepGraph
 from ..inference.sampling import SamplingConfig, sample
 from ..metrics import lm_metrics
@@ -101,6 +102,10 @@ class LanguageModel(LoadedRun):
         return self._pieces
 
     def encode_prompt(self, prompt: str) -> list[int]:
+        if self.model.cfg.head.reverse:
+            raise ConfigError("this language model reads text backwards (trained with --reverse), "
+                              "so it cannot continue a prompt; it scores text, and a tagger reads it "
+                              "with --embeddings FORWARD_LM BACKWARD_LM")
         ids = encode(self.tokenizer, check_characters(prompt, "the prompt"))
         if UNK_ID in ids:
             unseen = sorted({c for c in prompt if encode(self.tokenizer, c) == [UNK_ID]})
@@ -144,6 +149,8 @@ class LanguageModel(LoadedRun):
     def evaluate_corpus(self, text: Corpus, precision: str = "fp32") -> dict:
         """As `evaluate`, for a `Corpus` (a large file streams from disk)."""
         ids = encode_stream(self.tokenizer, text.pieces())
+        if self.model.cfg.head.reverse:  # read as it was trained: last token first
+            ids = ids[::-1].copy()
         return stream_metrics(self.model, ids, len(text), self.device, precision, World())
 
     def evaluate_source(self, sources, settings: LMEvaluation, progress=False, batch_size=None) -> dict:

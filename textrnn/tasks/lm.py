@@ -55,6 +55,10 @@ class LMHeadConfig:
                                      "none: full softmax)", nargs="*", metavar="ID", type=int,
                                      low=1, high=10_000_000)
 
+    reverse: bool = setting(False, "read the text backwards, last token first: the backward "
+                            "half of a tagger's contextual string embeddings (such a model "
+                            "scores text but cannot continue a prompt)", resume="fixed")
+
     def tail_cutoffs(self, vocab_size: int) -> list[int]:
         """The cutoffs inside a vocabulary: a small one, known only once its tokenizer is
         trained, may leave fewer clusters, or none."""
@@ -67,6 +71,12 @@ class Text:
     train: object
     val: object
     test: object = None
+
+
+def in_reading_order(ids, cfg: ModelConfig):
+    """A text's token ids as the model reads them: last first for a model trained with
+    --reverse (a copy: a memory-mapped cache stays as it is on disk)."""
+    return ids[::-1].copy() if cfg.head.reverse else ids
 
 
 def require_language_model(model) -> None:
@@ -189,9 +199,10 @@ class LMTask(Task):
 
     @classmethod
     def prepare(cls, text: Text, tokenizer, data_cfg: DataConfig, train_cfg, run_dir, model_cfg):
-        train_ids = encode_cached(tokenizer, text.train, run_dir, "train")
-        val_ids = encode_cached(tokenizer, text.val, run_dir, "val")
-        test = (encode_cached(tokenizer, text.test, run_dir, "test"), len(text.test)) if text.test else None
+        ids = lambda part, name: in_reading_order(encode_cached(tokenizer, part, run_dir, name),  # noqa: E731
+                                                  model_cfg)
+        train_ids, val_ids = ids(text.train, "train"), ids(text.val, "val")
+        test = (ids(text.test, "test"), len(text.test)) if text.test else None
         need = train_cfg.batch_size * (train_cfg.bptt + 1)
         if len(train_ids) < need:
             raise DataError(f"the training text has {len(train_ids)} tokens, fewer than one batch "

@@ -228,6 +228,7 @@ def _model_and_data(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_
         kind_name, tokenizer = kind.new_encoding(data, data_cfg)
         cfg = replace(model_cfg, tokenizer=kind_name, vocab_size=tokenizer.get_vocab_size())
         model = build_model(kind.complete(cfg, data))
+        kind.start_weights(model, data)
     return model, tokenizer, data, data_cfg, train_cfg
 
 
