@@ -31,22 +31,26 @@ def main(settings):
     if "test" in result:
         print(f"--- test ---\n{describe(result['test'])}")
 
-    # 3. For scale: a table of each word's most frequent training tag, which reads no context.
-    d = settings.data
-    read = lambda path: load_tagged(path, d.token_column, d.tag_column)  # noqa: E731
-    train, held = read(d.data), read(d.test_data or d.val_data or d.data)
+    # 3. For scale: a table of each word's most frequent training tag, which reads no context,
+    #    on the same held-out sentences (test, else validation).
     tagger = textrnn.load(result["run_dir"])
-    scheme = tagger.scheme
-    gold = [convert(t, scheme) if scheme != "none" else t for t in held.tags]
-    guess = MostFrequentTag(train.sentences, train.tags).tag(held.sentences)
-    guess = [convert(t, scheme) if scheme != "none" else t for t in guess]
-    lookup = tagging_metrics(gold, guess, scheme)
-    print(f"most-frequent-tag baseline on the same sentences: {'F1' if scheme != 'none' else 'accuracy'} "
-          f"{lookup['score']:.4f}")
+    scheme, d = tagger.scheme, settings.data
+    read = lambda path, split: load_tagged(path, d.token_column, d.tag_column, d.text_column,  # noqa: E731
+                                           d.label_column, split, d.data_config)
+    held = read(d.test_data, d.test_split) if d.test_data else \
+        read(d.val_data, d.val_split) if d.val_data else None
+    if held is not None:
+        train = read(d.data, d.split)
+        written = lambda tags: [convert(t, scheme) if scheme != "none" else t for t in tags]  # noqa: E731
+        guess = MostFrequentTag(train.sentences, train.tags).tag(held.sentences)
+        lookup = tagging_metrics(written(held.tags), written(guess), scheme)
+        print(f"most-frequent-tag baseline on the same sentences: {'F1' if scheme != 'none' else 'accuracy'} "
+              f"{lookup['score']:.4f}")
 
     # 4. The saved run folder, as `textrnn tag` reads it: three sentences and what it found.
-    for found in tagger.tag(SENTENCES if "data" not in settings.typed else
-                            [" ".join(s) for s in held.sentences[:3]], pretokenized=True):
+    examples = SENTENCES if "data" not in settings.typed else \
+        [" ".join(s) for s in (held.sentences if held else read(d.data, d.split).sentences)[:3]]
+    for found in tagger.tag(examples, pretokenized=True):
         print(f"\n{found['text']}")
         if scheme == "none":
             print("  " + " ".join(f"{w}/{t}" for w, t in zip(found["tokens"], found["tags"])))

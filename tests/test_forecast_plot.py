@@ -100,6 +100,15 @@ def test_the_forecast_command_writes_hours(tmp_path, capsys):
 
 
 # ---- the figure ------------------------------------------------------------------------------
+def test_timestamps_with_an_offset_draw_a_time_axis_in_utc():
+    L, H = 10, 4
+    times = pd.date_range("2025-01-01", periods=L + H, freq="h", tz="Europe/Berlin")
+    fig = forecast_figure(np.zeros((L, 1)), np.ones((H, 1)), np.ones((H, 1)), ["load"], times)
+    x = np.asarray(lines_by_label(fig.axes[0])["history"].get_xdata())
+    assert np.issubdtype(x.dtype, np.datetime64)
+    assert pd.Timestamp(x[0]) == pd.Timestamp("2024-12-31 23:00")  # midnight in Berlin, in UTC
+
+
 def test_a_multi_step_forecast_is_a_line_beside_the_truth():
     L, H = 30, 24
     times = pd.date_range("2025-01-01", periods=L + H, freq="h")

@@ -80,6 +80,16 @@ def test_a_fresh_run_records_its_choice_and_resume_keeps_it(tmp_path):
     run = prepare_run("lm", s.data, s.model, s.training, s.run.out, resume=True)
     assert run.sizing == sizing and run.model.cfg.encoder.hidden_size == chosen["hidden_size"]
     run.lock.release()
+    # --init-from over that folder (--overwrite): the model it starts from, and no record of
+    # the old run's choice
+    import shutil
+    shutil.copytree(tmp_path / "run", tmp_path / "old")  # a folder holding the old record
+    s = settings_from("lm", dict(values, out=str(tmp_path / "old"), overwrite=True,
+                                 init_from=str(tmp_path / "run")))
+    run = prepare_run("lm", s.data, s.model, s.training, s.run.out, overwrite=True,
+                      init_from=str(tmp_path / "run"))
+    assert run.sizing is None
+    run.lock.release()
 
 
 @pytest.mark.parametrize("limits, steps, warned", [
@@ -104,5 +114,5 @@ def test_a_typed_width_or_no_budget_keeps_the_configured_size():
     cfg = TrainConfig(size="auto", time_budget=10.0)
     for typed, train in [({"hidden_size"}, cfg), (None, TrainConfig(size="auto", max_steps=5))]:
         model = object()  # never looked at: nothing is timed
-        assert _machine_size(None, model, None, train, None, False, None, None, None, typed) == (
+        assert _machine_size(None, model, None, train, None, False, False, None, None, None, typed) == (
             model, train, None)

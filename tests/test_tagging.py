@@ -60,6 +60,18 @@ def test_log_partition_equals_the_sum_over_every_path():
         assert float(logz[b]) == pytest.approx(float(brute), abs=1e-4)
 
 
+def test_the_loss_of_a_padded_batch_is_each_sentence_s_own():
+    crf = tiny_crf(seed=2, forbid=[(1, 0)])
+    emissions, tags = torch.randn(2, 4, 3), torch.tensor([[0, 1, 1, 2], [2, 0, 2, 0]])
+    lengths = torch.tensor([4, 2])
+    nll = crf.nll(emissions, tags, lengths).detach()
+    for b in range(2):
+        n = int(lengths[b])
+        scores = dict(every_path(crf, emissions[b], n))
+        z = torch.logsumexp(torch.tensor(list(scores.values())), 0)
+        assert float(nll[b]) == pytest.approx(float(z) - scores[tuple(tags[b, :n].tolist())], abs=1e-4)
+
+
 def test_viterbi_finds_the_best_path_and_marginals_sum_paths():
     crf = tiny_crf(seed=1, forbid=[(0, 2), (1, 1)])
     emissions = torch.randn(2, 5, 3)
@@ -138,7 +150,7 @@ def test_conll_conllu_and_tables_read_alike(tmp_path):
                                       "spoke VBD O\n\nParis NNP B-LOC\n")
     data = load_tagged(tmp_path / "a.conll")
     assert data.sentences == [["Angela", "Merkel", "spoke"], ["Paris"]]
-    assert data.tags == [["B-PER", "I-PER", "O"], ["B-LOC"]] and data.lines == [3, 7]
+    assert data.tags == [["B-PER", "I-PER", "O"], ["B-LOC"]] and data.lines == [[3, 4, 5], [7]]
     assert load_tagged(tmp_path / "a.conll", tag_column="1").tags[0] == ["NNP", "NNP", "VBD"]
     (tmp_path / "a.conllu").write_text(
         "# sent_id = 1\n1-2\tdon't\t_\t_\t_\t_\t_\t_\t_\t_\n1\tdo\tdo\tAUX\tVBP\t_\t0\troot\t_\t_\n"
@@ -213,7 +225,7 @@ def small_conll(path: Path, n=60) -> Path:
 
 def test_a_tagger_overfits_one_small_batch():
     data = load_tagged(SAMPLE)
-    from textrnn.tasks.tag import TagTask, TaggedDataConfig, TaggerHeadConfig, TaggedSplits
+    from textrnn.tasks.tag import TagTask, TaggerHeadConfig
     from textrnn.tasks.tag_vocab import TaggerVocab
     from textrnn.tasks.tagger import collate_sentences, encode_sentences, model_inputs
 
@@ -233,10 +245,29 @@ def test_a_tagger_overfits_one_small_batch():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.05
+    assert float(loss.detach()) < 0.05
     best, _ = model.eval().decode(words, lengths, chars, strings)
     assert all(best[b, :n].tolist() == gold[b, :n].tolist() for b, n in enumerate(lengths.tolist()))
-    del TaggedDataConfig, TaggedSplits
+
+
+def test_language_models_read_each_word_where_it_ends_or_begins():
+    """Forwards, a word's state is the one after its last character; backwards (the string
+    reversed), the one after its first."""
+    from tokenizers import Tokenizer
+    from textrnn.tasks.tag_vocab import TaggerVocab
+    from textrnn.tokenization import train_tokenizer
+
+    words = ["Ada", "met", "Bo", "."]
+    lm = train_tokenizer("char", ["\nAda met Bo ."], 100)
+    vocab = TaggerVocab.learn([words], 1, True, [lm, Tokenizer.from_str(lm.to_str())])
+    text = "\n" + " ".join(words)
+    back = "\n" + " ".join(words)[::-1]
+    ids, at = vocab.strings(words, 0, backward=False)
+    assert ids == [lm.token_to_id(c) for c in text]
+    assert [text[p] for p in at] == ["a", "t", "o", "."]  # each word's last character
+    ids, at = vocab.strings(words, 1, backward=True)
+    assert ids == [lm.token_to_id(c) for c in back]
+    assert [back[p] for p in at] == ["A", "m", "B", "."]  # each word's first character
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +311,9 @@ def test_unseen_test_tags_are_reported_not_a_crash(trained, tmp_path):
 
 def test_resume_is_exact(tmp_path):
     data = small_conll(tmp_path / "train.conll", 40)
-    common = ["--data", str(data), "--batch-size", "8", "--save-every", "3", "--eval-every", "3", *TINY]
+    # A constant rate: the length of a cosine follows --max-steps, which these runs change
+    common = ["--data", str(data), "--batch-size", "8", "--save-every", "3", "--eval-every", "3",
+              "--schedule", "constant", *TINY]
     cli.main(["train-tagger", *common, "--out", str(tmp_path / "whole"), "--max-steps", "6"])
     cli.main(["train-tagger", *common, "--out", str(tmp_path / "parts"), "--max-steps", "3"])
     cli.main(["train-tagger", *common, "--out", str(tmp_path / "parts"), "--max-steps", "6", "--resume"])

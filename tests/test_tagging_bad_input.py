@@ -30,7 +30,7 @@ CASES = {
     "a word without its tag": ("Paris B-LOC\nwins\n\n", [], "line 2 has 1 column(s)"),
     "an empty file": ("", [], "holds no tagged sentences"),
     "a tag outside the scheme": ("Paris B-LOC\nwins VERB\n\n", ["--scheme", "iob2"],
-                                 "line 2 has tag 'VERB', which is not a IOB2 tag"),
+                                 "line 2 has tag 'VERB', which the IOB2 scheme cannot hold"),
     "an odd tag among spans": ("Paris B-LOC\nwins O\nbig PER\n\n", [], "line 3 has tag 'PER'"),
     "a sentence over the cap": ("a O\n" * 30 + "\n", ["--max-length", "20"],
                                 "sentence 1 (line 1) has 30 words, more than --max-length 20"),
@@ -57,6 +57,9 @@ def test_a_table_whose_counts_differ(capsys, tmp_path):
     line = one_line_error(capsys, "train-tagger", "--data", tmp_path / "bad.jsonl", "--label-column", "ner",
                           "--out", tmp_path / "o", *TINY)
     assert "no label column 'ner'; columns found: tokens, tags" in line
+    (tmp_path / "labels.jsonl").write_text('{"text": "good film", "label": 1}\n')
+    line = one_line_error(capsys, "train-tagger", "--data", tmp_path / "labels.jsonl", "--out", tmp_path / "o", *TINY)
+    assert "row 1's tag column holds 1, not a list with one entry per word" in line
 
 
 @pytest.mark.parametrize("which,said", [("words", "is a word-level language model"),
@@ -71,6 +74,9 @@ def test_embeddings_that_cannot_serve(capsys, saved, tmp_path, which, said):
 
 def test_using_a_run_badly(capsys, saved, tmp_path):
     assert "text 1 has no words to tag" in one_line_error(capsys, "tag", saved / "run", "  ")
+    assert "lone surrogate" in one_line_error(capsys, "tag", saved / "run", "Paris \udc80 wins")
+    (tmp_path / "pos.conll").write_text("Paris NOUN\nwins VERB\n\n")
+    assert "line 1 has tag 'NOUN'" in one_line_error(capsys, "evaluate", saved / "run", "--data", tmp_path / "pos.conll")
     (tmp_path / "bad.conllu").write_text("1\tParis\n\n")
     assert "not a CoNLL-U word line" in one_line_error(capsys, "evaluate", saved / "run", "--data",
                                                        tmp_path / "bad.conllu")

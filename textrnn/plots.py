@@ -142,7 +142,10 @@ def _forecast_x(times, L: int, N: int):
     import pandas as pd
 
     if times is not None and len(times) >= L + N:
-        return pd.DatetimeIndex(times[:L + N]).to_numpy()
+        stamps = pd.DatetimeIndex(times[:L + N])
+        if stamps.tz is not None:  # in UTC, as the series was read; naive, so the axis reads them as dates
+            stamps = stamps.tz_convert("UTC").tz_localize(None)
+        return stamps.to_numpy()
     return np.arange(-L, N)
 
 

@@ -3,7 +3,7 @@
 text_files -> corpus, tables -> sources -> ids -> batches: each module imports only the
 steps before it (and `textrnn.tokenization`), never a later one nor the training side.
 """
-from .batches import batchify, bucketed_batches, collate, num_windows, window
+from .batches import EpochBatches, batchify, bucketed_batches, collate, num_windows, window
 from .corpus import Corpus, split_tail
 from .ids import encode_cached, encode_stream, encode_texts, token_dtype
 from .sources import Labelled, label_ids, label_names, load_corpus, load_labelled, open_corpus
@@ -11,7 +11,7 @@ from .tables import TEXT_COLUMNS, load_table, pick_column
 from .text_files import read_text_file
 
 __all__ = [
-    "Corpus", "Labelled", "TEXT_COLUMNS", "batchify", "bucketed_batches", "collate", "encode_cached",
+    "Corpus", "EpochBatches", "Labelled", "TEXT_COLUMNS", "batchify", "bucketed_batches", "collate", "encode_cached",
     "encode_stream", "encode_texts", "label_ids", "label_names", "load_corpus", "load_labelled",
     "load_table", "num_windows", "open_corpus", "pick_column", "read_text_file", "split_tail",
     "token_dtype", "window",

@@ -60,6 +60,22 @@ def bucketed_batches(lengths: list[int], batch_size: int, seed: int, shuffle=Tru
     return batches
 
 
+class EpochBatches:
+    """An epoch's length-bucketed batches (bucketed_batches), a fresh order each epoch fixed
+    by (seed, epoch): the same (epoch, i) always gives the same batch, so a resumed run
+    continues exactly. `batches(epoch)` -> lists of example indices."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int):
+        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+        self._epoch, self._batches = None, None
+
+    def __call__(self, epoch: int) -> list[list[int]]:
+        if self._epoch != epoch:
+            self._epoch = epoch
+            self._batches = bucketed_batches(self.lengths, self.batch_size, self.seed * 1000 + epoch)
+        return self._batches
+
+
 def collate(seqs: list[list[int]]):
     """Pad to the longest sequence: ids (B, T) with <pad>, lengths (B,)."""
     lengths = torch.tensor([len(s) for s in seqs])

@@ -34,10 +34,6 @@ def split_tag(tag: str) -> tuple[str, str]:
     return None
 
 
-def is_span_tag(tag: str) -> bool:
-    return split_tag(tag) is not None
-
-
 def detect(tag_lists) -> str:
     """The scheme of a data set's tags: "none" unless every tag is a span tag; BIOES if an
     E or S appears; IOB1 if an I ever starts a span or only I and O appear; else IOB2."""
@@ -99,15 +95,16 @@ def convert(tags: list[str], scheme: str) -> list[str]:
 
 
 def check_tags(tag_lists, scheme: str, source: str, lines=None) -> None:
-    """Refuse a tag that `scheme` cannot hold (a span scheme takes only PREFIX-TYPE and O)."""
+    """Refuse a tag that `scheme` cannot hold (a span scheme takes only PREFIX-TYPE and O);
+    `lines`: each word's line in the file, where known."""
     if scheme == "none":
         return
     for n, tags in enumerate(tag_lists):
         for i, tag in enumerate(tags):
             if split_tag(tag) is None:
-                where = f"line {lines[n] + i}" if lines else f"sentence {n + 1}, word {i + 1}"
-                raise DataError(f"{source}: {where} has tag {tag!r}, which is not a {scheme.upper()} "
-                                "tag (B-TYPE, I-TYPE, E-TYPE, S-TYPE or O); pass the right "
+                where = f"line {lines[n][i]}" if lines else f"sentence {n + 1}, word {i + 1}"
+                raise DataError(f"{source}: {where} has tag {tag!r}, which the {scheme.upper()} scheme "
+                                "cannot hold (B-TYPE, I-TYPE, E-TYPE, S-TYPE or O); pass the right "
                                 "--scheme (none for tags without spans)")
 
 

@@ -28,7 +28,18 @@ WORD = re.compile(r"\w+(?:[-'’.,]\w+)*|[^\w\s]")
 class Tagged:
     sentences: list   # list[list[str]]: each sentence's words
     tags: list        # list[list[str]]: a tag per word
-    lines: list | None = None  # each sentence's first line, where read from a column file
+    lines: list | None = None  # list[list[int]]: each word's line, where read from a column file
+
+    def add(self, words: list, tags: list, lines: list) -> None:
+        """A sentence read from a column file (none if it has no words)."""
+        if words:
+            self.sentences.append(words)
+            self.tags.append(tags)
+            self.lines.append(lines)
+
+    def subset(self, ids) -> "Tagged":
+        return Tagged([self.sentences[i] for i in ids], [self.tags[i] for i in ids],
+                      [self.lines[i] for i in ids] if self.lines else None)
 
 
 def split_words(text: str) -> list[tuple[str, int, int]]:
@@ -37,7 +48,7 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
 
 
 def where(data: Tagged, n: int) -> str:
-    return f"sentence {n + 1} (line {data.lines[n]})" if data.lines else f"sentence {n + 1} (row {n + 1})"
+    return f"sentence {n + 1} (line {data.lines[n][0]})" if data.lines else f"sentence {n + 1} (row {n + 1})"
 
 
 def load_tagged(source, token_column: int = 0, tag_column: str | None = None, text_column=None,
@@ -63,29 +74,30 @@ def column_number(tag_column) -> int | None:
     try:
         return int(tag_column)
     except ValueError:
-        raise DataError(f"{setting_name('tag_column', tag_column)} names a CoNLL-U column; a CoNLL "
-                        "column file takes a 0-based column number (default: the last)") from None
+        raise DataError(f"{setting_name('tag_column', tag_column)} is not a column number; a CoNLL "
+                        "column file takes one counted from 0 (default: the last), and only a "
+                        ".conllu file takes upos or xpos") from None
 
 
 def _sentences(path: Path):
-    """(first line number, [(line number, line)]) of each blank-line-separated block."""
+    """[(line number, line)] of each blank-line-separated block."""
     block = []
     for number, line in enumerate(read_lines(path), 1):
         if line.strip():
-            block.append((number, line.rstrip("\r\n")))
+            block.append((number, line))
         elif block:
-            yield block[0][0], block
+            yield block
             block = []
     if block:
-        yield block[0][0], block
+        yield block
 
 
 def read_columns(path: Path, token_column: int = 0, tag_column: int | None = None) -> Tagged:
     """CoNLL columns: a word per line, fields split by spaces or tabs, a blank line after each
     sentence; -DOCSTART- lines (CoNLL-2003's document marks) are skipped."""
     data = Tagged([], [], [])
-    for first, block in _sentences(path):
-        words, tags = [], []
+    for block in _sentences(path):
+        words, tags, lines = [], [], []
         for number, line in block:
             fields = line.split()
             if fields[0] == DOCSTART:
@@ -99,10 +111,8 @@ def read_columns(path: Path, token_column: int = 0, tag_column: int | None = Non
                                     f"{name}s, counted from 0")
             words.append(fields[token_column])
             tags.append(fields[tag])
-        if words:
-            data.sentences.append(words)
-            data.tags.append(tags)
-            data.lines.append(first)
+            lines.append(number)
+        data.add(words, tags, lines)
     return data
 
 
@@ -113,8 +123,8 @@ def read_conllu(path: Path, tag_column: str = "upos") -> Tagged:
         raise DataError(f"a CoNLL-U file's tags are upos or xpos; {setting_name('tag_column', tag_column)} "
                         "is neither")
     data, col = Tagged([], [], []), CONLLU_TAGS[tag_column]
-    for first, block in _sentences(path):
-        words, tags = [], []
+    for block in _sentences(path):
+        words, tags, lines = [], [], []
         for number, line in block:
             if line.startswith("#"):
                 continue
@@ -130,11 +140,28 @@ def read_conllu(path: Path, tag_column: str = "upos") -> Tagged:
                                 "tagged data")
             words.append(fields[1])
             tags.append(fields[col])
-        if words:
-            data.sentences.append(words)
-            data.tags.append(tags)
-            data.lines.append(first)
+            lines.append(number)
+        data.add(words, tags, lines)
     return data
+
+
+def read_words(path) -> list[list[str]]:
+    """The sentences of words of a file to tag: a .conllu file's FORMs, else the first column
+    of CoNLL columns (tags, if any, ignored; -DOCSTART- lines skipped)."""
+    path = Path(path)
+    sentences = []
+    for block in _sentences(path):
+        if path.suffix.lower() == ".conllu":
+            fields = [line.split("\t") for _, line in block if not line.startswith("#")]
+            words = [f[1] for f in fields if len(f) > 1 and f[0].isdigit()]
+        else:
+            words = [line.split()[0] for _, line in block if line.split()[0] != DOCSTART]
+        if words:
+            sentences.append(words)
+    if not sentences:
+        raise DataError(f"{path} holds no words; pass a file with a word per line and a blank line "
+                        "after each sentence")
+    return sentences
 
 
 def read_table(source: str, text_column=None, label_column=None, split="train", config=None) -> Tagged:
@@ -145,12 +172,19 @@ def read_table(source: str, text_column=None, label_column=None, split="train", 
     words = pick_column(table.column_names, text_column, TOKEN_COLUMNS, "text")
     tags = pick_column(table.column_names, label_column, TAG_COLUMNS, "label")
     names = getattr(getattr(table.features[tags], "feature", None), "names", None)
-    as_list = lambda v: v.split() if isinstance(v, str) else list(v or [])  # noqa: E731
-    data = Tagged([as_list(v) for v in table[words]], [], None)
+
+    def as_list(value, row: int, what: str) -> list:
+        if isinstance(value, str):
+            return value.split()
+        if not isinstance(value, (list, tuple)):
+            raise DataError(f"{source}: row {row}'s {what} column holds {value!r}, not a list with one "
+                            f"entry per word; a tagger reads a list of words and a list of tags per row")
+        return list(value)
+    data = Tagged([[str(w) for w in as_list(v, row, "word")] for row, v in enumerate(table[words], 1)], [], None)
     for row, values in enumerate(table[tags], 1):
-        values = as_list(values)
+        values = as_list(values, row, "tag")
         if names:
-            bad = [v for v in values if not 0 <= v < len(names)]
+            bad = [v for v in values if not isinstance(v, int) or not 0 <= v < len(names)]
             if bad:
                 raise DataError(f"{source}: row {row} has tag {bad[0]}, but the dataset declares "
                                 f"only ids 0 to {len(names) - 1}; fix the tags")

@@ -83,7 +83,8 @@ class SequenceTagger(nn.Module):
     their vectors (B, T, F)] -> tag scores (B, T, K); with tags (B, T), the loss in nats per
     word instead."""
 
-    def __init__(self, cfg, chars: int, allowed=None, embedding_models=()):  # cfg: config.ModelConfig
+    def __init__(self, cfg, chars: int, allowed=(), embedding_models=()):  # cfg: config.ModelConfig
+        """`allowed`: the CRF's (allowed, may start, may end) masks (crf.CRF), or () for all."""
         super().__init__()
         self.cfg = cfg
         enc, head = cfg.encoder, cfg.head

@@ -8,7 +8,8 @@ import torch
 from torch.nn import functional as F
 
 from ..config import ModelConfig
-from ..data import Labelled, bucketed_batches, collate, encode_texts, label_ids, load_labelled
+from ..data import (EpochBatches, Labelled, bucketed_batches, collate, encode_texts, label_ids,
+                    load_labelled)
 from ..data.bundled import SAMPLE_DATA
 from ..device import autocast
 from ..errors import ConfigError
@@ -337,18 +338,11 @@ class ClassifierTask(Task):
                  unk_dropout: float = 0.0):
         self.seqs, self.labels = train_seqs, torch.tensor(train_labels)
         self.val_seqs, self.val_labels = val_seqs, list(val_labels)
-        self.names, self.batch_size, self.seed = names, batch_size, seed
-        self.lengths = [len(s) for s in train_seqs]
+        self.names = names
+        self.batches = EpochBatches([len(s) for s in train_seqs], batch_size, seed)
         self.class_weights, self.test = class_weights, test
         self.eval_size = eval_batch_size
         self.unk_dropout = unk_dropout  # the share of training words read as <unk> (UNK_ID)
-        self._epoch, self._batches = None, None
-
-    def batches(self, epoch: int):
-        if self._epoch != epoch:  # a fresh order each epoch, fixed by (seed, epoch)
-            self._epoch = epoch
-            self._batches = bucketed_batches(self.lengths, self.batch_size, self.seed * 1000 + epoch)
-        return self._batches
 
     def num_batches(self, epoch: int) -> int:
         return len(self.batches(epoch))

@@ -182,6 +182,10 @@ class LMTask(Task):
         """Continue an LM on new text: its architecture and vocabulary (grown by the new
         text's tokens with --extend-vocab, else those read as <unk>); this run's dropouts."""
         require_language_model(lm)
+        if model_cfg.head.reverse and not lm.cfg.head.reverse:
+            raise ConfigError(f"{setting_name('init_from')} reads text forwards, so it cannot continue "
+                              f"with {setting_name('reverse')}; train a new model with it (a model "
+                              "trained with --reverse continues reversed without the flag)")
         if data_cfg.extend_vocab:
             tokenizer = extend_tokenizer(tokenizer, lm.cfg.tokenizer, text.train.pieces(), data_cfg.vocab_size)
             lm = resize_vocab(lm, tokenizer.get_vocab_size())

@@ -22,17 +22,20 @@ window.textrnn.panels.tagger = (host, {$, postJSON, showError, element}) => {
   function drawSpans(result) {
     const out = $("tagged");
     out.textContent = "";
+    // Offsets count characters (code points), as Python does; a JS string counts UTF-16 units.
+    const chars = Array.from(result.text);
+    const text = (a, b) => chars.slice(a, b).join("");
     let at = 0;
     for (const s of result.spans) {
-      if (s.start > at) out.appendChild(document.createTextNode(result.text.slice(at, s.start)));
-      const word = element("mark", {textContent: result.text.slice(s.start, s.end)});
+      if (s.start > at) out.appendChild(document.createTextNode(text(at, s.start)));
+      const word = element("mark", {textContent: text(s.start, s.end)});
       word.style.background = colour(s.type);
       const p = result.confidences.slice(s.words[0], s.words[1]);
       word.title = `${s.type} (${(100 * Math.min(...p)).toFixed(1)}%)`;
       out.append(word, element("sup", {textContent: s.type}));
       at = s.end;
     }
-    if (at < result.text.length) out.appendChild(document.createTextNode(result.text.slice(at)));
+    if (at < chars.length) out.appendChild(document.createTextNode(text(at, chars.length)));
   }
 
   function drawTags(result) {

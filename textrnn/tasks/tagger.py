@@ -11,19 +11,17 @@ from dataclasses import dataclass
 import torch
 
 from ..data import bucketed_batches, collate
-from ..data.schemes import convert, spans
-from ..data.tagged import Tagged, load_tagged, split_words
+from ..data.schemes import check_tags, convert, spans
+from ..data.tagged import Tagged, load_tagged, read_words, split_words
 from ..device import autocast
-from ..errors import ConfigError, DataError, setting_name
+from ..errors import DataError
 from ..models import evaluating
 from ..outputs import check_output, write_output
 from ..settings import setting
+from ..tokenization import check_characters
 from ..world import World
 from .base import LoadedRun, one_source
-from .text_input import TextInput
-
-FORMATS = ("conll", "jsonl")
-
+from .text_input import TextInput, texts_of
 
 # ---- sentences <-> tensors --------------------------------------------------------------
 def backward_models(cfg) -> list[bool]:
@@ -150,6 +148,7 @@ class TaggerEvaluation(ReadTagged):
     """`textrnn evaluate` on a tagger: token accuracy, and span precision, recall and F1 per type."""
     text_column: str | None = setting(None, "column holding the text in tables and Hub datasets")
     split: str = setting("test", "dataset split of --data for Hub ids")
+    data_config: str | None = setting(None, "dataset configuration name for Hub ids")
     output: str | None = setting(None, "also write each word's predicted tag to this file: CoNLL "
                                  "columns (word, gold tag, predicted tag), or JSON lines if it "
                                  "ends in .jsonl")
@@ -220,6 +219,7 @@ class Tagger(LoadedRun):
             text = " ".join(text)
         if not isinstance(text, str):
             raise TypeError(f"text {n + 1} is not a string")
+        check_characters(text, f"text {n + 1}")
         if pretokenized:
             words, at = [], 0
             for w in text.split():
@@ -241,7 +241,8 @@ class Tagger(LoadedRun):
             check_output(settings.output, "output")  # before the work, not after it
         data = source if isinstance(source, Tagged) else load_tagged(
             source, settings.token_column, settings.tag_column, settings.text_column,
-            settings.label_column, settings.split)
+            settings.label_column, settings.split, settings.data_config)
+        check_tags(data.tags, self.scheme, "data" if isinstance(source, Tagged) else str(source), data.lines)  # spans scored as spans
         gold = [convert(t, self.scheme) if self.scheme != "none" else t for t in data.tags]
         predicted = [tags for tags, _ in self.tag_words(data.sentences, progress, batch_size)]
         metrics = tagging_metrics(gold, predicted, self.scheme)
@@ -271,22 +272,9 @@ def write_predictions(path, sentences, gold, predicted, setting_: str):
 def inputs_of(settings: TagSettings) -> list:
     """The texts to tag: arguments, then the input file's lines (or, pretokenized, its
     CoNLL sentences' first column)."""
-    texts = list(settings.texts)
-    if settings.input and settings.pretokenized:
-        texts += [" ".join(s) for s in _first_column(settings.input)]
-    elif settings.input:
-        from .text_input import texts_of
+    if not (settings.input and settings.pretokenized):
         return texts_of(settings, "tag")
-    if not texts:
-        raise ConfigError(f"no text to tag; pass texts as arguments or {setting_name('input')} FILE")
-    return texts
-
-
-def _first_column(path) -> list[list[str]]:
-    from pathlib import Path
-
-    from ..data.tagged import _sentences
-    return [[line.split()[0] for _, line in block] for _, block in _sentences(Path(path))]
+    return list(settings.texts) + [" ".join(s) for s in read_words(settings.input)]
 
 
 def tag_command(tagger: Tagger, settings: TagSettings, write, progress: bool) -> None:

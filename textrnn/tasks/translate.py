@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..config import ModelConfig
-from ..data import bucketed_batches, collate, encode_texts
+from ..data import EpochBatches, bucketed_batches, collate, encode_texts
 from ..data.bundled import SAMPLE_DATA
 from ..data.sentence_pairs import Pairs, load_pairs
 from ..device import autocast
@@ -244,14 +244,14 @@ class TranslateTask(Task):
         `kind`: the target side's."""
         self.src, self.tgt, self.val, self.test = src, tgt, val, test
         (self.source_tok, self.target_tok), self.kind = tokenizers, kind
-        self.batch_size, self.seed, (self.bos, self.eos) = batch_size, seed, specials
+        self.bos, self.eos = specials
         self.eval_size, self.max_length = eval_batch_size, max_length
+        self.batches = EpochBatches([len(s) + len(t) for s, t in zip(src, tgt)], batch_size, seed)
         # Evaluation reads what training could: sources of at most max_length tokens (as a
         # translation cuts them), targets of at most max_length with </s> for the loss (the
         # references themselves stay whole for BLEU).
         self.val_src = self.capped(encode_texts(self.source_tok, val.sources), max_length, "validation")
         self.val_tgt = [t[:max_length - 1] for t in encode_texts(self.target_tok, val.targets)]
-        self._epoch, self._batches = None, None
 
     @staticmethod
     def capped(sources: list[list[int]], most: int, split: str) -> list[list[int]]:
@@ -261,13 +261,6 @@ class TranslateTask(Task):
             log.info("%s: %d of %d sources have more than %d tokens (--max-length); each is cut "
                      "there", split, cut, len(sources), most)
         return kept
-
-    def batches(self, epoch: int):
-        if self._epoch != epoch:  # a fresh order each epoch, fixed by (seed, epoch)
-            self._epoch = epoch
-            lengths = [len(s) + len(t) for s, t in zip(self.src, self.tgt)]
-            self._batches = bucketed_batches(lengths, self.batch_size, self.seed * 1000 + epoch)
-        return self._batches
 
     def num_batches(self, epoch: int) -> int:
         return len(self.batches(epoch))

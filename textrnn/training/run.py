@@ -176,8 +176,8 @@ def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, d
     if not batches.num_batches(0):  # refused before the loop, which would have nothing to do
         raise DataError(f"the training data gives no batch for a {kind.Loaded.noun}; pass more "
                         "training data")
-    model, train_cfg, sizing = _machine_size(kind, model, batches, train_cfg, run_dir,
-                                             resume or init_from, device, precision, world, typed)
+    model, train_cfg, sizing = _machine_size(kind, model, batches, train_cfg, run_dir, resume,
+                                             bool(init_from), device, precision, world, typed)
     if world.rank:  # every rank draws its own dropout masks
         seed_everything(train_cfg.seed + 1_000_003 * world.rank)
     vocabulary = f", vocabulary {model.cfg.vocab_size}" if TOKENIZER in kind.encodings else ""
@@ -188,8 +188,8 @@ def _prepare(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_from, d
                precision, resume, lock, world, held, sizing)
 
 
-def _machine_size(kind, model, batches, train_cfg, run_dir, started, device, precision, world,
-                  typed):
+def _machine_size(kind, model, batches, train_cfg, run_dir, resume, init_from, device, precision,
+                  world, typed):
     """(model, training settings, record) under --size auto: a fresh run's rank 0 times the
     task's sizes and every rank builds its choice; a resumed or --init-from run keeps its
     model and settings (and a resumed one its record)."""
@@ -199,8 +199,10 @@ def _machine_size(kind, model, batches, train_cfg, run_dir, started, device, pre
         log.info("size auto fits the model's width to a time budget; with none, or a width "
                  "typed, the configured size")
         return model, train_cfg, None
-    if started:
+    if resume:  # the record of its own start (an --init-from run has none: its folder is new)
         return model, train_cfg, _saved_settings(run_dir).get("sizing")
+    if init_from:
+        return model, train_cfg, None
     record = fit_to_machine(kind, model, batches, train_cfg, device, precision, build_model) \
         if world.main else None
     record = world.gather(record, patient=True)[0]  # rank 0's choice, for every rank
