@@ -223,7 +223,8 @@ def small_conll(path: Path, n=60) -> Path:
     return path
 
 
-def test_a_tagger_overfits_one_small_batch():
+@pytest.mark.parametrize("char_features", ["lstm", "cnn"])
+def test_a_tagger_overfits_one_small_batch(char_features):
     data = load_tagged(SAMPLE)
     from textrnn.tasks.tag import TagTask, TaggerHeadConfig
     from textrnn.tasks.tag_vocab import TaggerVocab
@@ -235,7 +236,8 @@ def test_a_tagger_overfits_one_small_batch():
     cfg = textrnn.ModelConfig(task="tagger", tokenizer="tagger", vocab_size=vocab.get_vocab_size(),
                               encoder=textrnn.EncoderConfig(embed_dim=16, hidden_size=16, num_layers=1,
                                                             bidirectional=True, dropout=0.0),
-                              head=TaggerHeadConfig(tags=names, scheme="bioes", char_vocab_size=len(vocab.chars)))
+                              head=TaggerHeadConfig(tags=names, scheme="bioes", char_vocab_size=len(vocab.chars),
+                                                    char_features=char_features))
     model = TagTask.build_model(cfg)
     batch = collate_sentences(encode_sentences(vocab, sentences, []), [[names.index(t) for t in ts] for ts in tags])
     words, lengths, chars, strings, gold = model_inputs(batch, "cpu")

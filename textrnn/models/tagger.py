@@ -16,34 +16,50 @@ from .dropout import LockedDropout
 from .encoder import RNNEncoder
 from .padded import real_positions
 
-CHAR_FEATURES = ("lstm", "cnn", "none")
-
-
 class CharFeatures(nn.Module):
-    """A word's characters (N, L) -> one vector per word (N, F). "lstm": a character BiLSTM's
-    last states both ways (Lample et al. 2016), which learns prefixes, suffixes and shape;
-    "cnn": a character convolution max-pooled over the word (Ma & Hovy 2016)."""
+    """A word's characters (N, L) -> one vector per word (N, 2 * hidden); a kind in
+    CHAR_FEATURES reads the embedded characters (N, L, C) and their lengths (N,)."""
 
-    def __init__(self, kind: str, chars: int, embed_dim: int, hidden: int, dropout: float):
+    def __init__(self, chars: int, embed_dim: int, hidden: int, dropout: float):
         super().__init__()
-        self.kind = kind
         self.embed = nn.Embedding(chars, embed_dim, padding_idx=PAD_ID)
         self.drop = nn.Dropout(dropout)
-        if kind == "lstm":
-            self.rnn = nn.LSTM(embed_dim, hidden, batch_first=True, bidirectional=True)
-        else:  # 2 * hidden filters of width 3, so both kinds give 2 * hidden features
-            self.conv = nn.Conv1d(embed_dim, 2 * hidden, kernel_size=3, padding=1)
         self.output_size = 2 * hidden
 
     def forward(self, chars):
         lengths = (chars != PAD_ID).sum(1).clamp(min=1)  # (N,)
-        x = self.drop(self.embed(chars))  # (N, L, C)
-        if self.kind == "lstm":
-            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            _, (h, _) = self.rnn(packed)  # h (2, N, H): forward's last state, backward's first
-            return torch.cat([h[0], h[1]], -1)  # (N, 2H)
+        return self.read(self.drop(self.embed(chars)), lengths)
+
+
+class CharLSTM(CharFeatures):
+    """A character BiLSTM's last states both ways (Lample et al. 2016), which learns
+    prefixes, suffixes and shape."""
+
+    def __init__(self, chars: int, embed_dim: int, hidden: int, dropout: float):
+        super().__init__(chars, embed_dim, hidden, dropout)
+        self.rnn = nn.LSTM(embed_dim, hidden, batch_first=True, bidirectional=True)
+
+    def read(self, x, lengths):
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.rnn(packed)  # h (2, N, H): forward's last state, backward's first
+        return torch.cat([h[0], h[1]], -1)  # (N, 2H)
+
+
+class CharCNN(CharFeatures):
+    """A character convolution max-pooled over the word (Ma & Hovy 2016): 2 * hidden filters
+    of width 3, so it gives as many features as the BiLSTM."""
+
+    def __init__(self, chars: int, embed_dim: int, hidden: int, dropout: float):
+        super().__init__(chars, embed_dim, hidden, dropout)
+        self.conv = nn.Conv1d(embed_dim, 2 * hidden, kernel_size=3, padding=1)
+
+    def read(self, x, lengths):
         y = self.conv(x.transpose(1, 2)).transpose(1, 2)  # (N, L, 2H)
         return y.masked_fill(~real_positions(lengths, y.shape[1])[..., None], float("-inf")).max(1).values
+
+
+# --char-features: each kind's module ("none": no character features)
+CHAR_FEATURES = {"lstm": CharLSTM, "cnn": CharCNN, "none": None}
 
 
 class ContextualStrings(nn.Module):
@@ -88,10 +104,8 @@ class SequenceTagger(nn.Module):
         super().__init__()
         self.cfg = cfg
         enc, head = cfg.encoder, cfg.head
-        self.chars = None
-        if head.char_features != "none":
-            self.chars = CharFeatures(head.char_features, chars, head.char_embed_dim,
-                                      head.char_hidden, enc.dropout)
+        kind = CHAR_FEATURES[head.char_features]
+        self.chars = kind(chars, head.char_embed_dim, head.char_hidden, enc.dropout) if kind else None
         self.strings = ContextualStrings(list(embedding_models), head.fine_tune_embeddings) \
             if embedding_models else None
         width = enc.embed_dim + (self.chars.output_size if self.chars else 0) + \

@@ -287,6 +287,7 @@ class TagTask(Task):
         self.scheme, self.batches = scheme, EpochBatches([len(t) for t in tags], batch_size, seed)
         self.eval_size, self.unk_dropout = eval_batch_size, unk_dropout
         self.string_cache = {}  # sentence index -> its fixed string embeddings (n, F)
+        self.held_out = {}  # id of the validation or test sentences -> them encoded
 
     def num_batches(self, epoch: int) -> int:
         return len(self.batches(epoch))
@@ -333,8 +334,11 @@ class TagTask(Task):
         return out.to(lengths.device)
 
     def scores(self, model, part: Tagged, device, precision) -> dict:
+        if id(part) not in self.held_out:  # encoded once, read at every evaluation
+            self.held_out[id(part)] = encode_sentences(self.vocab, part.sentences,
+                                                       backward_models(model.cfg))
         found = predict(model, self.vocab, part.sentences, device, precision, self.eval_size,
-                        world=current())
+                        world=current(), encoded=self.held_out[id(part)])
         names = model.cfg.head.tags
         return tagging_metrics(part.tags, [[names[i] for i in ids] for ids, _ in found], self.scheme)
 

@@ -42,13 +42,10 @@ def collate_sentences(encoded: list[tuple], tags: list[list[int]] | None = None)
     words, lengths = collate([e[0] for e in encoded])
     B, T = words.shape
     L = max(len(c) for e in encoded for c in e[1])
-    chars = torch.zeros(B, T, L, dtype=torch.long)
-    for b, e in enumerate(encoded):
-        for t, c in enumerate(e[1]):
-            chars[b, t, :len(c)] = torch.tensor(c)
-    tag_ids = torch.zeros(B, T, dtype=torch.long)
-    for b, t in enumerate(tags or []):
-        tag_ids[b, :len(t)] = torch.tensor(t)
+    # one tensor from padded lists: a tensor per word would cost more than the batch's model
+    pad_word, blank = [0] * L, [[0] * L] * T
+    chars = torch.tensor([([c + pad_word[len(c):] for c in e[1]] + blank)[:T] for e in encoded])
+    tag_ids = torch.tensor([(t + [0] * T)[:T] for t in tags]) if tags else torch.zeros(B, T, dtype=torch.long)
     strings = []
     for m in range(len(encoded[0][2])):
         ids, _ = collate([e[2][m][0] for e in encoded])
@@ -65,12 +62,13 @@ def model_inputs(batch, device) -> tuple:
 
 @torch.no_grad()
 def predict(model, vocab, sentences, device, precision="fp32", batch_size=64, progress=False,
-            world=World()) -> list[tuple[list[int], list[float]]]:
+            world=World(), encoded=None) -> list[tuple[list[int], list[float]]]:
     """(tag ids, each tag's probability) of every sentence, in their order; under torchrun
-    each rank tags a share of the batches and every rank gets every result."""
+    each rank tags a share of the batches and every rank gets every result. `encoded`: the
+    sentences as encode_sentences gives them, where the caller keeps them."""
     from tqdm.auto import tqdm
 
-    encoded = encode_sentences(vocab, sentences, backward_models(model.cfg))
+    encoded = encoded or encode_sentences(vocab, sentences, backward_models(model.cfg))
     batches = bucketed_batches([len(s) for s in sentences], batch_size, seed=0, shuffle=False)
     mine = []
     with evaluating(model):
