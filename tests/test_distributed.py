@@ -135,11 +135,14 @@ def test_classifier_with_unfreezing_and_batchnorm_on_two_processes_matches_one(d
     two, one = run([*args, "--out", tmp_path / "two"]), one_process([*args, "--out", tmp_path / "one"])
     assert two.returncode == 0 and one.returncode == 0, worker_lines(two.stderr + one.stderr)
     assert_same_weights(tmp_path / "one", tmp_path / "two")
-    val = json.loads((tmp_path / "two" / "metrics.json").read_text())["val"]
-    scored = json.loads(one_process(["evaluate", tmp_path / "two", "--data", data / "val.csv",
-                                     "--json"]).stdout)
-    assert scored["accuracy"] == val["accuracy"]
-    assert scored["loss"] == pytest.approx(val["loss"], rel=1e-5)
+    saved = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    val, calibrated = saved["val"], saved["calibration"]["val"]["after"]
+    scored = [json.loads(one_process(["evaluate", tmp_path / "two", "--data", data / "val.csv", "--json",
+                                      "--reliability-plot", tmp_path / "r.png", *flag]).stdout)
+              for flag in ([], ["--no-temperature"])]
+    assert scored[0]["accuracy"] == scored[1]["accuracy"] == val["accuracy"]
+    assert scored[1]["loss"] == pytest.approx(val["loss"], rel=1e-5)  # raw, as training measured it
+    assert scored[0]["loss"] == pytest.approx(calibrated["nll"], rel=1e-5)
     assert two.stdout.count("confusion matrix") == one.stdout.count("confusion matrix")
 
 

@@ -222,8 +222,10 @@ def test_a_busy_server_answers_503(runs):
 
 def test_classify_gives_the_library_s_probabilities(client):
     texts = ["a great film", "boring and long"]
-    got = client.post("/v1/classify", json={"texts": texts}).json()["results"]
-    clf = textrnn.load(CLASSIFIER)
+    body = client.post("/v1/classify", json={"texts": texts}).json()
+    got, clf = body["results"], textrnn.load(CLASSIFIER)
+    # the answer says whether its probabilities are calibrated, and by which temperature
+    assert body["temperature"] == clf.temperature and body["calibrated"] == (clf.temperature != 1.0)
     for r, p in zip(got, clf.predict_proba(texts)):
         assert [r["probabilities"][label] for label in clf.labels] == pytest.approx(p.tolist(), abs=1e-6)
         assert r["label"] == clf.labels[int(p.argmax())] and "explanation" not in r
@@ -239,7 +241,7 @@ def test_token_contributions_are_the_label_s_drop_when_each_token_is_unknown(cli
     c = clf.labels.index(r["label"])
     for i in (0, 2):
         occluded = ids[:i] + [UNK_ID] + ids[i + 1:]
-        p = textrnn.tasks.classify.classify(clf.model, [ids, occluded], clf.device)[:, c]
+        p = clf.proba_of_ids([ids, occluded])[:, c]  # at the temperature the page shows
         assert e["tokens"][i]["contribution"] == pytest.approx(float(p[0] - p[1]), abs=1e-6)
     for t in e["tokens"]:
         assert text[t["start"]:t["end"]] == t["text"] and t["text"].strip()

@@ -4,6 +4,7 @@ import logging
 
 import pytest
 
+from textrnn import ConfigError
 from textrnn.training.config import TrainConfig
 from textrnn.training.loop import warn_if_short
 from textrnn.training.sizing import candidates, choose
@@ -108,11 +109,14 @@ def test_a_run_too_short_to_be_useful_warns_in_one_line(caplog, limits, steps, w
         assert len(lines) == 1 and warned in lines[0] and "pass" in lines[0]
 
 
-def test_a_typed_width_or_no_budget_keeps_the_configured_size():
+def test_a_typed_width_keeps_the_configured_size_and_no_budget_is_refused():
     from textrnn.training.run import _machine_size
 
     cfg = TrainConfig(size="auto", time_budget=10.0)
-    for typed, train in [({"hidden_size"}, cfg), (None, TrainConfig(size="auto", max_steps=5))]:
-        model = object()  # never looked at: nothing is timed
-        assert _machine_size(None, model, None, train, None, False, False, None, None, None, typed) == (
-            model, train, None)
+    model = object()  # never looked at: nothing is timed
+    assert _machine_size(None, model, None, cfg, None, False, False, None, None, None,
+                         {"hidden_size"}) == (model, cfg, None)
+    with pytest.raises(ConfigError, match="fits the model to a time budget; add time_budget"):
+        TrainConfig(size="auto", max_steps=5).validate()
+
+

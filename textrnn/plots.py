@@ -1,5 +1,5 @@
-"""PNG plots of a run: the loss curve, a classifier's confusion matrix, a forecast against truth,
-a translation's attention."""
+"""PNG plots of a run: the loss curve, a classifier's confusion matrix and reliability diagram,
+a forecast against truth, a translation's attention."""
 import json
 from pathlib import Path
 
@@ -204,6 +204,27 @@ def plot_attention(source: list[str], target: list[str], weights, out_path: Path
     ax.set_yticks(range(len(target)), target)
     ax.set_xlabel("source")
     ax.set_ylabel("translation")
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=100, format="png")
+    plt.close(fig)
+
+
+def plot_reliability(curves: dict, out_path: Path, title: str = "reliability") -> None:
+    """A reliability diagram: accuracy against mean confidence per confidence bin, one line
+    per curve (e.g. {"raw (ECE 0.041)": bins, "temperature 1.31 (ECE 0.012)": bins}, bins as
+    calibration.reliability gives them), beside the diagonal of perfect calibration."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect calibration")
+    for label, bins in curves.items():
+        ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o", label=label)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean confidence (top label)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
     fig.tight_layout()
     fig.savefig(out_path, dpi=100, format="png")
     plt.close(fig)

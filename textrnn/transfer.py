@@ -50,15 +50,14 @@ def with_config(model, cfg: ModelConfig):
 
 
 def classifier_from_lm(lm, wanted: ModelConfig, labels: list[str]):
-    """A classifier whose embedding and recurrent layers are the LM's; the head is new."""
-    if getattr(lm.cfg.head, "reverse", False):
-        raise ConfigError(f"{setting_name('init_from')} holds a language model that reads text backwards "
-                          "(train-lm --reverse), but a classifier reads it forwards; start from a "
-                          "forward language model")
+    """A classifier whose embedding and recurrent layers are the LM's; the head is new. A
+    backward LM (train-lm --reverse) gives a classifier that reads each text backwards, as
+    its encoder learnt to (ULMFiT's backward model)."""
     if wanted.encoder.bidirectional:
         raise ConfigError(f"{setting_name('init_from')} a language model needs a unidirectional "
                           f"classifier; drop {setting_name('bidirectional')}")
-    cfg = continue_config(lm.cfg, wanted, head=replace(wanted.head, labels=labels))
+    reverse = bool(getattr(lm.cfg.head, "reverse", False))
+    cfg = continue_config(lm.cfg, wanted, head=replace(wanted.head, labels=labels, reverse=reverse))
     clf = RNNClassifier(cfg)
     clf.encoder.load_state_dict(lm.encoder.state_dict())
     return clf

@@ -6,6 +6,7 @@ from torch.nn import functional as F
 from .adaptive import AdaptiveLMHead
 from .encoder import RNNEncoder
 from .heads import ClassifierHead, LMHead
+from .padded import reverse_within_length
 
 
 def layer_groups(model) -> list[list[nn.Parameter]]:
@@ -64,6 +65,8 @@ class RNNClassifier(nn.Module):
                                    enc.dropout, enc.bidirectional, head.head_hidden)
 
     def forward(self, ids, lengths, targets=None, class_weights=None):
+        if self.cfg.head.reverse:  # fine-tuned from a backward LM: read as it learnt to
+            ids = reverse_within_length(ids.unsqueeze(-1), lengths).squeeze(-1)  # (B, T)
         h, _ = self.encoder(ids, lengths=lengths)  # (B, T, D*H)
         logits = self.head(h, lengths)  # (B, C)
         if targets is None:

@@ -81,6 +81,8 @@ def config_from_dict(data: dict, what: str = "config.json") -> ModelConfig:
     """A ModelConfig from its JSON object (textrnn 0.1.0's flat layout included)."""
     task = get_task(data.get("task", "lm"))
     data = migrate(data, {f for f in task.Head.__dataclass_fields__})
+    if isinstance(data.get("head"), dict):  # a field newer than the file: the value it meant then
+        data = {**data, "head": {**getattr(task.Head, "BEFORE_IT_EXISTED", {}), **data["head"]}}
     cfg = from_dict(ModelConfig, data, what)
     cfg.encoder = from_dict(EncoderConfig, cfg.encoder, f"{what} (encoder)")
     cfg.head = from_dict(task.Head, cfg.head, f"{what} (head)")

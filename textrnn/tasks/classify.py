@@ -3,9 +3,9 @@ batches; the encoder's outputs pooled over real positions, then a linear layer."
 import json
 import logging
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
-from torch.nn import functional as F
 
 from ..config import ModelConfig
 from ..data import (EpochBatches, Labelled, bucketed_batches, collate, encode_texts, label_ids,
@@ -13,6 +13,7 @@ from ..data import (EpochBatches, Labelled, bucketed_batches, collate, encode_te
 from ..data.bundled import SAMPLE_DATA
 from ..device import autocast
 from ..errors import ConfigError
+from ..calibration import calibration_metrics, fit_temperature, reliability, with_temperature
 from ..metrics import classification_metrics, format_report
 from ..models import RNNClassifier, evaluating
 from ..models.heads import POOLINGS
@@ -92,19 +93,43 @@ class ClassifierHeadConfig:
     pooling: str = setting("last", "how the encoder's outputs become one vector", choices=POOLINGS)
     head_hidden: int = setting(0, "width of a BatchNorm + ReLU layer before the output "
                                "(ULMFiT: 50; 0: none)", low=0, high=1 << 16)
+    calibrate: bool = setting(True, "after training, fit one temperature on the validation data "
+                              "so that the probabilities mean what they say (Guo et al. 2017), "
+                              "and keep it with the model (off: raw probabilities)")
     labels: list = setting([], "class names, index = class id", cli=False)
+    temperature: float = setting(1.0, "the logits are divided by this before the softmax: the "
+                                 "temperature fitted on validation (1: raw)", low=0, low_open=True,
+                                 cli=False)
+    reverse: bool = setting(False, "reads each text backwards, last token first (fine-tuned from a "
+                            "language model trained with train-lm --reverse)", cli=False)
+
+    # A run folder written before calibration existed keeps its raw probabilities, resumed too.
+    BEFORE_IT_EXISTED: ClassVar[dict] = {"calibrate": False}
 
 
 @dataclass
-class ClassifierEvaluation:
-    """`textrnn evaluate` on a classifier: scikit-learn's report."""
+class Probabilities:
+    """How a classifier's probabilities are made: its own, calibrated, or averaged with others."""
+    ensemble: str | None = setting(None, "average the probabilities with this classifier run's (the "
+                                   "same labels and tokenizer: a backward model beside a forward "
+                                   "one, say)", metavar="RUN")
+    temperature: bool = setting(True, "use the temperature fitted on validation at training (off: "
+                                "raw probabilities)")
+
+
+@dataclass
+class ClassifierEvaluation(Probabilities):
+    """`textrnn evaluate` on a classifier: scikit-learn's report, calibration (ECE, Brier, NLL)
+    and a reliability diagram."""
     text_column: str | None = setting(None, "column holding the text in tables and Hub datasets")
     label_column: str | None = setting(None, "column holding the label")
     split: str = setting("test", "dataset split of --data for Hub ids")
+    reliability_plot: str | None = setting("reliability.png", "where to save the reliability "
+                                           "diagram (PNG); an empty value: none")
 
 
 @dataclass
-class PredictSettings(TextInput):
+class PredictSettings(Probabilities, TextInput):
     """`textrnn predict`: each text's label and its probability."""
 
 
@@ -116,13 +141,14 @@ class ClassifyRequest:
 
 
 @torch.no_grad()
-def classify(model, seqs: list[list[int]], device, precision="fp32", batch_size=128, progress=False,
-             world=World()):
-    """Class probabilities (N, C) for token-id sequences, in their original order.
+def class_log_proba(model, seqs: list[list[int]], device, precision="fp32", batch_size=128,
+                    progress=False, world=World()):
+    """Class log-probabilities (N, C) of token-id sequences, in their original order (raw:
+    no temperature).
 
     Sequences are batched by length (little padding); packing makes each result the
     same as running the sequence alone. Under torchrun each rank reads a share of the
-    batches, and every rank gets every probability.
+    batches, and every rank gets every result.
     """
     from tqdm.auto import tqdm
 
@@ -135,74 +161,144 @@ def classify(model, seqs: list[list[int]], device, precision="fp32", batch_size=
             ids, lengths = collate([seqs[i] for i in idx])
             with autocast(device, precision):
                 logits = model(ids.to(device), lengths.to(device))
-            mine.append((idx, torch.softmax(logits.float(), -1).cpu()))
-    for idx, proba in (part for rank in world.gather(mine) for part in rank):
-        out[idx] = proba
+            mine.append((idx, torch.log_softmax(logits.float(), -1).cpu()))
+    for idx, part in (p for rank in world.gather(mine) for p in rank):
+        out[idx] = part
     return out
+
+
+def classify(model, seqs: list[list[int]], device, precision="fp32", batch_size=128, progress=False,
+             world=World(), temperature: float = 1.0):
+    """Class probabilities (N, C) of token-id sequences at `temperature` (see class_log_proba)."""
+    return with_temperature(class_log_proba(model, seqs, device, precision, batch_size, progress,
+                                            world), temperature)
+
+
+def scores(proba, labels: list[int], names, bins: bool = False) -> dict:
+    """scikit-learn's classification metrics of probabilities (N, C), with their loss (NLL)
+    and calibration (ECE, Brier); with `bins`, the reliability diagram's bins too."""
+    y = torch.tensor(labels)
+    metrics = classification_metrics(labels, proba.argmax(-1).tolist(), proba.numpy(), names)
+    calibration = calibration_metrics(proba, y)
+    metrics.update(loss=calibration.pop("nll"), **calibration)
+    return dict(metrics, reliability=reliability(proba, y)) if bins else metrics
 
 
 def evaluate_classifier(model, seqs, labels, names, device, precision="fp32", progress=False,
                         world=World(), batch_size=128) -> dict:
-    proba = classify(model, seqs, device, precision, batch_size, progress=progress, world=world)
-    y = torch.tensor(labels)
-    metrics = classification_metrics(labels, proba.argmax(-1).tolist(), proba.numpy(), names)
-    metrics["loss"] = float(F.nll_loss(proba.clamp_min(1e-12).log(), y))
-    return metrics
+    """Validation metrics of raw probabilities, as training compares its evaluations."""
+    return scores(classify(model, seqs, device, precision, batch_size, progress, world), labels, names)
+
+
+def describe_scores(m: dict) -> str:
+    """The report, then how honest the probabilities are."""
+    how = (f"at temperature {m['temperature']:.3g}, fitted on validation" if m.get("calibrated")
+           else "raw")
+    lines = [format_report(m), f"\nprobabilities {how}: ECE {m['ece']:.4f}  Brier {m['brier']:.4f}  "
+             f"NLL {m['loss']:.4f}"] if "ece" in m else [format_report(m)]
+    if m.get("reliability_plot"):
+        lines.append(f"reliability diagram: {m['reliability_plot']}")
+    return "\n".join(lines)
 
 
 class Classifier(LoadedRun):
-    """A trained text classifier with its tokenizer and label names."""
+    """A trained text classifier with its tokenizer, label names and temperature."""
     noun = "classifier"
-    describe = staticmethod(format_report)
+    describe = staticmethod(describe_scores)
 
     @property
     def labels(self) -> list[str]:
         return list(self.model.cfg.head.labels)
 
+    @property
+    def temperature(self) -> float:
+        """The temperature fitted on validation at training (1.0: none was)."""
+        return float(self.model.cfg.head.temperature)
+
     def _encode(self, texts) -> list[list[int]]:
         return encode_texts(self.tokenizer, check_texts(texts))
 
-    def proba_of_ids(self, seqs: list[list[int]], progress: bool = False, batch_size: int = 128):
-        """Class probabilities (N, C), a tensor, of token-id sequences."""
-        return classify(self.model, seqs, self.device, batch_size=batch_size, progress=progress)
+    def log_proba_of_ids(self, seqs: list[list[int]], progress: bool = False, batch_size: int = 128):
+        """Raw class log-probabilities (N, C), a tensor, of token-id sequences."""
+        return class_log_proba(self.model, seqs, self.device, batch_size=batch_size, progress=progress)
 
-    def predict_proba(self, texts, progress: bool = False, batch_size: int = 128):
-        """Probabilities, a numpy array (n, classes) with columns in `labels` order."""
-        return self.proba_of_ids(self._encode(texts), progress, batch_size).numpy()
+    def proba_of_ids(self, seqs: list[list[int]], progress: bool = False, batch_size: int = 128,
+                     calibrated: bool = True):
+        """Class probabilities (N, C), a tensor, of token-id sequences: at the fitted temperature
+        unless not `calibrated`."""
+        t = self.temperature if calibrated else 1.0
+        return with_temperature(self.log_proba_of_ids(seqs, progress, batch_size), t)
+
+    def predict_proba(self, texts, progress: bool = False, batch_size: int = 128, calibrated: bool = True):
+        """Probabilities, a numpy array (n, classes) with columns in `labels` order; calibrated
+        by the fitted temperature unless `calibrated=False`."""
+        return self.proba_of_ids(self._encode(texts), progress, batch_size, calibrated).numpy()
 
     def predict(self, texts, progress: bool = False) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(texts, progress).argmax(-1)]
 
     def evaluate(self, path_or_dataset, text_column=None, label_column=None, split="test",
-                 progress: bool = False, batch_size: int = 128) -> dict:
-        """scikit-learn metrics on a labelled file, folder or Hub dataset (or a `Labelled`)."""
+                 progress: bool = False, batch_size: int = 128, calibrated: bool = True) -> dict:
+        """scikit-learn metrics, ECE, Brier and NLL on a labelled file, folder or Hub dataset
+        (or a `Labelled`), with the reliability diagram's bins."""
         data = path_or_dataset
         if not isinstance(data, Labelled):
             data = load_labelled(path_or_dataset, text_column, label_column, split)
         ids = label_ids(data, self.labels, str(path_or_dataset))
-        return evaluate_classifier(self.model, self._encode(data.texts), ids, self.labels,
-                                   self.device, progress=progress, batch_size=batch_size)
+        proba = torch.as_tensor(self.predict_proba(data.texts, progress, batch_size, calibrated))
+        return dict(scores(proba, ids, self.labels, bins=True), **self.calibration(calibrated))
+
+    def calibration(self, calibrated: bool = True) -> dict:
+        """What the probabilities are: the temperature used, and whether it was fitted."""
+        return {"temperature": self.temperature if calibrated else 1.0,
+                "calibrated": calibrated and self.temperature != 1.0}
+
+    def ensemble(self, *others):
+        """This classifier and `others` (run folders or loaded classifiers) as one, whose
+        probabilities are the mean of theirs (ULMFiT's forward + backward ensemble)."""
+        from .ensemble import Ensemble
+
+        return Ensemble([self, *others])
 
     def evaluate_source(self, sources, settings: ClassifierEvaluation, progress=False,
                         batch_size=None) -> dict:
-        return self.evaluate(one_source(sources, "a classifier"), settings.text_column,
-                             settings.label_column, settings.split, progress, batch_size or 128)
+        run = self.ensemble(settings.ensemble) if settings.ensemble else self
+        metrics = run.evaluate(one_source(sources, "a classifier"), settings.text_column,
+                               settings.label_column, settings.split, progress, batch_size or 128,
+                               settings.temperature)
+        if settings.reliability_plot:
+            save_reliability(metrics, settings.reliability_plot)
+        return metrics
 
     def info(self) -> dict:
-        return {"labels": self.labels}
+        return {"labels": self.labels, **self.calibration()}
+
+
+def save_reliability(metrics: dict, path: str) -> None:
+    """The reliability diagram of `metrics` to `path` (written whole or not at all)."""
+    from pathlib import Path
+
+    from ..files import atomic_write
+    from ..plots import plot_reliability
+
+    label = f"{'calibrated' if metrics['calibrated'] else 'raw'} (ECE {metrics['ece']:.3f})"
+    atomic_write(Path(path), lambda tmp: plot_reliability({label: metrics["reliability"]}, tmp))
+    metrics["reliability_plot"] = str(path)
 
 
 def predict_command(clf: Classifier, settings: PredictSettings, write, progress: bool) -> None:
     """`textrnn predict`: a line per text, label, probability and text (or JSON)."""
     texts = texts_of(settings, "classify")
-    proba = clf.predict_proba(texts, progress=len(texts) > 1000 and progress)
+    run = clf.ensemble(settings.ensemble) if settings.ensemble else clf
+    proba = run.predict_proba(texts, progress=len(texts) > 1000 and progress,
+                              calibrated=settings.temperature)
     for text, p in zip(texts, proba):
         best = int(p.argmax())
         if settings.json:
-            write(json.dumps({"text": text, "label": clf.labels[best], "probability": float(p[best]),
-                              "probabilities": dict(zip(clf.labels, map(float, p)))}) + "\n")
+            write(json.dumps({"text": text, "label": run.labels[best], "probability": float(p[best]),
+                              "probabilities": dict(zip(run.labels, map(float, p)))}) + "\n")
         else:
-            write(f"{clf.labels[best]}\t{p[best]:.4f}\t{text}\n")
+            write(f"{run.labels[best]}\t{p[best]:.4f}\t{text}\n")
 
 
 def unknown_words(ids, lengths, unk: int, p: float):
@@ -219,13 +315,13 @@ def classify_endpoint(server, name: str, clf: Classifier, body: ClassifyRequest)
     """POST /v1/classify: each text's label and probabilities, and with `explain` its
     tokens' contributions."""
     server.cap_texts(body.texts)
-    proba = clf.predict_proba(body.texts)  # (n, classes)
+    proba = clf.predict_proba(body.texts)  # (n, classes), at the fitted temperature
     results = [{"label": clf.labels[int(p.argmax())],
                 "probabilities": dict(zip(clf.labels, map(float, p)))} for p in proba]
     if body.explain:
         for text, r in zip(body.texts, results):
             r["explanation"] = contributions(clf, text, server.cfg.max_explain_tokens)
-    return {"model": name, "results": results}
+    return {"model": name, **clf.calibration(), "results": results}
 
 
 # `textrnn train-classifier`: a word-level BiLSTM with max pooling, a strong sentence-
@@ -265,7 +361,7 @@ class ClassifierTask(Task):
                                          LabelledDataConfig, Classifier)
     command_defaults = COMMAND_DEFAULTS
     metric, mode, sampled_eval, loss_unit = "accuracy", "max", False, "nats per example"
-    plots = ("confusion_val.png", "confusion_test.png")
+    plots = ("confusion_val.png", "confusion_test.png", "reliability_val.png", "reliability_test.png")
     eval_batch_size = 128
     verb, verb_help, Use, Evaluation = ("predict", "label texts with a classifier run folder",
                                         PredictSettings, ClassifierEvaluation)
@@ -374,14 +470,45 @@ class ClassifierTask(Task):
                                    precision, world=current(), batch_size=self.eval_size)
 
     def report(self, model, metrics, folder, device, precision) -> dict:
-        """Confusion matrices, and the kept model's scores on the test data if given."""
+        """The temperature fitted on validation (if the head calibrates) and saved with the
+        model; confusion matrices and reliability diagrams; the kept model's scores on the
+        test data if given, at that temperature."""
         folder.plot_confusion(metrics, "val", "validation")
+        raw = class_log_proba(model, self.val_seqs, device, precision, self.eval_size, world=current())
+        t = self.calibrate(model, raw, folder)
+        out = {"calibration": {"temperature": t, "fitted": model.cfg.head.calibrate,
+                               "val": self.calibration_of(raw, self.val_labels, t, folder, "val")}}
         if self.test is None:
-            return {}
-        test = evaluate_classifier(model, *self.test, self.names, device, precision, world=current(),
-                                   batch_size=self.eval_size)
+            return out
+        raw = class_log_proba(model, self.test[0], device, precision, self.eval_size, world=current())
+        out["calibration"]["test"] = self.calibration_of(raw, self.test[1], t, folder, "test")
+        test = dict(scores(with_temperature(raw, t), self.test[1], self.names), temperature=t)
         folder.plot_confusion(test, "test", "test")
-        return {"test": test}
+        return {**out, "test": test}
+
+    def calibrate(self, model, raw, folder) -> float:
+        """Temperature scaling (Guo et al. 2017): one T fitted on the validation data's
+        log-probabilities `raw` (N, C), kept in the model's config.json (1.0 when the head
+        does not calibrate)."""
+        if not model.cfg.head.calibrate:
+            return 1.0
+        t = round(fit_temperature(raw, torch.tensor(self.val_labels)), 4)
+        model.cfg = replace(model.cfg, head=replace(model.cfg.head, temperature=t))
+        folder.save_kept(model)
+        log.info("temperature %.3g fitted on validation (--no-calibrate: raw probabilities)", t)
+        return t
+
+    def calibration_of(self, raw, labels, t: float, folder, split: str) -> dict:
+        """ECE, Brier and NLL before and after temperature `t`, and their reliability diagram."""
+        y = torch.tensor(labels)
+        before, after = (with_temperature(raw, x) for x in (1.0, t))
+        out = {"before": calibration_metrics(before, y), "after": calibration_metrics(after, y)}
+        curves = {f"raw (ECE {out['before']['ece']:.3f})": reliability(before, y)}
+        if t != 1.0:
+            curves[f"temperature {t:.3g} (ECE {out['after']['ece']:.3f})"] = reliability(after, y)
+        folder.plot_reliability(f"reliability_{split}.png", curves,
+                                f"reliability, {'validation' if split == 'val' else split}")
+        return out
 
 
 __all__ = ["ClassifierTask", "Classifier", "LabelledDataConfig", "ClassifierHeadConfig"]

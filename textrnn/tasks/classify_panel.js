@@ -1,5 +1,6 @@
-// The classifier's panel on textrnn's page: a text, its labels' probabilities as bars, and
-// each token's contribution to the label shaded green (for it) or red (against it).
+// The classifier's panel on textrnn's page: a text, its labels' probabilities as bars (and
+// whether they are calibrated), and each token's contribution to the label shaded green (for
+// it) or red (against it).
 "use strict";
 
 window.textrnn.panels.classifier = (host, {$, postJSON, showError, element}) => {
@@ -9,6 +10,7 @@ window.textrnn.panels.classifier = (host, {$, postJSON, showError, element}) => 
     element("textarea", {id: "text", rows: 4, placeholder: "A sentence or a review to label"}),
     element("div", {className: "controls"}, element("button", {id: "classify", textContent: "Classify"})),
     element("div", {id: "bars"}),
+    element("p", {id: "calibration", className: "note"}),
     element("p", {id: "tokens", className: "tokens"}),
     element("p", {id: "method", className: "note"}));
 
@@ -46,8 +48,13 @@ window.textrnn.panels.classifier = (host, {$, postJSON, showError, element}) => 
     showError("");
     try {
       const res = await postJSON(current.endpoint, {model: current.name, texts: [$("text").value], explain: true});
-      const result = (await res.json()).results[0];
+      const answer = await res.json();
+      const result = answer.results[0];
       drawBars(result);
+      $("calibration").textContent = answer.calibrated
+        ? "Calibrated probabilities: the logits divided by a temperature of " + answer.temperature +
+          ", fitted on validation data (Guo et al. 2017)."
+        : "Raw probabilities: no temperature was fitted for this model.";
       drawTokens($("text").value, result.explanation);
       $("method").textContent = "Highlighted for \u201c" + result.label + "\u201d by " +
         result.explanation.method + " (green: for it, red: against it).";

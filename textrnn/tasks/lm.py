@@ -195,10 +195,12 @@ class LMTask(Task):
     @staticmethod
     def recipe_preset(given: dict) -> dict:
         """recipes/generate.py: the bundled play, or a corpus of your own. A length the user
-        gave (--epochs, --max-steps) replaces the preset's time budget."""
+        gave (--epochs, --max-steps) replaces the preset's time budget, and so its --size
+        auto, which fits the model to that budget."""
         preset = dict(SAMPLE if "data" not in given else CORPUS)
         if ("epochs" in given or "max_steps" in given) and "time_budget" not in given:
             del preset["time_budget"]
+            preset.pop("size", None)
         return preset
 
     @classmethod

@@ -15,7 +15,7 @@ from ..data.ids import CACHED_IDS
 from ..files import TEMPORARY, append_line, atomic_write, remove, write_json, write_text
 from ..errors import first_line
 from ..manifest import new_run_id, record_files, run_id_of, start_run
-from ..plots import plot_confusion_matrix, plot_loss_curve
+from ..plots import plot_confusion_matrix, plot_loss_curve, plot_reliability
 from ..run_files import (EXPORTED, LOCK, LOG, LOSS_PLOT, MANIFEST, METRICS, SETTINGS, TOKENS, WRITTEN,
                          holds_run)
 from ..tasks import TASKS
@@ -169,6 +169,9 @@ class Checkpointer:
     def plot_confusion(self, metrics: dict, split: str, title: str):
         self.plot(f"confusion_{split}.png", lambda tmp: plot_confusion_matrix(
             metrics["confusion_matrix"], metrics["labels"], tmp, title))
+
+    def plot_reliability(self, name: str, curves: dict, title: str):
+        self.plot(name, lambda tmp: plot_reliability(curves, tmp, title))
 
 
 def _step_of(line: str) -> float:

@@ -81,4 +81,7 @@ class TrainConfig:
         if not (self.epochs or self.max_steps or self.time_budget):
             raise ConfigError(f"no stopping rule: set {setting_name('epochs')}, "
                               f"{setting_name('max_steps')} or {setting_name('time_budget')}")
+        if self.size == "auto" and not self.time_budget:
+            raise ConfigError(f"{setting_name('size', 'auto')} fits the model to a time budget; add "
+                              f"{setting_name('time_budget', 'SECONDS')} or drop {setting_name('size')}")
         return self

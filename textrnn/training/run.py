@@ -195,9 +195,9 @@ def _machine_size(kind, model, batches, train_cfg, run_dir, resume, init_from, d
     model and settings (and a resumed one its record)."""
     if train_cfg.size != "auto":
         return model, train_cfg, None
-    if not train_cfg.time_budget or "hidden_size" in (typed or ()):  # nothing to fit
-        log.info("size auto fits the model's width to a time budget; with none, or a width "
-                 "typed, the configured size")
+    if "hidden_size" in (typed or ()):  # nothing to fit (a budget is required: TrainConfig.validate)
+        log.info("size auto fits the model's width to a time budget; with a width typed, the "
+                 "configured size")
         return model, train_cfg, None
     if resume:  # the record of its own start (an --init-from run has none: its folder is new)
         return model, train_cfg, _saved_settings(run_dir).get("sizing")
