@@ -120,3 +120,21 @@ def test_a_typed_width_keeps_the_configured_size_and_no_budget_is_refused():
         TrainConfig(size="auto", max_steps=5).validate()
 
 
+
+
+@pytest.mark.parametrize("seconds_per_unit,chosen", [(1e-6, "configured"), (8e-4, "medium"), (1.0, "small")])
+def test_a_slower_step_gets_a_smaller_classifier(tmp_path, reviews, monkeypatch, seconds_per_unit, chosen):
+    from textrnn.commands import settings_from
+    from textrnn.training import prepare_run, sizing
+
+    # a step's time grows with the model's width; the budget takes 50 steps of 0.85 * 10 s
+    monkeypatch.setattr(sizing, "seconds_per_step", lambda model, *a: seconds_per_unit *
+                        model.cfg.encoder.hidden_size ** 2 / 100)
+    values = dict(data=str(reviews), out=str(tmp_path / "run"), hidden_size=160, embed_dim=16,
+                  time_budget=10, size="auto", size_steps=50, device="cpu", fit_to_size=False)
+    s = settings_from("classifier", values)
+    run = prepare_run("classifier", s.data, s.model, s.training, s.run.out,
+                      typed=frozenset(values) - {"hidden_size", "embed_dim"})  # a preset's width
+    run.lock.release()
+    assert run.sizing["chosen"] == chosen
+    assert run.model.cfg.encoder.hidden_size == {"configured": 160, "medium": 128, "small": 64}[chosen]

@@ -18,6 +18,7 @@ from ..metrics import classification_metrics, format_report
 from ..models import RNNClassifier, evaluating
 from ..models.heads import POOLINGS
 from ..models.padded import real_positions
+from ..outputs import check_output, write_output
 from ..settings import OldFlag, setting
 from ..tokenization import KINDS, UNK_ID, train_tokenizer, truncate, with_leading_space
 from ..transfer import classifier_from_lm
@@ -262,6 +263,8 @@ class Classifier(LoadedRun):
 
     def evaluate_source(self, sources, settings: ClassifierEvaluation, progress=False,
                         batch_size=None) -> dict:
+        if settings.reliability_plot:  # a bad path fails before the scoring, not after
+            check_output(settings.reliability_plot, "reliability_plot")
         run = self.ensemble(settings.ensemble) if settings.ensemble else self
         metrics = run.evaluate(one_source(sources, "a classifier"), settings.text_column,
                                settings.label_column, settings.split, progress, batch_size or 128,
@@ -275,14 +278,13 @@ class Classifier(LoadedRun):
 
 
 def save_reliability(metrics: dict, path: str) -> None:
-    """The reliability diagram of `metrics` to `path` (written whole or not at all)."""
-    from pathlib import Path
-
-    from ..files import atomic_write
+    """The reliability diagram of `metrics` to `path` (written whole or not at all, never over
+    a run's own file)."""
     from ..plots import plot_reliability
 
     label = f"{'calibrated' if metrics['calibrated'] else 'raw'} (ECE {metrics['ece']:.3f})"
-    atomic_write(Path(path), lambda tmp: plot_reliability({label: metrics["reliability"]}, tmp))
+    write_output(path, lambda tmp: plot_reliability({label: metrics["reliability"]}, tmp),
+                 "reliability_plot")
     metrics["reliability_plot"] = str(path)
 
 
@@ -334,6 +336,11 @@ COMMAND_DEFAULTS = dict(
     lr=1e-3, batch_size=64, epochs=8, patience=3, eval_every=0, save_every=0, warmup_steps=0,
     weight_decay=0.0, schedule="constant", clip=5.0)
 
+# --size auto's candidates, smallest first (the configured model is the largest): narrower
+# word BiLSTMs for a machine that would take too few steps in the budget at the command's
+# 300/256.
+SIZES = {"small": dict(embed_dim=64, hidden_size=64), "medium": dict(embed_dim=128, hidden_size=128)}
+
 # 20,000 generated reviews (data/make_sentiment_reviews.py): a small BiLSTM, an evaluation
 # per epoch, stopping after 3 without gain; the best validation epoch is kept. Its sizes
 # are chosen for these data, so the small-data settings stay off. A tenth of the training
@@ -360,6 +367,7 @@ class ClassifierTask(Task):
     name, command, Head, Data, Loaded = ("classifier", "train-classifier", ClassifierHeadConfig,
                                          LabelledDataConfig, Classifier)
     command_defaults = COMMAND_DEFAULTS
+    sizes = SIZES
     metric, mode, sampled_eval, loss_unit = "accuracy", "max", False, "nats per example"
     plots = ("confusion_val.png", "confusion_test.png", "reliability_val.png", "reliability_test.png")
     eval_batch_size = 128
@@ -482,7 +490,8 @@ class ClassifierTask(Task):
             return out
         raw = class_log_proba(model, self.test[0], device, precision, self.eval_size, world=current())
         out["calibration"]["test"] = self.calibration_of(raw, self.test[1], t, folder, "test")
-        test = dict(scores(with_temperature(raw, t), self.test[1], self.names), temperature=t)
+        test = dict(scores(with_temperature(raw, t), self.test[1], self.names), temperature=t,
+                    calibrated=t != 1.0)
         folder.plot_confusion(test, "test", "test")
         return {**out, "test": test}
 
