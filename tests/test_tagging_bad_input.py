@@ -1,5 +1,7 @@
 """Bad input for tagging: every case one clear line, a non-zero exit, no traceback, and the
 saved run untouched (see test_bad_input.py for the rules and helpers)."""
+import json
+
 import pytest
 
 from textrnn import cli
@@ -89,7 +91,8 @@ def test_a_backward_model_refuses_to_continue_a_prompt(capsys, tmp_path):
     cli.main(["train-lm", "--data", str(PLAY), "--max-steps", "1", "--bptt", "8", "--embed-dim", "4",
               "--hidden-size", "4", "--batch-size", "2", "--quiet", "--reverse", "--out", str(tmp_path / "bwd")])
     assert "cannot continue a prompt" in one_line_error(capsys, "sample", tmp_path / "bwd", "--length", "3")
+    # a classifier fine-tuned from it reads backwards too (ULMFiT's backward model)
     (tmp_path / "r.csv").write_text("text,label\ngood film,pos\nbad film,neg\n" * 10)
-    line = one_line_error(capsys, "train-classifier", "--data", tmp_path / "r.csv", "--init-from", tmp_path / "bwd",
-                          "--out", tmp_path / "clf", "--max-steps", "1", "--quiet")
-    assert "reads text backwards" in line
+    cli.main(["train-classifier", "--data", str(tmp_path / "r.csv"), "--init-from", str(tmp_path / "bwd"),
+              "--no-bidirectional", "--out", str(tmp_path / "clf"), "--max-steps", "1", "--quiet"])
+    assert json.loads((tmp_path / "clf" / "config.json").read_text())["head"]["reverse"] is True
