@@ -56,8 +56,8 @@ def classifier_from_lm(lm, wanted: ModelConfig, labels: list[str]):
     if wanted.encoder.bidirectional:
         raise ConfigError(f"{setting_name('init_from')} a language model needs a unidirectional "
                           f"classifier; drop {setting_name('bidirectional')}")
-    reverse = bool(getattr(lm.cfg.head, "reverse", False))
-    cfg = continue_config(lm.cfg, wanted, head=replace(wanted.head, labels=labels, reverse=reverse))
+    cfg = continue_config(lm.cfg, wanted, head=replace(wanted.head, labels=labels,
+                                                       reverse=lm.cfg.head.reverse))
     clf = RNNClassifier(cfg)
     clf.encoder.load_state_dict(lm.encoder.state_dict())
     return clf

@@ -58,8 +58,10 @@ class CharCNN(CharFeatures):
         return y.masked_fill(~real_positions(lengths, y.shape[1])[..., None], float("-inf")).max(1).values
 
 
-# --char-features: each kind's module ("none": no character features)
-CHAR_FEATURES = {"lstm": CharLSTM, "cnn": CharCNN, "none": None}
+# --char-features: each kind's module, named by its class ("lstm" for CharLSTM; "none": no
+# character features)
+CHAR_FEATURES = {**{kind.__name__.removeprefix("Char").lower(): kind for kind in (CharLSTM, CharCNN)},
+                 "none": None}
 
 
 class ContextualStrings(nn.Module):

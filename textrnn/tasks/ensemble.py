@@ -9,8 +9,8 @@ import os
 
 import torch
 
-from ..data import Labelled, label_ids, load_labelled
 from ..errors import ConfigError, setting_name
+from .classifier import read_labelled, scores
 
 
 class Ensemble:
@@ -55,13 +55,8 @@ class Ensemble:
     def evaluate(self, path_or_dataset, text_column=None, label_column=None, split="test",
                  progress: bool = False, batch_size: int = 128, calibrated: bool = True) -> dict:
         """The ensemble's metrics as Classifier.evaluate gives them, beside each member's accuracy."""
-        from .classify import scores
-
-        data = path_or_dataset
-        if not isinstance(data, Labelled):
-            data = load_labelled(path_or_dataset, text_column, label_column, split)
-        y = label_ids(data, self.labels, str(path_or_dataset))
-        ids = self.members[0]._encode(data.texts)
+        texts, y = read_labelled(path_or_dataset, self.labels, text_column, label_column, split)
+        ids = self.members[0]._encode(texts)
         each = [m.proba_of_ids(ids, progress, batch_size, calibrated) for m in self.members]
         metrics = scores(torch.stack(each).mean(0), y, self.labels, bins=True)
         metrics["member_accuracy"] = [float((p.argmax(-1) == torch.tensor(y)).float().mean()) for p in each]
