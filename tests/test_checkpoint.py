@@ -21,8 +21,8 @@ def test_save_then_load_gives_identical_logits(tmp_path, char_tok, cell, tie):
     ids = torch.randint(2, v, (2, 13))
     torch.testing.assert_close(loaded(ids)[0], model(ids)[0], rtol=0, atol=0)
     assert step == 7 and tok.get_vocab_size() == v
-    assert sorted(os.listdir(tmp_path)) == ["config.json", "manifest.json", "model.safetensors",
-                                            "tokenizer.json"]
+    assert sorted(os.listdir(tmp_path)) == ["README.md", "config.json", "manifest.json",
+                                            "model.safetensors", "tokenizer.json"]
 
 
 def test_a_classifier_with_ulmfit_head_keeps_its_batchnorm_statistics(tmp_path, char_tok):

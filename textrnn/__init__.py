@@ -10,6 +10,7 @@ from .encodings import Encoding
 from .errors import CheckpointError, ConfigError, DataError, TextRNNError, TrainingDiverged
 from .inference.sampling import SamplingConfig
 from .metrics import format_report
+from .publish import push
 from .models import CELLS, Cell, ElmanRNN, RNNClassifier, RNNEncoder, RNNLanguageModel
 from .settings import add_flags, setting
 from .tasks import (TASKS, Classifier, ClassifierHeadConfig, ClassifierTask, DataConfig, Endpoint,
@@ -33,6 +34,6 @@ __all__ = [
     "TrainingDiverged", "__version__", "add_flags", "build_model", "config_from_dict",
     "encode_stream", "exit_if_interrupted", "format_report", "load", "load_corpus", "load_pairs",
     "load_pretrained", "load_table", "load_tokenizer", "open_corpus", "parse_settings",
-    "prepare_run", "presets", "run_guarded", "save_pretrained", "setting", "settings_from",
+    "prepare_run", "presets", "push", "run_guarded", "save_pretrained", "setting", "settings_from",
     "split_tail", "stages", "train", "train_tokenizer",
 ]

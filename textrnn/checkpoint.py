@@ -27,6 +27,8 @@ from .config import ModelConfig
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, first_line, setting_name
 from .files import atomic_write, write_text
+from .hub import run_folder
+from .model_card import write_card
 from .manifest import new_run_id, read_count, read_run_id, record_files, run_id_of, verify_file
 from .run_files import CONFIG, STATE, WEIGHTS
 from .tasks import TASKS, build_model, config_from_dict, encoding_of
@@ -72,9 +74,11 @@ def save_config(run_dir, model, tokenizer, step: int, run_id: str) -> str:
     return encoding.file
 
 
-def save_pretrained(run_dir, model, tokenizer, step: int = 0, run_id: str | None = None) -> None:
+def save_pretrained(run_dir, model, tokenizer, step: int = 0, run_id: str | None = None,
+                    card: bool = True) -> None:
     """Write config.json, model.safetensors and tokenizer.json (or scaler.json) for `model`, as files of run
-    `run_id` (by default the folder's own run, or a new one)."""
+    `run_id` (by default the folder's own run, or a new one), and (`card`) its model card,
+    README.md (model_card.py; training writes it once, at the end)."""
     run_dir = Path(run_dir)
     run_id = run_id or run_id_of(run_dir) or new_run_id()
     # The weights go last, so whenever they exist their tokenizer and config do too.
@@ -83,6 +87,8 @@ def save_pretrained(run_dir, model, tokenizer, step: int = 0, run_id: str | None
     meta = {"step": str(step), "run_id": run_id}
     atomic_write(run_dir / WEIGHTS, lambda tmp: save_file(weights, tmp, metadata=meta))
     record_files(run_dir, step, [encoding, CONFIG, WEIGHTS], run_id)
+    if card:
+        write_card(run_dir)
 
 
 def _version_tuple(v: str):
@@ -179,7 +185,9 @@ def load_encoding(run_dir, cfg: ModelConfig):
 
 
 def load_pretrained(run_dir, device="cpu"):
-    """(model in eval mode, its encoding (a tokenizer, ...), step) from a run folder."""
+    """(model in eval mode, its encoding (a tokenizer, ...), step) from a run folder or a
+    Hub model id (`user/name[@revision]`, hub.py)."""
+    run_dir = run_folder(run_dir)
     cfg = read_config(run_dir)
     tokenizer = load_encoding(run_dir, cfg)
     shapes, step, _ = weights_header(run_dir)  # the file is hashed and checked once, here
@@ -191,7 +199,9 @@ def load_pretrained(run_dir, device="cpu"):
 
 
 def load(run_dir, device: str = "cpu"):
-    """Load a run folder as its task's loaded class (Task.Loaded)."""
+    """Load a run folder (or a Hub model id, `user/name[@revision]`) as its task's loaded
+    class (Task.Loaded)."""
+    run_dir = run_folder(run_dir)
     model, tokenizer, step = load_pretrained(run_dir, resolve_device(device))
     return TASKS[model.cfg.task].Loaded(model, tokenizer, run_dir, step)
 

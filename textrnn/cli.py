@@ -1,5 +1,5 @@
 """The `textrnn` command: a training command and a use command per task (`train-<task>`
-and its verb), then evaluate, export and serve on run folders.
+and its verb), then evaluate, export, serve and push on run folders (or Hub model ids).
 Every command and its flags come from the tasks in TASKS and their settings' dataclasses.
 
 Bad input ends with one line on stderr and a non-zero exit; `--debug` shows tracebacks.
@@ -13,10 +13,15 @@ from .checkpoint import load
 from .commands import Parser, UseOptions, add_training_flags, exit_if_interrupted, run_guarded, settings_from
 from .errors import ConfigError, render, setting_name
 from .export import FORMATS as EXPORT_FORMATS, export_onnx
+from .hub import display_name
+from .publish import push
 from .run_files import EXPORTED
 from .serve import ServeConfig, serve
 from .settings import add_flags, check, resolve, setting
 from .tasks import TASKS, load_plugins, task_of
+
+
+OR_HUB = "or Hub model id (user/name[@revision])"
 
 
 @dataclass
@@ -32,7 +37,21 @@ class EvaluateOptions:
 @dataclass
 class ExportOptions:
     format: str = setting("onnx", "the graph's format", choices=EXPORT_FORMATS)
-    out: str | None = setting(None, "the file to write (default: RUN_DIR/step.onnx)")
+    out: str | None = setting(None, "the file to write (default: RUN_DIR/step.onnx; for a Hub "
+                              "model, NAME.onnx in this folder)")
+
+
+@dataclass
+class PushOptions:
+    """`textrnn push`'s settings."""
+    private: bool = setting(False, "create the repository private (an existing one keeps its visibility)")
+    revision: str | None = setting(None, "the branch to commit to (created if missing; default main)")
+    with_state: bool = setting(False, "also upload training_state.pt, so others can --resume the run")
+    license: str | None = setting(None, "the license to state on the model card (a Hub license id, "
+                                  "e.g. apache-2.0 or cc-by-4.0)")
+    language: list = setting([], "the language(s) of the text it models, as ISO codes, for the model "
+                             "card (e.g. en)", nargs="+")
+    message: str | None = setting(None, "the commit message")
 
 
 def train_command(task: str, given: dict) -> dict:
@@ -93,9 +112,18 @@ def evaluate_command(given: dict):
 
 def export_command(given: dict):
     """The run's recurrent step as an ONNX graph (export.py says its inputs)."""
-    run = load(given["run_dir"], "cpu")
-    out = Path(given["out"]) if given.get("out") else Path(given["run_dir"]) / EXPORTED
+    run, ref = load(given["run_dir"], "cpu"), given["run_dir"]
+    local = Path(ref).exists()  # a Hub model's folder is its cache's: never written to
+    out = Path(given.get("out") or (Path(ref) / EXPORTED if local else f"{display_name(ref)}.onnx"))
     print(f"wrote {export_onnx(run, out)}")
+
+
+def push_command(given: dict):
+    """The run folder and its model card, as one commit to a Hub model repository."""
+    o = check(resolve(PushOptions, given))
+    url = push(given["run_dir"], given["repo_id"], o.private, o.revision, o.with_state, o.license,
+               o.language, o.message)
+    print(f"pushed {given['run_dir']} to {url}")
 
 
 def serve_command(given: dict):
@@ -114,7 +142,7 @@ def build_parser():
         t.set_defaults(func=lambda given, name=name: report(name, train_command(name, given)))
     for task in TASKS.values():
         u = sub.add_parser(task.verb, help=task.verb_help, description=sentence(task.verb_help))
-        u.add_argument("run_dir", help=f"a {task.Loaded.noun}'s run folder")
+        u.add_argument("run_dir", help=f"a {task.Loaded.noun}'s run folder {OR_HUB}")
         add_flags(u, task.Use, task.verb, task.use_defaults)
         add_flags(u, UseOptions, "run folder")
         u.set_defaults(func=lambda given, task=task: use_command(task, given))
@@ -142,7 +170,7 @@ def _add_evaluate(sub):
     ev = sub.add_parser("evaluate", help=f"score a run folder on data ({scores})",
                         description=sentence(f"score a run folder on data, as its task scores it "
                                              f"({scores})"))
-    ev.add_argument("run_dir", help="a run folder of any task")
+    ev.add_argument("run_dir", help=f"a run folder of any task {OR_HUB}")
     add_flags(ev, EvaluateOptions, "evaluation")
     taken = set()
     for task in TASKS.values():
@@ -156,7 +184,7 @@ def _add_deploy_commands(sub):
     what = "write a run's one recurrent step as an ONNX graph"
     ex = sub.add_parser("export", help=what, description=sentence(f"{what}, which onnxruntime (or "
                         "any ONNX runtime) runs without Python or textrnn"))
-    ex.add_argument("run_dir", help="a run folder whose model steps one token at a time")
+    ex.add_argument("run_dir", help=f"a run folder whose model steps one token at a time {OR_HUB}")
     add_flags(ex, ExportOptions, "export")
     add_flags(ex, UseOptions, "run folder", only=("debug",))
     ex.set_defaults(func=export_command)
@@ -164,10 +192,21 @@ def _add_deploy_commands(sub):
     what = "a web page and JSON API for run folders (pip install 'textrnn[serve]')"
     sv = sub.add_parser("serve", help=what, description=sentence(
         f"{what}: a tab per run folder at /, an endpoint per task under /v1, until Ctrl+C"))
-    sv.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="the run folders to serve")
+    sv.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help=f"the run folders to serve, each {OR_HUB}")
     add_flags(sv, ServeConfig, "server")
     add_flags(sv, UseOptions, "run folders", only=("debug",))
     sv.set_defaults(func=serve_command)
+
+    what = "upload a run folder to the Hugging Face Hub with a model card"
+    pu = sub.add_parser("push", help=what, description=sentence(
+        f"{what} (weights, config, encoding, manifest, metrics, log, plots; never the resume state "
+        "unless --with-state), after checking it as loading does; log in first with `hf auth login` "
+        "or HF_TOKEN"))
+    pu.add_argument("run_dir", help="the run folder to upload")
+    pu.add_argument("repo_id", help="the Hub model id to upload to: user/name (or org/name)")
+    add_flags(pu, PushOptions, "push")
+    add_flags(pu, UseOptions, "run folder", only=("debug",))
+    pu.set_defaults(func=push_command)
 
 
 def main(argv=None):

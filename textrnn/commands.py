@@ -35,8 +35,8 @@ class RunOptions:
     out: str | None = setting(None, "run folder to write")
     resume: bool = setting(False, "continue the run in --out")
     overwrite: bool = setting(False, "replace the run in --out")
-    init_from: str | None = setting(None, "start from this language-model run folder: its "
-                                    "tokenizer, embedding and recurrent layers (ULMFiT)")
+    init_from: str | None = setting(None, "start from this language-model run folder or Hub "
+                                    "model id: its tokenizer, embedding and recurrent layers (ULMFiT)")
     quiet: bool = setting(False, "no progress bar")
     debug: bool = setting(False, "show tracebacks")
 

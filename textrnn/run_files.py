@@ -12,6 +12,7 @@ LOG = "log.jsonl"                 # a record per log line and per evaluation
 METRICS = "metrics.json"          # the final evaluation
 SETTINGS = "training_config.json"  # the data and training settings the run was given
 LOSS_PLOT = "loss.png"
+CARD = "README.md"                # the model card (model_card.py), as the Hub shows it
 TOKENS = "tokens"                 # the folder of the token cache (memory-mapped ids)
 LOCK = ".lock"                    # held by the one process that writes the folder
 EXPORTED = "step.onnx"            # `textrnn export`'s default output, beside the weights
@@ -19,7 +20,7 @@ EXPORTED = "step.onnx"            # `textrnn export`'s default output, beside th
 
 # What a fresh run clears of an earlier run in the same folder (with the encoding files and
 # the tasks' plots; the token cache is keyed by its content, so a new run may reuse it).
-WRITTEN = (CONFIG, WEIGHTS, STATE, LOG, METRICS, SETTINGS, LOSS_PLOT)
+WRITTEN = (CONFIG, WEIGHTS, STATE, LOG, METRICS, SETTINGS, LOSS_PLOT, CARD)
 
 
 def holds_run(folder) -> bool:

@@ -1,8 +1,8 @@
 """The run folders a server holds, by name, and the step batcher of each run whose task
 generates step by step (its endpoint's `stepped`)."""
-from pathlib import Path
 
 from ..checkpoint import load
+from ..hub import display_name
 from ..errors import ConfigError
 from ..inference.engines import cached_stepper
 from ..tasks import TASKS, task_of
@@ -18,7 +18,8 @@ class ApiError(Exception):
 
 
 def load_runs(run_dirs, device: str) -> dict:
-    """name -> loaded run, each name its folder's own (a repeated one gets -2, -3, ...)."""
+    """name -> loaded run, each name its folder's own or its Hub model's (a repeated one gets
+    -2, -3, ...)."""
     if not run_dirs:
         raise ConfigError("no run folder to serve; pass one or more, e.g. textrnn serve runs/shakespeare")
     runs = {}
@@ -28,7 +29,7 @@ def load_runs(run_dirs, device: str) -> dict:
             served = ", ".join(t.Loaded.noun for t in TASKS.values() if t.endpoint is not None)
             raise ConfigError(f"{folder} holds a {run.noun}, which the server cannot serve yet; "
                               f"it serves a {served}")
-        base = Path(folder).resolve().name or "model"
+        base = display_name(folder)
         name, n = base, 1
         while name in runs:
             n += 1

@@ -61,6 +61,11 @@ class Endpoint:
 
 
 class Task:
+    """A kind of work (language modelling, classification, ...): subclass it, declare what
+    the class attributes below ask, implement the hooks in the order this module's docstring
+    lists, and add the class to `TASKS`; the commands, loading and serving follow. An
+    instance, made by `prepare`, holds one run's data and gives its batches, loss and
+    evaluation."""
     # ---- what the task is -----------------------------------------------------------
     name: ClassVar[str]           # config.json's "task", the key in TASKS
     command: ClassVar[str]        # its training command, e.g. "train-lm"
@@ -75,6 +80,7 @@ class Task:
     sampled_eval: ClassVar[bool] = False  # periodic evaluations read part of the validation data
     loss_unit: ClassVar[str]      # what one unit of the loss is, for the plot's axis
     plots: ClassVar[tuple] = ()   # the PNG files its report draws in the run folder
+    pipeline_tag: ClassVar[str | None] = None  # the Hub's name for the task, on its model card
     eval_batch_size: ClassVar[int] = 64  # examples per evaluation batch (--eval-batch-size 0)
     unit: ClassVar[str] = "tokens"  # what tokens(batch) counts: the progress bar's rate is these per second
     # --size auto's candidates (training/sizing.py), smallest first: encoder settings by name;

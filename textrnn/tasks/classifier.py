@@ -21,7 +21,8 @@ from .text_input import TextInput, texts_of
 @dataclass
 class Probabilities:
     """How a classifier's probabilities are made: its own, calibrated, or averaged with others."""
-    ensemble: str | None = setting(None, "average the probabilities with this classifier run's (the "
+    ensemble: str | None = setting(None, "average the probabilities with this classifier run's (a folder "
+                                   "or Hub model id; the "
                                    "same labels and tokenizer: a backward model beside a forward "
                                    "one, say)", metavar="RUN")
     temperature: bool = setting(True, "use the temperature fitted on validation at training (off: "

@@ -155,6 +155,7 @@ class ClassifierTask(Task):
     """Train a text classifier (sentiment and other labels) on labelled examples."""
     name, command, Head, Data, Loaded = ("classifier", "train-classifier", ClassifierHeadConfig,
                                          LabelledDataConfig, Classifier)
+    pipeline_tag = "text-classification"
     command_defaults = COMMAND_DEFAULTS
     sizes = SIZES
     metric, mode, sampled_eval, loss_unit = "accuracy", "max", False, "nats per example"

@@ -198,6 +198,7 @@ class ForecastTask(Task):
     """Forecast the next rows of a numeric series (SegRNN or the founding document's regressor)."""
     name, command, Head, Data, Loaded = ("forecaster", "train-forecaster", ForecastHeadConfig,
                                          SeriesDataConfig, Forecaster)
+    pipeline_tag = "time-series-forecasting"
     encodings, unit = (SCALER,), "windows"
     command_defaults = COMMAND_DEFAULTS
     encoder_flags_skip = ("embed_dim", "bidirectional", "embed_dropout", "weight_drop", "conv_kernel",

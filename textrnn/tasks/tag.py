@@ -84,7 +84,7 @@ class TaggedDataConfig(ReadTagged, SourceSettings):
     max_length: int = setting(250, "the most words a sentence may have; a longer one is refused "
                               "with its line", low=1, high=100_000)
     embeddings: list = setting([], "contextual string embeddings: a character language model's "
-                               "run folder that reads forwards, then optionally one trained "
+                               "run folder (or Hub model id) that reads forwards, then optionally one trained "
                                "with --reverse", nargs="+", metavar="LM_RUN", max_items=2)
 
 
@@ -165,6 +165,7 @@ class TagTask(Task):
     """Train a tagger (parts of speech, named entities, chunks) on tagged sentences."""
     name, command, Head, Data, Loaded = ("tagger", "train-tagger", TaggerHeadConfig, TaggedDataConfig,
                                          Tagger)
+    pipeline_tag = "token-classification"
     encodings = (TAGGER_VOCAB,)
     command_defaults = COMMAND_DEFAULTS
     metric, mode, sampled_eval, loss_unit = "score", "max", False, "nats per word"

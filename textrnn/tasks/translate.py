@@ -132,6 +132,7 @@ class TranslateTask(Task):
     """Train a translator (an encoder-decoder with attention) on sentence pairs."""
     name, command, Head, Data, Loaded = ("translator", "train-translator", TranslatorHeadConfig,
                                          ParallelDataConfig, Translator)
+    pipeline_tag = "translation"
     encodings = (TOKENIZER, TOKENIZER_PAIR)  # one joint tokenizer, or one per language
     command_defaults, encoder_flags_skip = COMMAND_DEFAULTS, ("bidirectional",)
     metric, mode, sampled_eval, loss_unit = "bleu", "max", False, "nats per target token"

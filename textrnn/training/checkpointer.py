@@ -15,8 +15,9 @@ from ..data.ids import CACHED_IDS
 from ..files import TEMPORARY, append_line, atomic_write, remove, write_json, write_text
 from ..errors import first_line
 from ..manifest import new_run_id, record_files, run_id_of, start_run
+from ..model_card import write_card
 from ..plots import plot_confusion_matrix, plot_loss_curve, plot_reliability
-from ..run_files import (EXPORTED, LOCK, LOG, LOSS_PLOT, MANIFEST, METRICS, SETTINGS, TOKENS, WRITTEN,
+from ..run_files import (CARD, EXPORTED, LOCK, LOG, LOSS_PLOT, MANIFEST, METRICS, SETTINGS, TOKENS, WRITTEN,
                          holds_run)
 from ..tasks import TASKS
 
@@ -100,7 +101,7 @@ class Checkpointer:
 
     def keep_best(self, model, step: int, metrics: dict):
         if self.writes:
-            save_pretrained(self.run_dir, model, self.tokenizer, step, self.run_id)
+            save_pretrained(self.run_dir, model, self.tokenizer, step, self.run_id, card=False)
         self.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         self.best_metrics, self.best_step = metrics, step
 
@@ -108,7 +109,7 @@ class Checkpointer:
     def save_state(self, model, step: int, checkpoint: dict):
         """The resume state; the weights too while no evaluation has picked a best model."""
         if self.best_weights is None:
-            save_pretrained(self.run_dir, model, self.tokenizer, step, self.run_id)
+            save_pretrained(self.run_dir, model, self.tokenizer, step, self.run_id, card=False)
         save_training_state(self.run_dir, checkpoint)
 
     @rank0_only
@@ -162,6 +163,15 @@ class Checkpointer:
             except Exception as exc:  # a plot is a view of saved results, never worth them
                 log.warning("could not draw %s (%s: %s); metrics.json holds its figures",
                             name, type(exc).__name__, first_line(exc))
+
+    @rank0_only
+    def write_card(self):
+        """The model card (README.md), from the files written so far; like a plot, a card
+        that fails is one log line."""
+        try:
+            write_card(self.run_dir)
+        except Exception as exc:  # a card describes saved results, never worth them
+            log.warning("could not write %s (%s: %s)", CARD, type(exc).__name__, first_line(exc))
 
     def plot_loss(self, unit: str):
         self.plot(LOSS_PLOT, lambda tmp: plot_loss_curve(self.run_dir / LOG, tmp, unit))

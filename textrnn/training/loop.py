@@ -250,6 +250,7 @@ class Trainer:
         self.folder.write_metrics({"val": metrics, **extra})
         self.folder.plot_loss(self.task.loss_unit)
         self.folder.draw_plots()  # after metrics.json: drawing may fail, the figures are saved
+        self.folder.write_card()  # last: it shows the metrics and the plots
         return {"status": status, "metrics": metrics, "step": s.step, **extra}
 
 

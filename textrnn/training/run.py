@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..checkpoint import load_pretrained, read_config
+from ..hub import run_folder
 from ..config import ModelConfig
 from ..encodings import TOKENIZER
 from ..device import resolve_device, resolve_precision
@@ -83,7 +84,9 @@ def _saved_settings(out) -> dict:
 
 def load_start(run_dir, tokenizer_kind=None):
     """(model, tokenizer) of the run folder a run starts from (--init-from), refusing a
-    tokenizer kind other than the one asked for; the task takes it or says why not."""
+    tokenizer kind other than the one asked for; the task takes it or says why not. A Hub
+    model id is read as its run folder."""
+    run_dir = run_folder(run_dir)
     cfg = read_config(run_dir)
     if tokenizer_kind is not None and tokenizer_kind != cfg.tokenizer:
         raise ConfigError(f"{setting_name('tokenizer', tokenizer_kind)} differs from the "

@@ -41,6 +41,10 @@ from ...errors import ConfigError
 
 
 class Cell(nn.Module):
+    """The base of every recurrent layer in `CELLS`: built as `Cls(input_size, hidden_size,
+    activation, bidirectional)`, it takes x (B, T, E) and an optional state and returns
+    outputs (B, T, D*H) and its state, and declares the contract this module's docstring
+    lists (state layout, lengths, single step, decoder step)."""
     state_names: ClassVar[tuple] = ("h",)
     takes_lengths: ClassVar[bool] = True
     activations: ClassVar[tuple | None] = None
