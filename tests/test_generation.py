@@ -22,6 +22,12 @@ def test_same_seed_gives_the_same_text(lm):
     assert a == b and a != c
 
 
+def test_sample_i_of_several_is_the_single_sample_of_seed_plus_i(lm):
+    several = lm.generate("ANNA:", max_new_tokens=30, seed=7, num_samples=3, stop=["zz"])
+    assert several == [lm.generate("ANNA:", max_new_tokens=30, seed=7 + i, stop=["zz"])[0] for i in range(3)]
+    assert len(set(several)) == 3
+
+
 def test_samples_start_with_the_prompt_and_have_the_asked_length(lm):
     texts = lm.generate("ANNA:", max_new_tokens=25, seed=0, num_samples=3)
     assert len(texts) == 3

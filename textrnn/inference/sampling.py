@@ -39,7 +39,8 @@ class SamplingConfig:
                            "up to this probability; 1: off", low=0, low_open=True, high=1)
     greedy: bool = setting(False, "always the likeliest token", flag="--greedy")
     num_samples: int = setting(1, "samples, generated as one batch", low=1, high=100000)
-    seed: int | None = setting(None, "same seed, same text", low=0, high=2**32 - 1, type=int)
+    seed: int | None = setting(None, "same seed, same text; sample i of several uses seed + i",
+                               low=0, high=2**32 - 1, type=int)
     stop: list = setting([], "stop string, repeatable (at most 8): a sample is cut before it",
                          nargs="append", max_items=8)
     max_stop_chars: int = setting(200, "the longest stop string, in characters", low=1, high=10**6)
@@ -123,8 +124,14 @@ def draw(probs, generator, noise=None):
     Exp(1). torch.multinomial draws a single sample this very way from the same generator
     stream (so seeds give the texts they gave), after validity checks that cost more than
     the draw itself at batch 1; softmax of finite logits needs none. `noise`: a float32
-    tensor shaped as probs to draw q into, saving an allocation per token."""
-    q = (torch.empty_like(probs) if noise is None else noise).exponential_(generator=generator)
+    tensor shaped as probs to draw q into, saving an allocation per token. `generator`: one
+    for every row, or a list of one per row."""
+    q = torch.empty_like(probs) if noise is None else noise
+    if isinstance(generator, list):  # a generator per row: row i's draws are its own
+        for row, g in zip(q, generator):
+            row.exponential_(generator=g)
+    else:
+        q.exponential_(generator=generator)
     return torch.div(probs, q, out=q).argmax(-1)  # (B,)
 
 
@@ -152,9 +159,12 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
         return [beam_continuation(model, prompt_ids, cfg, pieces, on_token)]
     device = next(model.parameters()).device
     model.eval()
-    generator = torch.Generator(device=device)
-    generator.manual_seed(cfg.seed if cfg.seed is not None else torch.seed())
     B = cfg.num_samples
+    # Sample i draws from its own generator seeded seed + i (the server's `n` does the
+    # same): sample 0 is the text of a single sample with that seed, and each sample is the
+    # single sample of its own seed.
+    seed = cfg.seed if cfg.seed is not None else torch.seed() % 2**32
+    generator = [torch.Generator(device=device).manual_seed(seed + i) for i in range(B)]
     stepper = fastest_stepper(model, B, cfg.weights, cfg.engine)
     logits, state = prefill(model, stepper, [prompt_ids])
     state = repeat_rows(state, B)

@@ -67,13 +67,16 @@ class Server:
         return {"model": name, "prompt": sampling.prompt, **result}
 
 
-def router(runs: Runs, cfg) -> APIRouter:
+def router(server: Server) -> APIRouter:
     api = APIRouter(prefix="/v1")
-    server = Server(runs, cfg)
+    runs = server.runs
 
     @api.get("/models", summary="the run folders this server holds, with their configs")
     def models():
-        return {"models": runs.describe(inputs)}
+        """textrnn's own description of each run (`models`, which the page reads) and the
+        OpenAI list shape (`object`, `data`), which OpenAI clients read."""
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "textrnn"} for name in runs.runs]
+        return {"object": "list", "data": data, "models": runs.describe(inputs)}
 
     @api.get("/health", summary="generation streams running and waiting, per generating run")
     def health():

@@ -1,9 +1,12 @@
-"""The web app: the page at /, the JSON API under /v1 (api.py), OpenAPI at /docs, and each
-task's page panel at /panels/<task>.js (a script beside the task's module).
+"""The web app: the page at /, the JSON API under /v1 (api.py), OpenAI-style completions
+beside it (openai.py), OpenAPI at /docs, and each task's page panel at /panels/<task>.js (a
+script beside the task's module). With an API key (--api-key), everything under /v1 and the
+docs need it; with --cors-origin, pages of those origins may call the API.
 
 Every refusal is a 4xx with one line of JSON, {"error": "..."}; an unexpected failure is a
 500 with one line too (its traceback goes to the server's log, never to the client)."""
 import asyncio
+import hmac
 import logging
 import sys
 from contextlib import asynccontextmanager
@@ -11,6 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -18,7 +22,7 @@ from starlette.exceptions import HTTPException
 from ..errors import CheckpointError, TextRNNError, first_line
 from ..tasks import TASKS
 from ..version import __version__
-from . import api
+from . import api, openai
 from .batcher import Busy
 from .hosts import HostCheck, is_loopback
 from .runs import ApiError, Runs
@@ -42,12 +46,21 @@ def create_app(runs: dict, cfg) -> FastAPI:
                   description="Recurrent text models: " + ", ".join(
                       sorted({t.endpoint.path for t in TASKS.values() if t.endpoint})) + ".")
     app.state.runs = held
+    # Middleware runs last added first: the Host check, CORS (its preflights carry no key),
+    # the API key, then the body's size.
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_kb * 1024)
+    if cfg.key():
+        app.add_middleware(ApiKey, key=cfg.key())
+    if cfg.cors_origin:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cfg.cors_origin), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
     app.state.loopback = is_loopback(cfg.host)
-    if app.state.loopback:  # added last: it runs first
+    if app.state.loopback:
         app.add_middleware(HostCheck, allowed=[cfg.host, *cfg.allowed_host], refuse=refuse)
     add_error_handlers(app)
-    app.include_router(api.router(held, cfg))
+    server = api.Server(held, cfg)
+    app.include_router(api.router(server))
+    app.include_router(openai.router(server))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -69,37 +82,52 @@ def panel_path(task) -> Path:
     return Path(sys.modules[task.__module__].__file__).resolve().parent / task.endpoint.panel
 
 
-def refuse(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": first_line(Exception(message), 400)}, status_code=status)
+# The OpenAI-style endpoints answer errors in OpenAI's shape, so its clients can read them.
+OPENAI_PATHS = ("/v1/completions", "/v1/chat/completions")
+OPENAI_TYPES = {401: "authentication_error", 404: "not_found_error", 413: "invalid_request_error",
+                503: "server_overloaded"}
+
+
+def refuse(status: int, message: str, path: str = "") -> JSONResponse:
+    """One line of JSON: {"error": "..."}, or on the OpenAI-style paths {"error": {"message":
+    "...", "type": ..., "param": null, "code": null}}."""
+    line = first_line(Exception(message), 400)
+    if path.rstrip("/") in OPENAI_PATHS:
+        kind = OPENAI_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+        body = {"error": {"message": line, "type": kind, "param": None, "code": None}}
+    else:
+        body = {"error": line}
+    return JSONResponse(body, status_code=status)
 
 
 def add_error_handlers(app) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request, exc):
-        return refuse(422, describe_invalid(exc.errors()))
+        return refuse(422, describe_invalid(exc.errors()), request.url.path)
 
     @app.exception_handler(HTTPException)
     async def http(request, exc):
-        return refuse(exc.status_code, str(exc.detail))
+        return refuse(exc.status_code, str(exc.detail), request.url.path)
 
     @app.exception_handler(ApiError)
     async def api_error(request, exc):
-        return refuse(exc.status, str(exc))
+        return refuse(exc.status, str(exc), request.url.path)
 
     @app.exception_handler(Busy)
     async def busy(request, exc):
-        response = refuse(503, str(exc))
+        response = refuse(503, str(exc), request.url.path)
         response.headers["Retry-After"] = "1"
         return response
 
     @app.exception_handler(TextRNNError)
     async def textrnn_error(request, exc):  # bad values or data in a request; a broken model
-        return refuse(500 if isinstance(exc, CheckpointError) else 422, str(exc))
+        return refuse(500 if isinstance(exc, CheckpointError) else 422, str(exc), request.url.path)
 
     @app.exception_handler(Exception)
     async def unexpected(request, exc):
         log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return refuse(500, f"internal error ({type(exc).__name__}); the server's log has the details")
+        return refuse(500, f"internal error ({type(exc).__name__}); the server's log has the details",
+                      request.url.path)
 
 
 def describe_invalid(errors) -> str:
@@ -113,6 +141,30 @@ def describe_invalid(errors) -> str:
         parts.append(f"{where}: {what}")
     more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
     return "; ".join(parts) + more + "; see /docs for the request's fields"
+
+
+class ApiKey:
+    """Every request under /v1, and the API's docs, must carry `Authorization: Bearer KEY`
+    (compared in constant time); the page and its scripts need none (the page asks for the
+    key once and sends it). A refusal is a 401 with one line."""
+    GUARDED = ("/v1/", "/docs", "/redoc", "/openapi.json")
+
+    def __init__(self, app, key: str):
+        self.app, self.key = app, key.encode()
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(self.GUARDED) or scope["method"] == "OPTIONS":
+            return await self.app(scope, receive, send)
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        scheme, _, token = given.partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.key):
+            return await self.app(scope, receive, send)
+        message = ("this server needs an API key: send the header Authorization: Bearer KEY"
+                   if not given else "the API key is wrong; send the server's key as Authorization: Bearer KEY")
+        response = refuse(401, message, path)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        await response(scope, receive, send)
 
 
 class BodyLimit:

@@ -47,6 +47,8 @@ class Job:
     result: dict | None = None  # set when the job ends
     text: Growing = None  # the sample so far
     fresh: list = field(default_factory=list)  # text settled since the last round
+    logprobs: int | None = None  # with a number: each token's log-probability and that many alternatives
+    scores: list = field(default_factory=list)  # token_entry of each token taken, with logprobs
 
     def __post_init__(self):
         self.seed = self.cfg.seed if self.cfg.seed is not None else secrets.randbits(32)
@@ -74,8 +76,16 @@ class Job:
             self.end("stop" if stopped else "length")
 
     def end(self, reason: str, error: str | None = None) -> None:
-        self.result = {"text": cut_at_stop(self.text.text(), self.cfg.stop), "finish_reason": reason,
-                       "tokens": self.tokens, "seed": self.seed}
+        text = cut_at_stop(self.text.text(), self.cfg.stop)
+        self.result = {"text": text, "finish_reason": reason, "tokens": self.tokens, "seed": self.seed}
+        if self.logprobs is not None:  # the tokens the text kept (a stop string cuts the rest)
+            kept, at = [], 0
+            for entry in self.scores:
+                if at >= len(text):
+                    break
+                kept.append(entry)
+                at += len(entry[0])
+            self.result["logprobs"] = kept
         if error:
             self.result["error"] = error
 
@@ -158,6 +168,7 @@ class StepBatcher:
         if self.active:
             self.peak = max(self.peak, len(self.active))
             nxt = self._choose()  # (B,)
+            self._score(nxt)
             for job, token in zip(self.active, nxt.tolist()):
                 job.take(token, self.pieces)
             for job in self.active:
@@ -215,6 +226,17 @@ class StepBatcher:
             out[idx] = (probs / q).argmax(-1)
         return out
 
+    def _score(self, nxt) -> None:
+        """For the jobs that asked for logprobs: the chosen token's log-probability under the
+        model's own distribution, and the likeliest alternatives."""
+        wanting = [i for i, job in enumerate(self.active) if job.logprobs is not None]
+        if not wanting:
+            return
+        lp = torch.log_softmax(self.logits[wanting].float(), -1)  # (W, V): the model's own shares
+        for row, i in zip(lp, wanting):
+            job = self.active[i]
+            job.scores.append(token_entry(row, int(nxt[i]), self.pieces, job.logprobs))
+
     def _advance(self, nxt) -> None:
         """nxt (B,): the token each live stream just took."""
         self.logits, self.state = self.stepper.step(nxt, self.state)
@@ -242,3 +264,12 @@ class StepBatcher:
         self.active = []
         self.logits = self.state = None
         self.publish(events)
+
+
+def token_entry(lp, token: int, pieces: list[str], top: int) -> tuple:
+    """(piece, log-probability of `token`, {piece: log-probability} of the `top` likeliest)
+    from one row of log-probabilities (V,)."""
+    best = torch.topk(lp, top) if top else None
+    alternatives = {} if best is None else {pieces[j]: round(v, 6) for v, j in
+                                            zip(best.values.tolist(), best.indices.tolist())}
+    return pieces[token], round(lp[token].item(), 6), alternatives

@@ -1,11 +1,14 @@
 """`textrnn serve`'s settings: where it listens, how it samples, and every cap a request
 meets. Each is a flag (`settings.add_flags`); the caps keep one request from taking the
 machine."""
+import os
 from dataclasses import dataclass
 
 from ..inference.engines import ENGINES
 from ..inference.weights import FORMATS
 from ..settings import setting
+
+API_KEY_VARIABLE = "TEXTRNN_API_KEY"
 
 
 @dataclass
@@ -36,3 +39,14 @@ class ServeConfig:
     max_beam: int = setting(16, "widest beam a request may ask for", low=1, high=1000)
     max_rows: int = setting(10000, "most rows of values in one request", low=1, high=10**7)
     max_body_kb: int = setting(1024, "largest request body, in KiB", low=1, high=10**6)
+    max_n: int = setting(16, "most samples per prompt in one OpenAI-style completions request (n)",
+                         low=1, high=4096)
+    api_key: str | None = setting(None, "require `Authorization: Bearer KEY` on every endpoint under "
+                                  "/v1 and on the API docs (the page asks for it once); default: "
+                                  f"the {API_KEY_VARIABLE} environment variable, else none", metavar="KEY")
+    cors_origin: list = setting([], "a web origin whose pages may call the API (e.g. "
+                                "https://chat.example.org), repeatable", nargs="append", metavar="ORIGIN")
+
+    def key(self) -> str | None:
+        """The API key the server requires, if any (the flag, else the environment's)."""
+        return self.api_key or os.environ.get(API_KEY_VARIABLE) or None

@@ -15,9 +15,23 @@ window.textrnnArrivals = [];  // when each streamed piece arrived (ms), for test
 window.textrnn = {panels: {}};
 const api = {$, postJSON, readEvents, showError, number, element};
 
+// With an API key (textrnn serve --api-key) every call under /v1 needs it: the page asks
+// once, on the first refusal, and keeps the key for this tab only (sessionStorage).
+async function call(path, init = {}) {
+  for (let asked = false; ; asked = true) {
+    const key = sessionStorage.getItem("textrnn-api-key");
+    const headers = Object.assign({}, init.headers || {}, key ? {Authorization: "Bearer " + key} : {});
+    const res = await fetch(path, Object.assign({}, init, {headers}));
+    if (res.status !== 401 || asked) return res;
+    const typed = window.prompt("This server needs its API key:");
+    if (!typed) return res;
+    sessionStorage.setItem("textrnn-api-key", typed.trim());
+  }
+}
+
 async function postJSON(path, body, signal) {
-  const res = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"},
-                                 body: JSON.stringify(body), signal});
+  const res = await call(path, {method: "POST", headers: {"Content-Type": "application/json"},
+                                body: JSON.stringify(body), signal});
   if (!res.ok) {
     let message = res.statusText;
     try { message = (await res.json()).error || message; } catch (e) { /* not JSON */ }
@@ -122,7 +136,9 @@ async function choose(model) {
 
 async function start() {
   try {
-    models = (await (await fetch("/v1/models")).json()).models;
+    const res = await call("/v1/models");
+    if (!res.ok) throw new Error((await res.json()).error || res.statusText);
+    models = (await res.json()).models;
   } catch (e) {
     $("empty").textContent = "The server did not answer: " + e.message;
     return;
