@@ -48,6 +48,8 @@ def main():
     p.add_argument("--data", required=True)
     p.add_argument("--time-budget", type=float, default=900.0)
     p.add_argument("--conditions", nargs="+", choices=("idle", "other_busy"), default=["idle", "other_busy"])
+    p.add_argument("--modes", nargs="+", choices=("preset", "auto"), default=["preset", "auto"],
+                   help="both by default; one alone to repeat it after a change to the rule")
     p.add_argument("--out", default="runs/bench-size")
     args = p.parse_args()
     result = {"benchmark": "size_auto", "time_budget": args.time_budget}
@@ -55,8 +57,9 @@ def main():
         core, spin = CONDITIONS[condition]
         with busy_core(spin) if spin is not None else nullcontext():
             runs = {mode: run_generate(args, core, mode == "auto", f"{args.out}-{condition}-{mode}")
-                    for mode in ("preset", "auto")}
-        runs["auto_lead_nats"] = round(runs["preset"]["val_loss"] - runs["auto"]["val_loss"], 4)
+                    for mode in args.modes}
+        if len(runs) == 2:
+            runs["auto_lead_nats"] = round(runs["preset"]["val_loss"] - runs["auto"]["val_loss"], 4)
         result[condition] = runs
         print(json.dumps({condition: runs}), file=sys.stderr, flush=True)  # kept if a later run fails
     print(json.dumps(result, indent=1))

@@ -193,7 +193,7 @@ def test_a_label_absent_from_training(capsys, tmp_path, clf, saved):
 # ---- numeric flags ----------------------------------------------------------------------
 # The flags where 0 or a huge value is a meaningful setting rather than a mistake.
 ZERO_OK = {"--epochs", "--max-steps", "--time-budget", "--warmup-steps", "--patience", "--clip",
-           "--eval-every", "--save-every",
+           "--eval-every", "--save-every", "--tokens-per-parameter",
            "--weight-decay", "--dropout", "--embed-dropout", "--weight-drop", "--conv-kernel",
            "--head-hidden", "--seed", "--top-k", "--temperature", "--val-fraction", "--unfreeze-warmup",
            "--classifier-weight-drop", "--lm-drop-mult", "--port", "--max-waiting",

@@ -42,7 +42,7 @@ def test_the_largest_size_that_takes_enough_steps_is_chosen_and_larger_ones_are_
 
     def time_one(settings):
         timed.append(settings["hidden_size"])
-        return pace[settings["hidden_size"]]
+        return pace[settings["hidden_size"]], 1000
 
     # 100 s at 0.85 of the budget: 850 steps of small, 425 of medium, 85 of large
     name, timings = choose(SIZES, time_one, budget=100, steps=400)
@@ -54,8 +54,18 @@ def test_the_largest_size_that_takes_enough_steps_is_chosen_and_larger_ones_are_
 
 
 def test_a_machine_too_slow_for_every_size_gets_the_smallest():
-    name, timings = choose(SIZES, lambda s: 10.0, budget=100, steps=50)
+    name, timings = choose(SIZES, lambda s: (10.0, 1000), budget=100, steps=50)
     assert name == "small" and len(timings) == 1
+
+
+def test_the_tokens_per_parameter_rule_keeps_the_largest_size_that_trains_enough_per_weight():
+    params = {16: 1_000, 32: 4_000, 64: 16_000}  # each size's weights; 0.1 s a step for all
+    time_one = lambda s: (0.1, params[s["hidden_size"]])  # noqa: E731
+    # 100 s: 850 steps of 100 tokens = 85,000 tokens: 85, 21.25 and 5.3 per weight
+    name, timings = choose(SIZES, time_one, budget=100, steps=1, per_parameter=10, tokens_per_step=100)
+    assert name == "medium" and [t["tokens_per_parameter"] for t in timings] == [85.0, 21.25, 5.31]
+    assert choose(SIZES, time_one, budget=100, steps=1, per_parameter=5, tokens_per_step=100)[0] == "large"
+    assert choose(SIZES, time_one, budget=100, steps=1, tokens_per_step=100)[0] == "large"  # steps alone
 
 
 def test_a_fresh_run_records_its_choice_and_resume_keeps_it(tmp_path):

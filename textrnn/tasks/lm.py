@@ -112,19 +112,20 @@ SIZES = {"small": dict(hidden_size=128, embed_dim=32, dropout=0.1, lr=1e-2),
 # A corpus of a megabyte or more (e.g. Tiny Shakespeare): a 2x768 LSTM sized so that a
 # 15-minute budget on 2 modern CPU cores covers ~14 passes over 1 MB, bf16 autocast where
 # the hardware has it, and a cosine schedule driven by wall time so the learning rate has
-# decayed exactly when the budget ends. --size auto keeps the 2x768 where it takes 600
-# steps in the budget and trains a narrower model where it would not: on a 2-core AMD EPYC
-# that takes 1.36 s a step at 2x768, the 2x384 it chose reached 1.442 nats/char against the
-# fixed 2x768's 1.481, and on one core beside a busy one 1.506 against 1.652
-# (bench/size_auto.py, README's Results).
+# decayed exactly when the budget ends. --size auto keeps the 2x768 only where it takes 600
+# steps and trains 12 tokens per parameter in the budget (the measured rule,
+# training/sizing.py: about 90M tokens, a GPU's pace) and a narrower model where it would
+# not: on a 2-core AMD EPYC, where the 2x768 takes 1.36 s a step, the 2x256 (1.431
+# nats/char in 900 s) rather than the 2x768 (1.481) or the 2x384 (1.442).
 CORPUS = dict(hidden_size=768, embed_dim=128, num_layers=2, dropout=0.3, batch_size=64,
               bptt=128, lr=3e-3, warmup_steps=200, time_budget=900.0, eval_every=250,
-              save_every=250, precision="auto", size="auto", size_steps=600)
+              save_every=250, precision="auto", size="auto", size_steps=600, tokens_per_parameter=12.0)
 
 
 class LMTask(Task):
     """Train a language model on text: next-token prediction with truncated BPTT."""
     name, command, Head, Data, Loaded = "lm", "train-lm", LMHeadConfig, DataConfig, LanguageModel
+    pipeline_tag = "text-generation"
     encoder_flags_skip = ("bidirectional",)
     metric, mode, sampled_eval, loss_unit = "loss", "min", True, "nats per token"
     sizes = SIZES

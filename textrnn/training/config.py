@@ -44,6 +44,10 @@ class TrainConfig:
                         "within --time-budget (kept by --resume)", choices=SIZES)
     size_steps: int = setting(600, "with --size auto, the steps a run must take within its time "
                               "budget to be useful", low=1, high=10**9)
+    tokens_per_parameter: float = setting(0.0, "with --size auto, also the tokens per parameter a "
+                                          "size must train within its time budget (the corpus "
+                                          "preset asks 12, from measurement); 0: steps alone",
+                                          low=0, high=1e9)
     eval_every: int = setting(500, "steps between evaluations; 0: at the end of each epoch", low=0)
     save_every: int = setting(500, "steps between checkpoints; 0: at the end of each epoch", low=0)
     log_every: int = setting(20, "steps between log lines", low=1)
