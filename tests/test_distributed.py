@@ -346,3 +346,42 @@ def test_tagger_with_string_embeddings_on_two_processes_matches_one(data, tmp_pa
     assert_same_weights(tmp_path / "one", tmp_path / "two")
     m2, m1 = (json.loads((tmp_path / d / "metrics.json").read_text())["val"] for d in ("two", "one"))
     assert m2["accuracy"] == m1["accuracy"] and m2["words"] == m1["words"]
+
+
+# `accelerate launch --cpu` starts one process (several only through MPI); on CPUs its
+# multi-process launcher is the torchrun one it wraps: --multi_gpu with no GPU starts
+# --num_processes processes that rendezvous as torchrun's do, and gloo joins them.
+ACCELERATE = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+              "--main_process_port", "0", "--mixed_precision", "no", "--dynamo_backend", "no"]
+ENV_NAMES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
+
+
+def launched_env(tmp_path, launcher) -> list[dict]:
+    """The variables textrnn reads (world.py and torch's env:// rendezvous), as each of
+    the 2 processes of `launcher` sees them, by rank."""
+    out = tmp_path / f"env-{launcher[1]}"
+    out.mkdir()
+    script = tmp_path / "env.py"
+    script.write_text("import json, os, sys\nnames = " f"{ENV_NAMES!r} + ('MASTER_ADDR', 'MASTER_PORT')\n"
+                      "seen = {k: os.environ.get(k) for k in names}\n"
+                      "open(os.path.join(sys.argv[1], seen['RANK'] + '.json'), 'w').write(json.dumps(seen))\n")
+    job = subprocess.run([sys.executable, *launcher, str(script), str(out)], capture_output=True, text=True,
+                         timeout=120, env=ENV)
+    assert job.returncode == 0, job.stderr[-2000:]
+    seen = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    return sorted(seen, key=lambda e: e["RANK"])
+
+
+def test_accelerate_launch_sets_torchruns_variables_and_trains_the_same_weights(lm_runs, data, tmp_path):
+    pytest.importorskip("accelerate")
+    torchrun = launched_env(tmp_path, ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"])
+    accelerate = launched_env(tmp_path, ACCELERATE)
+    assert [{k: e[k] for k in ENV_NAMES} for e in accelerate] == [{k: e[k] for k in ENV_NAMES} for e in torchrun]
+    assert [e["RANK"] for e in accelerate] == ["0", "1"] and accelerate[0]["MASTER_PORT"]
+    # the rendezvous (env://) on this machine: torchrun says localhost, accelerate 127.0.0.1
+    assert {socket.gethostbyname(e["MASTER_ADDR"]) for e in accelerate + torchrun} == {"127.0.0.1"}
+    job = subprocess.run([sys.executable, *ACCELERATE, "-m", "textrnn",
+                          *map(str, lm_args(data, tmp_path / "accelerate", *NO_DROPOUT))],
+                         capture_output=True, text=True, timeout=240, env=ENV)
+    assert job.returncode == 0, worker_lines(job.stderr)
+    assert_same_weights(lm_runs / "one", tmp_path / "accelerate")
