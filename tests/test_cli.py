@@ -215,11 +215,13 @@ def test_predict_prints_label_and_probability(classifier_run, tmp_path):
     assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 for r in rows)
 
 
-def test_evaluate_prints_the_report(classifier_run):
+def test_evaluate_prints_the_report(classifier_run, tmp_path):
     out, _ = classifier_run
-    res = textrnn("evaluate", out, "--data", ROOT / "data/sentiment_sample.csv", "--json")
+    res = run("-m", "textrnn", "evaluate", out, "--data", ROOT / "data/sentiment_sample.csv", "--json",
+              cwd=tmp_path)  # its reliability diagram goes to the working folder, not the repository
     assert res.returncode == 0, res.stderr
     assert {"accuracy", "macro_f1"} <= set(__import__("json").loads(res.stdout))
+    assert (tmp_path / "reliability.png").stat().st_size > 0
 
 
 def test_predict_with_a_language_model_folder_gives_one_line(trained):
