@@ -253,3 +253,19 @@ def test_a_finished_run_writes_its_card(tmp_path, text):
     assert "textrnn train-lm --data" in card and "--hidden-size 16" in card and "--max-steps 4" in card
     meta = front_matter(card.encode())
     assert meta["model-index"][0]["results"][0]["dataset"]["split"] == "validation"
+
+
+def test_a_path_under_a_local_folder_is_never_read_from_the_hub(lm_run, tmp_path, monkeypatch):
+    def never(*a, **k):
+        raise AssertionError("a local-looking path went to the Hub")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", never)
+    monkeypatch.chdir(tmp_path)  # holds play/ (lm_run): play/typo is a missing local run
+    with pytest.raises(CheckpointError, match="play/typo is not a folder"):
+        textrnn.load("play/typo")
+
+
+def test_save_pretrained_keeps_a_readme_of_the_users_own(lm_run):
+    (lm_run / "README.md").write_text("# my notes\n")
+    run = textrnn.load(lm_run)
+    textrnn.save_pretrained(lm_run, run.model, run.tokenizer)
+    assert (lm_run / "README.md").read_text() == "# my notes\n"

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -113,6 +114,8 @@ def test_models_list_and_bad_requests(client):
     assert err.value.status_code == 413 and "--max-n" in err.value.message
     with pytest.raises(openai.UnprocessableEntityError, match="temperature"):
         client.completions.create(model="play", prompt="A", max_tokens=3, temperature=-1)
+    with pytest.raises(openai.UnprocessableEntityError, match="empty list"):
+        client.completions.create(model="play", prompt=[], max_tokens=3)
 
 
 def test_a_wrong_or_missing_key_is_refused_but_the_page_is_not(served):
@@ -144,3 +147,30 @@ def test_echo_with_logprobs_scores_the_prompt_as_the_model_does(client, lm):
     g = generated.choices[0].logprobs
     assert "".join(g.tokens) == generated.choices[0].text and len(g.token_logprobs) == 8
     assert all(v <= 0 for v in g.token_logprobs)
+
+
+def test_a_request_refused_for_a_full_line_leaves_nothing_running(tmp_path):
+    from fastapi.testclient import TestClient
+    from textrnn.serve import ServeConfig, create_app
+
+    run = save_play_lm(tmp_path / "play")
+    app = create_app([run], ServeConfig(max_streams=1, max_waiting=1, max_tokens=10**6))
+    with TestClient(app, base_url="http://localhost") as c:
+        refused = c.post("/v1/completions", json={"prompt": ["A", "B", "C"], "max_tokens": 10**6})
+        assert refused.status_code == 503 and refused.json()["error"]["type"] == "server_overloaded"
+        deadline = time.time() + 10
+        while c.get("/v1/health").json()["streams"]["play"]["active"] and time.time() < deadline:
+            time.sleep(0.05)
+        assert c.get("/v1/health").json()["streams"]["play"] == {"active": 0, "waiting": 0,
+                                                                 "peak": pytest.approx(1, abs=1)}
+
+
+def test_an_empty_api_key_is_refused_not_taken_as_none(monkeypatch):
+    from textrnn import ConfigError
+    from textrnn.serve import ServeConfig
+
+    with pytest.raises(ConfigError, match="empty"):
+        ServeConfig(api_key=" ").key()
+    monkeypatch.setenv("TEXTRNN_API_KEY", "")
+    with pytest.raises(ConfigError, match="TEXTRNN_API_KEY is empty"):
+        ServeConfig().key()

@@ -88,7 +88,7 @@ def save_pretrained(run_dir, model, tokenizer, step: int = 0, run_id: str | None
     atomic_write(run_dir / WEIGHTS, lambda tmp: save_file(weights, tmp, metadata=meta))
     record_files(run_dir, step, [encoding, CONFIG, WEIGHTS], run_id)
     if card:
-        write_card(run_dir)
+        write_card(run_dir)  # a README.md of the user's own is kept (model_card.write_card)
 
 
 def _version_tuple(v: str):

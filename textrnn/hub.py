@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import CheckpointError, ConfigError, first_line
 from .manifest import read_manifest
-from .run_files import CARD, CONFIG, LOG, MANIFEST, METRICS, SETTINGS, STATE, WEIGHTS
+from .run_files import CARD, CONFIG, LOG, LOSS_PLOT, MANIFEST, METRICS, SETTINGS, STATE, WEIGHTS
 from .tasks import TASKS
 
 log = logging.getLogger("textrnn")
@@ -39,19 +39,24 @@ def run_files_on_hub(with_state: bool = False) -> list[str]:
     """The names and patterns of a run folder's files: what a download fetches and a push
     sends (the resume state only when asked)."""
     encodings = sorted({e.file for task in TASKS.values() for e in task.encodings})
-    return [CONFIG, WEIGHTS, MANIFEST, METRICS, SETTINGS, LOG, CARD, *encodings, "*.png",
+    plots = sorted({LOSS_PLOT} | {name for task in TASKS.values() for name in task.plots})
+    return [CONFIG, WEIGHTS, MANIFEST, METRICS, SETTINGS, LOG, CARD, *encodings, *plots,
             *([STATE] if with_state else [])]
 
 
 def run_folder(ref) -> Path:
-    """The local folder of a run: `ref` itself if that path exists (or is not shaped like a
-    model id, so the caller's own message says it is missing), else the Hub model's run
-    folder, downloaded into (or, offline, read from) the Hub cache."""
+    """The local folder of a run: `ref` itself if that path exists, or if it is not shaped
+    like a model id, or if its first part is a folder here (`runs/shakespear`, a typo, is a
+    missing local run, never a download from a Hub user named "runs"), so the caller's own
+    message says it is missing; else the Hub model's run folder, downloaded into (or,
+    offline, read from) the Hub cache."""
     path = Path(ref)
     found = model_id(ref)
-    if path.exists() or found is None:
+    if path.exists() or found is None or path.parent.is_dir() and str(path.parent) != ".":
         return path
-    return download(*found, ref=str(ref))
+    folder = download(*found, ref=str(ref))
+    log.info("%s: the Hub model %s%s (%s)", ref, found[0], f" at {found[1]}" if found[1] else "", folder)
+    return folder
 
 
 def offline() -> bool:
@@ -64,8 +69,8 @@ def download(repo: str, revision: str | None, ref: str) -> Path:
     from huggingface_hub import snapshot_download
 
     from .version import __version__
-    log.info("%s is no local folder: reading the Hub model %s%s", ref, repo,
-             f" at {revision}" if revision else "")
+    log.debug("%s is no local folder: reading the Hub model %s%s", ref, repo,
+              f" at {revision}" if revision else "")
     try:
         folder = Path(snapshot_download(repo, revision=revision, allow_patterns=run_files_on_hub(),
                                         local_files_only=offline(), library_name="textrnn",
@@ -93,10 +98,12 @@ def _download_failure(exc: Exception, repo: str, revision: str | None, ref: str)
                 "interrupted download); connect to the network and run again to finish it")
     if "HFValidationError" in kinds:
         return f"{here}, and {ref!r} is not a valid Hub model id; check the path"
-    if offline() or "LocalEntryNotFoundError" in kinds or "OfflineModeIsEnabled" in kinds:
-        return (f"{here}, and the Hub model {repo} is not in the local cache"
-                f"{' (HF_HUB_OFFLINE is set)' if offline() else ' and the Hub could not be reached'}; "
-                "check the path, or connect and run again without HF_HUB_OFFLINE")
+    if offline():
+        return (f"{here}, and the Hub model {repo} is not in the local cache (HF_HUB_OFFLINE is "
+                "set); check the path, or run again online without HF_HUB_OFFLINE")
+    if "LocalEntryNotFoundError" in kinds or "OfflineModeIsEnabled" in kinds:
+        return (f"{here}, and the Hub model {repo} is not in the local cache and the Hub could "
+                "not be reached; check the path, or the network")
     return (f"{here}, and the Hub model {repo} could not be read ({type(exc).__name__}: "
             f"{first_line(exc)}); check the path, the id and the network")
 

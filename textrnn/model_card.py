@@ -9,6 +9,7 @@ figures and its limitations. Training writes it at the end of a run, `save_pretr
 beside the weights, and `textrnn push` again with the Hub id, license and language given.
 """
 import json
+import logging
 import math
 import shlex
 from dataclasses import fields
@@ -17,11 +18,13 @@ from pathlib import Path
 from safetensors import safe_open
 
 from .config import EncoderConfig
+from .errors import first_line
 from .files import write_text
 from .run_files import CARD, CONFIG, METRICS, SETTINGS, WEIGHTS
 from .settings import default_of, flag_name
 from .tasks import TASKS
 
+log = logging.getLogger("textrnn")
 SPLITS = {"val": "validation", "test": "test"}  # metrics.json's sections that hold a split's figures
 
 
@@ -158,8 +161,17 @@ LIMITATIONS = [
 ]
 
 
-def write_card(run_dir, **kw) -> Path:
-    """Write the run's model card (README.md) durably; returns its path."""
+def write_card(run_dir, **kw) -> Path | None:
+    """Write the run's model card (README.md) durably and return its path; a README.md that
+    is not a textrnn card (the user's own) is kept, and a card that cannot be made is one
+    log line: it describes saved results, never worth them."""
     path = Path(run_dir) / CARD
-    write_text(path, card_text(run_dir, **kw))
+    try:
+        if path.exists() and "library_name: textrnn" not in path.read_text(encoding="utf-8", errors="replace"):
+            log.warning("%s is not a textrnn model card; kept as it is (no card written)", path)
+            return None
+        write_text(path, card_text(run_dir, **kw))
+    except Exception as exc:
+        log.warning("could not write %s (%s: %s)", path, type(exc).__name__, first_line(exc))
+        return None
     return path

@@ -148,6 +148,12 @@ def prefill(model, stepper, prompts: list[list[int]]):
     return logits[:, -1], stepper.step_state(state, prompt)
 
 
+def sample_seed(seed: int, i: int) -> int:
+    """The seed of sample i of several drawn with `seed` (the server's `n` too): seed + i,
+    within the 32 bits a seed may take."""
+    return (seed + i) % 2**32
+
+
 @torch.no_grad()
 def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str], on_token=None):
     """Generate continuations of `prompt_ids`; returns a list of `num_samples` strings
@@ -164,7 +170,7 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     # same): sample 0 is the text of a single sample with that seed, and each sample is the
     # single sample of its own seed.
     seed = cfg.seed if cfg.seed is not None else torch.seed() % 2**32
-    generator = [torch.Generator(device=device).manual_seed(seed + i) for i in range(B)]
+    generator = [torch.Generator(device=device).manual_seed(sample_seed(seed, i)) for i in range(B)]
     stepper = fastest_stepper(model, B, cfg.weights, cfg.engine)
     logits, state = prefill(model, stepper, [prompt_ids])
     state = repeat_rows(state, B)

@@ -43,7 +43,7 @@ def serve(run_dirs, cfg: ServeConfig, announce=print) -> None:
     announce(f"serving {names} at http://{host}:{port}/ (JSON API under /v1, its docs at "
              f"/docs); Ctrl+C stops")
     if not app.state.loopback:
-        announce(exposure(cfg.host, port))
+        announce(exposure(cfg.host, port, keyed=cfg.key() is not None))
     # The batcher's thread and the event loop's share the GIL; at Python's default 5 ms
     # switch interval a streamed token can wait that long for its turn to be sent
     # (measured: a third more tokens/s, alone and under load, at 0.2 ms).
@@ -52,8 +52,12 @@ def serve(run_dirs, cfg: ServeConfig, announce=print) -> None:
     server.run(sockets=[sock])
 
 
-def exposure(host: str, port: int) -> str:
+def exposure(host: str, port: int, keyed: bool = False) -> str:
     """One line on what binding to a non-loopback address exposes."""
+    if keyed:
+        return (f"{setting_name('host')} {host} is not a loopback address: any machine that can reach "
+                f"this one on port {port} can load the page, and with the API key use the API (there "
+                "is no Host check); the key travels in the clear unless a TLS proxy is in front")
     return (f"{setting_name('host')} {host} is not a loopback address: any machine that can reach "
             f"this one on port {port} can generate with these runs and read /v1/models, with no "
             "password and no Host check; bind to 127.0.0.1 to keep it to this machine")

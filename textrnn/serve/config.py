@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..inference.engines import ENGINES
 from ..inference.weights import FORMATS
+from ..errors import ConfigError, setting_name
 from ..settings import setting
 
 API_KEY_VARIABLE = "TEXTRNN_API_KEY"
@@ -48,5 +49,11 @@ class ServeConfig:
                                 "https://chat.example.org), repeatable", nargs="append", metavar="ORIGIN")
 
     def key(self) -> str | None:
-        """The API key the server requires, if any (the flag, else the environment's)."""
-        return self.api_key or os.environ.get(API_KEY_VARIABLE) or None
+        """The API key the server requires, if any (the flag, else the environment's); an
+        empty one is refused, never taken as none (`--api-key "$KEY"` with KEY unset)."""
+        key, where = ((self.api_key, setting_name("api_key")) if self.api_key is not None else
+                      (os.environ.get(API_KEY_VARIABLE), API_KEY_VARIABLE))
+        if key is not None and not key.strip():
+            raise ConfigError(f"{where} is empty; give the key the server should require, or leave "
+                              "it out for a server without one")
+        return key

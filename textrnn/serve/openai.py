@@ -25,12 +25,13 @@ import secrets
 import time
 
 import torch
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..inference.sampling import SamplingConfig
+from ..inference.sampling import SamplingConfig, sample_seed
+from .api import POLL_SECONDS
 from .batcher import Job, token_entry
 from .runs import ApiError
 
@@ -86,14 +87,14 @@ def router(server) -> APIRouter:
     api = APIRouter(prefix="/v1")
 
     @api.post("/completions", summary="OpenAI-compatible text completions of a language model")
-    async def completions(body: CompletionRequest):
+    async def completions(body: CompletionRequest, http: Request):
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
-        return await complete(server, body, prompts, chat=False)
+        return await complete(server, body, prompts, chat=False, client=http)
 
     @api.post("/chat/completions", summary="OpenAI-compatible chat completions, over a plain-text "
               "rendering of the messages (role: content lines)")
-    async def chat(body: ChatRequest):
-        return await complete(server, body, [chat_prompt(body.messages)], chat=True)
+    async def chat(body: ChatRequest, http: Request):
+        return await complete(server, body, [chat_prompt(body.messages)], chat=True, client=http)
 
     return api
 
@@ -115,14 +116,17 @@ def pick(server, name: str | None) -> tuple:
 
 def settings(server, body, prompt: str, chat: bool, i: int) -> SamplingConfig:
     stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
-    seed = None if body.seed is None else (body.seed + i) % 2**32
+    seed = None if body.seed is None else sample_seed(body.seed, i)
+    longest = max(map(len, CHAT_STOPS)) if chat else 0  # the chat stops are the server's own
     return SamplingConfig(max_new_tokens=max(body.max_tokens, 1), temperature=body.temperature,
                           top_p=body.top_p, seed=seed, stop=stops + (CHAT_STOPS if chat else []),
                           prompt=prompt, weights=server.cfg.weights, engine=server.cfg.engine,
-                          max_stop_chars=server.cfg.max_stop_chars).validate()
+                          max_stop_chars=max(server.cfg.max_stop_chars, longest)).validate()
 
 
 def check_request(server, body, prompts: list[str], chat: bool) -> None:
+    if not prompts:
+        raise ApiError(422, "prompt is an empty list; send a text, or a list of at least one")
     server.cap_texts(prompts)
     server.cap("n", body.n, "max_n")
     server.cap("max_tokens", body.max_tokens, "max_tokens")
@@ -133,12 +137,13 @@ def check_request(server, body, prompts: list[str], chat: bool) -> None:
     if body.stream and logprobs is not None:
         raise ApiError(422, "logprobs come with non-streamed completions; leave out stream or logprobs")
     stops = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
-    if len(stops) > 8 or any(len(s) > server.cfg.max_stop_chars or not s for s in stops):
-        raise ApiError(422, f"stop takes up to 8 non-empty strings of at most "
+    most = 8 - (len(CHAT_STOPS) if chat else 0)  # a chat's own stops count among the 8
+    if len(stops) > most or any(len(s) > server.cfg.max_stop_chars or not s for s in stops):
+        raise ApiError(422, f"stop takes up to {most} non-empty strings of at most "
                        f"{server.cfg.max_stop_chars} characters (this server's --max-stop-chars)")
 
 
-async def complete(server, body, prompts: list[str], chat: bool):
+async def complete(server, body, prompts: list[str], chat: bool, client: Request | None = None):
     name, lm = pick(server, body.model)
     check_request(server, body, prompts, chat)
     encoded = [lm.encode_prompt(p) for p in prompts]
@@ -152,8 +157,13 @@ async def complete(server, body, prompts: list[str], chat: bool):
                           streamed=body.stream, logprobs=logprobs)
                 jobs.append(job)
     batcher = server.runs.batchers[name]
-    for job in jobs:
-        batcher.submit(job)
+    try:
+        for job in jobs:
+            batcher.submit(job)
+    except BaseException:  # a full line (503) refuses the whole request: free what got in
+        for job in jobs:
+            batcher.cancel(job)
+        raise
     head = {"id": ("chatcmpl-" if chat else "cmpl-") + secrets.token_hex(12), "created": int(time.time()),
             "model": name}
     usage_prompt = sum(len(ids) for ids in encoded)
@@ -161,7 +171,7 @@ async def complete(server, body, prompts: list[str], chat: bool):
         return StreamingResponse(stream(head, jobs, merged, batcher, prompts, body, chat, usage_prompt),
                                  media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
     try:
-        results = await gather(jobs, merged)
+        results = await gather(jobs, merged, client)
     finally:
         for job in jobs:
             if job.result is None:
@@ -202,10 +212,17 @@ class Tagged:
         self.queue.put_nowait((self.index, *news))
 
 
-async def gather(jobs: list, merged: asyncio.Queue) -> list[dict]:
+async def gather(jobs: list, merged: asyncio.Queue, client: Request | None) -> list[dict]:
+    """Every job's result; while waiting, the client is asked every POLL_SECONDS whether it
+    is still there (the caller frees the jobs of one that went away)."""
     results = [None] * len(jobs)
     while any(r is None for r in results):
-        index, _, result = await merged.get()
+        try:
+            index, _, result = await asyncio.wait_for(merged.get(), POLL_SECONDS)
+        except asyncio.TimeoutError:
+            if client is not None and await client.is_disconnected():
+                raise ApiError(499, "the client went away before the result") from None
+            continue
         if result is not None:
             results[index] = result
     return results

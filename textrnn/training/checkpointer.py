@@ -17,7 +17,7 @@ from ..errors import first_line
 from ..manifest import new_run_id, record_files, run_id_of, start_run
 from ..model_card import write_card
 from ..plots import plot_confusion_matrix, plot_loss_curve, plot_reliability
-from ..run_files import (CARD, EXPORTED, LOCK, LOG, LOSS_PLOT, MANIFEST, METRICS, SETTINGS, TOKENS, WRITTEN,
+from ..run_files import (EXPORTED, LOCK, LOG, LOSS_PLOT, MANIFEST, METRICS, SETTINGS, TOKENS, WRITTEN,
                          holds_run)
 from ..tasks import TASKS
 
@@ -167,11 +167,8 @@ class Checkpointer:
     @rank0_only
     def write_card(self):
         """The model card (README.md), from the files written so far; like a plot, a card
-        that fails is one log line."""
-        try:
-            write_card(self.run_dir)
-        except Exception as exc:  # a card describes saved results, never worth them
-            log.warning("could not write %s (%s: %s)", CARD, type(exc).__name__, first_line(exc))
+        that fails is one log line (model_card.write_card)."""
+        write_card(self.run_dir)
 
     def plot_loss(self, unit: str):
         self.plot(LOSS_PLOT, lambda tmp: plot_loss_curve(self.run_dir / LOG, tmp, unit))
