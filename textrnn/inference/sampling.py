@@ -166,11 +166,14 @@ def sample(model, prompt_ids: list[int], cfg: SamplingConfig, pieces: list[str],
     device = next(model.parameters()).device
     model.eval()
     B = cfg.num_samples
-    # Sample i draws from its own generator seeded seed + i (the server's `n` does the
-    # same): sample 0 is the text of a single sample with that seed, and each sample is the
-    # single sample of its own seed.
-    seed = cfg.seed if cfg.seed is not None else torch.seed() % 2**32
-    generator = [torch.Generator(device=device).manual_seed(sample_seed(seed, i)) for i in range(B)]
+    # With a seed, sample i draws from its own generator seeded seed + i (the server's `n`
+    # does the same): each sample is the single sample of its own seed. Without one, the
+    # samples share a generator: one draw per token for the batch, not one per row.
+    if cfg.seed is None:
+        generator = torch.Generator(device=device)
+        generator.seed()
+    else:
+        generator = [torch.Generator(device=device).manual_seed(sample_seed(cfg.seed, i)) for i in range(B)]
     stepper = fastest_stepper(model, B, cfg.weights, cfg.engine)
     logits, state = prefill(model, stepper, [prompt_ids])
     state = repeat_rows(state, B)
