@@ -14,24 +14,16 @@ budget the best size and its ratio; and the ratio the sizes within 0.01 nats of 
 """
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
-
-from safetensors import safe_open
 
 from recipe_run import TRAINING_SUMMARY, run_recipe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from textrnn.model_card import parameters  # noqa: E402  (the weights' count from the header)
 from textrnn.tasks.lm import CORPUS, SIZES  # noqa: E402
 
 NEAR_BEST = 0.01  # nats: sizes this close to the best count as equally good
-
-
-def parameters(run_dir) -> int:
-    """The number of weights the run folder keeps (a tied matrix once)."""
-    with safe_open(str(Path(run_dir) / "model.safetensors"), "pt") as f:
-        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
 
 
 def train_one(args, budget: float, name: str) -> dict:
@@ -42,7 +34,7 @@ def train_one(args, budget: float, name: str) -> dict:
     r = run_recipe("generate.py", flags, out)
     steps = max(rec["step"] for rec in r["log"] if "step" in rec)  # the last, evaluation included
     tokens = steps * CORPUS["batch_size"] * CORPUS["bptt"]
-    params = parameters(out)
+    params = parameters(Path(out))
     return {"hidden_size": size["hidden_size"], "val_loss": round(r["metrics"]["val"]["loss"], 4),
             "tokens": tokens, "parameters": params, "tokens_per_parameter": round(tokens / params, 3),
             **{k: r[k] for k in TRAINING_SUMMARY}, "steps": steps, "command": r["command"]}

@@ -119,6 +119,16 @@ def write_text(path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+def read_json(path) -> dict:
+    """The JSON object in `path`, or {} if the file is missing, unreadable or holds anything
+    else (for files a run describes itself with; the folder's checks give clearer messages)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def write_json(path, data) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
 

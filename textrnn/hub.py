@@ -17,8 +17,8 @@ from pathlib import Path
 
 from .errors import CheckpointError, ConfigError, first_line
 from .manifest import read_manifest
-from .run_files import CARD, CONFIG, LOG, LOSS_PLOT, MANIFEST, METRICS, SETTINGS, STATE, WEIGHTS
-from .tasks import TASKS
+from .run_files import CONFIG, MANIFEST, STATE
+from .tasks import run_files
 
 log = logging.getLogger("textrnn")
 
@@ -36,12 +36,10 @@ def model_id(ref) -> tuple[str, str | None] | None:
 
 
 def run_files_on_hub(with_state: bool = False) -> list[str]:
-    """The names and patterns of a run folder's files: what a download fetches and a push
+    """The names of a run folder's files: what a download fetches and a push
     sends (the resume state only when asked)."""
-    encodings = sorted({e.file for task in TASKS.values() for e in task.encodings})
-    plots = sorted({LOSS_PLOT} | {name for task in TASKS.values() for name in task.plots})
-    return [CONFIG, WEIGHTS, MANIFEST, METRICS, SETTINGS, LOG, CARD, *encodings, *plots,
-            *([STATE] if with_state else [])]
+    names = run_files() | {MANIFEST}
+    return sorted(names if with_state else names - {STATE})
 
 
 def run_folder(ref) -> Path:

@@ -8,7 +8,6 @@ config.json: the settings that differ from the command's defaults), its results,
 figures and its limitations. Training writes it at the end of a run, `save_pretrained`
 beside the weights, and `textrnn push` again with the Hub id, license and language given.
 """
-import json
 import logging
 import math
 import shlex
@@ -19,21 +18,13 @@ from safetensors import safe_open
 
 from .config import EncoderConfig
 from .errors import first_line
-from .files import write_text
+from .files import read_json, write_text
 from .run_files import CARD, CONFIG, METRICS, SETTINGS, WEIGHTS
 from .settings import default_of, flag_name
 from .tasks import TASKS
 
 log = logging.getLogger("textrnn")
 SPLITS = {"val": "validation", "test": "test"}  # metrics.json's sections that hold a split's figures
-
-
-def _json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def parameters(run_dir: Path) -> int | None:
@@ -45,17 +36,16 @@ def parameters(run_dir: Path) -> int | None:
         return None
 
 
-def hub_datasets(settings: dict) -> list[str]:
-    """The training data that names a Hub dataset rather than a file here."""
-    values = (settings.get("data") or {}).get("data") or []
-    values = values if isinstance(values, list) else [values]
-    return [v for v in values if isinstance(v, str) and not Path(v).exists()
-            and not v.startswith(("/", ".", "~")) and not Path(v).suffix]
-
-
 def data_names(settings: dict) -> list[str]:
+    """The --data values the run trained on."""
     values = (settings.get("data") or {}).get("data") or []
     return [str(v) for v in (values if isinstance(values, list) else [values])]
+
+
+def hub_datasets(settings: dict) -> list[str]:
+    """The training data that names a Hub dataset rather than a file here."""
+    return [v for v in data_names(settings) if not Path(v).exists()
+            and not v.startswith(("/", ".", "~")) and not Path(v).suffix]
 
 
 def results(metrics: dict) -> list[tuple[str, str, float]]:
@@ -116,7 +106,7 @@ def card_text(run_dir, repo: str | None = None, license: str | None = None,
               language: list | None = None) -> str:
     """The model card of the run in `run_dir`; `repo` is the Hub id it is (to be) published as."""
     run_dir = Path(run_dir)
-    config, metrics, settings = (_json(run_dir / n) for n in (CONFIG, METRICS, SETTINGS))
+    config, metrics, settings = (read_json(run_dir / n) for n in (CONFIG, METRICS, SETTINGS))
     task = TASKS[config["task"]]
     name = repo or run_dir.resolve().name
     ref = repo or str(run_dir)

@@ -114,8 +114,13 @@ def pick(server, name: str | None) -> tuple:
     return name, stepped[name]
 
 
+def stops_of(body) -> list[str]:
+    """The request's stop strings: one string, a list, or none."""
+    return [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+
+
 def settings(server, body, prompt: str, chat: bool, i: int) -> SamplingConfig:
-    stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    stops = stops_of(body)
     seed = None if body.seed is None else sample_seed(body.seed, i)
     longest = max(map(len, CHAT_STOPS)) if chat else 0  # the chat stops are the server's own
     return SamplingConfig(max_new_tokens=max(body.max_tokens, 1), temperature=body.temperature,
@@ -136,7 +141,7 @@ def check_request(server, body, prompts: list[str], chat: bool) -> None:
                        "the prompt alone")
     if body.stream and logprobs is not None:
         raise ApiError(422, "logprobs come with non-streamed completions; leave out stream or logprobs")
-    stops = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
+    stops = stops_of(body)
     most = 8 - (len(CHAT_STOPS) if chat else 0)  # a chat's own stops count among the 8
     if len(stops) > most or any(len(s) > server.cfg.max_stop_chars or not s for s in stops):
         raise ApiError(422, f"stop takes up to {most} non-empty strings of at most "

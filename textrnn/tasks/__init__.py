@@ -8,6 +8,7 @@ from ..errors import ConfigError
 from ..models.cells import check_activation, check_front_end
 from ..models.cells import CELLS
 from ..plugins import load
+from ..run_files import WRITTEN
 from ..settings import check, from_dict
 from .base import Endpoint, LoadedRun, SourceSettings, Task
 from .classify import Classifier, ClassifierHeadConfig, ClassifierTask, LabelledDataConfig
@@ -20,6 +21,17 @@ from .translator import Translator
 
 TASKS: dict[str, type] = {"lm": LMTask, "classifier": ClassifierTask, "forecaster": ForecastTask,
                           "translator": TranslateTask, "tagger": TagTask}
+
+
+def run_files() -> set:
+    """What any run leaves in its folder: the files every run writes (run_files.WRITTEN),
+    every task's encoding files and its plots; the checkpointer clears them for a fresh run,
+    and a Hub download or push takes them (hub.py)."""
+    names = set(WRITTEN)
+    for task in TASKS.values():
+        names.update(e.file for e in task.encodings)
+        names.update(task.plots)
+    return names
 
 
 def load_plugins() -> None:

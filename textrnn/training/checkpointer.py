@@ -17,21 +17,10 @@ from ..errors import first_line
 from ..manifest import new_run_id, record_files, run_id_of, start_run
 from ..model_card import write_card
 from ..plots import plot_confusion_matrix, plot_loss_curve, plot_reliability
-from ..run_files import (EXPORTED, LOCK, LOG, LOSS_PLOT, MANIFEST, METRICS, SETTINGS, TOKENS, WRITTEN,
-                         holds_run)
-from ..tasks import TASKS
+from ..run_files import EXPORTED, LOCK, LOG, LOSS_PLOT, MANIFEST, METRICS, SETTINGS, TOKENS, holds_run
+from ..tasks import run_files
 
 log = logging.getLogger("textrnn")
-
-
-def run_files() -> set:
-    """What any run leaves in its folder: the files every run writes, every task's encoding
-    files and its plots (a fresh run clears what an earlier run of any task left)."""
-    names = set(WRITTEN)
-    for task in TASKS.values():
-        names.update(e.file for e in task.encodings)
-        names.update(task.plots)
-    return names
 
 
 def foreign_entries(folder) -> list[str]:

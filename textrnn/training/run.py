@@ -1,6 +1,5 @@
 """One path from settings to a trained run folder, for every task and every start: fresh,
 --resume (the folder's own model and tokenizer) or --init-from (a language model's)."""
-import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -11,7 +10,7 @@ from ..config import ModelConfig
 from ..encodings import TOKENIZER
 from ..device import resolve_device, resolve_precision
 from ..errors import CheckpointError, ConfigError, DataError, setting_name
-from ..files import FolderLock
+from ..files import FolderLock, read_json
 from ..run_files import CONFIG, SETTINGS, STATE
 from ..settings import check
 from ..tasks import build_model, check_model_config, for_task, get_task
@@ -75,11 +74,7 @@ def resumed_settings(out) -> dict:
 
 
 def _saved_settings(out) -> dict:
-    try:
-        saved = json.loads((Path(out) / SETTINGS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # resuming checks the folder itself, with clearer messages
-    return saved if isinstance(saved, dict) else {}
+    return read_json(Path(out) / SETTINGS)  # resuming checks the folder itself, with clearer messages
 
 
 def load_start(run_dir, tokenizer_kind=None):
