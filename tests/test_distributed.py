@@ -16,6 +16,7 @@ import torch
 
 from conftest import NEG, POS, make_text, write_csv
 from test_forecast import write_series
+from test_streaming import make_shards
 from textrnn.world import World
 from textrnn.training.distributed import shard
 
@@ -178,6 +179,22 @@ def test_two_processes_stopped_by_sigterm_resume_exactly(data, tmp_path):
     resumed = run([*args(tmp_path / "stopped"), "--resume"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert_same_weights(tmp_path / "straight", tmp_path / "stopped", atol=1e-6)
+
+
+def test_two_processes_stream_their_own_shards_and_resume_exactly(tmp_path):
+    hub = make_shards(tmp_path / "hub")
+    args = lambda out, steps: ["train-lm", "--data", hub, "--streaming", "--val-data", hub,  # noqa: E731
+                               "--hidden-size", 16, "--batch-size", 4, "--bptt", 16, "--max-steps",
+                               steps, "--eval-every", 4, "--save-every", 4, "--schedule", "constant",
+                               "--warmup-steps", 0, "--quiet", "--out", out]
+    for job in (run(args(tmp_path / "straight", 8)), run(args(tmp_path / "resumed", 4)),
+                run([*args(tmp_path / "resumed", 8), "--resume"])):
+        assert job.returncode == 0, worker_lines(job.stderr)
+    state = torch.load(tmp_path / "straight" / "training_state.pt", weights_only=True)
+    rows = [[r.tolist() for r in rank["data"]["rows"]] for rank in state["ranks"]]
+    # the same shards would have given both the same rows in the same order
+    assert rows[0] != rows[1] and all(rank["data"]["windows"] == 8 for rank in state["ranks"])
+    assert_same_weights(tmp_path / "straight", tmp_path / "resumed", atol=0)
 
 
 def train_in_script(tmp_path, setup: str):

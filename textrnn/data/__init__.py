@@ -1,7 +1,9 @@
 """The data path, one way: source (file, folder, table, Hub id) -> text -> token ids -> batches.
 
-text_files -> corpus, tables -> sources -> ids -> batches: each module imports only the
-steps before it (and `textrnn.tokenization`), never a later one nor the training side.
+text_files -> corpus, tables -> streams -> sources -> ids -> batches, stream_windows: each
+module imports only the steps before it (and `textrnn.tokenization`), never a later one nor
+the training side. streams and stream_windows are the way of a corpus read as a stream
+(--streaming): rows as they arrive, then a language model's columns.
 """
 from .batches import EpochBatches, batchify, bucketed_batches, collate, num_windows, window
 from .corpus import Corpus, split_tail

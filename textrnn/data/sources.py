@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .corpus import Corpus
+from .streams import RowStream
 from .tables import TABLE_FORMATS, TABLES, TEXT_COLUMNS, load_table, pick_column
 from .text_files import read_text_file
 
@@ -14,22 +15,26 @@ LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "target")
 NO_LABEL = -1
 
 
-def open_corpus(source, text_column=None, split="train", config=None) -> Corpus:
+def open_corpus(source, text_column=None, split="train", config=None, streaming=False) -> Corpus:
     """All the text of a source, as a `Corpus` read piece by piece.
 
     A .txt file is read as is, and a folder of .txt files in name order, each ending with
     a newline: both stream from disk. Anything else is a table whose text column is
-    joined by newlines (held in memory). A list of sources is read one after another.
+    joined by newlines (held in memory); with `streaming`, read as a stream, so that one
+    split of a Hub dataset is read without the others being downloaded and prepared. A
+    list of sources is read one after another.
     """
     if isinstance(source, (list, tuple)):
         if not source:
             raise DataError("no training data: pass at least one source")
-        return Corpus.concat([open_corpus(s, text_column, split, config) for s in source])
+        return Corpus.concat([open_corpus(s, text_column, split, config, streaming) for s in source])
     path = Path(source)
     if path.is_file() and path.suffix.lower() not in TABLE_FORMATS:
         corpus = Corpus.from_files([path])
     elif path.is_dir() and any(path.glob("*.txt")) and not any(path.glob("README.md")):
         corpus = Corpus.from_files(sorted(path.glob("*.txt")), end_lines=True)
+    elif streaming:
+        corpus = RowStream(source, text_column, split, config).head()
     else:
         table = load_table(str(source), split, config, reads=f".txt files, a folder of them, {TABLES} "
                            "or a Hub dataset id")

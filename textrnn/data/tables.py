@@ -32,13 +32,17 @@ def _offline_mode() -> bool:
 
 
 TABLES = "a .csv, .tsv, .jsonl, .json or .parquet table"
+STREAMED_FORMATS = {**TABLE_FORMATS, ".txt": "text"}  # a streamed .txt: one row per line
 
 
 def load_table(source: str, split: str = "train", config: str | None = None,
-               reads: str = f"{TABLES} or a Hub dataset id"):
+               reads: str = f"{TABLES} or a Hub dataset id", streaming: bool = False):
     """A `datasets.Dataset` from a csv/tsv/jsonl/parquet file, a folder in the Hub's
     layout (data files plus an optional README.md), or a Hub dataset id. `reads`: what
-    the caller reads, for the message that refuses another kind of file."""
+    the caller reads, for the message that refuses another kind of file.
+
+    `streaming`: a `datasets.IterableDataset` instead, read as it is iterated (nothing
+    downloaded or converted first); a .txt file is then a table too, one row per line."""
     import datasets  # heavy import, needed only for tables and the Hub
 
     # Its own log lines would come before ours; every failure gets one line of ours instead.
@@ -48,23 +52,28 @@ def load_table(source: str, split: str = "train", config: str | None = None,
         datasets.disable_progress_bars()
     try:
         if path.is_file():
-            builder = TABLE_FORMATS.get(path.suffix.lower())
+            builder = (STREAMED_FORMATS if streaming else TABLE_FORMATS).get(path.suffix.lower())
             if builder is None:
                 raise DataError(f"{path}: {path.suffix or 'no extension'} is not a file type "
                                 f"this reads; pass {reads}")
             if builder != "parquet":
                 check_text_file(path)
             kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-            return _load_dataset(datasets, builder, data_files=str(path), split="train", **kwargs)
+            return _load_dataset(datasets, builder, data_files=str(path), split="train",
+                                 streaming=streaming, **kwargs)
         if path.is_dir():
-            return _load_dataset(datasets, str(path), config, split=split)
+            return _load_dataset(datasets, str(path), config, split=split, streaming=streaming)
         if not HUB_ID.match(source) or Path(source).suffix.lower() in TABLE_FORMATS | {".txt": 0}:
             raise DataError(f"{source} does not exist; check the path")
+        if streaming and _offline_mode():
+            raise DataError(f"cannot stream {source!r} offline (HF_HUB_OFFLINE is set): a stream "
+                            "reads the Hub as it goes; go online, or drop --streaming to read a "
+                            "cached copy")
         # Without this check an offline machine retries for half a minute, then tracebacks.
         if not _offline_mode() and not _hub_reachable():
             raise DataError(f"cannot reach the Hugging Face Hub to fetch {source!r}; check your "
                             "network, set HF_HUB_OFFLINE=1 to use a cached copy, or pass a local file")
-        return _load_dataset(datasets, source, config, split=split)
+        return _load_dataset(datasets, source, config, split=split, streaming=streaming)
     except DataError:
         raise
     except UnicodeDecodeError:

@@ -5,7 +5,8 @@ declared here and never compares a string with a task's name.
 
 How a run calls a task, in order (training/run.py, training/loop.py):
 
- 1. check_model(cfg)                   settings that contradict each other, before any data
+ 1. check_model(cfg), check_settings(data_cfg, model_cfg, train_cfg)
+                                       settings that contradict each other, before any data
  2. read_data(data_cfg, seed, saved)   the data, read and checked (`saved`: a resumed run's config)
  3. fit_to_size(data, data_cfg)        settings for this much data, where the user typed none
  4. the model and its encoding, one of:
@@ -15,8 +16,9 @@ How a run calls a task, in order (training/run.py, training/loop.py):
       --init-from: from_language_model(lm, tokenizer, data, data_cfg, model_cfg)
  5. prepare(data, encoding, data_cfg, train_cfg, run_dir, model_cfg) -> the task instance
  6. the loop, each step: num_batches(epoch), batch(epoch, i), weight(batch) (under
-    torchrun), loss(model, batch, carry, device), tokens(batch); skips_parameters(model)
-    once, when the model is wrapped for several processes
+    torchrun, unless `own_share`), loss(model, batch, carry, device), tokens(batch);
+    skips_parameters(model) once, when the model is wrapped for several processes;
+    data_state() at each save, restore_data_state(state, where) on --resume
  7. evaluate(model, device, precision) every --eval-every steps, the kept model's again
     with final=True at the end if `sampled_eval`
  8. report(model, metrics, folder, device, precision): test scores and plots
@@ -108,6 +110,11 @@ class Task:
         fields derived from data may still be unset."""
 
     @staticmethod
+    def check_settings(data_cfg, model_cfg: ModelConfig, train_cfg) -> None:
+        """Refuse data settings that contradict the model's or training's (ConfigError),
+        before any data is read."""
+
+    @staticmethod
     def build_model(cfg: ModelConfig) -> nn.Module:
         """A model whose forward computes the loss when the batch holds targets."""
         raise NotImplementedError
@@ -169,12 +176,28 @@ class Task:
         raise NotImplementedError
 
     # ---- batches, loss and evaluation (an instance holds the data) ---------------------
+    # batch() gives this process's share of the global batch itself (a stream that each
+    # process reads its own part of), rather than the global batch for the loop to split.
+    own_share: ClassVar[bool] = False
+
     def num_batches(self, epoch: int) -> int:
         raise NotImplementedError
 
     def batch(self, epoch: int, i: int) -> tuple:
-        """Batch i of an epoch, CPU tensors: the same (epoch, i) always gives the same batch."""
+        """Batch i of an epoch, CPU tensors: the same (epoch, i) always gives the same batch
+        (data read as a stream: in order, each (epoch, i) once, the last one again)."""
         raise NotImplementedError
+
+    def data_state(self):
+        """Where the data stands, for training_state.pt, where (epoch, i) alone does not say
+        it (a stream's position); None: nothing to keep."""
+        return None
+
+    def restore_data_state(self, state, where: str) -> None:
+        """On --resume, go back to what `data_state()` gave (`where`: the file, for errors)."""
+        if state is not None:
+            raise ConfigError(f"{where} holds the position of a stream: the run read its data "
+                              f"with {setting_name('streaming', True)}; resume it with the same settings")
 
     def tokens(self, batch) -> int:
         """Tokens in a batch, for the tokens-per-second figure."""

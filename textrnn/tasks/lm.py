@@ -16,6 +16,7 @@ from ..tokenization import KINDS, extend_tokenizer, train_tokenizer
 from ..transfer import continue_config, resize_vocab, with_config
 from ..world import current
 from .base import Endpoint, SourceSettings, Task
+from .lm_stream import StreamedText, StreamedWindows, check_streaming, prepare_streamed, read_streamed
 from .language_model import (GenerateRequest, LanguageModel, LMEvaluation, SampleSettings,
                              generate_endpoint, lm_nll, sample_command, stream_metrics)
 
@@ -44,6 +45,12 @@ class DataConfig(SourceSettings):
                                "as a space")
     extend_vocab: bool = setting(False, "with --init-from: add the new text's unseen tokens "
                                  "(mean-initialised)")
+    streaming: bool = setting(False, "read --data as a stream, tokenized as it trains (a corpus "
+                              "larger than the disk; each torchrun process reads its own "
+                              "shards); needs --val-data and --max-steps or --time-budget")
+    tokenizer_sample_mb: float = setting(16.0, "with --streaming, a new tokenizer learns from "
+                                         "this many megabytes at the top of the stream",
+                                         low=0, low_open=True, high=1e6)
 
 
 @dataclass
@@ -162,7 +169,13 @@ class LMTask(Task):
         return bool(model.cfg.head.tail_cutoffs(model.cfg.vocab_size))
 
     @staticmethod
+    def check_settings(data_cfg: DataConfig, model_cfg: ModelConfig, train_cfg) -> None:
+        check_streaming(data_cfg, model_cfg, train_cfg)
+
+    @staticmethod
     def read_data(data_cfg: DataConfig, seed: int, saved=None) -> Text:
+        if data_cfg.streaming:
+            return read_streamed(data_cfg)
         src = (data_cfg.text_column, data_cfg.split, data_cfg.data_config)
         train = open_corpus(data_cfg.data, *src)
         held = lambda source, split: open_corpus(source, data_cfg.text_column, split,  # noqa: E731
@@ -212,6 +225,10 @@ class LMTask(Task):
     def prepare(cls, text: Text, tokenizer, data_cfg: DataConfig, train_cfg, run_dir, model_cfg):
         ids = lambda part, name: in_reading_order(encode_cached(tokenizer, part, run_dir, name),  # noqa: E731
                                                   model_cfg)
+        if isinstance(text, StreamedText):
+            log.info("text: a stream for training, %d characters for validation%s",
+                     len(text.val), f", {len(text.test)} for test" if text.test else "")
+            return prepare_streamed(StreamedLM, text, tokenizer, train_cfg, ids)
         train_ids, val_ids = ids(text.train, "train"), ids(text.val, "val")
         test = (ids(text.test, "test"), len(text.test)) if text.test else None
         need = train_cfg.batch_size * (train_cfg.bptt + 1)
@@ -272,3 +289,8 @@ class LMTask(Task):
             return {}
         ids, chars = self.test
         return {"test": stream_metrics(model, ids, chars, device, precision, current())}
+
+
+class StreamedLM(StreamedWindows, LMTask):
+    """A language model trained on a stream (--streaming): LMTask's model, loss and
+    evaluation, its windows read in order from this process's share (lm_stream.py)."""

@@ -111,12 +111,13 @@ def sync_batchnorm(model) -> None:
             m.__class__ = SyncedBatchNorm
 
 
-def rank_states(world: World, carry) -> dict:
-    """Every rank's generators and carried state (an LM's hidden state for its columns),
-    for training_state.pt; a collective, so every rank calls it."""
+def rank_states(world: World, carry, data=None) -> dict:
+    """Every rank's generators, carried state (an LM's hidden state for its columns) and
+    data position (its stream's), for training_state.pt; a collective, so every rank
+    calls it."""
     if world.size == 1:
         return {}
-    mine = {"rng": rng_state(), "carry": to_device(carry, torch.device("cpu"))}
+    mine = {"rng": rng_state(), "carry": to_device(carry, torch.device("cpu")), "data": data}
     return {"world_size": world.size, "ranks": world.gather(mine)}
 
 

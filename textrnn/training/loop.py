@@ -51,6 +51,7 @@ class Trainer:
             self.state = restore(load_training_state(run_dir), model, self.opt, cfg, device,
                                  run_dir, world, self.average)
             self.saved_step = self.state.step
+            task.restore_data_state(self.state.data, f"{run_dir}/training_state.pt")
             self.state.run_id = self.folder.resume(self.state)
         else:
             self.state.run_id = self.folder.start_fresh()
@@ -99,7 +100,9 @@ class Trainer:
     def _one_step(self):
         """Train on the next batch, then log, evaluate and save when their turn comes."""
         s, t0 = self.state, time.perf_counter()
-        batch, scale = shard(self.task.batch(s.epoch, s.batch_index), self.world, self.task.weight)
+        batch, scale = self.task.batch(s.epoch, s.batch_index), 1.0
+        if not self.task.own_share:  # each rank's share of the global batch
+            batch, scale = shard(batch, self.world, self.task.weight)
         loss, norm = self.train_step(batch, scale)
         s.batch_index += 1
         dt = time.perf_counter() - t0
@@ -225,8 +228,9 @@ class Trainer:
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise shared(TrainingDiverged(f"weights became NaN/inf at step {self.state.step}; not "
                                           f"saved; lower {setting_name('lr')} or set {setting_name('clip')}"), 0)
+        self.state.data = self.task.data_state()
         ckpt = checkpoint(self.state, self.model, self.opt, self.cfg, self.average)
-        ckpt.update(rank_states(self.world, self.state.carry))  # every rank, for --resume
+        ckpt.update(rank_states(self.world, self.state.carry, self.state.data))  # every rank, for --resume
         self.folder.save_state(self.evaluated, self.state.step, ckpt)
         self.saved_step = self.state.step
 

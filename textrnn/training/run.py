@@ -34,6 +34,7 @@ def check_run(task: str, data_cfg, model_cfg: ModelConfig, train_cfg, world=Worl
         raise ConfigError(f"no training data: pass {setting_name('data', 'PATH_OR_HUB_ID')}")
     check_model_config(for_task(model_cfg, task))
     train_cfg.validate()
+    kind.check_settings(data_cfg, for_task(model_cfg, task), train_cfg)
     if train_cfg.batch_size % world.size:
         raise ConfigError(f"{setting_name('batch_size', train_cfg.batch_size)} is the global batch "
                           f"and does not divide among {world.size} processes; pass a multiple of "

@@ -26,6 +26,7 @@ class RunState:
     schedule: dict = field(default_factory=lambda: {"scale": 1.0, "bad_evals": 0})  # plateau halving
     unfrozen: dict = field(default_factory=dict)  # layer group -> [step unfrozen at, warm-up steps]
     carry: Any = None                 # handed from one batch to the next (an LM's hidden state)
+    data: Any = None                  # where the data stands, when batches are read in order (a stream)
     run_id: str | None = None         # the run's id, which every file it saves carries
     pace: float | None = None         # seconds per step, fixed early in a --time-budget run
 
@@ -70,6 +71,7 @@ def restore(ckpt: dict, model, optimizer, cfg, device, run_dir, world=World(),
         if "unfrozen_at" in group:
             state.unfrozen[i] = [group.pop("unfrozen_at"), group.pop("ramp_steps", 0)]
     state.carry = to_device(mine.get("carry", state.carry), device)
+    state.data = mine.get("data", state.data)
     set_rng_state(mine["rng"])
     return state
 
