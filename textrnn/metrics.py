@@ -47,3 +47,27 @@ def format_report(m: dict) -> str:
     for n, row in zip(names, m["confusion_matrix"]):
         lines.append(f"{n:>{width}} " + " ".join(f"{v:9d}" for v in row))
     return "\n".join(lines)
+
+
+def edit_distance(ref, hyp) -> int:
+    """Levenshtein distance between two sequences (words or characters): the fewest
+    substitutions, deletions and insertions that turn `ref` into `hyp`."""
+    previous = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        current = [i]
+        for j, h in enumerate(hyp, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
+        previous = current
+    return previous[-1]
+
+
+def error_rates(references: list[str], hypotheses: list[str]) -> dict:
+    """Word and character error rates over a corpus: the edit distances summed, over the
+    references' words (or characters, spaces included) summed, as jiwer and the speech
+    literature count them. Both sides should be normalised alike first."""
+    word_errors = sum(edit_distance(r.split(), h.split()) for r, h in zip(references, hypotheses))
+    char_errors = sum(edit_distance(r, h) for r, h in zip(references, hypotheses))
+    words = sum(len(r.split()) for r in references)
+    chars = sum(len(r) for r in references)
+    return {"wer": word_errors / max(words, 1), "cer": char_errors / max(chars, 1),
+            "words": words, "chars": chars}

@@ -21,12 +21,14 @@ class RNNEncoder(nn.Module):
     """`causal`: position t never sees t+1, as a language model needs (it matters for the
     convolution; a causal encoder must also be unidirectional). `input_size`: the
     recurrent layers' input width where the caller joins more to the embedding (a tagger's
-    character features) before `recur` (default: embed_dim)."""
+    character features) before `recur` (default: embed_dim). `vocab_size` 0: no embedding,
+    for inputs that are vectors already, read by `recur` alone (speech features)."""
 
     def __init__(self, cfg, vocab_size: int, causal: bool = False, input_size: int = 0):  # cfg: config.EncoderConfig
         super().__init__()
         self.cfg, self.causal = cfg, causal
-        self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=PAD_ID)
+        # vocab_size 0: no embedding, for inputs that are features already (speech)
+        self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=PAD_ID) if vocab_size else None
         self.conv = None
         if cfg.conv_kernel:
             # A CRNN (e.g. Zhou et al. 2015's C-LSTM): n-gram features first, then recurrence.

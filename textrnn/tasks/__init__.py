@@ -15,12 +15,13 @@ from .classify import Classifier, ClassifierHeadConfig, ClassifierTask, Labelled
 from .forecast import ForecastHeadConfig, ForecastTask, Forecaster, SeriesDataConfig
 from .language_model import LanguageModel
 from .lm import DataConfig, LMHeadConfig, LMTask
+from .speech import SpeechDataConfig, SpeechHeadConfig, SpeechTask, Transcriber
 from .tag import TagTask, Tagger, TaggedDataConfig, TaggerHeadConfig
 from .translate import ParallelDataConfig, TranslateTask, TranslatorHeadConfig
 from .translator import Translator
 
 TASKS: dict[str, type] = {"lm": LMTask, "classifier": ClassifierTask, "forecaster": ForecastTask,
-                          "translator": TranslateTask, "tagger": TagTask}
+                          "translator": TranslateTask, "tagger": TagTask, "speech": SpeechTask}
 
 
 def run_files() -> set:
@@ -112,4 +113,4 @@ __all__ = ["TASKS", "Task", "load_plugins", "Endpoint", "LoadedRun", "SourceSett
            "Classifier", "LMTask", "ClassifierTask", "ForecastTask", "Forecaster",
            "ForecastHeadConfig", "SeriesDataConfig", "ParallelDataConfig", "TranslateTask",
            "Translator", "TranslatorHeadConfig", "TagTask", "Tagger", "TaggedDataConfig",
-           "TaggerHeadConfig"]
+           "TaggerHeadConfig", "SpeechTask", "Transcriber", "SpeechDataConfig", "SpeechHeadConfig"]
