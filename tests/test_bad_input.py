@@ -595,3 +595,66 @@ def test_resuming_on_other_data_is_refused_and_on_a_moved_copy_goes_on(capsys, t
     cli.main(["train-lm", "--data", str(moved), "--out", str(run), "--resume", "--max-steps", "6",
               "--bptt", "16", "--eval-every", "3", "--save-every", "3", *SMALL])
     assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"] == 6
+
+
+# ---- speech: clips that cannot be read or aligned --------------------------------------------
+def speech_table(tmp_path, clip: bytes | None, text="call one two") -> Path:
+    """A table of the bundled sample's first 6 clips, its third replaced by `clip` (None:
+    a file that does not exist) with the transcript `text`."""
+    import csv
+    sample = ROOT / "data" / "speech_sample"
+    rows = list(csv.reader(open(sample / "train.csv")))[1:7]
+    rows = [(str(sample / p), t) for p, t in rows]
+    bad = tmp_path / "bad.wav"
+    if clip is not None:
+        bad.write_bytes(clip)
+    rows[2] = (str(bad), text)
+    with open(tmp_path / "clips.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("path", "text"), *rows])
+    return tmp_path / "clips.csv"
+
+
+def _wav(seconds=1.0, amplitude=0.5, rate=8000) -> bytes:
+    import numpy as np
+    from textrnn.data.audio import wav_bytes
+    t = np.arange(int(rate * seconds)) / rate
+    return wav_bytes((amplitude * np.sin(2 * np.pi * 300 * t)).astype(np.float32), rate)
+
+
+def _zero_rate() -> bytes:
+    data = bytearray(_wav())
+    data[24:28] = (0).to_bytes(4, "little")
+    return bytes(data)
+
+
+SPEECH_CASES = {
+    "missing": (None, "call one", [], "no audio file"),
+    "not audio": (b"RIFF\x00\x00\x00\x00WAVEfmt nonsense", "call one", [], "is not audio this can read"),
+    "silent": (_wav(amplitude=0.0), "call one", [], "is silent"),
+    "zero rate": (_zero_rate(), "call one", [], "bad.wav"),
+    "too long": (_wav(seconds=3.0), "call one", ["--max-audio-seconds", "2"], "longer than --max-audio-seconds"),
+    "no frames for it": (_wav(seconds=0.3), "one two three four five six seven", [], "needs"),
+    "empty transcript": (_wav(), " ", [], "empty transcript"),
+}
+
+
+@pytest.mark.parametrize("case", list(SPEECH_CASES))
+def test_bad_speech_training_data(capsys, tmp_path, case):
+    clip, text, extra, match = SPEECH_CASES[case]
+    line = one_line_error(capsys, "train-speech", "--data", speech_table(tmp_path, clip, text),
+                          "--out", tmp_path / "run", "--max-steps", "1", *extra, *SMALL)
+    assert match in line, line
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_transcribing_a_file_that_is_not_audio(capsys, tmp_path):
+    from textrnn import cli as c
+    table = speech_table(tmp_path, _wav())
+    c.main(["train-speech", "--data", str(table), "--out", str(tmp_path / "asr"), "--max-steps", "1",
+            "--conv-channels", "4", *SMALL])
+    (tmp_path / "notes.txt").write_text("not audio at all\n")
+    line = one_line_error(capsys, "transcribe", tmp_path / "asr", tmp_path / "notes.txt")
+    assert "notes.txt is not audio this can read" in line
+    line = one_line_error(capsys, "transcribe", tmp_path / "asr", tmp_path / "notes.txt", "--lm",
+                          tmp_path / "asr", "--beam", "4")
+    assert "holds a speech, not a language model" in line

@@ -117,7 +117,6 @@ class Trainer:
             self.evaluate()
             s.evals_without_gain = 0 if s.best != before else s.evals_without_gain + 1
             self.unsynced += time.perf_counter() - t0  # the budget covers periodic evaluation
-            self.log.restart_clock()
         if self._due(self.cfg.save_every):
             self.save()
 

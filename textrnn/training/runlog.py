@@ -5,7 +5,6 @@ Nothing about the progress display may end a run: the bar is a view, so a failur
 drawing (a terminal gone, a format the library cannot fill) switches it off with one log
 line and the run goes on."""
 import logging
-import time
 
 from tqdm.auto import tqdm
 
@@ -16,13 +15,16 @@ class RunLog:
     def __init__(self, cfg, state, epoch_batches: int, write, show: bool, unit: str = "tokens"):
         self.cfg, self.state, self.write, self.unit = cfg, state, write, unit
         self.bar = _progress_bar(cfg, state, epoch_batches, show)
-        self.tokens, self.t_window = 0, time.perf_counter()
+        # tokens and seconds of the training steps since the last line: an evaluation or a
+        # checkpoint between them is no training time
+        self.tokens, self.seconds = 0, 0.0
 
     def step_done(self, loss: float, tokens: int, seconds: float):
         window = self.state.window
         window[0] += loss
         window[1] += 1
         self.tokens += tokens
+        self.seconds += seconds
         if self.cfg.time_budget:  # seconds, never past the budget (a last step may overrun it)
             self._show("update", max(0.0, min(seconds, self.bar.total - self.bar.n)))
         else:
@@ -30,8 +32,8 @@ class RunLog:
 
     def training(self, norm: float, lr: float):
         """A line of mean training loss and speed since the last one."""
-        s, now = self.state, time.perf_counter()
-        rate = self.tokens / max(now - self.t_window, 1e-9)
+        s = self.state
+        rate = self.tokens / max(self.seconds, 1e-9)
         record = {"step": s.step, "epoch": s.epoch, "loss": s.window[0] / s.window[1], "lr": lr,
                   "grad_norm": norm, "clipped": s.clipped, "tokens_per_s": round(rate),
                   "elapsed": round(s.elapsed, 2)}
@@ -39,16 +41,12 @@ class RunLog:
         self._show("set_postfix", {"step": s.step, "loss": f"{record['loss']:.3f}",
                                    f"{self.unit}/s": f"{rate:,.0f}"})
         s.window[:] = [0.0, 0]
-        self.tokens, self.t_window = 0, now
+        self.tokens, self.seconds = 0, 0.0
 
     def evaluation(self, metrics: dict):
         s = self.state
         self.write({"step": s.step, "epoch": s.epoch, "elapsed": round(s.elapsed, 2),
                     "val": metrics, "best": s.best})
-
-    def restart_clock(self):
-        """Evaluation time is not training time: the next rate starts counting now."""
-        self.t_window = time.perf_counter()
 
     def close(self):
         self._show("close")
