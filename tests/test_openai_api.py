@@ -143,6 +143,10 @@ def test_echo_with_logprobs_scores_the_prompt_as_the_model_does(client, lm):
     nll = torch.nn.functional.cross_entropy(logits[0, :-1].float(), torch.tensor(ids[1:]), reduction="sum")
     assert sum(lp.token_logprobs[1:]) == pytest.approx(-nll.item(), abs=1e-3)
     assert all(len(top) == 2 for top in lp.top_logprobs[1:])
+    odd = "ANNA: café été calm"  # characters the play never holds read as <unk>
+    o = client.completions.create(model="play", prompt=odd, max_tokens=0, echo=True, logprobs=1).choices[0].logprobs
+    assert "".join(o.tokens) == odd  # each token is the prompt's own text, placed where it is
+    assert all(odd[at:].startswith(tok) for at, tok in zip(o.text_offset, o.tokens))
     generated = client.completions.create(model="play", prompt="ANNA:", max_tokens=8, seed=0, logprobs=1)
     g = generated.choices[0].logprobs
     assert "".join(g.tokens) == generated.choices[0].text and len(g.token_logprobs) == 8

@@ -42,3 +42,17 @@ def write_output(path, write, setting: str) -> Path:
     path = check_output(path, setting)
     atomic_write(path, write)
     return path
+
+
+def emit_lines(lines: list[str], output, write) -> None:
+    """A use command's result lines: to the file `output` (--output, written whole and
+    atomically, then one line saying so), else each through `write` to the terminal."""
+    if output:
+        def put(tmp):
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(lines)
+        write(f"wrote {write_output(output, put, 'output')}\n")
+        return
+    for line in lines:
+        write(line)
+

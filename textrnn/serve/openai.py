@@ -31,6 +31,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..inference.sampling import SamplingConfig, sample_seed
+from ..tokenization import as_text
 from .api import POLL_SECONDS
 from .batcher import Job, token_entry
 from .runs import ApiError
@@ -181,7 +182,7 @@ async def complete(server, body, prompts: list[str], chat: bool, client: Request
         for job in jobs:
             if job.result is None:
                 batcher.cancel(job)
-    scored = (await run_in_threadpool(prompt_logprobs, lm, encoded, logprobs)
+    scored = (await run_in_threadpool(prompt_logprobs, lm, encoded, logprobs, prompts)
               if echo and logprobs is not None else None)
     choices = []
     for p, prompt in enumerate(prompts):
@@ -277,27 +278,41 @@ async def stream(head, jobs, merged, batcher, prompts, body, chat: bool, usage_p
 
 
 @torch.no_grad()
-def prompt_logprobs(lm, encoded: list[list[int]], top: int) -> list[list[tuple]]:
-    """Per prompt, per token: (piece, its log-probability given the tokens before it, the
-    `top` likeliest there), the first token with none: one pass of the model."""
+def prompt_logprobs(lm, encoded: list[list[int]], top: int, prompts: list[str]) -> list[list[tuple]]:
+    """Per prompt, per token: (its text in the prompt, its log-probability given the tokens
+    before it, the `top` likeliest there, where it starts in the prompt), the first token
+    with none: one pass of the model. A token's text is the prompt's own characters (an
+    unknown character stays itself, not "<unk>"), placed by the tokenizer's offsets."""
     pieces, out = lm.pieces(), []
-    for ids in encoded:
+    for ids, prompt in zip(encoded, prompts):
         x = torch.tensor([ids], device=lm.device)  # (1, T)
         logits, _ = lm.model(x)
         lp = torch.log_softmax(logits[0].float(), -1)  # (T, V): every token's share, <unk> included
-        rows = [(pieces[ids[0]], None, None)]
+        spans = token_spans(lm.tokenizer, prompt, ids)
+        texts = [prompt[a:b] for a, b in spans] if spans else [pieces[i] for i in ids]
+        starts = [a for a, _ in spans] if spans else [None] * len(ids)
+        rows = [(texts[0], None, None, starts[0])]
         for t in range(1, len(ids)):
-            rows.append(token_entry(lp[t - 1], ids[t], pieces, top))
+            _, value, tops = token_entry(lp[t - 1], ids[t], pieces, top)
+            rows.append((texts[t], value, tops, starts[t]))
         out.append(rows)
     return out
+
+
+def token_spans(tokenizer, prompt: str, ids: list[int]) -> list[tuple[int, int]] | None:
+    """(start, end) of each token of `ids` in `prompt`, by the tokenizer's offsets; None if
+    `ids` are not the prompt's own tokens (an empty prompt starts at a line break)."""
+    found = as_text(tokenizer).encode(prompt, add_special_tokens=False)
+    return list(found.offsets) if found.ids == list(ids) else None
 
 
 def joined_logprobs(prompt_rows, generated_rows, prompt: str, echo: bool) -> dict:
     """OpenAI's logprobs object: tokens, token_logprobs, top_logprobs and text_offset."""
     rows = [*(prompt_rows or []), *(generated_rows or [])]
     offsets, at = [], 0 if echo else len(prompt)  # offsets into prompt + completion
-    for piece, _, _ in rows:
+    for row in rows:
+        at = row[3] if len(row) > 3 and row[3] is not None else at  # a prompt token's own place
         offsets.append(at)
-        at += len(piece)
+        at += len(row[0])
     return {"tokens": [r[0] for r in rows], "token_logprobs": [r[1] for r in rows],
             "top_logprobs": [r[2] for r in rows], "text_offset": offsets}

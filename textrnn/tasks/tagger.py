@@ -16,7 +16,7 @@ from ..data.tagged import Tagged, load_tagged, read_words, split_words
 from ..device import autocast
 from ..errors import DataError
 from ..models import evaluating
-from ..outputs import check_output, write_output
+from ..outputs import check_output, emit_lines, write_output
 from ..settings import setting
 from ..tokenization import check_characters
 from ..world import World
@@ -286,14 +286,7 @@ def tag_command(tagger: Tagger, settings: TagSettings, write, progress: bool) ->
     lines = [json.dumps(r, ensure_ascii=False) + "\n" if as_json else
              "".join(f"{w}\t{t}\t{p:.4f}\n" for w, t, p in zip(r["tokens"], r["tags"], r["confidences"])) + "\n"
              for r in results]
-    if settings.output:
-        def put(tmp):
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.writelines(lines)
-        write(f"wrote {write_output(settings.output, put, 'output')}\n")
-        return
-    for line in lines:
-        write(line)
+    emit_lines(lines, settings.output, write)
 
 
 def tag_endpoint(server, name: str, tagger: Tagger, body: TagRequest) -> dict:

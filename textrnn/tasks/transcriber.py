@@ -17,7 +17,7 @@ from ..errors import ConfigError, DataError, setting_name
 from ..inference.ctc import align, greedy, prefix_beam_search, word_times
 from ..metrics import error_rates
 from ..models import evaluating
-from ..outputs import check_output, write_output
+from ..outputs import check_output, emit_lines
 from ..settings import setting
 from .base import LoadedRun, one_source
 
@@ -191,11 +191,4 @@ def transcribe_command(run: Transcriber, settings: TranscribeSettings, write, pr
     as_json = settings.json or (settings.output or "").endswith(".jsonl")
     lines = [json.dumps({"file": f, **r}, ensure_ascii=False) + "\n" if as_json else f"{f}\t{r['text']}\n"
              for f, r in zip(files, results)]
-    if settings.output:
-        def put(tmp):
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.writelines(lines)
-        write(f"wrote {write_output(settings.output, put, 'output')}\n")
-        return
-    for line in lines:
-        write(line)
+    emit_lines(lines, settings.output, write)
