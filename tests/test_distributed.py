@@ -128,7 +128,7 @@ def test_a_parallel_cell_in_residual_blocks_on_two_processes_matches_one(data, t
     assert_same_weights(tmp_path / "one", tmp_path / "two")
 
 
-def test_classifier_with_unfreezing_and_batchnorm_on_two_processes_matches_one(data, tmp_path):
+def test_classifier_with_unfreezing_and_batchnorm_on_two_processes_matches_one(data, tmp_path, capsys):
     args = ["train-classifier", "--data", data / "train.csv", "--val-data", data / "val.csv",
             "--hidden-size", 16, "--num-layers", 2, "--head-hidden", 8, "--gradual-unfreezing",
             "--discriminative-lr", 2.6, "--batch-size", 16, "--epochs", 4, "--eval-every", 0,
@@ -138,13 +138,21 @@ def test_classifier_with_unfreezing_and_batchnorm_on_two_processes_matches_one(d
     assert_same_weights(tmp_path / "one", tmp_path / "two")
     saved = json.loads((tmp_path / "two" / "metrics.json").read_text())
     val, calibrated = saved["val"], saved["calibration"]["val"]["after"]
-    scored = [json.loads(one_process(["evaluate", tmp_path / "two", "--data", data / "val.csv", "--json",
-                                      "--reliability-plot", tmp_path / "r.png", *flag]).stdout)
+    scored = [evaluated(capsys, ["evaluate", tmp_path / "two", "--data", data / "val.csv", "--json",
+                                 "--reliability-plot", tmp_path / "r.png", *flag])
               for flag in ([], ["--no-temperature"])]
     assert scored[0]["accuracy"] == scored[1]["accuracy"] == val["accuracy"]
     assert scored[1]["loss"] == pytest.approx(val["loss"], rel=1e-5)  # raw, as training measured it
     assert scored[0]["loss"] == pytest.approx(calibrated["nll"], rel=1e-5)
     assert two.stdout.count("confusion matrix") == one.stdout.count("confusion matrix")
+
+
+def evaluated(capsys, args) -> dict:
+    """`textrnn evaluate ... --json` in this process (as `python -m textrnn` runs it): its JSON."""
+    from textrnn import cli
+    capsys.readouterr()
+    cli.main([str(a) for a in args])
+    return json.loads(capsys.readouterr().out)
 
 
 def test_forecaster_on_two_processes_matches_one(data, tmp_path):

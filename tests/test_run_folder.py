@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -148,16 +149,27 @@ main(sys.argv[2:])
 """
 
 
-@pytest.mark.parametrize("limit", [600, 20_000])
-def test_a_file_size_limit_is_one_line_and_keeps_the_checkpoint(tmp_path, limit):
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(make_text(60))
-    args = ["train-lm", "--data", corpus, "--out", tmp_path / "run", "--embed-dim", "8",
-            "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--bptt", "16",
-            "--eval-every", "3", "--save-every", "3", "--seed", "0", "--quiet"]
-    first = subprocess.run([sys.executable, "-m", "textrnn", *map(str, args), "--max-steps", "6"],
-                           capture_output=True, text=True, timeout=300)
+def limited_args(corpus, out) -> list:
+    return ["train-lm", "--data", corpus, "--out", out, "--embed-dim", "8", "--hidden-size", "16",
+            "--num-layers", "1", "--batch-size", "4", "--bptt", "16", "--eval-every", "3",
+            "--save-every", "3", "--seed", "0", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def six_steps(tmp_path_factory):
+    """A run of 6 steps, trained once; each test resumes a copy of it."""
+    root = tmp_path_factory.mktemp("six")
+    (root / "corpus.txt").write_text(make_text(60))
+    first = subprocess.run([sys.executable, "-m", "textrnn", *map(str, limited_args(root / "corpus.txt", root / "run")),
+                            "--max-steps", "6"], capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
+    return root
+
+
+@pytest.mark.parametrize("limit", [600, 20_000])
+def test_a_file_size_limit_is_one_line_and_keeps_the_checkpoint(tmp_path, limit, six_steps):
+    shutil.copytree(six_steps / "run", tmp_path / "run")
+    args = limited_args(six_steps / "corpus.txt", tmp_path / "run")
     before = hashes(tmp_path / "run")
     res = subprocess.run([sys.executable, "-c", LIMITED, str(limit), *map(str, args),
                           "--max-steps", "12", "--resume"], capture_output=True, text=True, timeout=300)
