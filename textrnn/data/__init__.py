@@ -3,7 +3,8 @@
 text_files -> corpus, tables -> streams -> sources -> ids -> batches, stream_windows: each
 module imports only the steps before it (and `textrnn.tokenization`), never a later one nor
 the training side. streams and stream_windows are the way of a corpus read as a stream
-(--streaming): rows as they arrive, then a language model's columns.
+(--streaming): rows as they arrive, then a language model's columns. Speech has its own:
+audio, log_mel -> speech_encoding (features and alphabet); tables, audio -> transcribed.
 """
 from .batches import EpochBatches, batchify, bucketed_batches, collate, num_windows, window
 from .corpus import Corpus, split_tail
