@@ -257,8 +257,8 @@ def test_evaluate_a_language_model_reports_bpc(trained):
 
 
 def test_finetune_recipe_runs_three_stages(tmp_path):
-    res = run("recipes/finetune.py", "--out", tmp_path / "ulmfit", "--pretrain-budget", "3",
-              "--lm-budget", "3", "--classifier-budget", "4", "--embed-dim", "16",
+    res = run("recipes/finetune.py", "--out", tmp_path / "ulmfit", "--pretrain-budget", "1",
+              "--lm-budget", "1", "--classifier-budget", "2", "--embed-dim", "16",
               "--hidden-size", "16", "--num-layers", "2", "--batch-size", "8", "--bptt", "16",
               "--vocab-size", "2000", "--precision", "fp32", "--quiet",
               "--classifier-weight-drop", "0.25", "--max-length", "50", "--lm-drop-mult", "0.5")
