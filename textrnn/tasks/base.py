@@ -185,7 +185,7 @@ class Task:
 
     def batch(self, epoch: int, i: int) -> tuple:
         """Batch i of an epoch, CPU tensors: the same (epoch, i) always gives the same batch
-        (data read as a stream: in order, each (epoch, i) once, the last one again)."""
+        (data read as a stream: in order, the last few given again when asked again)."""
         raise NotImplementedError
 
     def data_state(self):
