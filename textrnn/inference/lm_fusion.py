@@ -17,14 +17,8 @@ class CharLMScorer:
     recogniser's alphabet. `reset()` between clips."""
 
     def __init__(self, lm, alphabet: list[str], name: str = "--lm"):
-        cfg = lm.config
-        if cfg.task != "lm":
-            raise ConfigError(f"{setting_name('lm')} {name} holds a {cfg.task}, not a language model; "
-                              "pass a run folder of train-lm")
-        if cfg.tokenizer != "char" or cfg.head.reverse:
-            raise ConfigError(f"{setting_name('lm')} {name} is a {cfg.tokenizer}-level language model"
-                              f"{' reading backwards' if cfg.head.reverse else ''}; fusion needs a "
-                              "character-level one that reads forwards (train-lm --tokenizer char)")
+        """`lm`: a loaded character language model that reads forwards (its caller checks
+        what kind of run it is); `name` shows it in messages."""
         ids = [encode(lm.tokenizer, c) for c in alphabet]
         missing = [c for c, i in zip(alphabet, ids) if len(i) != 1 or i[0] == UNK_ID]
         if missing:

@@ -38,11 +38,14 @@ class StreamedSource:
 
     def __init__(self, data_cfg):
         self.cfg = data_cfg
-        self._head = None
+        self._head, self._rows = None, None
 
     def rows(self) -> RowStream:
-        c = self.cfg
-        return RowStream(one_stream(c.data), c.text_column, c.split, c.data_config, current())
+        """This process's rows, opened once."""
+        if self._rows is None:
+            c = self.cfg
+            self._rows = RowStream(one_stream(c.data), c.text_column, c.split, c.data_config, current())
+        return self._rows
 
     def head(self):
         if self._head is None:

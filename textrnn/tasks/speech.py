@@ -14,6 +14,9 @@ import torch
 from ..config import ModelConfig
 from ..data import EpochBatches
 from ..data.audio import clip_info, read_audio
+from ..device import autocast
+from ..inference.ctc import greedy
+from ..models import evaluating
 from ..data.bundled import SAMPLE_DATA
 from ..data.speech_encoding import SpeechEncoding
 from ..data.transcribed import Transcribed, load_transcribed
@@ -23,8 +26,8 @@ from ..models.crnn import SpeechRecognizer, conv_frames, time_strides
 from ..settings import setting
 from ..world import current
 from .base import SourceSettings, Task
-from .transcriber import (MAX_SECONDS, SpeechEvaluation, TranscribeSettings, Transcriber, scores,
-                          transcribe_command)
+from .transcriber import (MAX_SECONDS, SpeechEvaluation, TranscribeSettings, Transcriber, padded,
+                          scores, transcribe_command)
 
 log = logging.getLogger("textrnn")
 
@@ -177,19 +180,15 @@ class SpeechTask(Task):
         self.data, self.encoding, self.frames, self.ids = data, encoding, frames, ids
         self.batches = EpochBatches(frames, batch_size, seed)
         self.eval_size, self.max_seconds = eval_batch_size, max_seconds
+        self.held_out = {}  # id of the validation or test clips -> their transcripts' ids
 
     def num_batches(self, epoch: int) -> int:
         return len(self.batches(epoch))
 
     def features(self, part: Transcribed, idx: list[int]):
         """Clips idx of a part -> padded features (B, T, F) and lengths (B,)."""
-        feats = [self.encoding.features(read_audio(part.clips[i], self.encoding.sample_rate,
-                                                   self.max_seconds)) for i in idx]
-        lengths = torch.tensor([len(f) for f in feats])
-        out = torch.zeros(len(feats), int(lengths.max()), self.encoding.n_mels)
-        for b, f in enumerate(feats):
-            out[b, :len(f)] = f
-        return out, lengths
+        return padded([self.encoding.features(read_audio(part.clips[i], self.encoding.sample_rate,
+                                                         self.max_seconds)) for i in idx])
 
     def batch(self, epoch: int, i: int):
         """features (B, T, F), lengths (B,), targets (sum of L,), target lengths (B,)."""
@@ -210,14 +209,12 @@ class SpeechTask(Task):
     @torch.no_grad()
     def scores(self, model, part: Transcribed, device, precision, examples: int = 0) -> dict:
         """Greedy transcripts of a part (this rank's share of its clips) against its references."""
-        from ..inference.ctc import greedy
-        from ..models import evaluating
-        from ..device import autocast
-
         world = current()
         mine = list(range(len(part)))[world.share(len(part))]
         heard, losses = {}, []
-        ids_of = [self.encoding.encode(t) for t in part.texts]
+        if id(part) not in self.held_out:  # encoded once, read at every evaluation
+            self.held_out[id(part)] = [self.encoding.encode(t) for t in part.texts]
+        ids_of = self.held_out[id(part)]
         with evaluating(model):
             for start in range(0, len(mine), self.eval_size):
                 idx = mine[start:start + self.eval_size]

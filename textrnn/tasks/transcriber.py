@@ -20,6 +20,7 @@ from ..models import evaluating
 from ..outputs import check_output, emit_lines
 from ..settings import setting
 from .base import LoadedRun, one_source
+from .language_model import LanguageModel
 
 MAX_SECONDS = 60.0  # a clip is read whole by the encoder; longer ones are refused
 
@@ -97,11 +98,7 @@ class Transcriber(LoadedRun):
     @torch.no_grad()
     def log_probs(self, clips: list, precision="fp32", max_seconds=MAX_SECONDS):
         """Per clip, log P over the alphabet and blank per frame (T', V) as float64 numpy."""
-        feats = [self.encoding.features(self.samples(c, max_seconds)) for c in clips]
-        lengths = torch.tensor([len(f) for f in feats])
-        batch = torch.zeros(len(feats), int(lengths.max()), self.encoding.n_mels)
-        for i, f in enumerate(feats):
-            batch[i, :len(f)] = f
+        batch, lengths = padded([self.encoding.features(self.samples(c, max_seconds)) for c in clips])
         with evaluating(self.model), autocast(self.device, precision):
             lp, frames = self.model(batch.to(self.device), lengths.to(self.device))
         return [lp[i, :int(frames[i])].double().cpu().numpy() for i in range(len(clips))]
@@ -114,6 +111,14 @@ class Transcriber(LoadedRun):
         from ..inference.lm_fusion import CharLMScorer
 
         model = lm if isinstance(lm, LoadedRun) else load(lm)
+        if not isinstance(model, LanguageModel):
+            raise ConfigError(f"{setting_name('lm')} {lm} holds a {model.config.task}, not a language "
+                              "model; pass a run folder of train-lm")
+        cfg = model.config
+        if cfg.tokenizer != "char" or cfg.head.reverse:
+            raise ConfigError(f"{setting_name('lm')} {lm} is a {cfg.tokenizer}-level language model"
+                              f"{' reading backwards' if cfg.head.reverse else ''}; fusion needs a "
+                              "character-level one that reads forwards (train-lm --tokenizer char)")
         return CharLMScorer(model, self.encoding.alphabet, str(lm))
 
     def transcribe(self, clips, beam: int = 1, lm=None, lm_weight: float = 0.5,
@@ -150,13 +155,22 @@ class Transcriber(LoadedRun):
         data = load_transcribed(source, audio_column, text_column, split, config)
         heard = self.transcribe([data.clips[i] for i in range(len(data))], batch_size=batch_size,
                                 **decoding)
-        return scores([t for t in data.texts], [h["text"] for h in heard], examples)
+        return scores(data.texts, [h["text"] for h in heard], examples)
 
     def evaluate_source(self, sources, settings: SpeechEvaluation, progress=False, batch_size=None) -> dict:
         return self.evaluate(one_source(sources, "a speech recogniser"), settings.audio_column,
                              settings.text_column, settings.split, batch_size=batch_size or 16,
                              beam=settings.beam, lm=settings.lm, lm_weight=settings.lm_weight,
                              word_bonus=settings.word_bonus, max_seconds=settings.max_audio_seconds)
+
+
+def padded(features: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clips' features, each (T_i, F) -> zero-padded (B, T, F) and lengths (B,)."""
+    lengths = torch.tensor([len(f) for f in features])
+    out = torch.zeros(len(features), int(lengths.max()), features[0].shape[1])
+    for i, f in enumerate(features):
+        out[i, :len(f)] = f
+    return out, lengths
 
 
 def scores(references: list[str], heard: list[str], examples: int = 3) -> dict:
