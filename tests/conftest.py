@@ -81,6 +81,24 @@ def save_play_lm(folder):
     return folder
 
 
+def save_tiny_speech(folder):
+    """A small speech recogniser over the bundled commands' alphabet at 8 kHz (random
+    weights), saved as a run folder; returns the folder."""
+    from textrnn.config import EncoderConfig, ModelConfig
+    from textrnn.data.speech_encoding import SpeechEncoding
+    from textrnn.models.crnn import SpeechRecognizer
+    from textrnn.tasks.speech import SpeechHeadConfig
+
+    enc = SpeechEncoding.learn(["zero one two three four five six seven eight nine"], sample_rate=8000)
+    cfg = ModelConfig(task="speech", tokenizer="speech", vocab_size=enc.get_vocab_size(),
+                      encoder=EncoderConfig(cell="lstm", bidirectional=True, embed_dim=16,
+                                            hidden_size=16, num_layers=1, dropout=0.0),
+                      head=SpeechHeadConfig(conv_channels=4, n_mels=enc.n_mels))
+    torch.manual_seed(0)
+    save_pretrained(folder, SpeechRecognizer(cfg), enc)
+    return folder
+
+
 POS = ["a great film", "i loved it", "wonderful and moving", "not bad at all", "truly great fun",
        "loved the ending", "great acting and a great story", "never boring"]
 NEG = ["a dull film", "i hated it", "boring and long", "not good at all", "truly awful",

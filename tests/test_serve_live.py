@@ -14,14 +14,20 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from conftest import CLASSIFIER_RUN as CLASSIFIER, save_play_lm  # noqa: E402
+from conftest import CLASSIFIER_RUN as CLASSIFIER, save_play_lm, save_tiny_speech  # noqa: E402
+from textrnn.data.audio import Clip, read_audio, wav_bytes  # noqa: E402
+from textrnn.data.bundled import SAMPLE_DATA  # noqa: E402
+
+CLIP = SAMPLE_DATA / "speech_sample" / "clips" / "test_000.ogg"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """The base URL of `textrnn serve LM CLASSIFIER --port 0`, running until the module ends."""
+    """The base URL of `textrnn serve LM CLASSIFIER ASR --port 0`, running until the module ends."""
     root = tmp_path_factory.mktemp("live")
     save_play_lm(root / "play")
+    save_tiny_speech(root / "asr")
     proc = subprocess.Popen([sys.executable, "-m", "textrnn", "serve", str(root / "play"), str(CLASSIFIER),
+                             str(root / "asr"),
                              "--port", "0", "--max-tokens", "1000000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -85,7 +91,7 @@ def test_a_rebound_host_name_is_refused_by_the_real_server(server):
     assert refused.value.code == 403 and "--allowed-host" in json.loads(refused.value.read())["error"]
 
 
-def _browser():
+def _browser(*flags):
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
     binary = next((shutil.which(b) for b in ("chromium", "chromium-browser") if shutil.which(b)), None)
     driver = shutil.which("chromedriver")
@@ -94,7 +100,7 @@ def _browser():
                     "(apt-get install chromium chromium-driver) to run the browser test")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", *flags):
         options.add_argument(arg)
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
 
@@ -104,7 +110,7 @@ def test_the_page_streams_text_and_classifies_in_a_real_browser(server):
     try:
         browser.get(server + "/")
         wait = lambda cond, secs=20: _wait(browser, cond, secs)  # noqa: E731
-        wait("document.querySelectorAll('#models button').length == 2")
+        wait("document.querySelectorAll('#models button').length == 3")
         length = browser.find_element("id", "length")
         length.clear()
         length.send_keys("3000")
@@ -138,6 +144,36 @@ def test_the_page_streams_text_and_classifies_in_a_real_browser(server):
         wait("document.querySelectorAll('#bars .bar').length == 2")
         assert len(browser.find_elements("css selector", "#tokens span")) >= 4
         assert "occlusion" in browser.find_element("id", "method").text
+        assert not browser.find_element("id", "error").is_displayed()
+    finally:
+        browser.quit()
+
+
+def test_the_page_transcribes_a_file_and_the_microphone_in_a_real_browser(server, tmp_path):
+    # Chromium's fake microphone plays a WAV file: a bundled clip, at the 48 kHz browsers
+    # record at (the page resamples it to the model's 8 kHz before sending it).
+    voice = tmp_path / "voice.wav"
+    voice.write_bytes(wav_bytes(read_audio(Clip(path=str(CLIP)), 48000), 48000))
+    browser = _browser("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                       f"--use-file-for-fake-audio-capture={voice}")
+    try:
+        browser.get(server + "/#asr")
+        wait = lambda cond, secs=20: _wait(browser, cond, secs)  # noqa: E731
+        wait("document.getElementById('record') !== null && !document.getElementById('panel-speech').hidden")
+        browser.find_element("id", "audio-file").send_keys(str(CLIP))
+        browser.find_element("id", "transcribe-file").click()
+        wait("document.getElementById('transcript').dataset.state == 'done'")
+        assert "test_000.ogg: 1.66 s of audio" in browser.find_element("id", "speech-status").text
+
+        browser.find_element("id", "record").click()
+        wait("document.getElementById('transcript').dataset.state == 'recording'")
+        time.sleep(1.5)
+        browser.find_element("id", "record").click()
+        wait("document.getElementById('transcript').dataset.state == 'done'")
+        said = browser.find_element("id", "speech-status").text  # "the recording: 1.53 s of audio, ..."
+        assert said.startswith("the recording: "), said
+        assert 1.0 < float(said.split(": ")[1].split(" s ")[0]) < 5
+        assert browser.execute_script("return document.getElementById('playback').src").startswith("blob:")
         assert not browser.find_element("id", "error").is_displayed()
     finally:
         browser.quit()

@@ -4,6 +4,7 @@ several channels are mixed down, another rate is resampled by a polyphase filter
 read only when asked for (`Clip` holds where it is, not its samples), and every failure is
 one line that names the clip."""
 import io
+import re
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -52,8 +53,9 @@ def clip_info(clip: Clip) -> tuple[int, float]:
 
 
 def _unreadable(clip: Clip, exc: Exception) -> str:
-    return (f"{clip} is not audio this can read ({first_line(exc, 120)}); pass WAV, FLAC, Ogg "
-            "or MP3")
+    # libsndfile's "Error opening <what>: why": the clip is named already, keep the why
+    why = re.sub(r"^Error opening .*?: ", "", first_line(exc, 200))
+    return f"{clip} is not audio this can read ({why[:120]}); pass WAV, FLAC, Ogg or MP3"
 
 
 def read_audio(clip: Clip, rate: int | None = None, max_seconds: float | None = None) -> np.ndarray:

@@ -14,7 +14,7 @@ SWITCH_INTERVAL = 2e-4  # seconds
 
 def _need_extra():
     try:
-        for name in ("fastapi", "uvicorn"):
+        for name in ("fastapi", "uvicorn", "python_multipart"):
             importlib.import_module(name)
     except ImportError as e:
         raise ConfigError(f"textrnn serve needs the serve extra ({e.name} is missing): "

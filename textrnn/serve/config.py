@@ -39,7 +39,13 @@ class ServeConfig:
                                       "computed (one extra pass per token)", low=1, high=100000)
     max_beam: int = setting(16, "widest beam a request may ask for", low=1, high=1000)
     max_rows: int = setting(10000, "most rows of values in one request", low=1, high=10**7)
-    max_body_kb: int = setting(1024, "largest request body, in KiB", low=1, high=10**6)
+    max_body_kb: int = setting(1024, "largest request body, in KiB (an audio upload's is "
+                               "--max-audio-kb)", low=1, high=10**6)
+    max_audio_kb: int = setting(2048, "largest audio file one request may upload, in KiB (a "
+                                "minute of 16-bit mono WAV at 16 kHz is 1,875)", low=1, high=10**7)
+    max_audio_seconds: float = setting(60.0, "longest audio one request may upload, in seconds, "
+                                       "read from the file's header before its samples", low=0,
+                                       low_open=True, high=3600)
     max_n: int = setting(16, "most samples per prompt in one OpenAI-style completions request (n)",
                          low=1, high=4096)
     api_key: str | None = setting(None, "require `Authorization: Bearer KEY` on every endpoint under "

@@ -53,13 +53,19 @@ class Endpoint:
     name, run, body) -> dict` answers it (may be async; `server` as serve/app.py's `Server`
     offers: cfg, cap, cap_texts, generate); `panel`: a script beside the task's module that
     draws its panel on the page (None: the generic form, its answer shown as JSON);
-    `stepped`: the server keeps a step batcher for each of its runs (`server.generate`)."""
+    `stepped`: the server keeps a step batcher for each of its runs (`server.generate`);
+    `upload_kb`: the ServeConfig cap (in KiB) of what its requests upload, when that may pass
+    --max-body-kb (its bodies may then hold that much in base64, or in a multipart form);
+    `routes(api, server, task) -> paths`: adds more routes under /v1 (OpenAI-shaped ones,
+    whose errors take OpenAI's shape) and returns their paths."""
     path: str
     summary: str
     request: type
     handle: Callable
     panel: str | None = None
     stepped: bool = False
+    upload_kb: str | None = None
+    routes: Callable | None = None
 
 
 class Task:

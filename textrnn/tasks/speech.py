@@ -25,7 +25,8 @@ from ..errors import CheckpointError, ConfigError, DataError, setting_name
 from ..models.crnn import SpeechRecognizer, conv_frames, time_strides
 from ..settings import setting
 from ..world import current
-from .base import SourceSettings, Task
+from .base import Endpoint, SourceSettings, Task
+from .speech_serving import TranscribeRequest, openai_routes, transcribe_endpoint
 from .transcriber import (MAX_SECONDS, SpeechEvaluation, TranscribeSettings, Transcriber, padded,
                           scores, transcribe_command)
 
@@ -109,6 +110,9 @@ class SpeechTask(Task):
     verb, verb_help, Use, Evaluation = ("transcribe", "write down what clips say with a speech "
                                         "run folder", TranscribeSettings, SpeechEvaluation)
     use = staticmethod(transcribe_command)
+    endpoint = Endpoint("transcribe", "what a clip says, with each word's times", TranscribeRequest,
+                        transcribe_endpoint, panel="speech_panel.js", upload_kb="max_audio_kb",
+                        routes=openai_routes)
 
     @staticmethod
     def build_model(cfg: ModelConfig):

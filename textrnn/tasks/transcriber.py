@@ -96,12 +96,16 @@ class Transcriber(LoadedRun):
         return read_audio(clip, rate, max_seconds)
 
     @torch.no_grad()
-    def log_probs(self, clips: list, precision="fp32", max_seconds=MAX_SECONDS):
-        """Per clip, log P over the alphabet and blank per frame (T', V) as float64 numpy."""
-        batch, lengths = padded([self.encoding.features(self.samples(c, max_seconds)) for c in clips])
+    def log_probs(self, clips: list, precision="fp32", max_seconds=MAX_SECONDS) -> list[tuple]:
+        """Per clip, (log P over the alphabet and blank per frame (T', V) as float64 numpy,
+        the clip's seconds)."""
+        samples = [self.samples(c, max_seconds) for c in clips]
+        batch, lengths = padded([self.encoding.features(x) for x in samples])
         with evaluating(self.model), autocast(self.device, precision):
             lp, frames = self.model(batch.to(self.device), lengths.to(self.device))
-        return [lp[i, :int(frames[i])].double().cpu().numpy() for i in range(len(clips))]
+        rate = self.encoding.sample_rate
+        return [(lp[i, :int(frames[i])].double().cpu().numpy(), len(samples[i]) / rate)
+                for i in range(len(clips))]
 
     def scorer(self, lm):
         """The fused language model of --lm (a run folder, a Hub id, or a loaded one)."""
@@ -137,15 +141,16 @@ class Transcriber(LoadedRun):
         per_frame = self.encoding.hop * self.model.cfg.head.time_stride / self.encoding.sample_rate
         out = []
         for start in range(0, len(clips), batch_size):
-            for lp in self.log_probs(clips[start:start + batch_size], max_seconds=max_seconds):
+            for lp, seconds in self.log_probs(clips[start:start + batch_size], max_seconds=max_seconds):
                 ids = greedy(lp)[0]
                 if beam > 1:
                     if scorer is not None:
                         scorer.reset()
                     ids = prefix_beam_search(lp, beam, scorer, lm_weight, word_bonus, space)
-                out.append({"text": self.encoding.decode(ids),
-                            "words": word_times(ids, align(lp, ids), space, per_frame,
-                                                self.encoding.decode)})
+                words = word_times(ids, align(lp, ids), space, per_frame, self.encoding.decode)
+                for w in words:  # the last frame reaches past the clip's end by up to a frame
+                    w["end"] = min(w["end"], round(seconds, 3))
+                out.append({"text": self.encoding.decode(ids), "words": words})
         return out
 
     def evaluate(self, source, audio_column=None, text_column=None, split="test",
