@@ -10,7 +10,8 @@ stripping punctuation on both sides.
 
 - digits: `textrnn train-speech`'s defaults on the standard split for --digits-budget
   seconds; accuracy (a clip is right when its transcript is exactly the digit's word), WER,
-  and the real-time factor (processing seconds per audio second) at batch 1 and batch 32.
+  greedy and by a beam with the grammar's LM (below) fused in, and the real-time factor
+  (processing seconds per audio second) at batch 1 and batch 32.
 - loso: train on three speakers (all their recordings), test on the fourth, each in turn.
 - connected: clips of 1 to 7 digits made here with a fixed seed by joining recordings of one
   speaker with random pauses (0.05-0.4 s) and gains (0.5-1.5): training strings from
@@ -108,7 +109,8 @@ def textrnn(*args) -> float:
 
 def train(table, out, budget, args, val=None, test=None) -> dict:
     extra = ["--cell", args.cell, "--block", args.block, "--precision", args.precision,
-             "--time-stride", args.time_stride]
+             "--time-stride", args.time_stride, "--ema", args.ema,
+             "--speed-perturb" if args.speed_perturb else "--no-speed-perturb"]
     if val:
         extra += ["--val-data", val]
     if test:
@@ -163,8 +165,12 @@ def digits_part(recs, args, tmp: Path) -> dict:
     test_t = write_table(tmp / "test.csv", [row(r) for r in recs if r["index"] < 5])
     run = f"{args.out}-digits"
     result = train(train_t, run, args.digits_budget, args)
+    lm = lm_part(args, tmp)
     return {"train": {k: v for k, v in result.items() if k != "metrics"},
+            "lm_wall_seconds": round(args.lm_seconds, 1),
             "validation": result["metrics"]["val"], "test": scored(run, test_t),
+            f"test_beam_{args.beam}_lm": scored(run, test_t, beam=args.beam, lm=lm,
+                                                lm_weight=args.lm_weight, word_bonus=args.word_bonus),
             "real_time_factor": real_time_factor(run, test_t)}
 
 
@@ -182,11 +188,15 @@ def loso_part(recs, args, tmp: Path) -> dict:
 
 
 def lm_part(args, tmp: Path) -> str:
+    """A character LM of the grammar's strings (trained once, for every part that fuses it;
+    its wall seconds in args.lm_seconds)."""
+    run = f"{args.out}-digit-lm"
+    if (tmp / "strings.txt").exists():
+        return run
     rng = random.Random(7)
     lines = [" ".join(WORDS[d] for d in digit_string(rng)) for _ in range(20_000)]
     (tmp / "strings.txt").write_text("\n".join(lines) + "\n")
-    run = f"{args.out}-digit-lm"
-    textrnn("train-lm", "--data", tmp / "strings.txt", "--tokenizer", "char", "--hidden-size", 256,
+    args.lm_seconds = textrnn("train-lm", "--data", tmp / "strings.txt", "--tokenizer", "char", "--hidden-size", 256,
             "--num-layers", 2, "--embed-dim", 32, "--dropout", 0.1, "--time-budget", args.lm_budget,
             "--out", run, "--overwrite", "--quiet", "--precision", args.precision)
     return run
@@ -228,11 +238,13 @@ def main():
     p.add_argument("--time-stride", type=int, default=2,
                    help="2: FSDD's shortest clips (0.14 s) hold too few frames for 'three' at 4")
     p.add_argument("--precision", default="auto")
+    p.add_argument("--ema", type=float, default=0.0, help="train-speech's --ema (0: none)")
+    p.add_argument("--speed-perturb", action="store_true", help="train-speech's --speed-perturb")
     p.add_argument("--out", default="runs/bench-fsdd")
     args = p.parse_args()
     recs = recordings(args.recordings)
-    result = {"benchmark": "speech_fsdd", "cell": args.cell, "block": args.block,
-              "recordings": len(recs)}
+    result = {"benchmark": "speech_fsdd", "cell": args.cell, "block": args.block, "ema": args.ema,
+              "speed_perturb": args.speed_perturb, "recordings": len(recs)}
     with tempfile.TemporaryDirectory() as tmp:
         for part in args.parts:
             result[part] = {"digits": digits_part, "loso": loso_part,

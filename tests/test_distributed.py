@@ -2,6 +2,9 @@
 batch give the weights of 1 process with that batch, resume exactly, report the figures
 `textrnn evaluate` gives, fail together on one rank's bad input, and run across two
 simulated machines."""
+import contextlib
+import csv
+import io
 import json
 import os
 import shutil
@@ -10,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -29,7 +33,10 @@ def textrnn_cmd(args, launcher=("--standalone", "--nproc-per-node", "2")):
     return [*prefix, "-m", "textrnn", *map(str, args)]
 
 
-def run(args, launcher=("--standalone", "--nproc-per-node", "2"), timeout=240):
+TORCHRUN = ("--standalone", "--nproc-per-node", "2")
+
+
+def run(args, launcher=TORCHRUN, timeout=240):
     job = subprocess.run(textrnn_cmd(args, launcher), capture_output=True, text=True,
                          timeout=timeout, env=ENV)
     if job.returncode != 0 and "(SIGABRT)" in job.stderr:
@@ -40,6 +47,25 @@ def run(args, launcher=("--standalone", "--nproc-per-node", "2"), timeout=240):
         job = subprocess.run(textrnn_cmd(again, launcher), capture_output=True, text=True,
                              timeout=timeout, env=ENV)
     return job
+
+
+def two_and_one(args, out) -> tuple:
+    """`args` on two processes into out/"two" and, meanwhile, in this process into
+    out/"one" (as `python -m textrnn` runs it, without a second start-up)."""
+    from textrnn import cli
+    with ThreadPoolExecutor(1) as pool:
+        two = pool.submit(run, [*args, "--out", out / "two"])
+        threads, out_, err = torch.get_num_threads(), io.StringIO(), io.StringIO()
+        torch.set_num_threads(1)  # as the launched processes' OMP_NUM_THREADS
+        try:
+            with contextlib.redirect_stdout(out_), contextlib.redirect_stderr(err):
+                cli.main([str(a) for a in [*args, "--out", out / "one"]])
+            code = 0
+        except SystemExit as e:
+            code = e.code or 1
+        finally:
+            torch.set_num_threads(threads)
+        return two.result(), subprocess.CompletedProcess("in process", code, out_.getvalue(), err.getvalue())
 
 
 def worker_lines(stderr: str) -> str:
@@ -80,17 +106,16 @@ def data(tmp_path_factory):
 
 
 def lm_args(data, out, *extra):
+    out = [] if out is None else ["--out", out]
     return ["train-lm", "--data", data / "train.txt", "--val-data", data / "val.txt",
             "--hidden-size", 32, "--num-layers", 2, "--batch-size", 8, "--bptt", 16,
-            "--max-steps", 12, "--eval-every", 6, "--save-every", 6, "--quiet", "--out", out,
-            *extra]
+            "--max-steps", 12, "--eval-every", 6, "--save-every", 6, "--quiet", *out, *extra]
 
 
 @pytest.fixture(scope="module")
 def lm_runs(data, tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp-lm")
-    two = run(lm_args(data, root / "two", *NO_DROPOUT))
-    one = one_process(lm_args(data, root / "one", *NO_DROPOUT))
+    two, one = two_and_one(lm_args(data, None, *NO_DROPOUT), root)
     assert two.returncode == 0 and one.returncode == 0, worker_lines(two.stderr + one.stderr)
     return root
 
@@ -122,8 +147,7 @@ def test_language_model_on_two_processes_matches_one(lm_runs, data):
 @pytest.mark.parametrize("cell", ["mingru", "mlstm"])
 def test_a_parallel_cell_in_residual_blocks_on_two_processes_matches_one(data, tmp_path, cell):
     extra = ["--cell", cell, "--block", "residual", "--heads", 2, *NO_DROPOUT]
-    two = run(lm_args(data, tmp_path / "two", *extra))
-    one = one_process(lm_args(data, tmp_path / "one", *extra))
+    two, one = two_and_one(lm_args(data, None, *extra), tmp_path)
     assert two.returncode == 0 and one.returncode == 0, worker_lines(two.stderr + one.stderr)
     assert_same_weights(tmp_path / "one", tmp_path / "two")
 
@@ -133,7 +157,7 @@ def test_classifier_with_unfreezing_and_batchnorm_on_two_processes_matches_one(d
             "--hidden-size", 16, "--num-layers", 2, "--head-hidden", 8, "--gradual-unfreezing",
             "--discriminative-lr", 2.6, "--batch-size", 16, "--epochs", 4, "--eval-every", 0,
             "--save-every", 0, "--quiet", *NO_DROPOUT]  # 4 epochs: every layer group unfreezes
-    two, one = run([*args, "--out", tmp_path / "two"]), one_process([*args, "--out", tmp_path / "one"])
+    two, one = two_and_one(args, tmp_path)
     assert two.returncode == 0 and one.returncode == 0, worker_lines(two.stderr + one.stderr)
     assert_same_weights(tmp_path / "one", tmp_path / "two")
     saved = json.loads((tmp_path / "two" / "metrics.json").read_text())
@@ -159,7 +183,7 @@ def test_forecaster_on_two_processes_matches_one(data, tmp_path):
     args = ["train-forecaster", "--data", data / "series.csv", "--target", "load", "--lookback", 24,
             "--horizon", 12, "--seg-len", 12, "--hidden-size", 16, "--batch-size", 16,
             "--max-steps", 10, "--eval-every", 5, "--save-every", 5, "--dropout", 0, "--quiet"]
-    two, one = run([*args, "--out", tmp_path / "two"]), one_process([*args, "--out", tmp_path / "one"])
+    two, one = two_and_one(args, tmp_path)
     assert two.returncode == 0 and one.returncode == 0, worker_lines(two.stderr + one.stderr)
     assert_same_weights(tmp_path / "one", tmp_path / "two")
     m2, m1 = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("two", "one"))
@@ -330,11 +354,11 @@ from textrnn.tasks.lm import LMTask
 report = LMTask.report
 def slow_report(self, *args):
     if os.environ["RANK"] == "0":
-        time.sleep(7)  # a translator's beam searches over its validation and test sets
+        time.sleep(5)  # a translator's beam searches over its validation and test sets
     return report(self, *args)
 LMTask.report = slow_report
 given = {{"data": [{str(data / 'train.txt')!r}], "out": {str(tmp_path / 'out')!r}, "max_steps": 3,
-         "hidden_size": 16, "batch_size": 4, "bptt": 8, "dist_timeout": 3}}
+         "hidden_size": 16, "batch_size": 4, "bptt": 8, "dist_timeout": 2}}
 """)
     assert job.returncode == 0, worker_lines(job.stderr)
     assert (tmp_path / "out" / "metrics.json").is_file()
@@ -345,7 +369,7 @@ def test_size_auto_under_two_processes_trains_rank_0_s_choice_on_both(data, tmp_
     # that chose apart would hold differently shaped weights, which DDP refuses).
     job = run(["train-lm", "--data", data / "train.txt", "--val-data", data / "val.txt",
                "--num-layers", 2, "--batch-size", 8, "--bptt", 16, "--size", "auto",
-               "--size-steps", 20, "--time-budget", 6, "--eval-every", 10, "--quiet",
+               "--size-steps", 10, "--time-budget", 4, "--eval-every", 10, "--quiet",
                "--out", tmp_path / "run"])
     assert job.returncode == 0, worker_lines(job.stderr)
     sizing = json.loads((tmp_path / "run" / "metrics.json").read_text())["sizing"]
@@ -366,11 +390,27 @@ def test_tagger_with_string_embeddings_on_two_processes_matches_one(data, tmp_pa
     args = ["train-tagger", "--data", tmp_path / "train.conll", "--embeddings", tmp_path / "fwd",
             "--embed-dim", 8, "--hidden-size", 8, "--char-hidden", 4, "--batch-size", 16, "--max-steps", 6,
             "--eval-every", 3, "--save-every", 3, "--unk-dropout", 0, "--quiet", *NO_DROPOUT]
-    two, one = run([*args, "--out", tmp_path / "two"]), one_process([*args, "--out", tmp_path / "one"])
+    two, one = two_and_one(args, tmp_path)
     assert two.returncode == 0 and one.returncode == 0, worker_lines(two.stderr + one.stderr)
     assert_same_weights(tmp_path / "one", tmp_path / "two")
     m2, m1 = (json.loads((tmp_path / d / "metrics.json").read_text())["val"] for d in ("two", "one"))
     assert m2["accuracy"] == m1["accuracy"] and m2["words"] == m1["words"]
+
+
+def test_speech_recogniser_on_two_processes_matches_one(tmp_path):
+    from test_speech import SAMPLE
+    rows = list(csv.DictReader(open(SAMPLE / "train.csv")))[:32]
+    with open(tmp_path / "train.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("path", "text")] + [(str(SAMPLE / r["path"]), r["text"]) for r in rows])
+    args = ["train-speech", "--data", tmp_path / "train.csv", "--val-fraction", 0.25, "--hidden-size", 16,
+            "--embed-dim", 16, "--num-layers", 1, "--conv-channels", 4, "--batch-size", 8, "--max-steps", 4,
+            "--eval-every", 2, "--save-every", 2, "--freq-masks", 0, "--time-masks", 0, "--quiet",
+            "--dropout", 0]  # no SpecAugment: one process draws the masks of both ranks' clips
+    two, one = two_and_one(args, tmp_path)
+    assert two.returncode == 0 and one.returncode == 0, worker_lines(two.stderr + one.stderr)
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
+    m2, m1 = (json.loads((tmp_path / d / "metrics.json").read_text())["val"] for d in ("two", "one"))
+    assert m2["cer"] == m1["cer"] and m2["clips"] == m1["clips"] == 8
 
 
 # `accelerate launch --cpu` starts one process (several only through MPI); on CPUs its

@@ -15,7 +15,7 @@ import torch
 import textrnn
 from textrnn.checkpoint import load_training_state
 from textrnn.config import EncoderConfig, ModelConfig
-from textrnn.data.audio import Clip, read_audio, resample, wav_bytes
+from textrnn.data.audio import Clip, change_speed, read_audio, resample, wav_bytes
 from textrnn.data.bundled import SAMPLE_DATA
 from textrnn.data.log_mel import log_mel, mel_filters
 from textrnn.data.speech_encoding import SpeechEncoding, normal_text
@@ -24,7 +24,7 @@ from textrnn.errors import ConfigError, DataError
 from textrnn.inference.ctc import align, greedy, prefix_beam_search
 from textrnn.metrics import error_rates
 from textrnn.models.crnn import spec_augment
-from textrnn.tasks.speech import SpeechHeadConfig
+from textrnn.tasks.speech import SpeechHeadConfig, fitting_speeds
 from textrnn.training.config import TrainConfig
 
 SAMPLE = SAMPLE_DATA / "speech_sample"
@@ -50,6 +50,18 @@ def test_resampling_keeps_a_tones_frequency_and_the_reader_mixes_stereo_down(tmp
     soundfile.write(tmp_path / "s.flac", stereo, 16000)
     mono = read_audio(Clip(path=str(tmp_path / "s.flac")), rate=8000)
     assert len(mono) == 8000 and abs(np.abs(mono).max() - 0.3) < 0.02  # the channels' mean
+
+
+def test_speed_perturbation_changes_pace_and_pitch_and_keeps_transcripts_placeable():
+    x = tone(500, 8000)
+    for speed in (0.9, 1.1):
+        played = change_speed(x, speed)
+        assert abs(len(played) - 8000 / speed) <= 1 and abs(peak_hz(played, 8000) - 500 * speed) < 5
+    enc = SpeechEncoding.learn(["one two"], sample_rate=8000)
+    ids = [enc.encode("one"), enc.encode("one two one two")]  # 3 and 15 output frames needed
+    # 0.6 s gives 16 output frames at a time stride of 4, 14 at 1.1 times the speed
+    assert fitting_speeds([0.6], ids[:1], enc, 4) == [(0.9, 1.0, 1.1)]
+    assert fitting_speeds([0.6, 0.62], ids[1:] * 2, enc, 4) == [(0.9, 1.0), (0.9, 1.0, 1.1)]
 
 
 @pytest.mark.parametrize("make,match", [
@@ -211,6 +223,9 @@ def data(clips, **kw):
 
 def test_training_saves_a_run_that_loads_transcribes_alike_and_resumes_exactly(clips, tmp_path):
     cfg = speech_config(0)
+    data = lambda clips: textrnn.SpeechDataConfig(  # noqa: E731  (speeds drawn alike when resumed)
+        data=str(clips / "train.csv"), test_data=str(clips / "test.csv"), val_fraction=0.25,
+        speed_perturb=True)
     result = textrnn.train("speech", data(clips), cfg, tiny(6), tmp_path / "straight", show_progress=False)
     assert {"wer", "cer", "examples"} <= set(result["test"]) and len(result["test"]["examples"]) == 3
     encoding = json.loads((tmp_path / "straight" / "speech.json").read_text())

@@ -91,6 +91,18 @@ def resample(x: np.ndarray, source: int, target: int) -> np.ndarray:
     return resample_poly(x, target // g, source // g).astype(np.float32)
 
 
+def change_speed(x: np.ndarray, speed: float) -> np.ndarray:
+    """x played `speed` times faster (pace and pitch together, as a tape would): x resampled
+    to 1/speed as many samples and read at the same rate."""
+    if speed == 1:
+        return x
+    from fractions import Fraction
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(1 / speed).limit_denominator(100)
+    return resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
 def wav_bytes(x: np.ndarray, rate: int) -> bytes:
     """Samples (N,) in [-1, 1] as a 16-bit PCM WAV file's bytes (tests, the page's recorder)."""
     buffer = io.BytesIO()

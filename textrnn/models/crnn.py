@@ -86,8 +86,8 @@ class SpeechRecognizer(nn.Module):
         return torch.log_softmax(self.out(self.drop(x)).float(), -1), out_lengths
 
     def forward(self, features, lengths, targets=None, target_lengths=None):
-        """With targets (the batch's transcripts' ids, concatenated) the mean CTC loss per
-        character of transcript; else (log probs, frames)."""
+        """With targets (the batch's transcripts' ids: (B, L) padded, or concatenated) the
+        mean CTC loss per character of transcript; else (log probs, frames)."""
         log_probs, frames = self.log_probs(features, lengths)
         if targets is None:
             return log_probs, frames

@@ -13,7 +13,7 @@ import torch
 
 from ..config import ModelConfig
 from ..data import EpochBatches
-from ..data.audio import clip_info, read_audio
+from ..data.audio import change_speed, clip_info, read_audio
 from ..device import autocast
 from ..inference.ctc import greedy
 from ..models import evaluating
@@ -31,6 +31,7 @@ from .transcriber import (MAX_SECONDS, SpeechEvaluation, TranscribeSettings, Tra
                           scores, transcribe_command)
 
 log = logging.getLogger("textrnn")
+SPEEDS = (0.9, 1.0, 1.1)  # --speed-perturb's, as Ko et al. (2015)
 
 # `textrnn train-speech`: a 2x192 bidirectional LSTM over 128-wide projections of the
 # front end's output, dropout 0.2, Adam at 2e-3 warmed up then cosine-decayed to the end,
@@ -68,6 +69,9 @@ class SpeechDataConfig(SourceSettings):
     hop_ms: float = setting(10.0, "feature hop in milliseconds", low=1, high=1000)
     n_mels: int = setting(40, "mel bands per frame", low=4, high=512)
     normalise: bool = setting(True, "each band to zero mean and unit variance per clip")
+    speed_perturb: bool = setting(False, "play each training clip at 0.9, 1.0 or 1.1 times its "
+                                  "speed, drawn per clip and epoch (Ko et al. 2015): new voices' "
+                                  "pitch and pace")
     max_audio_seconds: float = setting(MAX_SECONDS, "clips longer than this are refused",
                                        low=0, low_open=True, high=3600)
 
@@ -175,31 +179,44 @@ class SpeechTask(Task):
         frames = [encoding.frames(round(s * encoding.sample_rate)) for s in data.seconds[id(data.train)]]
         ids = [encoding.encode(t) for t in data.train.texts]
         check_alignable(data.train, frames, ids, time_strides(model_cfg.head.time_stride))
+        speeds = fitting_speeds(data.seconds[id(data.train)], ids, encoding, model_cfg.head.time_stride) \
+            if data_cfg.speed_perturb else None
         return cls(data, encoding, frames, ids, train_cfg.batch_size, train_cfg.seed,
-                   train_cfg.eval_batch_size or cls.eval_batch_size, data_cfg.max_audio_seconds)
+                   train_cfg.eval_batch_size or cls.eval_batch_size, data_cfg.max_audio_seconds, speeds)
 
     def __init__(self, data: SpeechSplits, encoding: SpeechEncoding, frames: list[int],
                  ids: list[list[int]], batch_size: int, seed: int, eval_batch_size: int = 32,
-                 max_seconds: float = MAX_SECONDS):
+                 max_seconds: float = MAX_SECONDS, speeds: list[tuple] | None = None):
         self.data, self.encoding, self.frames, self.ids = data, encoding, frames, ids
         self.batches = EpochBatches(frames, batch_size, seed)
         self.eval_size, self.max_seconds = eval_batch_size, max_seconds
         self.held_out = {}  # id of the validation or test clips -> their transcripts' ids
+        self.speeds, self.seed = speeds, seed  # per training clip, the speeds it may be played at
 
     def num_batches(self, epoch: int) -> int:
         return len(self.batches(epoch))
 
-    def features(self, part: Transcribed, idx: list[int]):
-        """Clips idx of a part -> padded features (B, T, F) and lengths (B,)."""
-        return padded([self.encoding.features(read_audio(part.clips[i], self.encoding.sample_rate,
-                                                         self.max_seconds)) for i in idx])
+    def features(self, part: Transcribed, idx: list[int], speeds=None):
+        """Clips idx of a part (each played at its speed, if given) -> padded features
+        (B, T, F) and lengths (B,)."""
+        rate = self.encoding.sample_rate
+        read = [read_audio(part.clips[i], rate, self.max_seconds) for i in idx]
+        if speeds is not None:
+            read = [change_speed(x, s) for x, s in zip(read, speeds)]
+        return padded([self.encoding.features(x) for x in read])
 
     def batch(self, epoch: int, i: int):
-        """features (B, T, F), lengths (B,), targets (sum of L,), target lengths (B,)."""
+        """features (B, T, F), lengths (B,), targets (B, L) padded with blanks, target
+        lengths (B,): every tensor one row per clip, so torchrun's ranks split it by rows."""
         idx = self.batches(epoch)[i]
-        feats, lengths = self.features(self.data.train, idx)
+        speeds = None
+        if self.speeds is not None:  # drawn from (seed, epoch, batch): a resumed run draws alike
+            rng = random.Random(f"{self.seed}-{epoch}-{i}")
+            speeds = [rng.choice(self.speeds[j]) for j in idx]
+        feats, lengths = self.features(self.data.train, idx, speeds)
         targets = [self.ids[j] for j in idx]
-        return (feats, lengths, torch.tensor([c for t in targets for c in t], dtype=torch.long),
+        longest = max(len(t) for t in targets)
+        return (feats, lengths, torch.tensor([t + [0] * (longest - len(t)) for t in targets], dtype=torch.long),
                 torch.tensor([len(t) for t in targets]))
 
     @staticmethod
@@ -252,8 +269,7 @@ def check_alignable(part: Transcribed, frames: list[int], ids: list[list[int]], 
     """Refuse a clip whose transcript CTC cannot place in its frames: one frame per
     character, and a blank between two equal ones."""
     for i, (n, t) in enumerate(zip(frames, ids)):
-        steps = int(conv_frames(torch.tensor(n), strides))
-        need = len(t) + sum(a == b for a, b in zip(t, t[1:]))
+        steps, need = int(conv_frames(torch.tensor(n), strides)), frames_needed(t)
         if need > steps:
             raise DataError(f"{part.clips[i]}: its transcript needs {need} output frames but the "
                             f"clip gives {steps} ({n} feature frames over the front end's time "
@@ -261,6 +277,23 @@ def check_alignable(part: Transcribed, frames: list[int], ids: list[list[int]], 
         if not t:
             raise DataError(f"{part.clips[i]}: its transcript holds no letters or digits after "
                             "normalisation; remove the clip or transcribe it")
+
+
+def fitting_speeds(seconds: list[float], ids: list[list[int]], encoding: SpeechEncoding,
+                   time_stride: int) -> list[tuple]:
+    """Per clip, the speeds of SPEEDS at which CTC can still place its transcript (a clip
+    played faster gives fewer frames)."""
+    strides = time_strides(time_stride)
+    steps = lambda s, v: int(conv_frames(torch.tensor(encoding.frames(round(s * encoding.sample_rate / v))),  # noqa: E731
+                                         strides))
+    return [tuple(v for v in SPEEDS if v <= 1 or steps(s, v) >= frames_needed(t))
+            for s, t in zip(seconds, ids)]
+
+
+def frames_needed(ids: list[int]) -> int:
+    """CTC's fewest output frames for a transcript: one per character, and a blank between
+    two equal ones."""
+    return len(ids) + sum(a == b for a, b in zip(ids, ids[1:]))
 
 
 def hold_out(data: Transcribed, fraction: float, seed: int) -> tuple[Transcribed, Transcribed]:
