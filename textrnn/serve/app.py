@@ -47,11 +47,11 @@ def create_app(runs: dict, cfg) -> FastAPI:
                   description="Recurrent text models: " + ", ".join(
                       sorted({t.endpoint.path for t in TASKS.values() if t.endpoint})) + ".")
     app.state.runs = held
-    # Middleware runs last added first: the Host check, CORS (its preflights carry no key),
-    # the API key, then the body's size.
     server = api.Server(held, cfg)
     extra, openai_paths = task_routes(server)
     openai_paths |= OPENAI_PATHS
+    # Middleware runs last added first: the Host check, CORS (its preflights carry no key),
+    # the API key, then the body's size.
     app.add_middleware(BodyLimit, max_bytes=cfg.max_body_kb * 1024, uploads=upload_caps(cfg, extra),
                        openai_paths=openai_paths)
     if cfg.key():
@@ -95,10 +95,9 @@ def task_routes(server) -> tuple[dict, set]:
 
 
 def upload_caps(cfg, extra: dict) -> dict:
-    """path -> (the most bytes its body may hold, the setting behind it), for the tasks whose
-    requests upload files
-    (`Endpoint.upload_kb`): the upload's cap in base64 (4 bytes per 3) with room for the rest
-    of the request, on the endpoint and on the task's other routes."""
+    """path -> (the most bytes its body may hold, the setting behind it) for the tasks whose
+    requests upload files (`Endpoint.upload_kb`): the upload's cap in base64 (4 bytes per 3)
+    with room for the rest of the request, on the endpoint and on the task's other routes."""
     caps = {}
     for task in TASKS.values():
         ep = task.endpoint
