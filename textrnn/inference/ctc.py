@@ -135,14 +135,15 @@ def align(log_probs: np.ndarray, ids: list[int]) -> list[tuple[int, int]]:
 
 
 def word_times(ids: list[int], spans: list[tuple[int, int]], space: int | None,
-               seconds_per_frame: float, decode) -> list[dict]:
-    """Words with the times they start and end, from the frames of their characters."""
+               seconds_per_frame: float, decode, duration: float = float("inf")) -> list[dict]:
+    """Words with the times they start and end, from the frames of their characters; no
+    end past `duration`, the clip's seconds (its last frame may reach past them)."""
     words, current, begin, last = [], [], None, None
     for i, span in zip(ids + [space], spans + [None]):
         if i == space or span is None:
             if current:
                 words.append({"word": decode(current), "start": round(begin * seconds_per_frame, 3),
-                              "end": round((last + 1) * seconds_per_frame, 3)})
+                              "end": round(min((last + 1) * seconds_per_frame, duration), 3)})
             current, begin = [], None
             continue
         current.append(i)

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from ..config import ModelConfig
 from ..data import EpochBatches
@@ -214,10 +215,8 @@ class SpeechTask(Task):
             rng = random.Random(f"{self.seed}-{epoch}-{i}")
             speeds = [rng.choice(self.speeds[j]) for j in idx]
         feats, lengths = self.features(self.data.train, idx, speeds)
-        targets = [self.ids[j] for j in idx]
-        longest = max(len(t) for t in targets)
-        return (feats, lengths, torch.tensor([t + [0] * (longest - len(t)) for t in targets], dtype=torch.long),
-                torch.tensor([len(t) for t in targets]))
+        targets = [torch.tensor(self.ids[j], dtype=torch.long) for j in idx]
+        return feats, lengths, pad_sequence(targets, batch_first=True), torch.tensor([len(t) for t in targets])
 
     @staticmethod
     def tokens(batch) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from ..data.audio import Clip, read_audio, resample
 from ..data.speech_encoding import normal_text
@@ -147,10 +148,9 @@ class Transcriber(LoadedRun):
                     if scorer is not None:
                         scorer.reset()
                     ids = prefix_beam_search(lp, beam, scorer, lm_weight, word_bonus, space)
-                words = word_times(ids, align(lp, ids), space, per_frame, self.encoding.decode)
-                for w in words:  # the last frame reaches past the clip's end by up to a frame
-                    w["end"] = min(w["end"], round(seconds, 3))
-                out.append({"text": self.encoding.decode(ids), "words": words})
+                out.append({"text": self.encoding.decode(ids),
+                            "words": word_times(ids, align(lp, ids), space, per_frame,
+                                                self.encoding.decode, seconds)})
         return out
 
     def evaluate(self, source, audio_column=None, text_column=None, split="test",
@@ -171,11 +171,7 @@ class Transcriber(LoadedRun):
 
 def padded(features: list) -> tuple[torch.Tensor, torch.Tensor]:
     """Clips' features, each (T_i, F) -> zero-padded (B, T, F) and lengths (B,)."""
-    lengths = torch.tensor([len(f) for f in features])
-    out = torch.zeros(len(features), int(lengths.max()), features[0].shape[1])
-    for i, f in enumerate(features):
-        out[i, :len(f)] = f
-    return out, lengths
+    return pad_sequence(features, batch_first=True), torch.tensor([len(f) for f in features])
 
 
 def scores(references: list[str], heard: list[str], examples: int = 3) -> dict:
