@@ -280,7 +280,7 @@ def test_a_small_set_gets_the_small_data_settings_except_those_typed(tmp_path):
     enc = run.model.cfg.encoder
     assert (enc.hidden_size, run.train_cfg.patience) == (12, 4)  # typed: kept
     small = CLASSIFIER_SMALL_DATA
-    assert (enc.embed_dim, enc.embed_dropout) == (small["embed_dim"], small["embed_dropout"])
+    assert (enc.embed_dropout, run.train_cfg.lr) == (small["embed_dropout"], small["lr"])
     assert run.train_cfg.epochs == small["epochs"] and run.data_cfg.min_frequency == 2
     # A word the training texts hold once reads as <unk>; one they hold twice has its id.
     unique, twice = encode(run.tokenizer, "uniquely moving")

@@ -34,9 +34,13 @@ log = logging.getLogger("textrnn")
 # count and a short patience stop it before its best. A narrower model, whole words dropped
 # from the embedding (Gal & Ghahramani 2016), words seen once read as <unk> (an embedding
 # learnt from one sentence is noise, and the model learns to read the words it never saw),
-# and a run ended by patience rather than an epoch count.
+# and a run ended by patience rather than an epoch count. The command's 300-wide embedding
+# and a 3e-3 learning rate: on SST-2 subsets of 2,000 and 8,000 examples and a five-class set
+# of 4,000 sentences (bench/small_data.py) they gave 0.5-1.7 points more dev accuracy than a
+# 128-wide embedding at 1e-3 (an epoch here is seconds, so the faster rate buys more epochs
+# before patience, and Kim's CNN-rand, the baseline, also trains 300-wide random vectors).
 SMALL_DATA = 20_000
-SMALL_DATA_SETTINGS = dict(embed_dim=128, hidden_size=128, embed_dropout=0.2, min_frequency=2,
+SMALL_DATA_SETTINGS = dict(hidden_size=128, lr=3e-3, embed_dropout=0.2, min_frequency=2,
                            epochs=50, patience=10)
 
 
