@@ -12,6 +12,12 @@ import torch
 
 from textrnn import build_model, config_from_dict, save_pretrained, train_tokenizer
 
+# Under pytest-xdist (README's `-n 2`) each worker, and every process it starts, computes on
+# one thread: two workers on two cores, instead of four threads contending for them.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 
 def make_text(n_lines=200, seed=0) -> str:
     """A small deterministic play-like corpus with a few non-ASCII characters."""
