@@ -36,7 +36,7 @@ log = logging.getLogger("textrnn")
 # learnt from one sentence is noise, and the model learns to read the words it never saw),
 # and a run ended by patience rather than an epoch count. The command's 300-wide embedding
 # and a 3e-3 learning rate: on SST-2 subsets of 2,000 and 8,000 examples and a five-class set
-# of 4,000 sentences (bench/small_data.py) they gave 0.5-1.7 points more dev accuracy than a
+# of 4,000 sentences (bench/small_data.py) they gave 0.5-1.8 points more dev accuracy than a
 # 128-wide embedding at 1e-3 (an epoch here is seconds, so the faster rate buys more epochs
 # before patience, and Kim's CNN-rand, the baseline, also trains 300-wide random vectors).
 SMALL_DATA = 20_000
