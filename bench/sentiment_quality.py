@@ -26,19 +26,19 @@ from text_baselines import nbsvm_bi, tfidf_logreg
 VAL_FRACTION, SEED = 0.1, 1234  # the recipe's defaults: its validation hold-out, its seed
 
 
-def splits(args):
-    """(texts, ids) of train / validation / test, as a textrnn classifier reads them."""
+def splits(data: str, val_data: str | None, test_data: str):
+    """names and (texts, ids) of train / validation / test, as a textrnn classifier reads them."""
     from textrnn.tasks.classify import LabelledDataConfig
     from textrnn.tasks.labelled_splits import load_splits
 
-    cfg = LabelledDataConfig(data=args.data, val_data=args.val_data, test_data=args.test_data,
+    cfg = LabelledDataConfig(data=data, val_data=val_data, test_data=test_data,
                              val_fraction=VAL_FRACTION)
     s = load_splits(cfg, SEED)
     return s.names, (s.train.texts, s.y_train), (s.val.texts, s.y_val), (s.test.texts, s.y_test)
 
 
 def baselines(args) -> dict:
-    names, train, val, test = splits(args)
+    names, train, val, test = splits(args.data, args.val_data, args.test_data)
     out = {"tfidf_logreg": tfidf_logreg(train, val, test)}
     if len(names) == 2:  # NBSVM is the paper's two-class model
         out["nbsvm_bi"] = nbsvm_bi(train, val, test)
@@ -75,7 +75,7 @@ def bootstrap_calibration(run_dir, args, n: int) -> dict:
     import textrnn
     from textrnn.calibration import brier_score, expected_calibration_error
 
-    names, _, _, (texts, y) = splits(args)
+    names, _, _, (texts, y) = splits(args.data, args.val_data, args.test_data)
     clf = textrnn.load(run_dir)
     y = np.asarray(y)
     rng = np.random.default_rng(0)

@@ -21,16 +21,8 @@ from pathlib import Path
 
 from cnn_rand import train_cnn_rand
 from recipe_run import TRAINING_SUMMARY, run_recipe
+from sentiment_quality import splits
 from small_sets import build
-
-
-def read_splits(train: str, val: str, test: str):
-    """names and (texts, ids) of train / validation / test, as a textrnn classifier reads them."""
-    from textrnn.tasks.classify import LabelledDataConfig
-    from textrnn.tasks.labelled_splits import load_splits
-
-    s = load_splits(LabelledDataConfig(data=train, val_data=val, test_data=test), 0)
-    return s.names, (s.train.texts, s.y_train), (s.val.texts, s.y_val), (s.test.texts, s.y_test)
 
 
 def textrnn_run(paths, seed: int, args, out: str) -> dict:
@@ -52,7 +44,7 @@ def spread(values: list[float]) -> dict:
 
 
 def one_set(name: str, paths, args) -> dict:
-    names, train, val, test = read_splits(*paths)
+    names, train, val, test = splits(*paths)  # given validation: no hold-out, no seed
     runs = {"textrnn": [], "cnn_rand": []}
     for seed in args.seeds:
         runs["textrnn"].append(textrnn_run(paths, seed, args, f"{args.out}/{name}-seed{seed}"))

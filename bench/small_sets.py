@@ -16,10 +16,11 @@ import random
 import re
 from pathlib import Path
 
+from cnn_rand import words
+
 SST2_SIZES = (2000, 4000, 8000)
 SOURCES = ("captions", "imdb", "sst2", "web", "shakespeare")
 PER_SOURCE = {"train": 800, "val": 200, "test": 400}
-TOKEN = re.compile(r"[\w']+|[^\w\s]")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
 SST_UNDO = [(" n't", "n't"), (" 's", "'s"), (" 're", "'re"), (" 've", "'ve"), (" 'll", "'ll"),
             (" 'd", "'d"), (" 'm", "'m"), ("-lrb-", "("), ("-rrb-", ")"), ("`` ", '"'), (" ''", '"')]
@@ -48,7 +49,7 @@ def sst2_subsets(sst2: Path, out: Path) -> dict:
 
 
 def normalise(text: str) -> str:
-    marks = TOKEN.findall(text.replace("<br />", " ").replace("\"", " ").lower())
+    marks = words(text.replace('"', " "))  # the CNN's rule: lower-cased words and marks
     while marks and not re.match(r"[\w']", marks[-1]):
         marks.pop()
     return " ".join(marks)

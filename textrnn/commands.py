@@ -59,7 +59,7 @@ class RunSettings:
     training: TrainConfig
     run: RunOptions
     sampling: SamplingConfig | None = None
-    typed: frozenset = frozenset()  # the settings the user typed (a preset's are not)
+    typed: frozenset = frozenset()  # the settings the user typed or a resumed run fixed (a preset's are not)
 
     def check(self) -> "RunSettings":
         """Every setting, before any data is read; `prepare` checks them again."""
@@ -94,10 +94,11 @@ def settings_from(task: str, given: dict, preset: dict | None = None,
     kind = get_task(task)
     resumed = resumed_settings(given.get("out", (preset or {}).get("out"))) if given.get("resume") else {}
     values = {**(preset or {}), **resumed, **given}
+    # what a resumed run fixed at its start stays as saved, whatever the size rule says today
     model = ModelConfig(task=task, encoder=resolve(EncoderConfig, values), head=resolve(kind.Head, values))
     sampling = resolve(SamplingConfig, values) if sampling else None
     return RunSettings(task, resolve(kind.Data, values), model, resolve(TrainConfig, values),
-                       resolve(RunOptions, values), sampling, frozenset(given))
+                       resolve(RunOptions, values), sampling, frozenset(given) | frozenset(resumed))
 
 
 def parse_settings(task: str, argv=None, description: str = "", preset=None,

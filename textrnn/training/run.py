@@ -219,8 +219,6 @@ def _model_and_data(kind, data_cfg, model_cfg, train_cfg, run_dir, resume, init_
         recorded = _saved_settings(run_dir).get("training_data")
         same_training_data(recorded if isinstance(recorded, dict) else {}, held, data_cfg, run_dir)
     data = kind.read_data(data_cfg, train_cfg.seed, saved[0].cfg if saved else None)
-    if resume and typed is not None:  # what the run fixed at its start stays as it was saved,
-        typed = typed | set(resumed_settings(run_dir))  # whatever the size rule says today
     data_cfg, model_cfg, train_cfg = fit_to_size(kind, data, data_cfg, model_cfg, train_cfg, typed)
     if saved:  # the saved model and vocabulary win: ids and shapes must not change
         model, tokenizer = saved[0].train(), saved[1]
