@@ -196,6 +196,9 @@ def test_both_directions_add_a_backward_pipeline_and_data_switches_to_the_corpus
     assert real.pretrain.training.time_budget == FINETUNE_CORPUS["pretrain_budget"]
     assert real.pretrain.data.data == ["train.parquet"] and real.scratch is None
     assert real.classifier.model.head.head_hidden == 50
+    tested = parse_finetune(["--data", "t.csv", "--test-data", "test.csv", "--out", str(tmp_path / "e")])
+    assert tested.classifier.data.test_data == "test.csv"  # only the classifier reads the test set
+    assert tested.pretrain.data.test_data is None and tested.task_lm.data.test_data is None
     typed = parse_finetune(["--data", "t.csv", "--pretrain-budget", "60", "--out", str(tmp_path / "d")])
     assert typed.pretrain.training.time_budget == 60.0
 
