@@ -57,10 +57,14 @@ def test_the_sequence_form_equals_a_loop_of_the_same_weights(kind, T):
     torch.testing.assert_close(whole, looped, atol=1e-5, rtol=1e-4)
     for a, b in zip(leaves(state), leaves(loop_state)):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
-    grad = torch.randn_like(whole)  # gradients of every weight and of the input
-    wrt = [x, *cell.parameters()]
-    for g, w in zip(torch.autograd.grad(whole, wrt, grad), torch.autograd.grad(looped, wrt, grad)):
-        torch.testing.assert_close(g, w, atol=1e-4, rtol=1e-4)
+    # Gradients of every weight and of the input up to T = 128; at 2048 the scan's own
+    # gradients are checked against the recurrence's (the test above), and the cells' loop
+    # backward would cost the issue's time limit for its tests about 10 s.
+    if T <= 128:
+        grad = torch.randn_like(whole)
+        wrt = [x, *cell.parameters()]
+        for g, w in zip(torch.autograd.grad(whole, wrt, grad), torch.autograd.grad(looped, wrt, grad)):
+            torch.testing.assert_close(g, w, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("kind", NEW)
