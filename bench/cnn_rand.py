@@ -13,6 +13,7 @@ import time
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 
 WIDTHS, MAPS, DIM, DROPOUT, MAX_NORM = (3, 4, 5), 100, 300, 0.5, 3.0
 BATCH, EPOCHS = 50, 25
@@ -52,11 +53,8 @@ def encode(texts, vocab: dict) -> list[list[int]]:
 
 def batch_ids(seqs) -> torch.Tensor:
     """(B, T) ids, padded with 0 to the longest, and at least as long as the widest filter."""
-    width = max(max(len(s) for s in seqs), max(WIDTHS))
-    ids = torch.zeros(len(seqs), width, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, :len(s)] = torch.tensor(s, dtype=torch.long)
-    return ids
+    ids = pad_sequence([torch.tensor(s, dtype=torch.long) for s in seqs], batch_first=True)
+    return nn.functional.pad(ids, (0, max(WIDTHS) - ids.size(1))) if ids.size(1) < max(WIDTHS) else ids
 
 
 @torch.no_grad()

@@ -18,6 +18,7 @@ intervals. `--baselines-only` skips the recipe; `--no-baselines` skips the basel
 arguments after `--` go to the recipe.
 """
 import argparse
+import functools
 import json
 
 from recipe_run import TRAINING_SUMMARY, run_recipe
@@ -26,6 +27,7 @@ from text_baselines import nbsvm_bi, tfidf_logreg
 VAL_FRACTION, SEED = 0.1, 1234  # the recipe's defaults: its validation hold-out, its seed
 
 
+@functools.lru_cache(maxsize=None)  # the baselines and the bootstrap read the same files
 def splits(data: str, val_data: str | None, test_data: str):
     """names and (texts, ids) of train / validation / test, as a textrnn classifier reads them."""
     from textrnn.tasks.classify import LabelledDataConfig

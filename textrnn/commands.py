@@ -94,9 +94,9 @@ def settings_from(task: str, given: dict, preset: dict | None = None,
     kind = get_task(task)
     resumed = resumed_settings(given.get("out", (preset or {}).get("out"))) if given.get("resume") else {}
     values = {**(preset or {}), **resumed, **given}
-    # what a resumed run fixed at its start stays as saved, whatever the size rule says today
     model = ModelConfig(task=task, encoder=resolve(EncoderConfig, values), head=resolve(kind.Head, values))
     sampling = resolve(SamplingConfig, values) if sampling else None
+    # what a resumed run fixed at its start counts as typed, so the size rule leaves it as saved
     return RunSettings(task, resolve(kind.Data, values), model, resolve(TrainConfig, values),
                        resolve(RunOptions, values), sampling, frozenset(given) | frozenset(resumed))
 
